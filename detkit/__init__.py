@@ -1,0 +1,3 @@
+"""detkit: object detection practice as tools, on PyTorch Lightning, torchvision and Hydra."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""One conversion point per annotation format: readers produce Records, writers consume them."""

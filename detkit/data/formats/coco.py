@@ -1,0 +1,217 @@
+"""COCO instances json <-> `DetectionDataset`.
+
+COCO boxes are ``[x, y, width, height]`` in absolute pixels; inside detkit they are ``xyxy``.
+Extra image keys ``group`` and ``domain`` (detkit's, ignored by other tools) are read and written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from detkit.data.records import DetectionDataset, Record
+from detkit.errors import DatasetError
+from detkit.files import write_json_atomic
+
+
+def load_coco(
+    annotations: str | Path, image_root: str | Path | None = None, check_images: bool = True
+) -> DetectionDataset:
+    """Read a COCO instances json; image ``file_name``s are relative to ``image_root``.
+
+    ``image_root`` defaults to an ``images/`` folder beside the json; ``check_images=False``
+    skips checking that the image files exist (to score results without images). Every
+    problem found is reported at once in one `DatasetError` naming the file, record and fix.
+    """
+    path = Path(annotations)
+    root = Path(image_root) if image_root is not None else path.parent / "images"
+    data = _read_json(path)
+    problems: list[str] = []
+    class_names, category_ids = _read_categories(data, problems)
+    records = _read_images(data, root if check_images else None, problems)
+    _attach_annotations(data, records, category_ids, problems)
+    if problems:
+        raise DatasetError(problems, source=str(path))
+    return DetectionDataset(root, class_names, list(records.values()), category_ids)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError("file not found; check the annotations path", source=str(path)) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        msg = f"line {e.lineno}, column {e.colno}: invalid JSON ({e.msg}); fix the file or re-export it"
+        raise DatasetError(msg, source=str(path)) from None
+    missing = [k for k in ("images", "annotations", "categories") if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise DatasetError(f"not a COCO instances file: missing top-level {missing}", source=str(path))
+    return data
+
+
+def _read_categories(data: dict[str, Any], problems: list[str]) -> tuple[list[str], list[int]]:
+    categories = sorted(data["categories"], key=lambda c: c.get("id", 0))
+    names = [str(c.get("name", "")) for c in categories]
+    ids = [c.get("id") for c in categories]
+    for cat in categories:
+        if not isinstance(cat.get("id"), int) or not cat.get("name"):
+            problems.append(f"category {cat}: needs an integer 'id' and a non-empty 'name'")
+    for name in {n for n in names if names.count(n) > 1}:
+        problems.append(f"category name {name!r} is used by more than one category id; make names unique")
+    return names, ids
+
+
+def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -> dict[int, Record]:
+    records: dict[int, Record] = {}
+    for index, image in enumerate(data["images"]):
+        where = f"images[{index}] (id={image.get('id')!r}, file_name={image.get('file_name')!r})"
+        missing = [k for k in ("id", "file_name", "width", "height") if k not in image]
+        if missing:
+            problems.append(f"{where}: missing {missing}")
+            continue
+        if image["id"] in records:
+            problems.append(f"{where}: duplicate image id; every image needs its own id")
+            continue
+        name = str(image["file_name"])
+        if _escapes_root(name):
+            problems.append(f"{where}: file_name must be a relative path inside the image root, without '..'")
+            continue
+        if root is not None and not (root / name).is_file():
+            problems.append(f"{where}: image not found at {root / name}; fix file_name or the image root")
+            continue
+        records[image["id"]] = Record(
+            image_id=int(image["id"]),
+            file_name=name,
+            width=int(image["width"]),
+            height=int(image["height"]),
+            group=str(image.get("group", "")),
+            domain=str(image.get("domain", "default")),
+        )
+    return records
+
+
+def _escapes_root(name: str) -> bool:
+    pure = PurePosixPath(name.replace("\\", "/"))
+    return pure.is_absolute() or ".." in pure.parts or (len(name) > 1 and name[1] == ":")
+
+
+def _attach_annotations(
+    data: dict[str, Any], records: dict[int, Record], category_ids: list[int], problems: list[str]
+) -> None:
+    label_of = {cid: i for i, cid in enumerate(category_ids)}
+    listed_ids = {image.get("id") for image in data["images"]}
+    per_image: dict[int, list[tuple[list[float], int, bool, float]]] = {i: [] for i in records}
+    for index, ann in enumerate(data["annotations"]):
+        where = f"annotations[{index}] (id={ann.get('id')!r}, image_id={ann.get('image_id')!r})"
+        box = ann.get("bbox")
+        if ann.get("image_id") not in records:
+            if ann.get("image_id") not in listed_ids:  # else: its image was already reported
+                problems.append(f"{where}: image_id refers to no image in 'images'")
+            continue
+        if ann.get("category_id") not in label_of:
+            problems.append(f"{where}: unknown category_id {ann.get('category_id')!r}; known: {category_ids}")
+            continue
+        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
+            problems.append(f"{where}: bbox must be [x, y, width, height] numbers, got {box!r}")
+            continue
+        if box[2] <= 0 or box[3] <= 0:
+            problems.append(f"{where}: bbox {box} has zero or negative width/height; fix or remove it")
+            continue
+        area = float(ann.get("area", box[2] * box[3]))
+        per_image[ann["image_id"]].append((box, label_of[ann["category_id"]], bool(ann.get("iscrowd", 0)), area))
+    for image_id, anns in per_image.items():
+        _fill_record(records[image_id], anns)
+
+
+def _fill_record(record: Record, anns: list[tuple[list[float], int, bool, float]]) -> None:
+    xywh = np.array([a[0] for a in anns], dtype=np.float32).reshape(-1, 4)
+    boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, record.width)
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, record.height)
+    record.boxes = boxes
+    record.labels = np.array([a[1] for a in anns], dtype=np.int64)
+    record.iscrowd = np.array([a[2] for a in anns], dtype=bool)
+    record.areas = np.array([a[3] for a in anns], dtype=np.float32)
+
+
+def dataset_to_coco(dataset: DetectionDataset) -> dict[str, Any]:
+    """The COCO instances dict of a dataset, with its source category ids."""
+    categories = [{"id": cid, "name": name} for cid, name in zip(dataset.category_ids, dataset.class_names)]
+    images, annotations = [], []
+    for record in dataset.records:
+        images.append(
+            {
+                "id": record.image_id,
+                "file_name": record.file_name,
+                "width": record.width,
+                "height": record.height,
+                "group": record.group,
+                "domain": record.domain,
+            }
+        )
+        for box, label, crowd, area in zip(record.boxes, record.labels, record.iscrowd, record.areas):
+            x1, y1, x2, y2 = (float(v) for v in box)
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": record.image_id,
+                    "category_id": dataset.category_ids[int(label)],
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": float(area),
+                    "iscrowd": int(crowd),
+                }
+            )
+    return {"images": images, "annotations": annotations, "categories": categories}
+
+
+def write_coco(dataset: DetectionDataset, path: str | Path) -> Path:
+    """Write the dataset's annotations as a COCO instances json (atomically)."""
+    return write_json_atomic(path, dataset_to_coco(dataset), indent=None)
+
+
+def predictions_to_results(
+    predictions: dict[int, dict[str, np.ndarray]], category_ids: list[int]
+) -> list[dict[str, Any]]:
+    """COCO results (``bbox`` xywh) from ``{image_id: {"boxes" xyxy [N,4], "scores" [N], "labels" [N]}}``."""
+    results = []
+    for image_id in sorted(predictions):
+        pred = predictions[image_id]
+        for (x1, y1, x2, y2), score, label in zip(
+            pred["boxes"].tolist(), pred["scores"].tolist(), pred["labels"].tolist()
+        ):
+            results.append(
+                {
+                    "image_id": image_id,
+                    "category_id": category_ids[int(label)],
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "score": score,
+                }
+            )
+    return results
+
+
+def load_results(path: str | Path, ground_truth: dict[str, Any]) -> list[dict[str, Any]]:
+    """Read a COCO results json and check it refers only to images and categories of ``ground_truth``."""
+    path = Path(path)
+    results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not isinstance(results, list):
+        raise DatasetError("expected a COCO results file: a JSON list of detections", source=str(path))
+    image_ids = {image["id"] for image in ground_truth["images"]}
+    category_ids = {cat["id"] for cat in ground_truth["categories"]}
+    problems = []
+    for index, det in enumerate(results):
+        where = f"[{index}] (image_id={det.get('image_id')!r})" if isinstance(det, dict) else f"[{index}]"
+        if not isinstance(det, dict) or not {"image_id", "category_id", "bbox", "score"} <= det.keys():
+            problems.append(f"{where}: needs image_id, category_id, bbox [x, y, w, h] and score")
+        elif det["image_id"] not in image_ids:
+            problems.append(f"{where}: image_id is not in the annotations; score against the file it came from")
+        elif det["category_id"] not in category_ids:
+            problems.append(f"{where}: unknown category_id {det['category_id']!r}; known: {sorted(category_ids)}")
+    if problems:
+        raise DatasetError(problems, source=str(path))
+    return results

@@ -1,0 +1,98 @@
+"""The one internal representation of a detection dataset: a list of `Record`s plus class names."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+def _empty_boxes() -> np.ndarray:
+    return np.zeros((0, 4), dtype=np.float32)
+
+
+@dataclass
+class Record:
+    """One image and its annotations.
+
+    Boxes are absolute ``xyxy`` float32 pixels, shape ``[N, 4]``; ``labels`` are int64 in
+    ``0..C-1``; ``iscrowd`` marks COCO crowd regions (ignored by training, honoured by the
+    evaluator); ``areas`` are the annotations' own areas (segment areas in COCO, box areas
+    where a format has none), used for COCO's small / medium / large ranges.
+    ``group`` is the source the image comes from (never split across sets), ``domain`` the
+    distribution it belongs to, ``annotated`` the class indices exhaustively labelled in this
+    image (``None``: all of them).
+    """
+
+    image_id: int
+    file_name: str
+    width: int
+    height: int
+    boxes: np.ndarray = field(default_factory=_empty_boxes)
+    labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), dtype=np.int64))
+    iscrowd: np.ndarray | None = None
+    areas: np.ndarray | None = None
+    group: str = ""
+    domain: str = "default"
+    annotated: frozenset[int] | None = None
+
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
+        self.labels = np.asarray(self.labels, dtype=np.int64).reshape(-1)
+        n = len(self.boxes)
+        if len(self.labels) != n:
+            raise ValueError(f"record {self.image_id}: {n} boxes but {len(self.labels)} labels")
+        crowd = np.zeros(n, dtype=bool) if self.iscrowd is None else self.iscrowd
+        self.iscrowd = np.asarray(crowd, dtype=bool).reshape(-1)
+        areas = box_areas(self.boxes) if self.areas is None else self.areas
+        self.areas = np.asarray(areas, dtype=np.float32).reshape(-1)
+        if not self.group:
+            self.group = Path(self.file_name).stem
+
+
+def box_areas(boxes: np.ndarray) -> np.ndarray:
+    """Areas of ``[N, 4]`` xyxy boxes."""
+    return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+
+
+@dataclass
+class DetectionDataset:
+    """Records, the directory their ``file_name``s are relative to, and the class names.
+
+    ``category_ids[i]`` is the id class ``i`` had in the source format (COCO category id), so
+    that writers and the evaluator can speak the source's ids again.
+    """
+
+    root: Path
+    class_names: list[str]
+    records: list[Record]
+    category_ids: list[int] | None = None
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        if self.category_ids is None:
+            self.category_ids = list(range(1, len(self.class_names) + 1))
+        if len(self.category_ids) != len(self.class_names):
+            raise ValueError("category_ids and class_names differ in length")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def image_path(self, record: Record) -> Path:
+        return self.root / record.file_name
+
+    def subset(self, image_ids: Iterable[int]) -> DetectionDataset:
+        """The records with these image ids, in the order given."""
+        image_ids = list(image_ids)
+        by_id = {r.image_id: r for r in self.records}
+        missing = [i for i in image_ids if i not in by_id]
+        if missing:
+            raise KeyError(f"image ids not in the dataset: {missing[:10]}")
+        chosen = [by_id[i] for i in image_ids]
+        return DetectionDataset(self.root, list(self.class_names), chosen, list(self.category_ids))

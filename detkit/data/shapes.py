@@ -1,0 +1,280 @@
+"""The embedded default dataset: seeded, generated shapes on scene backgrounds, written as COCO.
+
+Each scene (``group``) has one background shared by several images; objects vary in class,
+size (COCO small, medium and large), colour (independent of class, so the class must be
+learned from the shape), rotation, count and overlap. A second ``domain``, "textured"
+(noisy backgrounds, textured fills, a muted palette, blur), is off by default
+(``textured_fraction=0``); later tools use it for data mismatch and transfer.
+The dataset is regenerated only when the generator's parameters (or version) change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+from filelock import FileLock
+from PIL import Image, ImageDraw, ImageFilter
+
+from detkit.data.formats.coco import load_coco, write_coco
+from detkit.data.records import DetectionDataset, Record
+from detkit.errors import ConfigError
+
+GENERATOR_VERSION = 1
+SHAPE_KINDS = ("circle", "square", "triangle", "star", "cross", "hexagon")
+ANNOTATIONS_FILE = "annotations.json"
+
+
+@dataclass(frozen=True)
+class ShapesParams:
+    """What the generated dataset depends on; any change regenerates it."""
+
+    classes: tuple[str, ...] = ("circle", "square", "triangle", "star")
+    num_scenes: int = 200
+    images_per_scene: int = 4
+    image_size: int = 320
+    min_objects: int = 1
+    max_objects: int = 6
+    min_object_size: int = 32
+    max_object_size: int = 224
+    max_overlap: float = 0.3
+    textured_fraction: float = 0.0
+    jpeg_quality: int = 92
+    seed: int = 0
+    version: int = field(default=GENERATOR_VERSION)
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.classes if c not in SHAPE_KINDS]
+        if unknown or not self.classes:
+            raise ConfigError(f"shapes classes {list(self.classes)}: unknown {unknown}; choose from {SHAPE_KINDS}")
+        if self.num_scenes < 1 or self.images_per_scene < 1:
+            raise ConfigError("shapes num_scenes and images_per_scene must be >= 1")
+        if not 1 <= self.min_objects <= self.max_objects:
+            raise ConfigError("shapes needs 1 <= min_objects <= max_objects")
+        if not 4 <= self.min_object_size <= self.max_object_size <= self.image_size:
+            raise ConfigError("shapes needs 4 <= min_object_size <= max_object_size <= image_size")
+        if not 0.0 <= self.textured_fraction <= 1.0:
+            raise ConfigError(f"shapes textured_fraction must be in [0, 1], got {self.textured_fraction}")
+
+    def fingerprint(self) -> str:
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def ensure_shapes(root: str | Path, params: ShapesParams) -> DetectionDataset:
+    """Generate the dataset under ``root`` unless it is already there with these parameters.
+
+    Safe to call from several processes at once (a file lock; the folder is swapped in whole).
+    """
+    root = Path(root)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root) + ".lock"):
+        if _stored_fingerprint(root) != params.fingerprint():
+            staging = root.with_name(f".{root.name}.staging-{os.getpid()}")
+            shutil.rmtree(staging, ignore_errors=True)
+            write_shapes(staging, params)
+            _swap_in(staging, root)
+    return load_coco(root / ANNOTATIONS_FILE, root / "images")
+
+
+def _stored_fingerprint(root: Path) -> str | None:
+    marker = root / "params.json"
+    if not marker.is_file() or not (root / ANNOTATIONS_FILE).is_file():
+        return None
+    return json.loads(marker.read_text()).get("fingerprint")
+
+
+def _swap_in(staging: Path, root: Path) -> None:
+    old = root.with_name(f".{root.name}.old-{os.getpid()}")
+    if root.exists():
+        root.rename(old)
+    staging.rename(root)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_shapes(root: Path, params: ShapesParams) -> DetectionDataset:
+    """Render every image of the dataset into ``root/images`` and write its COCO json."""
+    (root / "images").mkdir(parents=True)
+    records = []
+    for scene in range(params.num_scenes):
+        records.extend(_render_scene(root, params, scene))
+    dataset = DetectionDataset(root / "images", list(params.classes), records)
+    write_coco(dataset, root / ANNOTATIONS_FILE)
+    info = {"fingerprint": params.fingerprint(), "params": asdict(params)}
+    (root / "params.json").write_text(json.dumps(info, indent=2) + "\n")
+    return dataset
+
+
+def _render_scene(root: Path, params: ShapesParams, scene: int) -> list[Record]:
+    rng = np.random.default_rng([params.seed, scene])
+    textured = rng.random() < params.textured_fraction
+    domain = "textured" if textured else "clean"
+    background = _background(rng, params.image_size, textured)
+    records = []
+    for k in range(params.images_per_scene):
+        image_id = scene * params.images_per_scene + k + 1
+        image_rng = np.random.default_rng([params.seed, scene, k + 1])
+        image, boxes, labels, areas = _render_image(image_rng, params, background, textured)
+        file_name = f"{image_id:06d}.jpg"
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=params.jpeg_quality)
+        (root / "images" / file_name).write_bytes(buffer.getvalue())
+        records.append(
+            Record(
+                image_id,
+                file_name,
+                params.image_size,
+                params.image_size,
+                boxes,
+                labels,
+                areas=areas,
+                group=f"scene{scene:04d}",
+                domain=domain,
+            )
+        )
+    return records
+
+
+def _background(rng: np.random.Generator, size: int, textured: bool) -> np.ndarray:
+    """A ``[size, size, 3]`` float background: a gradient and soft blobs, noise when textured."""
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * xx + np.sin(angle) * yy)[..., None]
+    start, end = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+    image = start + (end - start) * (ramp - ramp.min()) / (np.ptp(ramp) + 1e-6)
+    blobs = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(blobs)
+    for _ in range(rng.integers(2, 6)):
+        cx, cy = rng.uniform(0, size, 2)
+        r = rng.uniform(size / 8, size / 3)
+        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=int(rng.integers(60, 140)))
+    mask = np.asarray(blobs.filter(ImageFilter.GaussianBlur(size / 16)), dtype=np.float64)[..., None] / 255
+    image = image * (1 - mask) + rng.uniform(0, 255, 3) * mask
+    if textured:
+        image = 0.5 * image + 40 + _stripes(rng, size) + rng.normal(0, 18, image.shape)
+    return image
+
+
+def _stripes(rng: np.random.Generator, size: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:size, 0:size]
+    angle, period = rng.uniform(0, np.pi), rng.uniform(6, 20)
+    wave = np.sin((np.cos(angle) * xx + np.sin(angle) * yy) * 2 * np.pi / period)
+    return (25 * wave)[..., None]
+
+
+def _render_image(
+    rng: np.random.Generator, params: ShapesParams, background: np.ndarray, textured: bool
+) -> tuple[Image.Image, np.ndarray, np.ndarray, np.ndarray]:
+    canvas = Image.fromarray(np.clip(background * rng.uniform(0.9, 1.1), 0, 255).astype(np.uint8))
+    boxes: list[list[float]] = []
+    labels, areas = [], []
+    for _ in range(rng.integers(params.min_objects, params.max_objects + 1)):
+        placed = _place_object(rng, params, boxes)
+        if placed is None:
+            continue
+        label, polygon, box = placed
+        _draw_object(rng, canvas, polygon, background, box, textured)
+        boxes.append(box)
+        labels.append(label)
+        areas.append(_polygon_area(polygon))
+    if textured:
+        canvas = canvas.filter(ImageFilter.GaussianBlur(0.8))
+    return canvas, np.array(boxes, dtype=np.float32).reshape(-1, 4), np.array(labels), np.array(areas)
+
+
+def _place_object(
+    rng: np.random.Generator, params: ShapesParams, boxes: list[list[float]]
+) -> tuple[int, np.ndarray, list[float]] | None:
+    """A class, polygon and tight box overlapping no earlier box by more than ``max_overlap``."""
+    for _ in range(30):
+        label = int(rng.integers(len(params.classes)))
+        size = math.exp(rng.uniform(math.log(params.min_object_size), math.log(params.max_object_size)))
+        polygon = _shape_polygon(params.classes[label], size, rng.uniform(0, 2 * np.pi))
+        low, high = polygon.min(axis=0), polygon.max(axis=0)
+        span = params.image_size - (high - low)
+        polygon = polygon - low + rng.uniform(0, 1, 2) * np.maximum(span, 0)
+        box = [*polygon.min(axis=0).tolist(), *polygon.max(axis=0).tolist()]
+        if all(_overlap(box, other) <= params.max_overlap for other in boxes):
+            return label, polygon, box
+    return None
+
+
+def _shape_polygon(kind: str, size: float, angle: float) -> np.ndarray:
+    """Vertices ``[K, 2]`` of a shape about the origin whose extent is about ``size``."""
+    r = size / 2
+    if kind == "circle":
+        return _regular(64, r, 0.0)
+    if kind == "square":
+        return _regular(4, r * math.sqrt(2), math.pi / 4 + (angle % 0.5) - 0.25)
+    if kind == "triangle":
+        return _regular(3, r, angle)
+    if kind == "hexagon":
+        return _regular(6, r, angle)
+    if kind == "star":
+        outer, inner = _regular(5, r, angle), _regular(5, r * 0.42, angle + math.pi / 5)
+        return np.stack([outer, inner], axis=1).reshape(-1, 2)
+    arm = r / 3  # cross: a plus sign of three-by-three cells with the corners cut away
+    unit = [(-1, -3), (1, -3), (1, -1), (3, -1), (3, 1), (1, 1), (1, 3), (-1, 3), (-1, 1), (-3, 1), (-3, -1), (-1, -1)]
+    rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    return (np.array(unit, dtype=np.float64) * arm) @ rotation.T
+
+
+def _regular(n: int, radius: float, angle: float) -> np.ndarray:
+    t = angle + np.arange(n) * 2 * np.pi / n
+    return np.stack([radius * np.cos(t), radius * np.sin(t)], axis=1)
+
+
+def _overlap(a: list[float], b: list[float]) -> float:
+    """Intersection over the smaller box's area."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return w * h / smaller
+
+
+def _draw_object(
+    rng: np.random.Generator,
+    canvas: Image.Image,
+    polygon: np.ndarray,
+    background: np.ndarray,
+    box: list[float],
+    textured: bool,
+) -> None:
+    x1, y1 = int(box[0]), int(box[1])
+    x2, y2 = min(math.ceil(box[2]) + 1, canvas.width), min(math.ceil(box[3]) + 1, canvas.height)
+    local = background[y1:y2, x1:x2].reshape(-1, 3).mean(axis=0)
+    colour = rng.uniform(0, 255, 3)
+    for _ in range(20):  # colour is random, but must stand out from the background behind it
+        if np.linalg.norm(colour - local) >= 90:
+            break
+        colour = rng.uniform(0, 255, 3)
+    fill = np.broadcast_to(colour, (y2 - y1, x2 - x1, 3))
+    if textured:
+        fill = 0.6 * fill + 50 + rng.normal(0, 25, fill.shape)
+    mask = Image.new("L", (x2 - x1, y2 - y1), 0)
+    ImageDraw.Draw(mask).polygon([(x - x1, y - y1) for x, y in polygon.tolist()], fill=255)
+    canvas.paste(Image.fromarray(np.clip(fill, 0, 255).astype(np.uint8)), (x1, y1), mask)
+
+
+def _polygon_area(polygon: np.ndarray) -> float:
+    x, y = polygon[:, 0], polygon[:, 1]
+    return float(0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+
+
+def load_shapes(root: str | Path, **params: object) -> DetectionDataset:
+    """`ensure_shapes` with the parameters given as keywords (as a config passes them)."""
+    unknown = sorted(set(params) - {f.name for f in fields(ShapesParams)})
+    if unknown:
+        raise ConfigError(f"unknown shapes parameter(s) {unknown}; known: {[f.name for f in fields(ShapesParams)]}")
+    if "classes" in params:
+        params["classes"] = tuple(params["classes"])  # type: ignore[arg-type]
+    return ensure_shapes(root, ShapesParams(**params))  # type: ignore[arg-type]

@@ -1,0 +1,58 @@
+"""A torch ``Dataset`` over a `DetectionDataset`: images read once, transformed, as torchvision targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import albumentations as A
+import numpy as np
+import torch
+from PIL import Image
+
+from detkit.data.records import DetectionDataset
+from detkit.errors import DatasetError
+
+
+class DetectionImages(torch.utils.data.Dataset):
+    """Items are ``(image, target)``: ``image`` float32 ``[3, H, W]`` in ``[0, 1]``; ``target``
+    has ``boxes`` float32 ``[N, 4]`` absolute xyxy (``(0, 4)`` when empty), ``labels`` int64 ``[N]``
+    in ``0..C-1`` and ``image_id``. Crowd regions are left out: they are for the evaluator only.
+    """
+
+    def __init__(self, dataset: DetectionDataset, transform: A.Compose):
+        self.dataset = dataset
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        record = self.dataset.records[index]
+        path = self.dataset.image_path(record)
+        try:
+            with Image.open(path) as image:
+                pixels = np.array(image.convert("RGB"))
+        except OSError as e:
+            raise DatasetError(f"image {record.image_id}: cannot read {path} ({e})") from None
+        keep = ~record.iscrowd
+        out = self.transform(image=pixels, bboxes=record.boxes[keep], labels=record.labels[keep])
+        image = torch.from_numpy(np.ascontiguousarray(out["image"])).permute(2, 0, 1).float().div_(255)
+        boxes = torch.as_tensor(np.asarray(out["bboxes"], dtype=np.float32).reshape(-1, 4))
+        labels = torch.as_tensor(np.asarray(out["labels"], dtype=np.int64).reshape(-1))
+        return image, {"boxes": boxes, "labels": labels, "image_id": record.image_id}
+
+    def reseed(self, seed: int) -> None:
+        """Give this copy of the augmentation its own random stream (one per loader worker)."""
+        self.transform.set_random_seed(seed)
+
+
+def collate_detections(batch: list[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[list, list]:
+    """torchvision's convention: a list of images and a list of target dicts."""
+    images, targets = zip(*batch)
+    return list(images), list(targets)
+
+
+def reseed_worker(worker_id: int) -> None:
+    """``worker_init_fn``: derive the worker's augmentation seed from its torch seed."""
+    info = torch.utils.data.get_worker_info()
+    info.dataset.reseed(info.seed % 2**32)

@@ -1,0 +1,29 @@
+"""The error family that tools turn into one clear message and exit code 2."""
+
+from __future__ import annotations
+
+MAX_LISTED_PROBLEMS = 20
+
+
+class DetkitError(Exception):
+    """An error caused by the user's input (data or config), not by a bug in detkit."""
+
+
+class DatasetError(DetkitError):
+    """A dataset on disk cannot be used; the message names file, record and fix."""
+
+    def __init__(self, problems: list[str] | str, source: str | None = None):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        lines = self.problems[:MAX_LISTED_PROBLEMS]
+        hidden = len(self.problems) - len(lines)
+        if hidden > 0:
+            lines.append(f"... and {hidden} more problem(s)")
+        head = f"{source}: " if source else ""
+        if len(lines) == 1:
+            super().__init__(head + lines[0])
+        else:
+            super().__init__(head + f"{len(self.problems)} problem(s):\n  - " + "\n  - ".join(lines))
+
+
+class ConfigError(DetkitError):
+    """A config value is impossible; the message names the key and what would be valid."""

@@ -1,0 +1,1 @@
+"""COCO evaluation and the gathering of predictions across processes."""

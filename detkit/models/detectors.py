@@ -1,0 +1,125 @@
+"""Build torchvision detectors by name, sized for the data, with their heads fitted to its classes.
+
+Labels inside detkit are ``0..C-1``; every torchvision detector reserves index 0 for
+background, so a model built here has ``C + 1`` outputs and `to_model_labels` /
+`from_model_labels` shift between the two.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+from torchvision.models.detection.fcos import FCOSClassificationHead
+from torchvision.models.detection.retinanet import RetinaNetClassificationHead
+from torchvision.models.detection.ssd import SSD
+from torchvision.models.detection.ssdlite import SSDLiteClassificationHead
+
+from detkit.errors import ConfigError
+
+DETECTORS = (
+    "fasterrcnn_mobilenet_v3_large_fpn",
+    "fasterrcnn_mobilenet_v3_large_320_fpn",
+    "fasterrcnn_resnet50_fpn_v2",
+    "retinanet_resnet50_fpn_v2",
+    "fcos_resnet50_fpn",
+    "ssdlite320_mobilenet_v3_large",
+)
+
+
+def build_detector(
+    name: str,
+    num_classes: int,
+    image_size: int,
+    weights: str | None = None,
+    weights_backbone: str | None = None,
+    trainable_backbone_layers: int | None = None,
+    batch_norm_momentum: float | None = None,
+    options: dict[str, Any] | None = None,
+) -> nn.Module:
+    """A torchvision detector for ``num_classes`` foreground classes on ``image_size`` px inputs.
+
+    ``weights`` / ``weights_backbone`` are torchvision weight names ("DEFAULT", "COCO_V1", ...);
+    with ``weights`` the pretrained model is loaded and its classification head replaced for
+    ``num_classes``. ``batch_norm_momentum`` overrides the momentum of every BatchNorm's running
+    statistics (SSDlite's 0.03 suits its 600-epoch recipe; in a short run from scratch the
+    eval-mode statistics then lag the weights). ``options`` go to the detector
+    (e.g. ``box_batch_size_per_image``).
+    """
+    if name not in DETECTORS:
+        raise ConfigError(f"model.name={name!r} is not a known detector; choose one of {list(DETECTORS)}")
+    if num_classes < 1 or image_size < 32:
+        raise ConfigError(f"need num_classes >= 1 and image_size >= 32, got {num_classes} and {image_size}")
+    options = dict(options or {})
+    kwargs: dict[str, Any] = {
+        "weights": weights,
+        "weights_backbone": weights_backbone,
+        "trainable_backbone_layers": trainable_backbone_layers,
+    }
+    if weights is None:
+        kwargs["num_classes"] = num_classes + 1
+    if not name.startswith("ssd"):  # the SSD builders pass extra kwargs to the backbone too
+        kwargs.update(min_size=image_size, max_size=image_size, **options)
+    model = torchvision.models.get_model(name, **kwargs)
+    if name.startswith("ssd"):
+        _configure_ssd(model, image_size, options)
+    if weights is not None:
+        replace_classifier(model, num_classes + 1)
+    if batch_norm_momentum is not None:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.momentum = batch_norm_momentum
+    return model
+
+
+def _configure_ssd(model: SSD, image_size: int, options: dict[str, Any]) -> None:
+    """SSD's input size is fixed by its builder; anchors are relative, so another size works."""
+    model.transform.min_size = (image_size,)
+    model.transform.max_size = image_size
+    model.transform.fixed_size = (image_size, image_size)
+    for key, value in options.items():
+        if not hasattr(model, key):
+            raise ConfigError(f"model.options.{key} is not an option of SSD detectors")
+        setattr(model, key, value)
+
+
+def replace_classifier(model: nn.Module, num_outputs: int) -> None:
+    """Swap a detector's class-scoring layer for a freshly initialised one with ``num_outputs``."""
+    if isinstance(model, FasterRCNN):
+        predictor = model.roi_heads.box_predictor
+        model.roi_heads.box_predictor = FastRCNNPredictor(predictor.cls_score.in_features, num_outputs)
+    elif isinstance(model, RetinaNet):
+        old = model.head.classification_head
+        in_channels = old.conv[0][0].in_channels
+        norm = partial(nn.GroupNorm, 32) if isinstance(old.conv[0][1], nn.GroupNorm) else None
+        model.head.classification_head = RetinaNetClassificationHead(
+            in_channels, model.anchor_generator.num_anchors_per_location()[0], num_outputs, norm_layer=norm
+        )
+    elif isinstance(model, FCOS):
+        old = model.head.classification_head
+        model.head.classification_head = FCOSClassificationHead(old.conv[0].in_channels, old.num_anchors, num_outputs)
+    elif isinstance(model, SSD):
+        old = model.head.classification_head.module_list
+        in_channels = [block[0][0].in_channels for block in old]
+        bn = old[0][0][1]
+        norm = partial(type(bn), eps=bn.eps, momentum=bn.momentum)
+        model.head.classification_head = SSDLiteClassificationHead(
+            in_channels, model.anchor_generator.num_anchors_per_location(), num_outputs, norm
+        )
+    else:
+        raise ConfigError(f"cannot replace the classifier of {type(model).__name__}")
+    model.train(model.training)  # the new layer takes the model's mode
+
+
+def to_model_labels(labels: torch.Tensor) -> torch.Tensor:
+    """detkit labels ``0..C-1`` -> torchvision labels ``1..C`` (0 is background)."""
+    return labels + 1
+
+
+def from_model_labels(labels: torch.Tensor) -> torch.Tensor:
+    return labels - 1

@@ -1,0 +1,58 @@
+"""Callbacks: dev images with ground truth and predictions drawn, logged to TensorBoard."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from torchvision.utils import draw_bounding_boxes, make_grid
+
+
+class DevImageLogger(L.Callback):
+    """Every ``every_n_epochs`` (and on the last epoch), draw the first ``num_images`` dev
+    images: ground truth in green, predictions scoring at least ``score_threshold`` in red."""
+
+    def __init__(self, every_n_epochs: int = 5, num_images: int = 4, score_threshold: float = 0.5):
+        self.every_n_epochs = every_n_epochs
+        self.num_images = num_images
+        self.score_threshold = score_threshold
+
+    def _due(self, trainer: L.Trainer) -> bool:
+        if trainer.sanity_checking or not trainer.is_global_zero or self.every_n_epochs <= 0:
+            return False
+        epoch = trainer.current_epoch + 1
+        return epoch % self.every_n_epochs == 0 or epoch == trainer.max_epochs
+
+    def on_validation_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int = 0,
+    ) -> None:
+        if batch_idx != 0 or not self._due(trainer) or not isinstance(trainer.logger, TensorBoardLogger):
+            return
+        names = trainer.datamodule.class_names
+        images, targets = batch
+        drawn = [
+            self._draw(image, target, prediction, names)
+            for image, target, prediction in zip(images[: self.num_images], targets, outputs)
+        ]
+        grid = make_grid(drawn, nrow=min(len(drawn), 4))
+        trainer.logger.experiment.add_image(f"{pl_module.eval_split}/images", grid, trainer.global_step)
+
+    def _draw(
+        self, image: torch.Tensor, target: dict, prediction: dict[str, np.ndarray], names: list[str]
+    ) -> torch.Tensor:
+        pixels = (image.detach().cpu().clamp(0, 1) * 255).to(torch.uint8)
+        truth = [names[int(i)] for i in target["labels"]]
+        pixels = draw_bounding_boxes(pixels, target["boxes"].cpu(), labels=truth, colors="lime", width=2)
+        keep = prediction["scores"] >= self.score_threshold
+        boxes = torch.as_tensor(prediction["boxes"][keep])
+        labels = [f"{names[int(c)]} {s:.2f}" for c, s in zip(prediction["labels"][keep], prediction["scores"][keep])]
+        return draw_bounding_boxes(pixels, boxes, labels=labels, colors="red", width=1)

@@ -1,0 +1,48 @@
+"""Running a Hydra-configured tool: user errors become one message and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from detkit.errors import DetkitError
+
+USAGE_ERROR = 2
+
+
+def register_resolvers() -> None:
+    """``${detkit.run_dir:${resume},default}``: a resumed run writes into its own directory."""
+    if not OmegaConf.has_resolver("detkit.run_dir"):
+        OmegaConf.register_new_resolver("detkit.run_dir", lambda resume, default: resume or default)
+
+
+def run_hydra_tool(task: Callable[[DictConfig], Any], config_dir: Path, config_name: str) -> None:
+    """Compose ``config_name`` from ``config_dir`` with the command line and call ``task``.
+
+    A `DetkitError` from the task, or a config Hydra cannot compose (unknown group option,
+    bad override), ends the process with one message and exit code 2.
+    """
+    register_resolvers()
+    started = False
+
+    @hydra.main(version_base="1.3", config_path=str(config_dir.resolve()), config_name=config_name)
+    def main(cfg: DictConfig) -> None:
+        nonlocal started
+        started = True
+        try:
+            task(cfg)
+        except DetkitError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(USAGE_ERROR)
+
+    try:
+        main()
+    except SystemExit as exit_:
+        if exit_.code == 1 and not started:  # Hydra has printed why the config did not compose
+            sys.exit(USAGE_ERROR)
+        raise

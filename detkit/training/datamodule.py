@@ -1,0 +1,123 @@
+"""The LightningDataModule: a dataset, its split manifests, augmentation and loaders.
+
+It lives in ``training/`` because only this package may import Lightning; everything it
+wraps is plain detkit data code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from detkit.data.formats.coco import dataset_to_coco
+from detkit.data.records import DetectionDataset
+from detkit.data.splits import read_manifest, split_by_group, write_manifests
+from detkit.data.torch_dataset import DetectionImages, collate_detections, reseed_worker
+from detkit.data.transforms import build_transforms
+from detkit.errors import ConfigError
+
+
+class DetectionDataModule(L.LightningDataModule):
+    """Loaders for the splits of one dataset (``train`` is augmented; others are not).
+
+    ``source`` returns the `DetectionDataset`. Splits come from ``splits_dir`` (one manifest
+    per split) when given, else from a seeded group-aware split by ``split_fractions``; either
+    way the manifests used are written to ``manifest_dir`` (the run directory).
+    """
+
+    def __init__(
+        self,
+        source: Callable[[], DetectionDataset],
+        batch_size: int = 16,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        split_fractions: dict[str, float] | None = None,
+        splits_dir: str | None = None,
+        manifest_dir: str | None = None,
+        augment: dict[str, Any] | None = None,
+        seed: int = 0,
+    ):
+        super().__init__()
+        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
+            raise ConfigError(f"data.batch_size must be >= 1, got {batch_size} (eval: {eval_batch_size})")
+        if num_workers < 0:
+            raise ConfigError(f"data.num_workers must be >= 0, got {num_workers}")
+        self.source = source
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.split_fractions = dict(split_fractions or {"train": 0.8, "dev": 0.2})
+        self.splits_dir = splits_dir
+        self.manifest_dir = manifest_dir
+        self.augment = dict(augment or {})
+        self.seed = seed
+        self.test_split = "test"  # which split `trainer.test` scores; set by the caller
+        self._dataset: DetectionDataset | None = None
+        self._split_ids: dict[str, list[int]] = {}
+
+    def load(self) -> DetectionDataset:
+        """Read (or generate) the dataset and settle its splits; cached, safe to call on every rank."""
+        if self._dataset is None:
+            self._dataset = self.source()
+            self._split_ids = self._settle_splits(self._dataset)
+        return self._dataset
+
+    def _settle_splits(self, dataset: DetectionDataset) -> dict[str, list[int]]:
+        if self.splits_dir:
+            names = sorted(p.stem for p in Path(self.splits_dir).glob("*.json"))
+            splits = {name: read_manifest(Path(self.splits_dir) / f"{name}.json", dataset) for name in names}
+        else:
+            splits = split_by_group(dataset, self.split_fractions, self.seed)
+        if self.manifest_dir:
+            meta = {"seed": self.seed, "fractions": self.split_fractions, "splits_dir": self.splits_dir}
+            write_manifests(self.manifest_dir, splits, dataset, meta)
+        return splits
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.load().class_names)
+
+    @property
+    def split_names(self) -> list[str]:
+        self.load()
+        return list(self._split_ids)
+
+    def subset(self, split: str) -> DetectionDataset:
+        dataset = self.load()
+        if split not in self._split_ids:
+            raise ConfigError(f"no split named {split!r}; this data has {list(self._split_ids)}")
+        return dataset.subset(self._split_ids[split])
+
+    def ground_truth(self, split: str) -> dict[str, Any]:
+        """The split's annotations as a COCO dict, for the evaluator."""
+        return dataset_to_coco(self.subset(split))
+
+    def setup(self, stage: str | None = None) -> None:
+        self.load()
+
+    def loader(self, split: str, train: bool = False) -> torch.utils.data.DataLoader:
+        """A loader over one split; ``train`` shuffles, augments and drops nothing but is seeded."""
+        transform = build_transforms(train=train, seed=self.seed, **(self.augment if train else {}))
+        images = DetectionImages(self.subset(split), transform)
+        return torch.utils.data.DataLoader(
+            images,
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train,
+            num_workers=self.num_workers,
+            collate_fn=collate_detections,
+            worker_init_fn=reseed_worker if self.num_workers else None,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> torch.utils.data.DataLoader:
+        return self.loader("train", train=True)
+
+    def val_dataloader(self) -> torch.utils.data.DataLoader:
+        return self.loader("dev")
+
+    def test_dataloader(self) -> torch.utils.data.DataLoader:
+        return self.loader(self.test_split)

@@ -1,0 +1,35 @@
+"""Evaluate a finished run's checkpoint on one of its splits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from detkit.errors import ConfigError
+from detkit.training.run import CONFIG_FILE, build_module, evaluate_splits
+
+
+def load_run_config(run_dir: str | Path) -> DictConfig:
+    """The resolved config a run saved."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"run={run_dir}: no {CONFIG_FILE} there; pass a directory made by tools/train.py")
+    return OmegaConf.load(path)
+
+
+def evaluate_run(
+    run_dir: str | Path, split: str, trainer_cfg: DictConfig, checkpoint: str | Path | None = None
+) -> dict[str, float]:
+    """COCO metrics of a run's checkpoint (``best.ckpt`` unless given) on ``split``, on the
+    exact split the run used (its saved manifests), with the trainer of ``trainer_cfg``."""
+    run_dir = Path(run_dir)
+    cfg = load_run_config(run_dir)
+    checkpoint = Path(checkpoint) if checkpoint else run_dir / "checkpoints" / "best.ckpt"
+    if not checkpoint.is_file():
+        raise ConfigError(f"checkpoint {checkpoint} not found; pass checkpoint=<path to a .ckpt>")
+    datamodule = instantiate(cfg.data.module, splits_dir=str(run_dir / "splits"), manifest_dir=None)
+    trainer = instantiate(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
+    metrics = evaluate_splits(trainer, build_module(cfg), datamodule, [split], ckpt_path=str(checkpoint))
+    return metrics[split]

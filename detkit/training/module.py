@@ -1,0 +1,118 @@
+"""The LightningModule: one training step, predictions for evaluation, COCO metrics per epoch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from detkit.data.formats.coco import predictions_to_results
+from detkit.evaluation.coco import evaluate_coco
+from detkit.evaluation.gather import broadcast_from_zero, gather_by_image
+from detkit.models.detectors import from_model_labels, to_model_labels
+
+Batch = tuple[list[torch.Tensor], list[dict[str, Any]]]
+
+
+class DetectionModule(L.LightningModule):
+    """Trains a torchvision detector and scores it with the COCO evaluator.
+
+    ``optimizer`` is called with the parameters, ``scheduler`` (optional) with the optimizer
+    and ``total_steps``; both come from config as ``_partial_`` objects. Evaluation runs in
+    eval mode only (predictions, never losses) and logs ``<split>/<metric>``, where the split
+    is ``eval_split``: "dev" while fitting, the data module's ``test_split`` under ``trainer.test``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        evaluation_backend: str = "faster_coco_eval",
+    ):
+        super().__init__()
+        self.model = model
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        self.evaluation_backend = evaluation_backend
+        self.eval_split = "dev"
+        self.last_metrics: dict[str, float] = {}
+        self._predictions: dict[int, dict[str, np.ndarray]] = {}
+
+    def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The detector's named loss terms on a batch (the model must be in train mode)."""
+        images, targets = batch
+        model_targets = [{"boxes": t["boxes"], "labels": to_model_labels(t["labels"])} for t in targets]
+        return self.model(images, model_targets)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        images = batch[0]
+        losses = self.loss_terms(batch)
+        loss = sum(losses.values())
+        logged = {f"train/{name}": value.detach() for name, value in losses.items()}
+        self.log_dict({**logged, "train/loss": loss.detach()}, batch_size=len(images), prog_bar=False)
+        self.log("loss", loss.detach(), prog_bar=True, logger=False, batch_size=len(images))
+        return loss
+
+    def predict_batch(self, batch: Batch) -> list[dict[str, np.ndarray]]:
+        """Detections per image: ``boxes`` xyxy ``[N, 4]``, ``scores`` ``[N]``, ``labels`` ``0..C-1``."""
+        images, _ = batch
+        outputs = self.model(images)
+        return [
+            {
+                "boxes": out["boxes"].float().cpu().numpy(),
+                "scores": out["scores"].float().cpu().numpy(),
+                "labels": from_model_labels(out["labels"]).cpu().numpy(),
+            }
+            for out in outputs
+        ]
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> list[dict[str, np.ndarray]]:
+        predictions = self.predict_batch(batch)
+        for target, prediction in zip(batch[1], predictions):
+            self._predictions[int(target["image_id"])] = prediction
+        return predictions
+
+    test_step = validation_step
+
+    def on_validation_epoch_start(self) -> None:
+        self.eval_split = "dev"
+        self._predictions = {}
+
+    def on_test_epoch_start(self) -> None:
+        self.eval_split = self.trainer.datamodule.test_split
+        self._predictions = {}
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            self._predictions = {}
+            return
+        self.last_metrics = self.score_predictions()
+        logged = {f"{self.eval_split}/{k}": v for k, v in self.last_metrics.items()}
+        self.log_dict(logged, sync_dist=False, rank_zero_only=False)
+
+    on_test_epoch_end = on_validation_epoch_end
+
+    def score_predictions(self) -> dict[str, float]:
+        """COCO metrics of this epoch's predictions, gathered from all ranks, each image once."""
+        predictions = gather_by_image(self._predictions)
+        self._predictions = {}
+        metrics = None
+        if self.trainer.is_global_zero:
+            datamodule = self.trainer.datamodule
+            ground_truth = datamodule.ground_truth(self.eval_split)
+            results = predictions_to_results(predictions, datamodule.load().category_ids)
+            metrics = evaluate_coco(ground_truth, results, backend=self.evaluation_backend)
+        return broadcast_from_zero(metrics)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = self.optimizer_factory(params)
+        if self.scheduler_factory is None:
+            return {"optimizer": optimizer}
+        scheduler = self.scheduler_factory(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,127 @@
+"""From a composed config to a trained, evaluated detector: the one function `tools/train.py` calls."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from detkit.errors import ConfigError
+from detkit.files import write_json_atomic, write_text_atomic
+from detkit.training.callbacks import DevImageLogger
+from detkit.training.datamodule import DetectionDataModule
+from detkit.training.module import DetectionModule
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.json"
+MONITOR = "dev/mAP"
+
+
+def train(cfg: DictConfig) -> dict[str, dict[str, float]]:
+    """Fit the configured detector, evaluate the best checkpoint on ``evaluation.splits`` and
+    write ``config.yaml``, ``metrics.json``, checkpoints and TensorBoard events to the run dir."""
+    run_dir = Path(cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True)
+    datamodule = build_datamodule(cfg)
+    module = build_module(cfg)
+    trainer = build_trainer(cfg, run_dir)
+    save_config(cfg, run_dir)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg), weights_only=True)
+    metrics = evaluate_splits(trainer, module, datamodule, list(cfg.evaluation.splits))
+    _write_results(trainer, cfg, run_dir, metrics)
+    return metrics
+
+
+def build_datamodule(cfg: DictConfig) -> DetectionDataModule:
+    """The data module, loaded; records the data's classes in ``cfg.data`` for the model."""
+    datamodule = instantiate(cfg.data.module)
+    names = datamodule.class_names
+    with open_dict(cfg):
+        cfg.data.class_names = names
+        cfg.data.num_classes = len(names)
+    return datamodule
+
+
+def build_module(cfg: DictConfig) -> DetectionModule:
+    return DetectionModule(
+        model=instantiate(cfg.model),
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        evaluation_backend=cfg.evaluation.backend,
+    )
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, **overrides: Any) -> L.Trainer:
+    """The configured Trainer with detkit's logger and callbacks, writing into ``run_dir``."""
+    logger = TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard", default_hp_metric=False)
+    callbacks = [
+        ModelCheckpoint(
+            dirpath=run_dir / "checkpoints",
+            filename="best",
+            monitor=MONITOR,
+            mode="max",
+            save_last=True,
+            auto_insert_metric_name=False,
+        ),
+        LearningRateMonitor(logging_interval="step"),
+        DevImageLogger(**cfg.evaluation.images),
+    ]
+    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir), **overrides)
+    if trainer.accelerator.__class__.__name__ == "CPUAccelerator":
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        torch.set_num_threads(max(1, cores // trainer.num_devices))
+    return trainer
+
+
+@rank_zero_only
+def save_config(cfg: DictConfig, run_dir: Path) -> None:
+    """The resolved config, all a later command needs to rebuild this run."""
+    write_text_atomic(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def _resume_checkpoint(cfg: DictConfig) -> str | None:
+    if not cfg.get("resume"):
+        return None
+    checkpoint = Path(cfg.resume) / "checkpoints" / "last.ckpt"
+    if not checkpoint.is_file():
+        raise ConfigError(f"resume={cfg.resume}: no checkpoints/last.ckpt there; pass a detkit run directory")
+    return str(checkpoint)
+
+
+def evaluate_splits(
+    trainer: L.Trainer,
+    module: DetectionModule,
+    datamodule: DetectionDataModule,
+    splits: list[str],
+    ckpt_path: str | None = "best",
+) -> dict[str, dict[str, float]]:
+    """COCO metrics of the module (loaded from ``ckpt_path``) on each split, logged as ``<split>/*``."""
+    unknown = [s for s in splits if s not in datamodule.split_names]
+    if unknown:
+        raise ConfigError(f"evaluation.splits {unknown} not in the data's splits {datamodule.split_names}")
+    has_best = ckpt_path != "best" or bool(getattr(trainer.checkpoint_callback, "best_model_path", ""))
+    results = {}
+    for split in splits:
+        datamodule.test_split = split
+        trainer.test(
+            module, datamodule=datamodule, ckpt_path=ckpt_path if has_best else None, verbose=False, weights_only=True
+        )
+        results[split] = dict(module.last_metrics)
+    return results
+
+
+def _write_results(trainer: L.Trainer, cfg: DictConfig, run_dir: Path, metrics: dict[str, dict[str, float]]) -> None:
+    if not trainer.is_global_zero:
+        return
+    write_json_atomic(run_dir / METRICS_FILE, metrics)
+    final = {f"final/{split}_{k}": v for split, values in metrics.items() for k, v in values.items() if "/" not in k}
+    trainer.logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True), metrics=final)
+    trainer.logger.save()

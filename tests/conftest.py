@@ -1,0 +1,52 @@
+"""Shared fixtures: tiny generated datasets and composed configs, all under tmp paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from detkit.data.shapes import ShapesParams, ensure_shapes
+from detkit.training.cli import register_resolvers
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+TINY_SHAPES = ShapesParams(
+    num_scenes=8,
+    images_per_scene=3,
+    image_size=96,
+    min_objects=1,
+    max_objects=3,
+    min_object_size=12,
+    max_object_size=64,
+)
+TINY_SHAPES_OVERRIDES = [
+    "data.module.source.num_scenes=8",
+    "data.module.source.images_per_scene=3",
+    "data.module.source.image_size=96",
+    "data.module.source.max_objects=3",
+    "data.module.source.min_object_size=12",
+    "data.module.source.max_object_size=64",
+    "data.module.batch_size=4",
+    "model.image_size=96",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_shapes(tmp_path_factory: pytest.TempPathFactory):
+    """24 images of 96 px in 8 scenes, generated once per test session."""
+    root = tmp_path_factory.mktemp("data") / "shapes"
+    return ensure_shapes(root, TINY_SHAPES)
+
+
+def compose_train(tmp_path: Path, overrides: list[str] = (), tiny_shapes: bool = True) -> DictConfig:
+    """``configs/train.yaml`` composed as tools/train.py would, writing under ``tmp_path``
+    (on tiny shapes data unless ``tiny_shapes`` is false)."""
+    register_resolvers()
+    base = [f"paths.output_dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}"]
+    base += TINY_SHAPES_OVERRIDES if tiny_shapes else []
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose(config_name="train", overrides=[*base, *overrides])

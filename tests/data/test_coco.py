@@ -1,0 +1,94 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detkit.data.formats.coco import dataset_to_coco, load_coco, load_results, write_coco
+from detkit.errors import DatasetError
+
+
+def _write_images(root, names, size=(64, 48)):
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        Image.new("RGB", size).save(root / name)
+
+
+def _coco(**changes):
+    data = {
+        "images": [
+            {"id": 7, "file_name": "a.png", "width": 64, "height": 48},
+            {"id": 9, "file_name": "b.png", "width": 64, "height": 48},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 7, "category_id": 3, "bbox": [10, 5, 20, 10], "area": 150.0, "iscrowd": 0},
+            {"id": 2, "image_id": 7, "category_id": 5, "bbox": [0, 0, 30, 30], "area": 400.0, "iscrowd": 1},
+        ],
+        "categories": [{"id": 5, "name": "dog"}, {"id": 3, "name": "cat"}, {"id": 8, "name": "unused"}],
+    }
+    data.update(changes)
+    return data
+
+
+def _load(tmp_path, data, text=None):
+    _write_images(tmp_path / "images", ["a.png", "b.png"])
+    path = tmp_path / "instances.json"
+    path.write_text(text if text is not None else json.dumps(data))
+    return load_coco(path)
+
+
+def test_reads_boxes_crowd_area_unused_categories_and_empty_images(tmp_path):
+    dataset = _load(tmp_path, _coco())
+    assert dataset.class_names == ["cat", "dog", "unused"]
+    assert dataset.category_ids == [3, 5, 8]
+    a, b = dataset.records
+    np.testing.assert_allclose(a.boxes, [[10, 5, 30, 15], [0, 0, 30, 30]])
+    assert a.labels.tolist() == [0, 1] and a.iscrowd.tolist() == [False, True]
+    assert a.areas.tolist() == [150.0, 400.0]
+    assert b.boxes.shape == (0, 4) and b.labels.shape == (0,)
+
+
+def test_round_trip_keeps_ids_boxes_and_attributes(tmp_path):
+    dataset = _load(tmp_path, _coco())
+    write_coco(dataset, tmp_path / "out.json")
+    again = load_coco(tmp_path / "out.json", tmp_path / "images")
+    assert dataset_to_coco(again) == dataset_to_coco(dataset)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"annotations": [{"id": 1, "image_id": 7, "category_id": 4, "bbox": [1, 1, 2, 2]}]}, "unknown category_id 4"),
+        ({"annotations": [{"id": 1, "image_id": 7, "category_id": 3, "bbox": [1, 1, 0, 2]}]}, "zero or negative"),
+        ({"annotations": [{"id": 1, "image_id": 99, "category_id": 3, "bbox": [1, 1, 2, 2]}]}, "refers to no image"),
+        ({"images": [{"id": 7, "file_name": "missing.png", "width": 64, "height": 48}]}, "image not found"),
+        ({"images": [{"id": 7, "file_name": "../a.png", "width": 64, "height": 48}]}, "without '..'"),
+        ({"images": [{"id": 7, "file_name": "/etc/a.png", "width": 64, "height": 48}]}, "relative path"),
+        ({"images": [{"id": 7, "file_name": "a.png", "width": 64, "height": 48}] * 2}, "duplicate image id"),
+    ],
+)
+def test_refuses_what_it_cannot_use_naming_file_and_record(tmp_path, change, expected):
+    with pytest.raises(DatasetError, match=expected) as info:
+        _load(tmp_path, _coco(**change))
+    assert "instances.json" in str(info.value)
+
+
+def test_malformed_json_names_line_and_column(tmp_path):
+    with pytest.raises(DatasetError, match=r"line 2, column \d+"):
+        _load(tmp_path, None, text='{"images": [],\n "annotations": [,]}')
+
+
+def test_input_file_is_not_modified(tmp_path):
+    data = _coco()
+    _load(tmp_path, data)
+    assert json.loads((tmp_path / "instances.json").read_text()) == data
+
+
+def test_results_must_match_the_annotations(tmp_path):
+    gt = _coco()
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps([{"image_id": 7, "category_id": 42, "bbox": [1, 1, 2, 2], "score": 0.5}]))
+    with pytest.raises(DatasetError, match="unknown category_id 42"):
+        load_results(path, gt)
+    path.write_text(json.dumps([{"image_id": 7, "category_id": 3, "bbox": [1, 1, 2, 2], "score": 0.5}]))
+    assert len(load_results(path, gt)) == 1

@@ -1,0 +1,91 @@
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detkit.data.shapes import ShapesParams, ensure_shapes, load_shapes
+from detkit.errors import ConfigError
+from tests.conftest import TINY_SHAPES
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_same_seed_gives_the_same_bytes(tmp_path):
+    ensure_shapes(tmp_path / "a", TINY_SHAPES)
+    ensure_shapes(tmp_path / "b", TINY_SHAPES)
+    assert _tree_digest(tmp_path / "a") == _tree_digest(tmp_path / "b")
+    ensure_shapes(tmp_path / "c", replace(TINY_SHAPES, seed=1))
+    assert _tree_digest(tmp_path / "a") != _tree_digest(tmp_path / "c")
+
+
+def test_regenerated_only_when_parameters_change(tmp_path):
+    root = tmp_path / "shapes"
+    ensure_shapes(root, TINY_SHAPES)
+    stamp = (root / "annotations.json").stat().st_mtime_ns
+    ensure_shapes(root, TINY_SHAPES)
+    assert (root / "annotations.json").stat().st_mtime_ns == stamp
+    dataset = ensure_shapes(root, replace(TINY_SHAPES, num_scenes=5))
+    assert len(dataset) == 5 * TINY_SHAPES.images_per_scene
+    assert not list(tmp_path.glob(".shapes.*")), "staging folders must not be left behind"
+
+
+def test_default_dataset_has_what_later_issues_rely_on(tmp_path):
+    params = ShapesParams()
+    dataset = ensure_shapes(tmp_path / "shapes", params)
+    assert dataset.num_classes >= 4
+    assert len(dataset) == params.num_scenes * params.images_per_scene
+    areas = np.concatenate([r.areas for r in dataset.records])
+    assert (areas < 32**2).any() and ((areas >= 32**2) & (areas < 96**2)).any() and (areas >= 96**2).any()
+    counts = np.array([len(r.boxes) for r in dataset.records])
+    assert counts.min() >= 1 and counts.max() > counts.min()
+    groups = {}
+    for r in dataset.records:
+        groups.setdefault(r.group, []).append(r)
+    assert all(len(v) == params.images_per_scene for v in groups.values())
+    assert {r.domain for r in dataset.records} == {"clean"}, "the second domain is off by default"
+    for r in dataset.records[:50]:
+        assert (r.boxes[:, :2] >= 0).all() and (r.boxes[:, 2] <= r.width).all() and (r.boxes[:, 3] <= r.height).all()
+
+
+def test_second_domain_and_shared_scene_background(tmp_path):
+    dataset = ensure_shapes(tmp_path / "s", replace(TINY_SHAPES, textured_fraction=0.5))
+    assert {r.domain for r in dataset.records} == {"clean", "textured"}
+    scene = [r for r in dataset.records if r.group == dataset.records[0].group]
+    a, b = (np.asarray(Image.open(dataset.image_path(r)), dtype=float) for r in scene[:2])
+    corner_gap = np.abs(a[:8, :8] - b[:8, :8]).mean()
+    assert corner_gap < 40, "images of one scene share a background"
+
+
+def test_colour_does_not_give_the_class_away(tmp_path):
+    """A nearest-centroid classifier on object colour must be near chance."""
+    dataset = ensure_shapes(tmp_path / "s", replace(TINY_SHAPES, num_scenes=60, image_size=128, min_object_size=24))
+    colours, labels = [], []
+    for r in dataset.records:
+        pixels = np.asarray(Image.open(dataset.image_path(r)), dtype=float)
+        for (x1, y1, x2, y2), label in zip(r.boxes.astype(int), r.labels):
+            cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
+            colours.append(pixels[cy - 1 : cy + 2, cx - 1 : cx + 2].reshape(-1, 3).mean(0))
+            labels.append(label)
+    colours, labels = np.array(colours), np.array(labels)
+    centroids = np.stack([colours[labels == k].mean(0) for k in range(dataset.num_classes)])
+    predicted = np.linalg.norm(colours[:, None] - centroids[None], axis=2).argmin(1)
+    accuracy = (predicted == labels).mean()
+    assert accuracy < 1.6 / dataset.num_classes, f"colour predicts the class with accuracy {accuracy:.2f}"
+
+
+def test_bad_parameters_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="hexagonal"):
+        load_shapes(tmp_path / "s", classes=["circle", "hexagonal"])
+    with pytest.raises(ConfigError, match="unknown shapes parameter"):
+        load_shapes(tmp_path / "s", sizes=3)
+    with pytest.raises(ConfigError, match="textured_fraction"):
+        ShapesParams(textured_fraction=2.0)

@@ -1,0 +1,49 @@
+import numpy as np
+import torch
+from PIL import Image
+
+from detkit.data.records import DetectionDataset, Record
+from detkit.data.torch_dataset import DetectionImages, collate_detections
+from detkit.data.transforms import build_transforms
+
+
+def test_items_follow_torchvisions_target_contract(tiny_shapes):
+    images = DetectionImages(tiny_shapes, build_transforms(train=True, seed=0, affine_p=1.0))
+    for index in range(len(images)):
+        image, target = images[index]
+        assert image.dtype == torch.float32 and image.shape == (3, 96, 96)
+        assert image.min() >= 0 and image.max() <= 1
+        boxes = target["boxes"]
+        assert boxes.dtype == torch.float32 and boxes.shape[1] == 4
+        assert target["labels"].dtype == torch.int64 and len(target["labels"]) == len(boxes)
+        assert (boxes[:, 2:] > boxes[:, :2]).all() and (boxes >= 0).all() and (boxes <= 96).all()
+
+
+def test_empty_images_and_crowd_regions(tmp_path, tiny_shapes):
+    base = tiny_shapes.records[0]
+    empty = Record(1, base.file_name, base.width, base.height)
+    crowd = Record(
+        2,
+        base.file_name,
+        base.width,
+        base.height,
+        boxes=[[1, 1, 20, 20], [30, 30, 60, 60]],
+        labels=[0, 1],
+        iscrowd=[True, False],
+    )
+    dataset = DetectionDataset(tiny_shapes.root, tiny_shapes.class_names, [empty, crowd])
+    images = DetectionImages(dataset, build_transforms(train=False))
+    _, target = images[0]
+    assert target["boxes"].shape == (0, 4) and target["labels"].shape == (0,)
+    _, target = images[1]
+    assert target["labels"].tolist() == [1], "crowd regions are for the evaluator, not for training"
+    batch = collate_detections([images[0], images[1]])
+    assert isinstance(batch[0], list) and len(batch[1]) == 2
+
+
+def test_eval_transform_leaves_pixels_and_boxes_alone(tiny_shapes):
+    record = tiny_shapes.records[0]
+    image, target = DetectionImages(tiny_shapes, build_transforms(train=False))[0]
+    np.testing.assert_allclose(target["boxes"].numpy(), record.boxes, atol=1e-4)
+    pixels = np.asarray(Image.open(tiny_shapes.image_path(record)), dtype=np.float32) / 255
+    np.testing.assert_allclose(image.permute(1, 2, 0).numpy(), pixels, atol=1e-6)

@@ -1,0 +1,64 @@
+import pytest
+import torch
+import torchvision
+
+from detkit.errors import ConfigError
+from detkit.models import DETECTORS, build_detector, replace_classifier
+
+LIGHT = ["ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn"]
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_every_detector_builds_for_the_data_and_predicts(name):
+    model = build_detector(name, num_classes=3, image_size=128).eval()
+    with torch.no_grad():
+        (out,) = model([torch.rand(3, 100, 120)])
+    assert out["boxes"].shape[1] == 4 and len(out["labels"]) == len(out["scores"])
+    assert (out["labels"] <= 3).all(), "C foreground classes + background"
+
+
+@pytest.mark.parametrize("name", LIGHT)
+def test_training_mode_returns_losses_for_empty_and_full_images(name):
+    model = build_detector(name, num_classes=2, image_size=128).train()
+    targets = [
+        {"boxes": torch.tensor([[10.0, 10.0, 60.0, 70.0]]), "labels": torch.tensor([2])},
+        {"boxes": torch.zeros((0, 4)), "labels": torch.zeros((0,), dtype=torch.int64)},
+    ]
+    losses = model([torch.rand(3, 128, 128), torch.rand(3, 128, 128)], targets)
+    assert all(torch.isfinite(v) for v in losses.values()) and len(losses) >= 2
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_classifier_of_a_91_class_model_is_replaced(name):
+    """What happens after loading COCO weights: the head is refitted to the data's classes."""
+    model = torchvision.models.get_model(name, weights=None, weights_backbone=None, num_classes=91).eval()
+    replace_classifier(model, 4)
+    with torch.no_grad():
+        (out,) = model([torch.rand(3, 128, 128)])
+    assert (out["labels"] < 4).all()
+    assert _class_outputs(model) == 4
+
+
+def _class_outputs(model):
+    if hasattr(model, "roi_heads"):
+        return model.roi_heads.box_predictor.cls_score.out_features
+    head = model.head.classification_head
+    return getattr(head, "num_classes", None) or head.num_columns
+
+
+def test_ssd_takes_other_sizes_and_options():
+    model = build_detector(
+        "ssdlite320_mobilenet_v3_large", 2, 256, batch_norm_momentum=0.1, options={"score_thresh": 0.2}
+    )
+    assert model.transform.fixed_size == (256, 256) and model.score_thresh == 0.2
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(m.momentum == 0.1 for m in norms)
+
+
+def test_bad_names_and_values_are_config_errors():
+    with pytest.raises(ConfigError, match="not a known detector"):
+        build_detector("yolov99", 3, 320)
+    with pytest.raises(ConfigError, match="num_classes"):
+        build_detector("ssdlite320_mobilenet_v3_large", 0, 320)
+    with pytest.raises(ConfigError, match="not an option"):
+        build_detector("ssdlite320_mobilenet_v3_large", 2, 320, options={"anchors": 3})

@@ -1,0 +1,85 @@
+"""Every config group composes and instantiates."""
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from detkit.training.datamodule import DetectionDataModule
+from detkit.training.run import build_datamodule, build_module, build_trainer
+from tests.conftest import CONFIGS, compose_train
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+
+
+def test_train_config_builds_data_model_module_and_trainer(tmp_path):
+    cfg = compose_train(tmp_path)
+    datamodule = build_datamodule(cfg)
+    assert isinstance(datamodule, DetectionDataModule)
+    assert cfg.data.num_classes == 4 and list(cfg.data.class_names) == ["circle", "square", "triangle", "star"]
+    module = build_module(cfg)
+    assert isinstance(module.configure_optimizers, object)
+    trainer = build_trainer(cfg, Path(cfg.paths.output_dir))
+    assert isinstance(trainer, L.Trainer) and trainer.max_epochs == cfg.trainer.max_epochs
+    assert sorted((Path(cfg.paths.output_dir) / "splits").glob("*.json")), "manifests are written to the run"
+
+
+@pytest.mark.parametrize("model", _options("model"))
+def test_every_model_config_instantiates(tmp_path, model):
+    cfg = compose_train(tmp_path, [f"model={model}"])
+    build_datamodule(cfg)
+    detector = instantiate(cfg.model)
+    assert sum(p.numel() for p in detector.parameters()) > 1e6
+
+
+@pytest.mark.parametrize("optimizer", _options("optimizer"))
+@pytest.mark.parametrize("scheduler", _options("scheduler"))
+def test_every_optimizer_and_scheduler_config_instantiates(tmp_path, optimizer, scheduler):
+    cfg = compose_train(tmp_path, [f"optimizer={optimizer}", f"scheduler={scheduler}"])
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    opt = instantiate(cfg.optimizer)(params)
+    sched = instantiate(cfg.scheduler)(opt, total_steps=200)
+    lrs = []
+    for _ in range(200):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    peak = cfg.optimizer.lr
+    assert lrs[0] < 0.01 * peak and max(lrs) == pytest.approx(peak, rel=0.05) and lrs[-1] < 0.05 * peak
+
+
+@pytest.mark.parametrize("trainer", _options("trainer"))
+def test_every_trainer_config_composes(tmp_path, trainer):
+    cfg = compose_train(tmp_path, [f"trainer={trainer}"])
+    assert cfg.trainer._target_ == "lightning.Trainer"
+    if trainer in ("default", "cpu", "ddp_cpu"):  # the GPU ones need a GPU to instantiate
+        built = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+        assert built.num_devices == cfg.trainer.devices
+
+
+@pytest.mark.parametrize("experiment", _options("experiment"))
+def test_every_experiment_config_composes_and_instantiates(tmp_path, experiment):
+    cfg = compose_train(tmp_path, [f"experiment={experiment}"])
+    assert cfg.name == experiment
+    build_datamodule(cfg)
+    assert instantiate(cfg.model) is not None
+
+
+def test_coco_data_config_trains_on_a_coco_export(tmp_path, tiny_shapes):
+    cfg = compose_train(
+        tmp_path,
+        [
+            "data=coco",
+            f"data.annotations={tiny_shapes.root.parent / 'annotations.json'}",
+            f"data.images={tiny_shapes.root}",
+            "model.image_size=96",
+            "data.module.num_workers=0",
+        ],
+        tiny_shapes=False,
+    )
+    datamodule = build_datamodule(cfg)
+    assert cfg.data.num_classes == tiny_shapes.num_classes and len(datamodule.load()) == len(tiny_shapes)

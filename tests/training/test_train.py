@@ -1,0 +1,52 @@
+"""Training end to end with real components on tiny generated data."""
+
+import json
+from functools import partial
+
+import pytest
+import torch
+
+from detkit.models import build_detector
+from detkit.training.datamodule import DetectionDataModule
+from detkit.training.module import DetectionModule
+from detkit.training.run import train
+from tests.conftest import compose_train
+
+
+def test_fast_dev_run_trains_and_evaluates(tmp_path):
+    cfg = compose_train(tmp_path, ["+trainer.fast_dev_run=true"])
+    metrics = train(cfg)
+    assert set(metrics) == {"dev"} and {"mAP", "mAP50", "AR100", "AP/circle"} <= set(metrics["dev"])
+    run = tmp_path / "run"
+    assert json.loads((run / "metrics.json").read_text()) == metrics
+    assert (run / "config.yaml").is_file()
+
+
+def test_loss_falls_on_a_tiny_overfit_set(tiny_shapes):
+    torch.manual_seed(0)
+    model = build_detector("ssdlite320_mobilenet_v3_large", tiny_shapes.num_classes, 96, batch_norm_momentum=0.1)
+    module = DetectionModule(model, partial(torch.optim.AdamW, lr=3e-3))
+    datamodule = DetectionDataModule(lambda: tiny_shapes, batch_size=4, split_fractions={"train": 1.0})
+    batch = next(iter(datamodule.loader("train")))
+    optimizer = module.configure_optimizers()["optimizer"]
+    module.model.train()
+    losses = []
+    for _ in range(40):
+        loss = sum(module.loss_terms(batch).values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses
+
+
+@pytest.mark.slow
+def test_resume_continues_a_run_from_its_last_checkpoint(tmp_path):
+    first = compose_train(tmp_path, ["trainer.max_epochs=1"])
+    train(first)
+    run = tmp_path / "run"
+    step_one = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
+    resumed = compose_train(tmp_path, ["trainer.max_epochs=2", f"resume={run}"])
+    train(resumed)
+    after = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert after["global_step"] == 2 * step_one and after["epoch"] == 1

@@ -1,0 +1,33 @@
+"""Train, evaluate and log a detector:  python tools/train.py [overrides...]
+
+Examples:  python tools/train.py trainer.max_epochs=3
+           python tools/train.py experiment=shapes_fasterrcnn
+           python tools/train.py trainer=ddp_cpu
+"""
+
+from pathlib import Path
+
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig
+
+from detkit.evaluation.summary import format_metrics_table
+from detkit.training.cli import run_hydra_tool
+from detkit.training.run import train
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def main(cfg: DictConfig) -> None:
+    metrics = train(cfg)
+    report(metrics, Path(cfg.paths.output_dir))
+
+
+@rank_zero_only
+def report(metrics: dict, run_dir: Path) -> None:
+    print(format_metrics_table(metrics))
+    print(f"run directory: {run_dir}")
+    print(f"compare runs:  tensorboard --logdir {run_dir.parent}")
+
+
+if __name__ == "__main__":
+    run_hydra_tool(main, CONFIGS, "train")
