@@ -3,21 +3,24 @@
 Examples:  python tools/train.py trainer.max_epochs=3
            python tools/train.py experiment=shapes_fasterrcnn
            python tools/train.py trainer=ddp_cpu
+           python tools/train.py resume=outputs/quickstart/<date_time> trainer.max_epochs=12
 """
 
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from detkit.evaluation.summary import format_metrics_table
 from detkit.training.cli import run_hydra_tool
-from detkit.training.run import train
+from detkit.training.run import resumed_config, train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def main(cfg: DictConfig) -> None:
+    cfg = resumed_config(cfg, HydraConfig.get().overrides.task)
     metrics = train(cfg)
     report(metrics, Path(cfg.paths.output_dir))
 

@@ -42,7 +42,7 @@ class ShapesParams:
     image_size: int = 320
     min_objects: int = 1
     max_objects: int = 6
-    min_object_size: int = 32
+    min_object_size: int = 40
     max_object_size: int = 224
     max_overlap: float = 0.3
     textured_fraction: float = 0.0

@@ -11,6 +11,9 @@ import contextlib
 import copy
 import io
 import json
+import logging
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +64,12 @@ def evaluate_coco(
     return metrics
 
 
-def _backend(name: str) -> tuple[type, type]:
+def _backend(name: str) -> tuple[Callable[[], Any], Callable[..., Any]]:
     if name == "faster_coco_eval":
         from faster_coco_eval import COCO, COCOeval_faster
 
-        return COCO, COCOeval_faster
+        quiet = logging.getLogger(__name__).debug  # its summary goes to logging, not to stdout
+        return partial(COCO, print_function=quiet), partial(COCOeval_faster, print_function=quiet)
     if name == "pycocotools":
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval
@@ -74,7 +78,7 @@ def _backend(name: str) -> tuple[type, type]:
     raise ValueError(f"unknown evaluation backend {name!r}; choose one of {BACKENDS}")
 
 
-def _load_results(gt: Any, coco_cls: type, detections: list[dict[str, Any]]) -> Any:
+def _load_results(gt: Any, coco_cls: Callable[[], Any], detections: list[dict[str, Any]]) -> Any:
     if detections:
         return gt.loadRes(copy.deepcopy(detections))  # loadRes adds keys to what it is given
     # pycocotools' loadRes cannot take an empty list; an empty result set scores 0, not an error.

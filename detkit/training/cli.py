@@ -36,8 +36,11 @@ def run_hydra_tool(task: Callable[[DictConfig], Any], config_dir: Path, config_n
         started = True
         try:
             task(cfg)
-        except DetkitError as error:
-            print(f"error: {error}", file=sys.stderr)
+        except Exception as error:
+            user_error = _find_user_error(error)
+            if user_error is None:
+                raise
+            print(f"error: {user_error}", file=sys.stderr)
             sys.exit(USAGE_ERROR)
 
     try:
@@ -46,3 +49,12 @@ def run_hydra_tool(task: Callable[[DictConfig], Any], config_dir: Path, config_n
         if exit_.code == 1 and not started:  # Hydra has printed why the config did not compose
             sys.exit(USAGE_ERROR)
         raise
+
+
+def _find_user_error(error: BaseException | None) -> DetkitError | None:
+    """The `DetkitError` behind ``error``, also when Hydra's ``instantiate`` wrapped it."""
+    while error is not None:
+        if isinstance(error, DetkitError):
+            return error
+        error = error.__cause__
+    return None

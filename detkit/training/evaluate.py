@@ -5,18 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from detkit.errors import ConfigError
-from detkit.training.run import CONFIG_FILE, build_module, evaluate_splits
-
-
-def load_run_config(run_dir: str | Path) -> DictConfig:
-    """The resolved config a run saved."""
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise ConfigError(f"run={run_dir}: no {CONFIG_FILE} there; pass a directory made by tools/train.py")
-    return OmegaConf.load(path)
+from detkit.training.run import build_module, evaluate_splits, load_run_config
 
 
 def evaluate_run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from detkit.training.module import DetectionModule
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 MONITOR = "dev/mAP"
+CONFIG_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "experiment")
 
 
 def train(cfg: DictConfig) -> dict[str, dict[str, float]]:
@@ -85,6 +87,30 @@ def build_trainer(cfg: DictConfig, run_dir: Path, **overrides: Any) -> L.Trainer
 def save_config(cfg: DictConfig, run_dir: Path) -> None:
     """The resolved config, all a later command needs to rebuild this run."""
     write_text_atomic(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def load_run_config(run_dir: str | Path) -> DictConfig:
+    """The resolved config a run saved."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: no {CONFIG_FILE} there; pass a run directory made by tools/train.py")
+    return OmegaConf.load(path)
+
+
+def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
+    """The config a resumed run continues with: the one it saved, with this command line's value
+    overrides (e.g. ``trainer.max_epochs=12``) on top. ``cfg`` itself when not resuming."""
+    if not cfg.get("resume"):
+        return cfg
+    values = [o for o in overrides if not o.lstrip("+~").startswith(("resume=", "hydra."))]
+    switches = [o for o in values if o.lstrip("+~").split("=")[0] in CONFIG_GROUPS]
+    if switches:
+        raise ConfigError(
+            f"resume keeps the run's config groups; drop {switches} (values such as trainer.max_epochs=12 may change)"
+        )
+    merged = OmegaConf.merge(load_run_config(cfg.resume), OmegaConf.from_dotlist([o.lstrip("+~") for o in values]))
+    merged.resume = cfg.resume
+    return merged
 
 
 def _resume_checkpoint(cfg: DictConfig) -> str | None:

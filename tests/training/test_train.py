@@ -6,10 +6,11 @@ from functools import partial
 import pytest
 import torch
 
+from detkit.errors import ConfigError
 from detkit.models import build_detector
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.module import DetectionModule
-from detkit.training.run import train
+from detkit.training.run import load_run_config, resumed_config, train
 from tests.conftest import compose_train
 
 
@@ -42,11 +43,21 @@ def test_loss_falls_on_a_tiny_overfit_set(tiny_shapes):
 
 @pytest.mark.slow
 def test_resume_continues_a_run_from_its_last_checkpoint(tmp_path):
-    first = compose_train(tmp_path, ["trainer.max_epochs=1"])
+    first = compose_train(tmp_path, ["trainer.max_epochs=1", "model.batch_norm_momentum=0.2"])
     train(first)
     run = tmp_path / "run"
     step_one = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"]
-    resumed = compose_train(tmp_path, ["trainer.max_epochs=2", f"resume={run}"])
-    train(resumed)
+    resumed = compose_train(tmp_path, [f"resume={run}"])  # the defaults: another model, 6 epochs ...
+    train(resumed_config(resumed, [f"resume={run}", "trainer.max_epochs=2"]))  # ... but the run's own config
     after = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert after["global_step"] == 2 * step_one and after["epoch"] == 1
+    assert load_run_config(run).model.batch_norm_momentum == 0.2, "the run kept its own config"
+
+
+def test_resume_refuses_to_switch_config_groups(tmp_path):
+    cfg = compose_train(tmp_path, ["+trainer.fast_dev_run=true"])
+    train(cfg)
+    resumed = compose_train(tmp_path, [f"resume={tmp_path / 'run'}"])
+    with pytest.raises(ConfigError, match="model=fcos_resnet50_fpn"):
+        resumed_config(resumed, ["model=fcos_resnet50_fpn"])
+    assert resumed_config(resumed, ["trainer.max_epochs=3"]).trainer.max_epochs == 3
