@@ -63,6 +63,7 @@ def build_module(cfg: DictConfig) -> DetectionModule:
 
 def build_trainer(cfg: DictConfig, run_dir: Path, **overrides: Any) -> L.Trainer:
     """The configured Trainer with detkit's logger and callbacks, writing into ``run_dir``."""
+    _check_trainer_values(cfg.trainer)
     logger = TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard", default_hp_metric=False)
     callbacks = [
         ModelCheckpoint(
@@ -81,6 +82,13 @@ def build_trainer(cfg: DictConfig, run_dir: Path, **overrides: Any) -> L.Trainer
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         torch.set_num_threads(max(1, cores // trainer.num_devices))
     return trainer
+
+
+def _check_trainer_values(trainer_cfg: DictConfig) -> None:
+    for key in ("max_epochs", "check_val_every_n_epoch", "log_every_n_steps"):
+        value = trainer_cfg.get(key)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            raise ConfigError(f"trainer.{key} must be a whole number >= 1, got {value!r}")
 
 
 @rank_zero_only
