@@ -100,7 +100,7 @@ class DetectionDataModule(L.LightningDataModule):
         self.load()
 
     def loader(self, split: str, train: bool = False) -> torch.utils.data.DataLoader:
-        """A loader over one split; ``train`` shuffles, augments and drops nothing but is seeded."""
+        """A loader over one split; with ``train`` it shuffles and augments (seeded), else neither."""
         transform = build_transforms(train=train, seed=self.seed, **(self.augment if train else {}))
         images = DetectionImages(self.subset(split), transform)
         return torch.utils.data.DataLoader(

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -61,7 +61,7 @@ def build_module(cfg: DictConfig) -> DetectionModule:
     )
 
 
-def build_trainer(cfg: DictConfig, run_dir: Path, **overrides: Any) -> L.Trainer:
+def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     """The configured Trainer with detkit's logger and callbacks, writing into ``run_dir``."""
     _check_trainer_values(cfg.trainer)
     logger = TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard", default_hp_metric=False)
@@ -77,8 +77,8 @@ def build_trainer(cfg: DictConfig, run_dir: Path, **overrides: Any) -> L.Trainer
         LearningRateMonitor(logging_interval="step"),
         DevImageLogger(**cfg.evaluation.images),
     ]
-    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir), **overrides)
-    if trainer.accelerator.__class__.__name__ == "CPUAccelerator":
+    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir))
+    if isinstance(trainer.accelerator, CPUAccelerator):  # ranks share the cores (DESIGN: Distributed)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         torch.set_num_threads(max(1, cores // trainer.num_devices))
     return trainer
