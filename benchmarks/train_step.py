@@ -69,7 +69,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         dataset = ensure_shapes(f"{root}/shapes", ShapesParams(num_scenes=100))
         datamodule = DetectionDataModule(
-            lambda: dataset, batch_size=args.batch_size, split_fractions={"train": 0.9, "dev": 0.1}
+            lambda: dataset, batch_size=args.batch_size, split={"fractions": {"train": 0.9, "dev": 0.1}}
         )
         plain = plain_loop(datamodule.loader("train", train=True), dataset.num_classes, args.steps)
         ours = detkit_loop(datamodule, dataset.num_classes, args.steps, args.batch_size)

@@ -1,46 +1,166 @@
-"""Seeded, group-aware random splits and the manifest files that record them.
+"""Seeded train / train_dev / dev / test splits: group-aware, stratified, distribution-aware.
 
-No group (scene, video, source) ever lands in two splits. The datasets/splits issue adds
-class stratification; the manifest format stays.
+- Group-aware: a group (``Record.group``, or a regex over file names) is never in two splits.
+- Stratified over class presence (and domain) with iterative stratification (Sechidis et al.,
+  2011) applied to groups: the rarest class is placed first, each of its groups into the split
+  that still needs that class most, so each class's share per split is close to the requested
+  ratio, and each split mirrors the domain mix of the pool it is drawn from.
+- Distribution-aware (the strategy notes' recipe): ``dev_test_from=<domain>`` draws dev and
+  test only from that domain, puts ``target_in_train`` of it into training, and carves
+  train_dev out of the training distribution, which it is never trained on.
+
+Hand-written because the library that implements iterative stratification (scikit-multilearn)
+works on single samples and has no notion of groups or domains.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from detkit.data.records import DetectionDataset
+from detkit.data.records import DetectionDataset, Record
 from detkit.errors import ConfigError, DatasetError
 from detkit.files import write_json_atomic
 
+SPLITS = ("train", "train_dev", "dev", "test")
 
-def split_by_group(dataset: DetectionDataset, fractions: dict[str, float], seed: int) -> dict[str, list[int]]:
-    """Image ids per split: whole groups are shuffled with ``seed`` and dealt out by ``fractions``."""
-    if not fractions or any(f < 0 for f in fractions.values()) or abs(sum(fractions.values()) - 1) > 1e-6:
-        raise ConfigError(f"split fractions must be non-negative and sum to 1, got {dict(fractions)}")
-    groups = sorted({r.group for r in dataset.records})
-    order = np.random.default_rng(seed).permutation(len(groups))
-    bounds = np.round(np.cumsum(list(fractions.values())) * len(groups)).astype(int)
-    group_split = {}
-    start = 0
-    for name, end in zip(fractions, bounds):
-        group_split.update({groups[i]: name for i in order[start:end]})
-        start = end
-    ids: dict[str, list[int]] = {name: [] for name in fractions}
+
+@dataclass
+class _Group:
+    key: str
+    image_ids: list[int]
+    strata: np.ndarray  # [C + D] images of this group in which each class appears, then per domain
+    domain: str
+
+
+def split_dataset(
+    dataset: DetectionDataset,
+    fractions: dict[str, float],
+    seed: int = 0,
+    group_regex: str | None = None,
+    dev_test_from: str | None = None,
+    target_in_train: float = 0.5,
+) -> dict[str, list[int]]:
+    """Image ids per split (each sorted), for every split named in ``fractions``."""
+    fractions = _check_fractions(fractions)
+    groups = group_records(dataset, group_regex)
+    rng = np.random.default_rng(seed)
+    if dev_test_from is None:
+        assigned = _stratify(groups, fractions, rng)
+    else:
+        assigned = _split_towards_domain(groups, fractions, dev_test_from, target_in_train, rng)
+    return {name: sorted(i for g in assigned.get(name, []) for i in g.image_ids) for name in fractions}
+
+
+def _check_fractions(fractions: dict[str, float]) -> dict[str, float]:
+    fractions = {str(k): float(v) for k, v in dict(fractions).items()}
+    unknown = [k for k in fractions if k not in SPLITS]
+    if unknown or not fractions:
+        raise ConfigError(f"split fractions name unknown splits {unknown}; use {list(SPLITS)}")
+    if any(f < 0 for f in fractions.values()) or abs(sum(fractions.values()) - 1) > 1e-6:
+        raise ConfigError(f"split fractions must be non-negative and sum to 1, got {fractions}")
+    return fractions
+
+
+def group_records(dataset: DetectionDataset, group_regex: str | None = None) -> list[_Group]:
+    """The dataset's groups, from ``Record.group`` or, with ``group_regex``, from file names
+    (the first capture group if the pattern has one, else the whole match)."""
+    pattern = re.compile(group_regex) if group_regex else None
+    members: dict[str, list[Record]] = {}
     for record in dataset.records:
-        ids[group_split[record.group]].append(record.image_id)
-    return {name: sorted(v) for name, v in ids.items()}
+        members.setdefault(_group_key(record, pattern), []).append(record)
+    domains = sorted({r.domain for r in dataset.records})
+    groups = []
+    for key in sorted(members):
+        records = members[key]
+        strata = np.zeros(dataset.num_classes + len(domains), dtype=np.int64)
+        for record in records:
+            strata[np.unique(record.labels)] += 1
+            strata[dataset.num_classes + domains.index(record.domain)] += 1
+        domain = Counter(r.domain for r in records).most_common(1)[0][0]
+        groups.append(_Group(key, [r.image_id for r in records], strata, domain))
+    return groups
+
+
+def _group_key(record: Record, pattern: re.Pattern[str] | None) -> str:
+    if pattern is None:
+        return record.group
+    match = pattern.search(record.file_name)
+    if match is None:
+        raise ConfigError(f"group_regex {pattern.pattern!r} does not match file name {record.file_name!r}")
+    return match.group(1) if pattern.groups else match.group(0)
+
+
+def _split_towards_domain(
+    groups: list[_Group], fractions: dict[str, float], domain: str, target_in_train: float, rng: np.random.Generator
+) -> dict[str, list[_Group]]:
+    if not 0 <= target_in_train < 1:
+        raise ConfigError(f"target_in_train must be in [0, 1), got {target_in_train}")
+    target = [g for g in groups if g.domain == domain]
+    if not target:
+        raise ConfigError(f"dev_test_from={domain!r}: no images of that domain; domains: {_domains(groups)}")
+    evaluate = fractions.get("dev", 0) + fractions.get("test", 0)
+    share = {"train": target_in_train}
+    if evaluate > 0:
+        share.update({s: (1 - target_in_train) * fractions.get(s, 0) / evaluate for s in ("dev", "test")})
+    from_target = _stratify(target, share, rng)
+    training = [g for g in groups if g.domain != domain] + from_target.get("train", [])
+    learn = fractions.get("train", 0) + fractions.get("train_dev", 0)
+    carve = {s: fractions.get(s, 0) / learn for s in ("train", "train_dev")} if learn > 0 else {"train": 1.0}
+    result = {s: g for s, g in from_target.items() if s != "train"}  # target's train part is in `training`
+    result.update(_stratify(training, carve, rng))
+    return result
+
+
+def _domains(groups: list[_Group]) -> list[str]:
+    return sorted({g.domain for g in groups})
+
+
+def _stratify(groups: list[_Group], ratios: dict[str, float], rng: np.random.Generator) -> dict[str, list[_Group]]:
+    """Iterative stratification of whole groups over class strata and domain, then image count."""
+    names = [s for s, r in ratios.items() if r > 0]
+    if not groups or not names:
+        return {}
+    ratio = np.array([ratios[s] for s in names])
+    strata = np.stack([g.strata for g in groups])
+    sizes = np.array([len(g.image_ids) for g in groups], dtype=float)
+    need_class = ratio[:, None] * strata.sum(axis=0)[None, :]
+    need_size = ratio * sizes.sum()
+    remaining = list(rng.permutation(len(groups)))
+    assigned: dict[str, list[_Group]] = {s: [] for s in names}
+
+    def place(index: int, column: np.ndarray) -> None:
+        ties = np.flatnonzero(column == column.max())
+        best = ties[np.argmax(need_size[ties])] if len(ties) > 1 else ties[0]
+        assigned[names[best]].append(groups[index])
+        need_class[best] -= strata[index]
+        need_size[best] -= sizes[index]
+
+    while remaining:
+        left = strata[remaining].sum(axis=0)
+        if not left.any():  # groups without objects: by image count alone
+            for index in remaining:
+                place(index, need_size)
+            break
+        rarest = int(np.argmin(np.where(left > 0, left, np.iinfo(np.int64).max)))
+        for index in [i for i in remaining if strata[i, rarest] > 0]:
+            place(index, need_class[:, rarest])
+        remaining = [i for i in remaining if strata[i, rarest] == 0]
+    return assigned
 
 
 def dataset_fingerprint(dataset: DetectionDataset) -> str:
     """A hash of the dataset's content (images, boxes, labels, classes), to tie manifests to it."""
     digest = hashlib.sha256(json.dumps(dataset.class_names).encode())
     for r in sorted(dataset.records, key=lambda r: r.image_id):
-        digest.update(f"{r.image_id}|{r.file_name}|{r.group}|".encode())
+        digest.update(f"{r.image_id}|{r.file_name}|{r.group}|{r.domain}|".encode())
         digest.update(r.boxes.tobytes() + r.labels.tobytes())
     return digest.hexdigest()[:16]
 

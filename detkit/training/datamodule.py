@@ -15,7 +15,7 @@ import torch
 
 from detkit.data.formats.coco import dataset_to_coco
 from detkit.data.records import DetectionDataset
-from detkit.data.splits import read_manifest, split_by_group, write_manifests
+from detkit.data.splits import read_manifest, split_dataset, write_manifests
 from detkit.data.torch_dataset import DetectionImages, collate_detections, reseed_worker
 from detkit.data.transforms import build_transforms
 from detkit.errors import ConfigError
@@ -25,8 +25,10 @@ class DetectionDataModule(L.LightningDataModule):
     """Loaders for the splits of one dataset (``train`` is augmented; others are not).
 
     ``source`` returns the `DetectionDataset`. Splits come from ``splits_dir`` (one manifest
-    per split) when given, else from a seeded group-aware split by ``split_fractions``; either
-    way the manifests used are written to ``manifest_dir`` (the run directory).
+    per split, as ``tools/split.py`` writes them) when given, else from `split_dataset` with the
+    ``split`` options (``fractions``, ``group_regex``, ``dev_test_from``, ``target_in_train``);
+    either way the manifests used are written to ``manifest_dir`` (the run directory).
+    Training uses ``train`` only; ``dev`` is validated every epoch.
     """
 
     def __init__(
@@ -35,7 +37,7 @@ class DetectionDataModule(L.LightningDataModule):
         batch_size: int = 16,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
-        split_fractions: dict[str, float] | None = None,
+        split: dict[str, Any] | None = None,
         splits_dir: str | None = None,
         manifest_dir: str | None = None,
         augment: dict[str, Any] | None = None,
@@ -50,7 +52,7 @@ class DetectionDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
-        self.split_fractions = dict(split_fractions or {"train": 0.8, "dev": 0.2})
+        self.split = dict(split or {"fractions": {"train": 0.8, "dev": 0.2}})
         self.splits_dir = splits_dir
         self.manifest_dir = manifest_dir
         self.augment = dict(augment or {})
@@ -71,9 +73,9 @@ class DetectionDataModule(L.LightningDataModule):
             names = sorted(p.stem for p in Path(self.splits_dir).glob("*.json"))
             splits = {name: read_manifest(Path(self.splits_dir) / f"{name}.json", dataset) for name in names}
         else:
-            splits = split_by_group(dataset, self.split_fractions, self.seed)
+            splits = split_dataset(dataset, seed=self.seed, **self.split)
         if self.manifest_dir:
-            meta = {"seed": self.seed, "fractions": self.split_fractions, "splits_dir": self.splits_dir}
+            meta = {"seed": self.seed, "split": self.split, "splits_dir": self.splits_dir}
             write_manifests(self.manifest_dir, splits, dataset, meta)
         return splits
 

@@ -1,32 +1,150 @@
-import pytest
+"""Split properties, checked by hypothesis over generated datasets (Records only: no pixels needed)."""
 
-from detkit.data.splits import read_manifest, split_by_group, write_manifests
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from detkit.data.records import DetectionDataset, Record
+from detkit.data.split_report import summarize_splits, write_splits
+from detkit.data.splits import read_manifest, split_dataset
 from detkit.errors import ConfigError, DatasetError
 
+FOUR = {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1}
+MAX_GROUP = 4
+PROPERTY = settings(max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
-def test_split_is_seeded_group_aware_and_complete(tiny_shapes):
-    fractions = {"train": 0.5, "dev": 0.25, "test": 0.25}
-    splits = split_by_group(tiny_shapes, fractions, seed=3)
-    assert splits == split_by_group(tiny_shapes, fractions, seed=3)
-    assert splits != split_by_group(tiny_shapes, fractions, seed=4)
-    all_ids = sorted(i for ids in splits.values() for i in ids)
-    assert all_ids == sorted(r.image_id for r in tiny_shapes.records)
-    group_of = {r.image_id: r.group for r in tiny_shapes.records}
-    groups = [{group_of[i] for i in ids} for ids in splits.values()]
-    assert all(not (a & b) for k, a in enumerate(groups) for b in groups[k + 1 :])
+
+@st.composite
+def datasets(draw, min_groups=8, max_groups=60):
+    """Groups of 1-4 images, 0-4 boxes each over 2-5 classes, groups in domain 'web' or 'phone'."""
+    num_classes = draw(st.integers(2, 5))
+    records = []
+    for g in range(draw(st.integers(min_groups, max_groups))):
+        domain = draw(st.sampled_from(["web", "phone"]))
+        for k in range(draw(st.integers(1, MAX_GROUP))):
+            labels = draw(st.lists(st.integers(0, num_classes - 1), max_size=4))
+            records.append(
+                Record(
+                    len(records) + 1,
+                    f"cam{g:03d}_{k}.jpg",
+                    64,
+                    64,
+                    np.tile([0, 0, 8, 8], (len(labels), 1)),
+                    labels,
+                    group=f"scene{g}",
+                    domain=domain,
+                )
+            )
+    return DetectionDataset("/nonexistent", [f"class{i}" for i in range(num_classes)], records)
+
+
+def _presence(dataset, ids, cls):
+    by_id = {r.image_id: r for r in dataset.records}
+    return sum(1 for i in ids if cls in by_id[i].labels)
+
+
+@PROPERTY
+@given(datasets(), st.integers(0, 2**16))
+def test_every_image_once_no_group_twice_and_deterministic(dataset, seed):
+    splits = split_dataset(dataset, FOUR, seed=seed)
+    ids = sorted(i for v in splits.values() for i in v)
+    assert ids == sorted(r.image_id for r in dataset.records)
+    group_of = {r.image_id: r.group for r in dataset.records}
+    owners = {}
+    for name, members in splits.items():
+        for i in members:
+            assert owners.setdefault(group_of[i], name) == name, f"group {group_of[i]} in two splits"
+    assert split_dataset(dataset, FOUR, seed=seed) == splits
+
+
+@PROPERTY
+@given(datasets(min_groups=30, max_groups=80), st.integers(0, 2**16))
+def test_ratios_and_class_shares_follow_the_fractions(dataset, seed):
+    """Within three groups' worth of images (measured: one group at p95, 2.2 at worst over 300
+    random datasets), for image counts and for each class's presence."""
+    splits = split_dataset(dataset, FOUR, seed=seed)
+    total = len(dataset.records)
+    for name, fraction in FOUR.items():
+        assert abs(len(splits[name]) - fraction * total) <= 3 * MAX_GROUP + 1
+    for cls in range(dataset.num_classes):
+        present = _presence(dataset, [r.image_id for r in dataset.records], cls)
+        for name, fraction in FOUR.items():
+            assert abs(_presence(dataset, splits[name], cls) - fraction * present) <= 3 * MAX_GROUP + 1
+
+
+@PROPERTY
+@given(datasets(min_groups=12), st.integers(0, 2**16))
+def test_dev_and_test_only_from_the_chosen_domain_train_dev_from_training(dataset, seed):
+    phone = [r for r in dataset.records if r.domain == "phone"]
+    if not phone:
+        with pytest.raises(ConfigError, match="no images of that domain"):
+            split_dataset(dataset, FOUR, seed=seed, dev_test_from="phone")
+        return
+    splits = split_dataset(dataset, FOUR, seed=seed, dev_test_from="phone", target_in_train=0.5)
+    domain = {r.image_id: r.domain for r in dataset.records}
+    assert all(domain[i] == "phone" for i in splits["dev"] + splits["test"])
+    web = {r.image_id for r in dataset.records if r.domain == "web"}
+    assert web <= set(splits["train"]) | set(splits["train_dev"]), "the other domain is training data"
+    trained = set(splits["train"])
+    assert not trained & set(splits["train_dev"]), "train_dev is never trained on"
+    training_domains = {domain[i] for i in trained}
+    assert {domain[i] for i in splits["train_dev"]} <= training_domains | {"phone"}
+
+
+def test_train_dev_mirrors_the_training_mix():
+    """Built to show the recipe: 'web' dominates training, so train_dev is mostly 'web' too."""
+    records = []
+    for g in range(200):
+        domain = "phone" if g < 40 else "web"
+        for k in range(2):
+            records.append(
+                Record(len(records) + 1, f"{g}_{k}.jpg", 8, 8, [[0, 0, 2, 2]], [g % 3], group=f"g{g}", domain=domain)
+            )
+    dataset = DetectionDataset("/x", ["a", "b", "c"], records)
+    splits = split_dataset(dataset, FOUR, seed=0, dev_test_from="phone", target_in_train=0.5)
+    domain = {r.image_id: r.domain for r in records}
+    share = lambda ids: sum(domain[i] == "phone" for i in ids) / len(ids)  # noqa: E731
+    assert share(splits["dev"]) == share(splits["test"]) == 1.0
+    assert abs(share(splits["train_dev"]) - share(splits["train"])) < 0.1 and share(splits["train"]) < 0.2
+
+
+def test_groups_from_a_file_name_pattern(tiny_shapes):
+    splits = split_dataset(tiny_shapes, {"train": 0.5, "dev": 0.5}, seed=0, group_regex=r"^(\d{5})")
+    prefix = {r.image_id: r.file_name[:5] for r in tiny_shapes.records}
+    assert not {prefix[i] for i in splits["train"]} & {prefix[i] for i in splits["dev"]}
+    with pytest.raises(ConfigError, match="does not match"):
+        split_dataset(tiny_shapes, {"train": 1.0}, group_regex="^cam")
 
 
 def test_bad_fractions_are_refused(tiny_shapes):
     with pytest.raises(ConfigError, match="sum to 1"):
-        split_by_group(tiny_shapes, {"train": 0.5, "dev": 0.2}, seed=0)
+        split_dataset(tiny_shapes, {"train": 0.5, "dev": 0.2})
+    with pytest.raises(ConfigError, match="unknown splits"):
+        split_dataset(tiny_shapes, {"train": 0.5, "validation": 0.5})
 
 
 def test_manifests_are_byte_identical_and_tied_to_their_data(tmp_path, tiny_shapes):
-    splits = split_by_group(tiny_shapes, {"train": 0.75, "dev": 0.25}, seed=0)
-    write_manifests(tmp_path / "a", splits, tiny_shapes, {"seed": 0})
-    write_manifests(tmp_path / "b", splits, tiny_shapes, {"seed": 0})
-    assert (tmp_path / "a/dev.json").read_bytes() == (tmp_path / "b/dev.json").read_bytes()
-    assert read_manifest(tmp_path / "a/dev.json", tiny_shapes) == splits["dev"]
-    other = tiny_shapes.subset(splits["train"])
+    split = {"fractions": FOUR}
+    write_splits(tiny_shapes, tmp_path / "a", split, seed=0)
+    write_splits(tiny_shapes, tmp_path / "b", split, seed=0)
+    for name in ("train", "train_dev", "dev", "test", "report"):
+        suffix = "md" if name == "report" else "json"
+        assert (tmp_path / f"a/{name}.{suffix}").read_bytes() == (tmp_path / f"b/{name}.{suffix}").read_bytes()
+    manifest = json.loads((tmp_path / "a/dev.json").read_text())
+    assert manifest["seed"] == 0 and manifest["split"] == split and manifest["image_ids"]
+    assert read_manifest(tmp_path / "a/dev.json", tiny_shapes) == manifest["image_ids"]
+    other = tiny_shapes.subset(manifest["image_ids"])
     with pytest.raises(DatasetError, match="different data"):
         read_manifest(tmp_path / "a/dev.json", other)
+
+
+def test_report_counts_and_warns_about_thin_classes(tiny_shapes):
+    splits = split_dataset(tiny_shapes, FOUR, seed=0)
+    summary = summarize_splits(tiny_shapes, splits, min_instances=1000)
+    assert sum(s["images"] for s in summary["splits"].values()) == len(tiny_shapes)
+    assert sum(s["boxes"] for s in summary["splits"].values()) == sum(len(r.boxes) for r in tiny_shapes.records)
+    assert len(summary["warnings"]) == 2 * tiny_shapes.num_classes
+    assert "in dev" in summary["warnings"][0]

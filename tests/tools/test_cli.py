@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from tests.conftest import TINY_SHAPES_OVERRIDES
 from tests.evaluation.test_coco_eval import _ground_truth, _pycocotools_on_files, _random_detections
 
 
@@ -83,7 +84,11 @@ def test_train_then_evaluate_end_to_end(run_tool, tmp_path):
 @pytest.mark.ddp
 def test_ddp_training_and_one_vs_two_process_evaluation_agree(run_tool, tmp_path):
     # One dev scene of 3 images: DistributedSampler pads 2 ranks to 4, the repeat must not count twice.
-    split = ["data.module.split_fractions={train: 0.875, dev: 0.125}", "data.module.eval_batch_size=1"]
+    split = [
+        "data.module.split.fractions={train: 0.875, train_dev: 0, dev: 0.125, test: 0}",
+        "evaluation.splits=[dev]",
+        "data.module.eval_batch_size=1",
+    ]
     result = run_tool("train", "trainer=ddp_cpu", "hydra.run.dir=run", *split)
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "run"
@@ -96,3 +101,18 @@ def test_ddp_training_and_one_vs_two_process_evaluation_agree(run_tool, tmp_path
         scores[trainer] = json.loads((tmp_path / trainer / "metrics.json").read_text())["dev"]
     assert scores["cpu"] == pytest.approx(scores["ddp_cpu"], abs=1e-9)
     assert scores["cpu"] == pytest.approx(trained, abs=1e-9)
+
+
+def test_split_tool_writes_manifests_and_report_then_training_uses_them(run_tool, tmp_path):
+    tiny = [o for o in TINY_SHAPES_OVERRIDES if o.startswith("data.module.source")]
+    out = tmp_path / "splits"
+    result = run_tool("split", f"out={out}", *tiny, "min_instances=1000")
+    assert result.returncode == 0, result.stderr[-2000:]
+    for name in ("train", "train_dev", "dev", "test"):
+        assert json.loads((out / f"{name}.json").read_text())["image_ids"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["warnings"] and "warning:" in result.stdout
+    assert (out / "report.md").read_text().startswith("# Splits")
+
+    bad = run_tool("split", f"out={tmp_path / 'bad'}", *tiny, "data.module.split.fractions={train: 0.9}")
+    assert bad.returncode == 2 and "sum to 1" in bad.stderr

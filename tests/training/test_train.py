@@ -18,7 +18,7 @@ from tests.conftest import compose_train
 def test_fast_dev_run_trains_and_evaluates(tmp_path):
     cfg = compose_train(tmp_path, ["+trainer.fast_dev_run=true"])
     metrics = train(cfg)
-    assert set(metrics) == {"dev"} and {"mAP", "mAP50", "AR100", "AP/circle"} <= set(metrics["dev"])
+    assert set(metrics) == {"train_dev", "dev"} and {"mAP", "mAP50", "AR100", "AP/circle"} <= set(metrics["dev"])
     run = tmp_path / "run"
     assert json.loads((run / "metrics.json").read_text()) == metrics
     assert (run / "config.yaml").is_file()
@@ -28,7 +28,7 @@ def test_loss_falls_on_a_tiny_overfit_set(tiny_shapes):
     torch.manual_seed(0)
     model = build_detector("ssdlite320_mobilenet_v3_large", tiny_shapes.num_classes, 96, batch_norm_momentum=0.1)
     module = DetectionModule(model, partial(torch.optim.AdamW, lr=3e-3))
-    datamodule = DetectionDataModule(lambda: tiny_shapes, batch_size=4, split_fractions={"train": 1.0})
+    datamodule = DetectionDataModule(lambda: tiny_shapes, batch_size=4, split={"fractions": {"train": 1.0}})
     batch = next(iter(datamodule.loader("train")))
     optimizer = module.configure_optimizers()["optimizer"]
     module.model.train()
