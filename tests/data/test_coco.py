@@ -92,3 +92,23 @@ def test_results_must_match_the_annotations(tmp_path):
         load_results(path, gt)
     path.write_text(json.dumps([{"image_id": 7, "category_id": 3, "bbox": [1, 1, 2, 2], "score": 0.5}]))
     assert len(load_results(path, gt)) == 1
+
+
+def test_partial_labels_from_lvis_keys_and_detkits_own_survive_a_round_trip(tmp_path):
+    data = _coco()
+    data["images"][0].update(neg_category_ids=[8], not_exhaustive_category_ids=[5])  # 3 present; 5 not exhaustive
+    data["images"][1]["annotated_category_ids"] = [3]
+    dataset = _load(tmp_path, data)
+    a, b = dataset.records
+    assert a.annotated == {0, 2} and b.annotated == {0}, "cat exhaustive + unused verified absent; b: only cat"
+    write_coco(dataset, tmp_path / "out.json")
+    again = load_coco(tmp_path / "out.json", tmp_path / "images")
+    assert [r.annotated for r in again.records] == [a.annotated, b.annotated]
+    assert dataset_to_coco(dataset)["images"][1]["annotated_category_ids"] == [3]
+
+
+def test_partial_labels_with_unknown_ids_are_refused(tmp_path):
+    data = _coco()
+    data["images"][0]["neg_category_ids"] = [99]
+    with pytest.raises(DatasetError, match=r"unknown category ids \[99\]"):
+        _load(tmp_path, data)

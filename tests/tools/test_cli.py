@@ -116,3 +116,20 @@ def test_split_tool_writes_manifests_and_report_then_training_uses_them(run_tool
 
     bad = run_tool("split", f"out={tmp_path / 'bad'}", *tiny, "data.module.split.fractions={train: 0.9}")
     assert bad.returncode == 2 and "sum to 1" in bad.stderr
+
+
+def test_convert_tool_end_to_end_and_bad_input_exits_2(run_tool, tmp_path, tiny_shapes):
+    source = tiny_shapes.root.parent
+    before = {p: p.read_bytes() for p in source.rglob("*") if p.is_file()}
+    result = run_tool("convert", "from=coco", f"src={source}", "to=voc", f"dst={tmp_path / 'voc'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"converted {len(tiny_shapes)} images" in result.stdout
+    assert len(list((tmp_path / "voc" / "Annotations").glob("*.xml"))) == len(tiny_shapes)
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "annotations.json").write_text('{"images": [}')
+    result = run_tool("convert", "from=coco", f"src={broken}", "to=yolo", f"dst={tmp_path / 'y'}")
+    assert result.returncode == 2 and "line 1, column 13" in result.stderr and "annotations.json" in result.stderr
+    assert not (tmp_path / "y").exists()
+    assert {p: p.read_bytes() for p in source.rglob("*") if p.is_file()} == before, "inputs untouched"

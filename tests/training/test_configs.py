@@ -83,3 +83,25 @@ def test_coco_data_config_trains_on_a_coco_export(tmp_path, tiny_shapes):
     )
     datamodule = build_datamodule(cfg)
     assert cfg.data.num_classes == tiny_shapes.num_classes and len(datamodule.load()) == len(tiny_shapes)
+
+
+@pytest.mark.parametrize("data_format", ["voc", "yolo"])
+def test_voc_and_yolo_data_configs_read_a_converted_dataset(tmp_path, tiny_shapes, data_format):
+    from detkit.data.formats import convert_dataset
+
+    convert_dataset("coco", tiny_shapes.root.parent, data_format, tmp_path / data_format)
+    cfg = compose_train(
+        tmp_path,
+        [
+            f"data={data_format}",
+            f"data.root={tmp_path / data_format}",
+            "model.image_size=96",
+            "data.module.num_workers=0",
+        ],
+        tiny_shapes=False,
+    )
+    datamodule = build_datamodule(cfg)
+    assert sorted(cfg.data.class_names) == sorted(tiny_shapes.class_names) and len(datamodule.load()) == len(
+        tiny_shapes
+    )
+    assert instantiate(cfg.model).transform.fixed_size == (96, 96)

@@ -33,6 +33,7 @@ def load_coco(
     class_names, category_ids = _read_categories(data, problems)
     records = _read_images(data, root if check_images else None, problems)
     _attach_annotations(data, records, category_ids, problems)
+    _read_partial_labels(data, records, category_ids, problems)
     if problems:
         raise DatasetError(problems, source=str(path))
     return DetectionDataset(root, class_names, list(records.values()), category_ids)
@@ -78,7 +79,7 @@ def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -
             problems.append(f"{where}: duplicate image id; every image needs its own id")
             continue
         name = str(image["file_name"])
-        if _escapes_root(name):
+        if escapes_root(name):
             problems.append(f"{where}: file_name must be a relative path inside the image root, without '..'")
             continue
         if root is not None and not (root / name).is_file():
@@ -95,7 +96,8 @@ def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -
     return records
 
 
-def _escapes_root(name: str) -> bool:
+def escapes_root(name: str) -> bool:
+    """Whether a file name from an annotation file points outside its image root."""
     pure = PurePosixPath(name.replace("\\", "/"))
     return pure.is_absolute() or ".." in pure.parts or (len(name) > 1 and name[1] == ":")
 
@@ -139,21 +141,45 @@ def _fill_record(record: Record, anns: list[tuple[list[float], int, bool, float]
     record.areas = np.array([a[3] for a in anns], dtype=np.float32)
 
 
+def _read_partial_labels(
+    data: dict[str, Any], records: dict[int, Record], category_ids: list[int], problems: list[str]
+) -> None:
+    """``Record.annotated`` from detkit's ``annotated_category_ids`` or LVIS's
+    ``neg_category_ids`` / ``not_exhaustive_category_ids``: exhaustively labelled = (present and
+    not flagged not-exhaustive) or verified absent. Images with none of these keys: all classes."""
+    label_of = {cid: i for i, cid in enumerate(category_ids)}
+    for image in data["images"]:
+        record = records.get(image.get("id"))
+        keys = [k for k in ("annotated_category_ids", "neg_category_ids", "not_exhaustive_category_ids") if k in image]
+        if record is None or not keys:
+            continue
+        unknown = [c for k in keys for c in image[k] if c not in label_of]
+        if unknown:
+            problems.append(f"image {record.image_id} ({record.file_name}): unknown category ids {unknown} in {keys}")
+            continue
+        if "annotated_category_ids" in image:
+            record.annotated = frozenset(label_of[c] for c in image["annotated_category_ids"])
+        else:
+            present = set(record.labels.tolist()) - {label_of[c] for c in image.get("not_exhaustive_category_ids", [])}
+            record.annotated = frozenset(present | {label_of[c] for c in image.get("neg_category_ids", [])})
+
+
 def dataset_to_coco(dataset: DetectionDataset) -> dict[str, Any]:
     """The COCO instances dict of a dataset, with its source category ids."""
     categories = [{"id": cid, "name": name} for cid, name in zip(dataset.category_ids, dataset.class_names)]
     images, annotations = [], []
     for record in dataset.records:
-        images.append(
-            {
-                "id": record.image_id,
-                "file_name": record.file_name,
-                "width": record.width,
-                "height": record.height,
-                "group": record.group,
-                "domain": record.domain,
-            }
-        )
+        image = {
+            "id": record.image_id,
+            "file_name": record.file_name,
+            "width": record.width,
+            "height": record.height,
+            "group": record.group,
+            "domain": record.domain,
+        }
+        if record.annotated is not None:
+            image["annotated_category_ids"] = sorted(dataset.category_ids[i] for i in record.annotated)
+        images.append(image)
         for box, label, crowd, area in zip(record.boxes, record.labels, record.iscrowd, record.areas):
             x1, y1, x2, y2 = (float(v) for v in box)
             annotations.append(

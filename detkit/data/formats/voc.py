@@ -1,0 +1,126 @@
+"""Pascal VOC (``Annotations/*.xml`` + ``JPEGImages/``) <-> `DetectionDataset`.
+
+VOC boxes are 1-based inclusive pixel corners; inside detkit they are 0-based ``xyxy``
+(``x1 = xmin - 1``, ``x2 = xmax``, as Detectron2 reads them). ``difficult`` objects become
+ignored regions (``iscrowd``): not trained on, not counted against the detector.
+"""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from detkit.data.formats.coco import escapes_root
+from detkit.data.records import DetectionDataset, Record
+from detkit.errors import DatasetError
+from detkit.files import write_text_atomic
+
+
+def load_voc(root: str | Path, image_set: str | None = None, class_names: list[str] | None = None) -> DetectionDataset:
+    """Read a VOC folder; ``image_set`` names ``ImageSets/Main/<image_set>.txt`` (default: every
+    xml). Classes are ``class_names`` if given, else the names found, sorted."""
+    root = Path(root)
+    paths = _annotation_paths(root, image_set)
+    problems: list[str] = []
+    parsed = [_parse(path, root, problems) for path in paths]
+    parsed = [p for p in parsed if p is not None]
+    names = list(class_names) if class_names else sorted({obj[0] for _, _, _, objects in parsed for obj in objects})
+    records = []
+    for index, (path, file_name, size, objects) in enumerate(parsed, start=1):
+        unknown = sorted({o[0] for o in objects} - set(names))
+        if unknown:
+            problems.append(f"{path}: class name(s) {unknown} not in {names}; fix the name or the class list")
+            continue
+        boxes = np.array([o[1] for o in objects], dtype=np.float32).reshape(-1, 4)
+        labels = [names.index(o[0]) for o in objects]
+        records.append(Record(index, file_name, size[0], size[1], boxes, labels, iscrowd=[o[2] for o in objects]))
+    if problems:
+        raise DatasetError(problems, source=str(root))
+    return DetectionDataset(root / "JPEGImages", names, records)
+
+
+def _annotation_paths(root: Path, image_set: str | None) -> list[Path]:
+    folder = root / "Annotations"
+    if not folder.is_dir():
+        raise DatasetError("no Annotations/ folder; point data.root at the VOC folder", source=str(root))
+    if image_set is None:
+        return sorted(folder.glob("*.xml"))
+    listing = root / "ImageSets" / "Main" / f"{image_set}.txt"
+    if not listing.is_file():
+        raise DatasetError(f"image set {image_set!r} not found; fix image_set or add the file", source=str(listing))
+    return [folder / f"{line.split()[0]}.xml" for line in listing.read_text().splitlines() if line.strip()]
+
+
+def _parse(path: Path, root: Path, problems: list[str]) -> tuple | None:
+    try:
+        tree = ET.parse(path)
+    except FileNotFoundError:
+        problems.append(f"{path}: listed in the image set but missing")
+        return None
+    except ET.ParseError as e:
+        line, column = e.position
+        problems.append(f"{path}: line {line}, column {column}: malformed XML ({e}); fix or re-export it")
+        return None
+    node = tree.getroot()
+    file_name = (node.findtext("filename") or f"{path.stem}.jpg").strip()
+    try:
+        size = (int(node.findtext("size/width")), int(node.findtext("size/height")))
+    except (TypeError, ValueError):
+        problems.append(f"{path}: <size> needs integer <width> and <height>")
+        return None
+    if escapes_root(file_name) or not (root / "JPEGImages" / file_name).is_file():
+        problems.append(f"{path}: image {file_name!r} not found in {root / 'JPEGImages'}")
+        return None
+    objects = []
+    for k, obj in enumerate(node.findall("object")):
+        box = _read_box(obj, size)
+        if isinstance(box, str):
+            problems.append(f"{path}: object {k} ({obj.findtext('name')!r}): {box}")
+            continue
+        objects.append(((obj.findtext("name") or "").strip(), box, obj.findtext("difficult", "0").strip() == "1"))
+    return path, file_name, size, objects
+
+
+def _read_box(obj: ET.Element, size: tuple[int, int]) -> list[float] | str:
+    try:
+        xmin, ymin, xmax, ymax = (float(obj.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax"))
+    except (TypeError, ValueError):
+        return "<bndbox> needs numeric xmin, ymin, xmax, ymax"
+    box = [xmin - 1, ymin - 1, xmax, ymax]
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return f"box {[xmin, ymin, xmax, ymax]} has zero or negative width/height"
+    if box[0] < 0 or box[1] < 0 or box[2] > size[0] or box[3] > size[1]:
+        return f"box {[xmin, ymin, xmax, ymax]} lies outside the {size[0]}x{size[1]} image"
+    return box
+
+
+def write_voc(dataset: DetectionDataset, root: str | Path) -> Path:
+    """Write ``Annotations/*.xml`` and copy the images into ``JPEGImages/`` under ``root``."""
+    root = Path(root)
+    for record in dataset.records:
+        target = root / "JPEGImages" / record.file_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(dataset.image_path(record), target)
+        stem = Path(record.file_name).with_suffix("").as_posix().replace("/", "__")
+        write_text_atomic(root / "Annotations" / f"{stem}.xml", _xml(record, dataset.class_names))
+    return root
+
+
+def _xml(record: Record, names: list[str]) -> str:
+    node = ET.Element("annotation")
+    ET.SubElement(node, "filename").text = record.file_name
+    size = ET.SubElement(node, "size")
+    for key, value in (("width", record.width), ("height", record.height), ("depth", 3)):
+        ET.SubElement(size, key).text = str(value)
+    for (x1, y1, x2, y2), label, crowd in zip(record.boxes.tolist(), record.labels, record.iscrowd):
+        obj = ET.SubElement(node, "object")
+        ET.SubElement(obj, "name").text = names[int(label)]
+        ET.SubElement(obj, "difficult").text = str(int(crowd))
+        box = ET.SubElement(obj, "bndbox")
+        for key, value in (("xmin", x1 + 1), ("ymin", y1 + 1), ("xmax", x2), ("ymax", y2)):
+            ET.SubElement(box, key).text = str(round(value))
+    ET.indent(node)
+    return ET.tostring(node, encoding="unicode") + "\n"
