@@ -1,7 +1,7 @@
 """Carve train / train_dev / dev / test manifests and a split report.
 
   python tools/split.py out=splits/shapes
-  python tools/split.py data=coco data.annotations=... data.images=... out=splits/mine \
+  python tools/split.py data=coco data.root=<coco folder or json> out=splits/mine \
       data.module.split.dev_test_from=phone data.module.split.group_regex='^(cam\\d+)_'
 Then train on them:  python tools/train.py data.module.splits_dir=splits/shapes
 """

@@ -112,3 +112,43 @@ def test_partial_labels_with_unknown_ids_are_refused(tmp_path):
     data["images"][0]["neg_category_ids"] = [99]
     with pytest.raises(DatasetError, match=r"unknown category ids \[99\]"):
         _load(tmp_path, data)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            {"images": [{"id": 7, "file_name": "a.png", "width": 99, "height": 48}]},
+            "64x48 on disk but annotated as 99x48",
+        ),
+        (
+            {
+                "images": [
+                    {"id": 7, "file_name": "a.png", "width": 64, "height": 48},
+                    {"id": 8, "file_name": "a.png", "width": 64, "height": 48},
+                ]
+            },
+            "duplicate file_name",
+        ),
+        ({"annotations": [{"id": 1, "image_id": 7, "category_id": 3, "bbox": [60, 5, 10, 10]}]}, "6.0 px outside"),
+    ],
+)
+def test_more_problems_real_exports_have(tmp_path, change, expected):
+    with pytest.raises(DatasetError, match=expected):
+        _load(tmp_path, _coco(**change))
+
+
+def test_small_border_crossings_are_clipped(tmp_path):
+    data = _coco(annotations=[{"id": 1, "image_id": 7, "category_id": 3, "bbox": [-1.5, 40, 20, 9.5]}])
+    np.testing.assert_allclose(_load(tmp_path, data).records[0].boxes, [[0, 40, 18.5, 48]])
+
+
+def test_on_invalid_drop_keeps_the_rest_and_says_what_it_dropped(tmp_path, caplog):
+    data = _coco()
+    data["annotations"].append({"id": 3, "image_id": 7, "category_id": 42, "bbox": [1, 1, 5, 5]})
+    data["images"].append({"id": 10, "file_name": "missing.png", "width": 64, "height": 48})
+    _write_images(tmp_path / "images", ["a.png", "b.png"])
+    (tmp_path / "instances.json").write_text(json.dumps(data))
+    dataset = load_coco(tmp_path / "instances.json", on_invalid="drop")
+    assert [r.image_id for r in dataset.records] == [7, 9] and len(dataset.records[0].boxes) == 2
+    assert "dropped 2 invalid record(s)" in caplog.text and "unknown category_id 42" in caplog.text

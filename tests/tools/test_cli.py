@@ -16,7 +16,7 @@ from tests.evaluation.test_coco_eval import _ground_truth, _pycocotools_on_files
         (["model=yolov99"], "model/yolov99"),
         (["model.name=yolov99"], "not a known detector"),
         (["data.module.batch_size=-1"], "batch_size must be >= 1"),
-        (["data=coco", "data.annotations=missing/instances.json", "data.images=missing"], "file not found"),
+        (["data=coco", "data.root=missing/instances.json"], "file not found"),
         (["trainer.max_epochs=oops"], "max_epochs"),
     ],
 )

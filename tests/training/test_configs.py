@@ -74,7 +74,7 @@ def test_coco_data_config_trains_on_a_coco_export(tmp_path, tiny_shapes):
         tmp_path,
         [
             "data=coco",
-            f"data.annotations={tiny_shapes.root.parent / 'annotations.json'}",
+            f"data.root={tiny_shapes.root.parent / 'annotations.json'}",
             f"data.images={tiny_shapes.root}",
             "model.image_size=96",
             "data.module.num_workers=0",

@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from detkit.data.formats.coco import load_coco, write_coco
 from detkit.data.formats.voc import load_voc, write_voc
@@ -16,10 +17,11 @@ from detkit.errors import ConfigError
 COCO_FILE = "annotations.json"
 
 
-def load_coco_folder(src: str | Path) -> DetectionDataset:
-    """A COCO json path (images in ``images/`` beside it) or a folder holding both."""
+def load_coco_folder(src: str | Path, image_root: str | Path | None = None, **options: Any) -> DetectionDataset:
+    """A COCO json path or a folder holding ``annotations.json``; images in ``image_root``,
+    by default ``images/`` beside the json. ``options`` go to `load_coco`."""
     src = Path(src)
-    return load_coco(src / COCO_FILE) if src.is_dir() else load_coco(src)
+    return load_coco(src / COCO_FILE if src.is_dir() else src, image_root, **options)
 
 
 def write_coco_folder(dataset: DetectionDataset, dst: Path) -> Path:

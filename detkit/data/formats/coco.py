@@ -11,31 +11,39 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
+from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import DatasetError
 from detkit.files import write_json_atomic
 
 
 def load_coco(
-    annotations: str | Path, image_root: str | Path | None = None, check_images: bool = True
+    annotations: str | Path,
+    image_root: str | Path | None = None,
+    check_images: bool = True,
+    border_margin: float = 2.0,
+    on_invalid: str = "error",
 ) -> DetectionDataset:
     """Read a COCO instances json; image ``file_name``s are relative to ``image_root``.
 
     ``image_root`` defaults to an ``images/`` folder beside the json; ``check_images=False``
-    skips checking that the image files exist (to score results without images). Every
-    problem found is reported at once in one `DatasetError` naming the file, record and fix.
+    skips checking the image files (to score results without images). Boxes crossing the
+    image border by at most ``border_margin`` px are clipped, beyond it they are invalid.
+    Every problem found is reported at once, naming the file, record and fix: as one
+    `DatasetError` (``on_invalid="error"``) or, with ``"drop"``, by leaving out what is invalid.
     """
+    check_on_invalid(on_invalid)
     path = Path(annotations)
     root = Path(image_root) if image_root is not None else path.parent / "images"
     data = _read_json(path)
     problems: list[str] = []
     class_names, category_ids = _read_categories(data, problems)
     records = _read_images(data, root if check_images else None, problems)
-    _attach_annotations(data, records, category_ids, problems)
+    _attach_annotations(data, records, category_ids, border_margin, problems)
     _read_partial_labels(data, records, category_ids, problems)
-    if problems:
-        raise DatasetError(problems, source=str(path))
+    settle_problems(problems, str(path), on_invalid)
     return DetectionDataset(root, class_names, list(records.values()), category_ids)
 
 
@@ -69,6 +77,7 @@ def _read_categories(data: dict[str, Any], problems: list[str]) -> tuple[list[st
 
 def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -> dict[int, Record]:
     records: dict[int, Record] = {}
+    names_seen: set[str] = set()
     for index, image in enumerate(data["images"]):
         where = f"images[{index}] (id={image.get('id')!r}, file_name={image.get('file_name')!r})"
         missing = [k for k in ("id", "file_name", "width", "height") if k not in image]
@@ -82,9 +91,15 @@ def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -
         if escapes_root(name):
             problems.append(f"{where}: file_name must be a relative path inside the image root, without '..'")
             continue
-        if root is not None and not (root / name).is_file():
-            problems.append(f"{where}: image not found at {root / name}; fix file_name or the image root")
+        if name in names_seen:
+            problems.append(f"{where}: duplicate file_name; each image must be listed once")
             continue
+        names_seen.add(name)
+        if root is not None:
+            wrong = _image_problem(root / name, image["width"], image["height"])
+            if wrong:
+                problems.append(f"{where}: {wrong}")
+                continue
         records[image["id"]] = Record(
             image_id=int(image["id"]),
             file_name=name,
@@ -96,6 +111,20 @@ def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -
     return records
 
 
+def _image_problem(path: Path, width: int, height: int) -> str | None:
+    """Why the image at ``path`` cannot stand for an annotation of ``width`` x ``height``, if so."""
+    try:
+        with Image.open(path) as image:  # reads the header only
+            size = image.size
+    except FileNotFoundError:
+        return f"image not found at {path}; fix file_name or the image root"
+    except OSError as e:
+        return f"unreadable image {path} ({e})"
+    if size != (width, height):
+        return f"image is {size[0]}x{size[1]} on disk but annotated as {width}x{height}; fix width/height"
+    return None
+
+
 def escapes_root(name: str) -> bool:
     """Whether a file name from an annotation file points outside its image root."""
     pure = PurePosixPath(name.replace("\\", "/"))
@@ -103,7 +132,7 @@ def escapes_root(name: str) -> bool:
 
 
 def _attach_annotations(
-    data: dict[str, Any], records: dict[int, Record], category_ids: list[int], problems: list[str]
+    data: dict[str, Any], records: dict[int, Record], category_ids: list[int], margin: float, problems: list[str]
 ) -> None:
     label_of = {cid: i for i, cid in enumerate(category_ids)}
     listed_ids = {image.get("id") for image in data["images"]}
@@ -124,10 +153,20 @@ def _attach_annotations(
         if box[2] <= 0 or box[3] <= 0:
             problems.append(f"{where}: bbox {box} has zero or negative width/height; fix or remove it")
             continue
+        outside = _outside(box, records[ann["image_id"]])
+        if outside > margin:
+            problems.append(f"{where}: bbox {box} lies {outside:.1f} px outside the image (border_margin={margin})")
+            continue
         area = float(ann.get("area", box[2] * box[3]))
         per_image[ann["image_id"]].append((box, label_of[ann["category_id"]], bool(ann.get("iscrowd", 0)), area))
     for image_id, anns in per_image.items():
         _fill_record(records[image_id], anns)
+
+
+def _outside(box: list[float], record: Record) -> float:
+    """How far an ``xywh`` box reaches beyond the image, in pixels."""
+    x, y, w, h = box
+    return max(0.0, -x, -y, x + w - record.width, y + h - record.height)
 
 
 def _fill_record(record: Record, anns: list[tuple[list[float], int, bool, float]]) -> None:

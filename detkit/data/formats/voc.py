@@ -14,18 +14,27 @@ from pathlib import Path
 import numpy as np
 
 from detkit.data.formats.coco import escapes_root
+from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import DatasetError
 from detkit.files import write_text_atomic
 
 
-def load_voc(root: str | Path, image_set: str | None = None, class_names: list[str] | None = None) -> DetectionDataset:
+def load_voc(
+    root: str | Path,
+    image_set: str | None = None,
+    class_names: list[str] | None = None,
+    border_margin: float = 2.0,
+    on_invalid: str = "error",
+) -> DetectionDataset:
     """Read a VOC folder; ``image_set`` names ``ImageSets/Main/<image_set>.txt`` (default: every
-    xml). Classes are ``class_names`` if given, else the names found, sorted."""
+    xml). Classes are ``class_names`` if given, else the names found, sorted. Boxes crossing
+    the border by at most ``border_margin`` px are clipped; ``on_invalid`` as in `load_coco`."""
+    check_on_invalid(on_invalid)
     root = Path(root)
     paths = _annotation_paths(root, image_set)
     problems: list[str] = []
-    parsed = [_parse(path, root, problems) for path in paths]
+    parsed = [_parse(path, root, border_margin, problems) for path in paths]
     parsed = [p for p in parsed if p is not None]
     names = list(class_names) if class_names else sorted({obj[0] for _, _, _, objects in parsed for obj in objects})
     records = []
@@ -37,8 +46,7 @@ def load_voc(root: str | Path, image_set: str | None = None, class_names: list[s
         boxes = np.array([o[1] for o in objects], dtype=np.float32).reshape(-1, 4)
         labels = [names.index(o[0]) for o in objects]
         records.append(Record(index, file_name, size[0], size[1], boxes, labels, iscrowd=[o[2] for o in objects]))
-    if problems:
-        raise DatasetError(problems, source=str(root))
+    settle_problems(problems, str(root), on_invalid)
     return DetectionDataset(root / "JPEGImages", names, records)
 
 
@@ -54,7 +62,7 @@ def _annotation_paths(root: Path, image_set: str | None) -> list[Path]:
     return [folder / f"{line.split()[0]}.xml" for line in listing.read_text().splitlines() if line.strip()]
 
 
-def _parse(path: Path, root: Path, problems: list[str]) -> tuple | None:
+def _parse(path: Path, root: Path, margin: float, problems: list[str]) -> tuple | None:
     try:
         tree = ET.parse(path)
     except FileNotFoundError:
@@ -76,7 +84,7 @@ def _parse(path: Path, root: Path, problems: list[str]) -> tuple | None:
         return None
     objects = []
     for k, obj in enumerate(node.findall("object")):
-        box = _read_box(obj, size)
+        box = _read_box(obj, size, margin)
         if isinstance(box, str):
             problems.append(f"{path}: object {k} ({obj.findtext('name')!r}): {box}")
             continue
@@ -84,7 +92,7 @@ def _parse(path: Path, root: Path, problems: list[str]) -> tuple | None:
     return path, file_name, size, objects
 
 
-def _read_box(obj: ET.Element, size: tuple[int, int]) -> list[float] | str:
+def _read_box(obj: ET.Element, size: tuple[int, int], margin: float) -> list[float] | str:
     try:
         xmin, ymin, xmax, ymax = (float(obj.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax"))
     except (TypeError, ValueError):
@@ -92,9 +100,10 @@ def _read_box(obj: ET.Element, size: tuple[int, int]) -> list[float] | str:
     box = [xmin - 1, ymin - 1, xmax, ymax]
     if box[2] <= box[0] or box[3] <= box[1]:
         return f"box {[xmin, ymin, xmax, ymax]} has zero or negative width/height"
-    if box[0] < 0 or box[1] < 0 or box[2] > size[0] or box[3] > size[1]:
-        return f"box {[xmin, ymin, xmax, ymax]} lies outside the {size[0]}x{size[1]} image"
-    return box
+    outside = max(0.0, -box[0], -box[1], box[2] - size[0], box[3] - size[1])
+    if outside > margin:
+        return f"box {[xmin, ymin, xmax, ymax]} lies {outside:.1f} px outside the {size[0]}x{size[1]} image"
+    return [min(max(v, 0.0), size[k % 2]) for k, v in enumerate(box)]
 
 
 def write_voc(dataset: DetectionDataset, root: str | Path) -> Path:

@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import DatasetError
 from detkit.files import write_text_atomic
@@ -23,8 +24,10 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 TOLERANCE = 1e-6  # exporters round normalised coordinates; 1.0000001 is still inside
 
 
-def load_yolo(root: str | Path) -> DetectionDataset:
-    """Read ``root/data.yaml``, ``root/images/**`` and ``root/labels/**`` (same relative paths)."""
+def load_yolo(root: str | Path, on_invalid: str = "error") -> DetectionDataset:
+    """Read ``root/data.yaml``, ``root/images/**`` and ``root/labels/**`` (same relative paths);
+    ``on_invalid`` as in `load_coco` (``drop`` leaves out bad lines and unreadable images)."""
+    check_on_invalid(on_invalid)
     root = Path(root)
     names = _read_names(root / "data.yaml")
     images = sorted(p for p in (root / "images").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -35,8 +38,7 @@ def load_yolo(root: str | Path) -> DetectionDataset:
         record = _read_image(root, relative, image_id, len(names), problems)
         if record is not None:
             records.append(record)
-    if problems:
-        raise DatasetError(problems, source=str(root))
+    settle_problems(problems, str(root), on_invalid)
     return DetectionDataset(root / "images", names, records)
 
 
