@@ -26,9 +26,22 @@ def _by_name(dataset):
     }
 
 
+def _attributes(dataset):
+    """{file name: (group, domain, annotated class names)}: what the sidecars carry for VOC / YOLO."""
+    return {
+        r.file_name: (
+            r.group,
+            r.domain,
+            None if r.annotated is None else sorted(dataset.class_names[i] for i in r.annotated),
+        )
+        for r in dataset.records
+    }
+
+
 def _assert_same(a, b, tolerance):
     left, right = _by_name(a), _by_name(b)
     assert left.keys() == right.keys()
+    assert _attributes(a) == _attributes(b)
     for name in left:
         assert [x[:2] for x in left[name]] == [x[:2] for x in right[name]], name
         np.testing.assert_allclose([x[2] for x in left[name]], [x[2] for x in right[name]], atol=tolerance)
@@ -145,7 +158,9 @@ def test_voc_one_based_corners_and_difficult_objects(tmp_path):
         (_voc_xml(_object()).replace("</annotation>", ""), r"line 1, column \d+: malformed XML"),
         (_voc_xml(_object(box=(1, 1, 90, 20))), "outside the 40x30 image"),
         (_voc_xml(_object(box=(5, 5, 3, 9))), "zero or negative"),
-        (_voc_xml(_object(), filename="../b.jpg"), "not found"),
+        (_voc_xml(_object(), filename="../b.jpg"), "outside JPEGImages"),
+        (_voc_xml(_object(), filename="b.jpg"), "not found"),
+        (_voc_xml(_object()).replace("<width>40</width>", "<width>50</width>"), "40x30 on disk but annotated as 50x30"),
         (_voc_xml(_object("zebra")), r"class name\(s\) \['zebra'\]"),
     ],
 )
@@ -179,3 +194,26 @@ def test_coco_export_keeps_crowd_regions_that_yolo_cannot_hold(tmp_path, coco_fo
     convert_dataset("coco", tmp_path / "src", "yolo", tmp_path / "yolo")
     crowd_free = sum(len(r.boxes) for r in load_yolo(tmp_path / "yolo").records)
     assert crowd_free == len(data["annotations"]) - 1
+
+
+@pytest.mark.parametrize("target", ["voc", "yolo"])
+def test_partial_labels_group_and_domain_survive_voc_and_yolo(tmp_path, coco_folder, target):
+    data = json.loads((coco_folder / "annotations.json").read_text())
+    data["images"][0]["annotated_category_ids"] = [1, 3]
+    data["images"][1]["domain"] = "textured"
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "annotations.json").write_text(json.dumps(data))
+    (tmp_path / "src" / "images").symlink_to(coco_folder / "images")
+    original = READERS["coco"](tmp_path / "src")
+    convert_dataset("coco", tmp_path / "src", target, tmp_path / target)
+    convert_dataset(target, tmp_path / target, "coco", tmp_path / "back")
+    back = READERS["coco"](tmp_path / "back")
+    assert _attributes(back) == _attributes(original)
+    assert _attributes(back)[original.records[0].file_name][2] == ["circle", "triangle"]
+
+
+def test_a_malformed_sidecar_is_named(tmp_path):
+    root = _voc(tmp_path, _voc_xml(_object()))
+    (root / "Annotations" / "a.json").write_text('{"domain": }')
+    with pytest.raises(DatasetError, match=r"a.json: line 1, column 12"):
+        load_voc(root)

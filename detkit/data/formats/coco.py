@@ -11,9 +11,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from detkit.data.formats.problems import check_on_invalid, settle_problems
+from detkit.data.formats.problems import check_on_invalid, image_problem, settle_problems
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import DatasetError
 from detkit.files import write_json_atomic
@@ -96,7 +95,7 @@ def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -
             continue
         names_seen.add(name)
         if root is not None:
-            wrong = _image_problem(root / name, image["width"], image["height"])
+            wrong = image_problem(root / name, image["width"], image["height"])
             if wrong:
                 problems.append(f"{where}: {wrong}")
                 continue
@@ -109,20 +108,6 @@ def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -
             domain=str(image.get("domain", "default")),
         )
     return records
-
-
-def _image_problem(path: Path, width: int, height: int) -> str | None:
-    """Why the image at ``path`` cannot stand for an annotation of ``width`` x ``height``, if so."""
-    try:
-        with Image.open(path) as image:  # reads the header only
-            size = image.size
-    except FileNotFoundError:
-        return f"image not found at {path}; fix file_name or the image root"
-    except OSError as e:
-        return f"unreadable image {path} ({e})"
-    if size != (width, height):
-        return f"image is {size[0]}x{size[1]} on disk but annotated as {width}x{height}; fix width/height"
-    return None
 
 
 def escapes_root(name: str) -> bool:

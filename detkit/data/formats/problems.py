@@ -1,8 +1,12 @@
-"""What readers do with the problems they find: raise them all at once, or drop and summarise."""
+"""Problems the readers share: checking an image against its annotation, and what to do with
+what they found (raise it all at once, or drop it and summarise)."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
+from PIL import Image
 
 from detkit.errors import ConfigError, DatasetError
 
@@ -27,3 +31,17 @@ def settle_problems(problems: list[str], source: str, on_invalid: str) -> None:
     log.warning(
         "%s: dropped %d invalid record(s) (data.on_invalid=drop):\n  - %s%s", source, len(problems), shown, more
     )
+
+
+def image_problem(path: Path, width: int, height: int) -> str | None:
+    """Why the image at ``path`` cannot stand for an annotation of ``width`` x ``height``, if so."""
+    try:
+        with Image.open(path) as image:  # reads the header only
+            size = image.size
+    except FileNotFoundError:
+        return f"image not found at {path}; fix file_name or the image root"
+    except OSError as e:
+        return f"unreadable image {path} ({e})"
+    if size != (width, height):
+        return f"image is {size[0]}x{size[1]} on disk but annotated as {width}x{height}; fix width/height"
+    return None

@@ -2,7 +2,8 @@
 
 VOC boxes are 1-based inclusive pixel corners; inside detkit they are 0-based ``xyxy``
 (``x1 = xmin - 1``, ``x2 = xmax``, as Detectron2 reads them). ``difficult`` objects become
-ignored regions (``iscrowd``): not trained on, not counted against the detector.
+ignored regions (``iscrowd``): not trained on, not counted against the detector. Group, domain
+and partial labels live in an optional ``Annotations/<stem>.json`` sidecar.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from detkit.data.formats.coco import escapes_root
-from detkit.data.formats.problems import check_on_invalid, settle_problems
+from detkit.data.formats.problems import check_on_invalid, image_problem, settle_problems
+from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import DatasetError
 from detkit.files import write_text_atomic
@@ -45,7 +47,9 @@ def load_voc(
             continue
         boxes = np.array([o[1] for o in objects], dtype=np.float32).reshape(-1, 4)
         labels = [names.index(o[0]) for o in objects]
-        records.append(Record(index, file_name, size[0], size[1], boxes, labels, iscrowd=[o[2] for o in objects]))
+        record = Record(index, file_name, size[0], size[1], boxes, labels, iscrowd=[o[2] for o in objects])
+        apply_sidecar(path.with_suffix(".json"), record, names, problems)
+        records.append(record)
     settle_problems(problems, str(root), on_invalid)
     return DetectionDataset(root / "JPEGImages", names, records)
 
@@ -79,8 +83,10 @@ def _parse(path: Path, root: Path, margin: float, problems: list[str]) -> tuple 
     except (TypeError, ValueError):
         problems.append(f"{path}: <size> needs integer <width> and <height>")
         return None
-    if escapes_root(file_name) or not (root / "JPEGImages" / file_name).is_file():
-        problems.append(f"{path}: image {file_name!r} not found in {root / 'JPEGImages'}")
+    wrong = "a path outside JPEGImages/" if escapes_root(file_name) else None
+    wrong = wrong or image_problem(root / "JPEGImages" / file_name, *size)
+    if wrong:
+        problems.append(f"{path}: image {file_name!r}: {wrong}")
         return None
     objects = []
     for k, obj in enumerate(node.findall("object")):
@@ -115,6 +121,7 @@ def write_voc(dataset: DetectionDataset, root: str | Path) -> Path:
         shutil.copy2(dataset.image_path(record), target)
         stem = Path(record.file_name).with_suffix("").as_posix().replace("/", "__")
         write_text_atomic(root / "Annotations" / f"{stem}.xml", _xml(record, dataset.class_names))
+        write_sidecar(root / "Annotations" / f"{stem}.json", record, dataset.class_names)
     return root
 
 

@@ -3,7 +3,8 @@
 
 An image without a label file is a background image (no objects); a label file without an
 image (an "orphan", common in real exports) cannot be used and is reported in
-`YoloDataset.orphans` rather than failing the whole dataset.
+`orphan_labels` rather than failing the whole dataset. Group, domain and partial labels live
+in an optional ``labels/<stem>.json`` sidecar.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import yaml
 from PIL import Image
 
 from detkit.data.formats.problems import check_on_invalid, settle_problems
+from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import DatasetError
 from detkit.files import write_text_atomic
@@ -35,7 +37,7 @@ def load_yolo(root: str | Path, on_invalid: str = "error") -> DetectionDataset:
     records = []
     for image_id, path in enumerate(images, start=1):
         relative = path.relative_to(root / "images")
-        record = _read_image(root, relative, image_id, len(names), problems)
+        record = _read_image(root, relative, image_id, names, problems)
         if record is not None:
             records.append(record)
     settle_problems(problems, str(root), on_invalid)
@@ -72,7 +74,9 @@ def _read_names(path: Path) -> list[str]:
     raise DatasetError("`names` must be a list of class names or a {0: name, 1: ...} mapping", source=str(path))
 
 
-def _read_image(root: Path, relative: Path, image_id: int, num_classes: int, problems: list[str]) -> Record | None:
+def _read_image(
+    root: Path, relative: Path, image_id: int, class_names: list[str], problems: list[str]
+) -> Record | None:
     try:
         with Image.open(root / "images" / relative) as image:
             width, height = image.size
@@ -83,7 +87,7 @@ def _read_image(root: Path, relative: Path, image_id: int, num_classes: int, pro
     rows = []
     if label_path.is_file():
         for number, line in enumerate(label_path.read_text().splitlines(), start=1):
-            row = _parse_line(line, num_classes)
+            row = _parse_line(line, len(class_names))
             if isinstance(row, str):
                 problems.append(f"{label_path}: line {number}: {row}")
             elif row is not None:
@@ -91,7 +95,9 @@ def _read_image(root: Path, relative: Path, image_id: int, num_classes: int, pro
     table = np.array(rows, dtype=np.float64).reshape(-1, 5)
     cx, cy, w, h = (table[:, k] * (width, height, width, height)[k - 1] for k in range(1, 5))
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).clip(0, [width, height, width, height])
-    return Record(image_id, relative.as_posix(), width, height, boxes, table[:, 0].astype(np.int64))
+    record = Record(image_id, relative.as_posix(), width, height, boxes, table[:, 0].astype(np.int64))
+    apply_sidecar(label_path.with_suffix(".json"), record, class_names, problems)
+    return record
 
 
 def _parse_line(line: str, num_classes: int) -> list[float] | str | None:
@@ -127,7 +133,9 @@ def write_yolo(dataset: DetectionDataset, root: str | Path) -> Path:
                 cx, cy = (x1 + x2) / 2 / record.width, (y1 + y2) / 2 / record.height
                 w, h = (x2 - x1) / record.width, (y2 - y1) / record.height
                 lines.append(f"{int(label)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
-        write_text_atomic((root / "labels" / record.file_name).with_suffix(".txt"), "".join(f"{x}\n" for x in lines))
+        label_path = (root / "labels" / record.file_name).with_suffix(".txt")
+        write_text_atomic(label_path, "".join(f"{x}\n" for x in lines))
+        write_sidecar(label_path.with_suffix(".json"), record, dataset.class_names)
     names = {i: name for i, name in enumerate(dataset.class_names)}
     write_text_atomic(
         root / "data.yaml", yaml.safe_dump({"path": ".", "train": "images", "val": "images", "names": names})
