@@ -2,7 +2,7 @@
 
   python tools/split.py out=splits/shapes
   python tools/split.py data=coco data.root=<coco folder or json> out=splits/mine \
-      data.module.split.dev_test_from=phone data.module.split.group_regex='^(cam\\d+)_'
+      data.module.split.dev_test_from=phone "data.module.split.group_regex='^(cam\\d+)_'"
 Then train on them:  python tools/train.py data.module.splits_dir=splits/shapes
 """
 
