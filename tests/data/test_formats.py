@@ -217,3 +217,14 @@ def test_a_malformed_sidecar_is_named(tmp_path):
     (root / "Annotations" / "a.json").write_text('{"domain": }')
     with pytest.raises(DatasetError, match=r"a.json: line 1, column 12"):
         load_voc(root)
+
+
+def test_voc_image_sets_choose_the_images(tmp_path):
+    root = _voc(tmp_path, _voc_xml(_object()))
+    _voc(tmp_path, _voc_xml(_object("dog"), filename="b.jpg"), name="b")
+    (root / "ImageSets" / "Main").mkdir(parents=True)
+    (root / "ImageSets" / "Main" / "val.txt").write_text("b\n")
+    dataset = load_voc(root, image_set="val")
+    assert [r.file_name for r in dataset.records] == ["b.jpg"] and dataset.class_names == ["dog"]
+    with pytest.raises(DatasetError, match="image set 'test' not found"):
+        load_voc(root, image_set="test")

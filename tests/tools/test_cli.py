@@ -106,7 +106,9 @@ def test_ddp_training_and_one_vs_two_process_evaluation_agree(run_tool, tmp_path
 def test_split_tool_writes_manifests_and_report_then_training_uses_them(run_tool, tmp_path):
     tiny = [o for o in TINY_SHAPES_OVERRIDES if o.startswith("data.module.source")]
     out = tmp_path / "splits"
-    result = run_tool("split", f"out={out}", *tiny, "min_instances=1000", "data.module.split.group_regex='^\\d{5}(\\d)'")
+    result = run_tool(
+        "split", f"out={out}", *tiny, "min_instances=1000", "data.module.split.group_regex='^\\d{5}(\\d)'"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads((out / "dev.json").read_text())["split"]["group_regex"] == "^\\d{5}(\\d)"
     for name in ("train", "train_dev", "dev", "test"):

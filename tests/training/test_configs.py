@@ -8,7 +8,7 @@ import torch
 from hydra.utils import instantiate
 
 from detkit.training.datamodule import DetectionDataModule
-from detkit.training.run import build_datamodule, build_module, build_trainer
+from detkit.training.run import build_datamodule, build_module, build_trainer, train
 from tests.conftest import CONFIGS, compose_train
 
 
@@ -90,18 +90,12 @@ def test_voc_and_yolo_data_configs_read_a_converted_dataset(tmp_path, tiny_shape
     from detkit.data.formats import convert_dataset
 
     convert_dataset("coco", tiny_shapes.root.parent, data_format, tmp_path / data_format)
-    cfg = compose_train(
-        tmp_path,
-        [
-            f"data={data_format}",
-            f"data.root={tmp_path / data_format}",
-            "model.image_size=96",
-            "data.module.num_workers=0",
-        ],
-        tiny_shapes=False,
-    )
+    overrides = [f"data={data_format}", f"data.root={tmp_path / data_format}", "model.image_size=96"]
+    cfg = compose_train(tmp_path, [*overrides, "data.module.num_workers=0"], tiny_shapes=False)
     datamodule = build_datamodule(cfg)
-    assert sorted(cfg.data.class_names) == sorted(tiny_shapes.class_names) and len(datamodule.load()) == len(
-        tiny_shapes
-    )
+    assert sorted(cfg.data.class_names) == sorted(tiny_shapes.class_names)
+    assert len(datamodule.load()) == len(tiny_shapes)
     assert instantiate(cfg.model).transform.fixed_size == (96, 96)
+    fast = [*overrides, "data.module.num_workers=0", "+trainer.fast_dev_run=true"]
+    trained = train(compose_train(tmp_path, fast, tiny_shapes=False))
+    assert {"mAP", "mAP50"} <= set(trained["dev"])
