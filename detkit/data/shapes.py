@@ -5,6 +5,8 @@ size (COCO small, medium and large), colour (independent of class, so the class 
 learned from the shape), rotation, count and overlap. A second ``domain``, "textured"
 (noisy backgrounds, textured fills, a muted palette, blur), is off by default
 (``textured_fraction=0``); later tools use it for data mismatch and transfer.
+``class_frequencies`` makes some classes rare; ``hidden_label_fraction`` leaves a share of the
+classes of each image unlabelled (``Record.annotated``), for multi-task work with partial labels.
 The dataset is regenerated only when the generator's parameters (or version) change.
 """
 
@@ -46,6 +48,8 @@ class ShapesParams:
     max_object_size: int = 224
     max_overlap: float = 0.3
     textured_fraction: float = 0.0
+    class_frequencies: tuple[float, ...] = ()  # relative frequency per class (empty: uniform); makes classes rare
+    hidden_label_fraction: float = 0.0  # share of classes per image left unlabelled (not annotated, not absent)
     jpeg_quality: int = 92
     seed: int = 0
     version: int = field(default=GENERATOR_VERSION)
@@ -60,6 +64,14 @@ class ShapesParams:
             raise ConfigError("shapes needs 1 <= min_objects <= max_objects")
         if not 4 <= self.min_object_size <= self.max_object_size <= self.image_size:
             raise ConfigError("shapes needs 4 <= min_object_size <= max_object_size <= image_size")
+        if self.class_frequencies and (
+            len(self.class_frequencies) != len(self.classes)
+            or min(self.class_frequencies) < 0
+            or not any(self.class_frequencies)
+        ):
+            raise ConfigError(f"shapes class_frequencies needs one non-negative number per class {list(self.classes)}")
+        if not 0.0 <= self.hidden_label_fraction < 1.0:
+            raise ConfigError(f"shapes hidden_label_fraction must be in [0, 1), got {self.hidden_label_fraction}")
         if not 0.0 <= self.textured_fraction <= 1.0:
             raise ConfigError(f"shapes textured_fraction must be in [0, 1], got {self.textured_fraction}")
 
@@ -126,19 +138,18 @@ def _render_scene(root: Path, params: ShapesParams, scene: int) -> list[Record]:
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=params.jpeg_quality)
         (root / "images" / file_name).write_bytes(buffer.getvalue())
-        records.append(
-            Record(
-                image_id,
-                file_name,
-                params.image_size,
-                params.image_size,
-                boxes,
-                labels,
-                areas=areas,
-                group=f"scene{scene:04d}",
-                domain=domain,
-            )
+        record = Record(
+            image_id,
+            file_name,
+            params.image_size,
+            params.image_size,
+            boxes,
+            labels,
+            areas=areas,
+            group=f"scene{scene:04d}",
+            domain=domain,
         )
+        records.append(_hide_labels(record, image_rng, params) if params.hidden_label_fraction else record)
     return records
 
 
@@ -194,7 +205,7 @@ def _place_object(
 ) -> tuple[int, np.ndarray, list[float]] | None:
     """A class, polygon and tight box overlapping no earlier box by more than ``max_overlap``."""
     for _ in range(30):
-        label = int(rng.integers(len(params.classes)))
+        label = _draw_class(rng, params)
         size = math.exp(rng.uniform(math.log(params.min_object_size), math.log(params.max_object_size)))
         polygon = _shape_polygon(params.classes[label], size, rng.uniform(0, 2 * np.pi))
         low, high = polygon.min(axis=0), polygon.max(axis=0)
@@ -204,6 +215,24 @@ def _place_object(
         if all(_overlap(box, other) <= params.max_overlap for other in boxes):
             return label, polygon, box
     return None
+
+
+def _draw_class(rng: np.random.Generator, params: ShapesParams) -> int:
+    if not params.class_frequencies:
+        return int(rng.integers(len(params.classes)))
+    weights = np.asarray(params.class_frequencies, dtype=float)
+    return int(rng.choice(len(weights), p=weights / weights.sum()))
+
+
+def _hide_labels(record: Record, rng: np.random.Generator, params: ShapesParams) -> Record:
+    """Leave a share of the classes unlabelled in this image: their objects stay in the pixels,
+    their boxes leave the annotations, and ``annotated`` says they are unknown, not absent."""
+    hidden = rng.choice(len(params.classes), round(params.hidden_label_fraction * len(params.classes)), replace=False)
+    keep = ~np.isin(record.labels, hidden)
+    record.boxes, record.labels, record.areas = record.boxes[keep], record.labels[keep], record.areas[keep]
+    record.iscrowd = record.iscrowd[keep]
+    record.annotated = frozenset(range(len(params.classes))) - {int(h) for h in hidden}
+    return record
 
 
 def _shape_polygon(kind: str, size: float, angle: float) -> np.ndarray:
@@ -275,6 +304,7 @@ def load_shapes(root: str | Path, **params: object) -> DetectionDataset:
     unknown = sorted(set(params) - {f.name for f in fields(ShapesParams)})
     if unknown:
         raise ConfigError(f"unknown shapes parameter(s) {unknown}; known: {[f.name for f in fields(ShapesParams)]}")
-    if "classes" in params:
-        params["classes"] = tuple(params["classes"])  # type: ignore[arg-type]
+    for key in ("classes", "class_frequencies"):
+        if key in params:
+            params[key] = tuple(params[key])  # type: ignore[arg-type]
     return ensure_shapes(root, ShapesParams(**params))  # type: ignore[arg-type]

@@ -89,3 +89,41 @@ def test_bad_parameters_are_config_errors(tmp_path):
         load_shapes(tmp_path / "s", sizes=3)
     with pytest.raises(ConfigError, match="textured_fraction"):
         ShapesParams(textured_fraction=2.0)
+
+
+def test_hidden_labels_leave_pixels_alone_and_mark_classes_unknown(tmp_path):
+    full = ensure_shapes(tmp_path / "full", TINY_SHAPES)
+    partial = ensure_shapes(tmp_path / "partial", replace(TINY_SHAPES, hidden_label_fraction=0.5))
+    assert _tree_digest(tmp_path / "full" / "images") == _tree_digest(tmp_path / "partial" / "images")
+    hidden_boxes = 0
+    for a, b in zip(full.records, partial.records):
+        assert b.annotated is not None and len(b.annotated) == 2, "half of the 4 classes stay labelled"
+        assert set(b.labels.tolist()) <= b.annotated
+        assert sorted(b.labels.tolist()) == sorted(x for x in a.labels.tolist() if x in b.annotated)
+        hidden_boxes += len(a.labels) - len(b.labels)
+    assert hidden_boxes > 0
+
+
+def test_class_frequencies_make_classes_rare(tmp_path):
+    params = replace(TINY_SHAPES, num_scenes=30, class_frequencies=(10.0, 10.0, 10.0, 1.0))
+    labels = np.concatenate([r.labels for r in ensure_shapes(tmp_path / "s", params).records])
+    counts = np.bincount(labels, minlength=4)
+    assert counts[3] * 4 < counts[:3].min(), counts
+    with pytest.raises(ConfigError, match="one non-negative number per class"):
+        ShapesParams(class_frequencies=(1.0, 2.0))
+    with pytest.raises(ConfigError, match="hidden_label_fraction"):
+        ShapesParams(hidden_label_fraction=1.0)
+
+
+def test_load_shapes_takes_config_lists(tmp_path):
+    dataset = load_shapes(tmp_path / "s", **{**_as_kwargs(TINY_SHAPES), "class_frequencies": [1, 1, 1, 3]})
+    assert dataset.num_classes == 4
+
+
+def _as_kwargs(params):
+    from dataclasses import asdict
+
+    values = asdict(params)
+    values.pop("version")
+    values["classes"] = list(values["classes"])
+    return values
