@@ -22,7 +22,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 def main(cfg: DictConfig) -> None:
     if cfg.annotations and cfg.predictions:
-        metrics = score_files(cfg.annotations, cfg.predictions, backend=cfg.backend)
+        metrics = score_files(cfg.annotations, cfg.predictions, cfg.backend, cfg.partial_labels)
         out, name = Path(cfg.out or Path(cfg.predictions).parent), "predictions"
     elif cfg.run:
         metrics = evaluate_run(cfg.run, cfg.split, cfg.trainer, cfg.checkpoint)

@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 
 from detkit.data.formats.coco import load_coco, load_results
+from detkit.evaluation.partial_labels import apply_partial_labels
 
 BACKENDS = ("faster_coco_eval", "pycocotools")
+PARTIAL_LABELS = ("lvis", "naive")
 
 # Names of COCOeval.stats, in its order.
 SUMMARY_NAMES = (
@@ -41,14 +43,23 @@ SUMMARY_NAMES = (
 
 
 def evaluate_coco(
-    ground_truth: dict[str, Any], detections: list[dict[str, Any]], backend: str = "faster_coco_eval"
+    ground_truth: dict[str, Any],
+    detections: list[dict[str, Any]],
+    backend: str = "faster_coco_eval",
+    partial_labels: str = "lvis",
 ) -> dict[str, float]:
     """COCO box metrics of ``detections`` (COCO results: image_id, category_id, bbox xywh, score).
 
     Returns the twelve summary numbers of `SUMMARY_NAMES` and ``AP/<class name>`` per category
     (AP at IoU .50:.95, all areas, 100 detections; -1 where the category has no ground truth,
-    as pycocotools reports undefined values).
+    as pycocotools reports undefined values). Images that declare partial labels are scored
+    with LVIS semantics (`apply_partial_labels`), or ``partial_labels="naive"`` as if every
+    unlabelled class were absent.
     """
+    if partial_labels not in PARTIAL_LABELS:
+        raise ValueError(f"partial_labels={partial_labels!r}; choose one of {PARTIAL_LABELS}")
+    if partial_labels == "lvis":
+        ground_truth, detections = apply_partial_labels(ground_truth, detections)
     coco_cls, eval_cls = _backend(backend)
     with contextlib.redirect_stdout(io.StringIO()):
         gt = coco_cls()
@@ -100,7 +111,7 @@ def _per_class_ap(precision: np.ndarray, categories: list[dict[str, Any]], cat_i
 
 
 def score_files(
-    annotations: str | Path, predictions: str | Path, backend: str = "faster_coco_eval"
+    annotations: str | Path, predictions: str | Path, backend: str = "faster_coco_eval", partial_labels: str = "lvis"
 ) -> dict[str, float]:
     """Score a COCO results file against a COCO annotations file; no images, no model.
 
@@ -109,4 +120,4 @@ def score_files(
     """
     load_coco(annotations, check_images=False)
     ground_truth = json.loads(Path(annotations).read_text(encoding="utf-8"))
-    return evaluate_coco(ground_truth, load_results(predictions, ground_truth), backend=backend)
+    return evaluate_coco(ground_truth, load_results(predictions, ground_truth), backend, partial_labels)

@@ -33,12 +33,14 @@ class DetectionModule(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         evaluation_backend: str = "faster_coco_eval",
+        partial_labels: str = "lvis",
     ):
         super().__init__()
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.evaluation_backend = evaluation_backend
+        self.partial_labels = partial_labels
         self.eval_split = "dev"
         self.last_metrics: dict[str, float] = {}
         self._predictions: dict[int, dict[str, np.ndarray]] = {}
@@ -106,7 +108,7 @@ class DetectionModule(L.LightningModule):
             datamodule = self.trainer.datamodule
             ground_truth = datamodule.ground_truth(self.eval_split)
             results = predictions_to_results(predictions, datamodule.load().category_ids)
-            metrics = evaluate_coco(ground_truth, results, backend=self.evaluation_backend)
+            metrics = evaluate_coco(ground_truth, results, self.evaluation_backend, self.partial_labels)
         return broadcast_from_zero(metrics)
 
     def configure_optimizers(self) -> dict[str, Any]:

@@ -58,6 +58,7 @@ def build_module(cfg: DictConfig) -> DetectionModule:
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         evaluation_backend=cfg.evaluation.backend,
+        partial_labels=cfg.evaluation.get("partial_labels", "lvis"),
     )
 
 

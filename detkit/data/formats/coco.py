@@ -181,11 +181,19 @@ def _read_partial_labels(
         if unknown:
             problems.append(f"image {record.image_id} ({record.file_name}): unknown category ids {unknown} in {keys}")
             continue
-        if "annotated_category_ids" in image:
-            record.annotated = frozenset(label_of[c] for c in image["annotated_category_ids"])
-        else:
-            present = set(record.labels.tolist()) - {label_of[c] for c in image.get("not_exhaustive_category_ids", [])}
-            record.annotated = frozenset(present | {label_of[c] for c in image.get("neg_category_ids", [])})
+        present = {category_ids[int(label)] for label in record.labels}
+        record.annotated = frozenset(label_of[c] for c in exhaustive_category_ids(image, present))
+
+
+def exhaustive_category_ids(image: dict[str, Any], present: set[int]) -> set[int] | None:
+    """The category ids exhaustively labelled in a COCO image entry, given those ``present`` in
+    its annotations: detkit's ``annotated_category_ids``, or LVIS's (present and not in
+    ``not_exhaustive_category_ids``) plus ``neg_category_ids``; ``None`` when it says neither."""
+    if "annotated_category_ids" in image:
+        return set(image["annotated_category_ids"])
+    if "neg_category_ids" in image or "not_exhaustive_category_ids" in image:
+        return (present - set(image.get("not_exhaustive_category_ids", []))) | set(image.get("neg_category_ids", []))
+    return None
 
 
 def dataset_to_coco(dataset: DetectionDataset) -> dict[str, Any]:

@@ -1,0 +1,76 @@
+"""Partially labelled images scored with LVIS semantics, on a case built to have each situation."""
+
+import pytest
+
+from detkit.evaluation.coco import evaluate_coco
+
+A, B = 1, 2
+
+
+def _image(image_id, **keys):
+    return {"id": image_id, "file_name": f"{image_id}.jpg", "width": 100, "height": 100, **keys}
+
+
+def _box(ann_id, image_id, category, bbox):
+    return {
+        "id": ann_id,
+        "image_id": image_id,
+        "category_id": category,
+        "bbox": bbox,
+        "area": bbox[2] * bbox[3],
+        "iscrowd": 0,
+    }
+
+
+def _det(image_id, category, bbox, score):
+    return {"image_id": image_id, "category_id": category, "bbox": bbox, "score": score}
+
+
+def _case(partial: bool):
+    keys = (
+        {1: {"annotated_category_ids": [A]}, 3: {"not_exhaustive_category_ids": [A]}, 4: {"neg_category_ids": [A, B]}}
+        if partial
+        else {}
+    )
+    images = [_image(i, **keys.get(i, {})) for i in (1, 2, 3, 4)]
+    annotations = [
+        _box(1, 1, A, [10, 10, 30, 30]),  # image 1: only A was labelled; B is unknown there
+        _box(2, 2, B, [10, 10, 30, 30]),  # image 2: fully labelled
+        _box(3, 3, A, [50, 50, 30, 30]),  # image 3: A present but not every A was boxed
+    ]
+    return {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": A, "name": "a"}, {"id": B, "name": "b"}],
+    }
+
+
+DETECTIONS = [
+    _det(1, A, [10, 10, 30, 30], 0.9),
+    _det(1, B, [60, 60, 20, 20], 0.95),  # unknown class there: dropped
+    _det(2, B, [10, 10, 30, 30], 0.6),
+    _det(3, A, [50, 50, 30, 30], 0.5),
+    _det(3, A, [5, 5, 20, 20], 0.99),  # unmatched, class not exhaustive there: ignored
+    _det(4, A, [20, 20, 20, 20], 0.7),  # verified absent: a false positive
+]
+
+
+def test_lvis_semantics_equal_scoring_without_what_they_forgive():
+    """Except AR1: an ignored detection still takes its place among its image's maxDets, as in LVIS."""
+    forgiven = [DETECTIONS[1], DETECTIONS[4]]
+    expected = evaluate_coco(_case(partial=False), [d for d in DETECTIONS if d not in forgiven])
+    del expected["AR1"]
+    for backend in ("faster_coco_eval", "pycocotools"):
+        metrics = evaluate_coco(_case(partial=True), DETECTIONS, backend=backend)
+        assert metrics.pop("AR1") == 0.75 and metrics == pytest.approx(expected)
+
+
+def test_verified_absent_detections_still_count_and_naive_treatment_penalises_the_rest():
+    lvis = evaluate_coco(_case(partial=True), DETECTIONS)
+    clean = evaluate_coco(_case(partial=False), [d for d in DETECTIONS if d["image_id"] != 4 and d["score"] < 0.95])
+    assert clean["AP/a"] == pytest.approx(1.0)
+    assert lvis["AP/a"] < clean["AP/a"], "the false positive on image 4 costs AP"
+    naive = evaluate_coco(_case(partial=True), DETECTIONS, partial_labels="naive")
+    assert naive["AP/a"] < lvis["AP/a"] and naive["AP/b"] < lvis["AP/b"]
+    with pytest.raises(ValueError, match="partial_labels"):
+        evaluate_coco(_case(partial=True), DETECTIONS, partial_labels="ignore")
