@@ -177,10 +177,19 @@ def write_manifests(
 
 def read_manifest(path: str | Path, dataset: DetectionDataset) -> list[int]:
     """The image ids of a manifest, refusing one made from different data."""
-    path = Path(path)
+    return _read_checked(Path(path), dataset_fingerprint(dataset))
+
+
+def read_manifests(directory: str | Path, dataset: DetectionDataset) -> dict[str, list[int]]:
+    """Every ``<split>.json`` manifest in ``directory`` (sorted by name), checked against ``dataset``."""
+    fingerprint = dataset_fingerprint(dataset)  # hashes every box: once, not once per manifest
+    return {path.stem: _read_checked(path, fingerprint) for path in sorted(Path(directory).glob("*.json"))}
+
+
+def _read_checked(path: Path, fingerprint: str) -> list[int]:
     if not path.is_file():
         raise DatasetError("split manifest not found; make splits first or fix data.splits_dir", source=str(path))
     manifest = json.loads(path.read_text())
-    if manifest.get("dataset") != dataset_fingerprint(dataset):
+    if manifest.get("dataset") != fingerprint:
         raise DatasetError("this manifest was made from different data; make the splits again", source=str(path))
     return list(manifest["image_ids"])

@@ -7,7 +7,6 @@ wraps is plain detkit data code.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -15,7 +14,7 @@ import torch
 
 from detkit.data.formats.coco import dataset_to_coco
 from detkit.data.records import DetectionDataset
-from detkit.data.splits import read_manifest, split_dataset, write_manifests
+from detkit.data.splits import read_manifests, split_dataset, write_manifests
 from detkit.data.torch_dataset import DetectionImages, collate_detections, reseed_worker
 from detkit.data.transforms import build_transforms
 from detkit.errors import ConfigError
@@ -70,8 +69,7 @@ class DetectionDataModule(L.LightningDataModule):
 
     def _settle_splits(self, dataset: DetectionDataset) -> dict[str, list[int]]:
         if self.splits_dir:
-            names = sorted(p.stem for p in Path(self.splits_dir).glob("*.json"))
-            splits = {name: read_manifest(Path(self.splits_dir) / f"{name}.json", dataset) for name in names}
+            splits = read_manifests(self.splits_dir, dataset)
         else:
             splits = split_dataset(dataset, seed=self.seed, **self.split)
         if self.manifest_dir:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from detkit.data.formats.coco import load_coco, write_coco
+from detkit.data.formats.images import copy_images
 from detkit.data.formats.voc import load_voc, write_voc
 from detkit.data.formats.yolo import load_yolo, write_yolo
 from detkit.data.records import DetectionDataset
@@ -26,10 +27,7 @@ def load_coco_folder(src: str | Path, image_root: str | Path | None = None, **op
 
 def write_coco_folder(dataset: DetectionDataset, dst: Path) -> Path:
     """``dst/annotations.json`` and the images copied into ``dst/images``."""
-    for record in dataset.records:
-        target = dst / "images" / record.file_name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(dataset.image_path(record), target)
+    copy_images(dataset, dst / "images")
     return write_coco(dataset, dst / COCO_FILE)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from detkit.data.formats.images import border_overshoot
 from detkit.data.formats.problems import check_on_invalid, image_problem, settle_problems
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import DatasetError
@@ -138,7 +139,8 @@ def _attach_annotations(
         if box[2] <= 0 or box[3] <= 0:
             problems.append(f"{where}: bbox {box} has zero or negative width/height; fix or remove it")
             continue
-        outside = _outside(box, records[ann["image_id"]])
+        record = records[ann["image_id"]]
+        outside = border_overshoot([box[0], box[1], box[0] + box[2], box[1] + box[3]], record.width, record.height)
         if outside > margin:
             problems.append(f"{where}: bbox {box} lies {outside:.1f} px outside the image (border_margin={margin})")
             continue
@@ -146,12 +148,6 @@ def _attach_annotations(
         per_image[ann["image_id"]].append((box, label_of[ann["category_id"]], bool(ann.get("iscrowd", 0)), area))
     for image_id, anns in per_image.items():
         _fill_record(records[image_id], anns)
-
-
-def _outside(box: list[float], record: Record) -> float:
-    """How far an ``xywh`` box reaches beyond the image, in pixels."""
-    x, y, w, h = box
-    return max(0.0, -x, -y, x + w - record.width, y + h - record.height)
 
 
 def _fill_record(record: Record, anns: list[tuple[list[float], int, bool, float]]) -> None:

@@ -8,13 +8,13 @@ and partial labels live in an optional ``Annotations/<stem>.json`` sidecar.
 
 from __future__ import annotations
 
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 
 from detkit.data.formats.coco import escapes_root
+from detkit.data.formats.images import border_overshoot, copy_images
 from detkit.data.formats.problems import check_on_invalid, image_problem, settle_problems
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.records import DetectionDataset, Record
@@ -106,7 +106,7 @@ def _read_box(obj: ET.Element, size: tuple[int, int], margin: float) -> list[flo
     box = [xmin - 1, ymin - 1, xmax, ymax]
     if box[2] <= box[0] or box[3] <= box[1]:
         return f"box {[xmin, ymin, xmax, ymax]} has zero or negative width/height"
-    outside = max(0.0, -box[0], -box[1], box[2] - size[0], box[3] - size[1])
+    outside = border_overshoot(box, *size)
     if outside > margin:
         return f"box {[xmin, ymin, xmax, ymax]} lies {outside:.1f} px outside the {size[0]}x{size[1]} image"
     return [min(max(v, 0.0), size[k % 2]) for k, v in enumerate(box)]
@@ -115,10 +115,8 @@ def _read_box(obj: ET.Element, size: tuple[int, int], margin: float) -> list[flo
 def write_voc(dataset: DetectionDataset, root: str | Path) -> Path:
     """Write ``Annotations/*.xml`` and copy the images into ``JPEGImages/`` under ``root``."""
     root = Path(root)
+    copy_images(dataset, root / "JPEGImages")
     for record in dataset.records:
-        target = root / "JPEGImages" / record.file_name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(dataset.image_path(record), target)
         stem = Path(record.file_name).with_suffix("").as_posix().replace("/", "__")
         write_text_atomic(root / "Annotations" / f"{stem}.xml", _xml(record, dataset.class_names))
         write_sidecar(root / "Annotations" / f"{stem}.json", record, dataset.class_names)

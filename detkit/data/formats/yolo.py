@@ -9,13 +9,13 @@ in an optional ``labels/<stem>.json`` sidecar.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import yaml
 from PIL import Image
 
+from detkit.data.formats.images import copy_images
 from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.records import DetectionDataset, Record
@@ -93,7 +93,7 @@ def _read_image(
             elif row is not None:
                 rows.append(row)
     table = np.array(rows, dtype=np.float64).reshape(-1, 5)
-    cx, cy, w, h = (table[:, k] * (width, height, width, height)[k - 1] for k in range(1, 5))
+    cx, cy, w, h = (table[:, 1:] * [width, height, width, height]).T
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).clip(0, [width, height, width, height])
     record = Record(image_id, relative.as_posix(), width, height, boxes, table[:, 0].astype(np.int64))
     apply_sidecar(label_path.with_suffix(".json"), record, class_names, problems)
@@ -123,10 +123,8 @@ def write_yolo(dataset: DetectionDataset, root: str | Path) -> Path:
     """Copy images into ``root/images``, write ``root/labels`` and ``root/data.yaml``.
     Crowd regions have no YOLO form and are left out."""
     root = Path(root)
+    copy_images(dataset, root / "images")
     for record in dataset.records:
-        target = root / "images" / record.file_name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(dataset.image_path(record), target)
         lines = []
         for (x1, y1, x2, y2), label, crowd in zip(record.boxes.tolist(), record.labels, record.iscrowd):
             if not crowd:

@@ -1,0 +1,22 @@
+"""What the writers and readers of every format do alike with images and their borders."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from detkit.data.records import DetectionDataset
+
+
+def copy_images(dataset: DetectionDataset, folder: Path) -> None:
+    """Copy every image of ``dataset`` to ``folder / file_name`` (the source is only read)."""
+    for record in dataset.records:
+        target = folder / record.file_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(dataset.image_path(record), target)
+
+
+def border_overshoot(box: list[float], width: int, height: int) -> float:
+    """How far an ``xyxy`` box reaches beyond a ``width`` x ``height`` image, in pixels."""
+    x1, y1, x2, y2 = box
+    return max(0.0, -x1, -y1, x2 - width, y2 - height)
