@@ -181,9 +181,15 @@ def read_manifest(path: str | Path, dataset: DetectionDataset) -> list[int]:
 
 
 def read_manifests(directory: str | Path, dataset: DetectionDataset) -> dict[str, list[int]]:
-    """Every ``<split>.json`` manifest in ``directory`` (sorted by name), checked against ``dataset``."""
+    """The manifests of `SPLITS` present in ``directory`` (other files, such as the split report,
+    are not manifests), each checked against ``dataset``."""
+    paths = [Path(directory) / f"{name}.json" for name in SPLITS]
+    if not any(path.is_file() for path in paths):
+        raise DatasetError(
+            f"no split manifests ({', '.join(SPLITS)}.json) here; run tools/split.py", source=str(directory)
+        )
     fingerprint = dataset_fingerprint(dataset)  # hashes every box: once, not once per manifest
-    return {path.stem: _read_checked(path, fingerprint) for path in sorted(Path(directory).glob("*.json"))}
+    return {path.stem: _read_checked(path, fingerprint) for path in paths if path.is_file()}
 
 
 def _read_checked(path: Path, fingerprint: str) -> list[int]:

@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
+from detkit.data.split_report import write_splits
 from detkit.data.splits import split_dataset
+from detkit.errors import DatasetError
 from detkit.training.datamodule import DetectionDataModule
 
 FOUR = {"train": 0.5, "train_dev": 0.125, "dev": 0.25, "test": 0.125}
@@ -31,5 +35,16 @@ def test_reads_the_manifests_it_is_given(tmp_path, tiny_shapes):
     )
     first.load()
     again = DetectionDataModule(lambda: tiny_shapes, splits_dir=str(tmp_path / "m"), seed=0)
-    assert again.split_names == ["dev", "test", "train", "train_dev"]
+    assert sorted(again.split_names) == ["dev", "test", "train", "train_dev"]
     assert again.subset("dev").records == first.subset("dev").records
+
+
+def test_reads_what_tools_split_writes_report_included(tmp_path, tiny_shapes):
+    write_splits(tiny_shapes, tmp_path / "splits", {"fractions": FOUR}, seed=2)
+    assert (tmp_path / "splits" / "report.json").is_file()
+    datamodule = DetectionDataModule(lambda: tiny_shapes, splits_dir=str(tmp_path / "splits"))
+    assert _ids(datamodule.train_dataloader()) == split_dataset(tiny_shapes, FOUR, seed=2)["train"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match="no split manifests"):
+        DetectionDataModule(lambda: tiny_shapes, splits_dir=str(empty)).load()
