@@ -21,8 +21,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 def main(cfg: DictConfig) -> None:
     cfg = resumed_config(cfg, HydraConfig.get().overrides.task)
-    metrics = train(cfg)
-    report(metrics, Path(cfg.paths.output_dir))
+    run = train(cfg)
+    report(run.metrics, run.run_dir)
 
 
 @rank_zero_only

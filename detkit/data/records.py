@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +96,24 @@ class DetectionDataset:
             raise KeyError(f"image ids not in the dataset: {missing[:10]}")
         chosen = [by_id[i] for i in image_ids]
         return DetectionDataset(self.root, list(self.class_names), chosen, list(self.category_ids))
+
+    def only_class(self, name: str) -> DetectionDataset:
+        """A one-class dataset for class ``name``: the images labelled for it (the others say
+        nothing about it), each with only that class's boxes (crowd regions included)."""
+        index = self.class_names.index(name)
+        records = []
+        for record in self.records:
+            if record.annotated is not None and index not in record.annotated:
+                continue
+            keep = record.labels == index
+            records.append(
+                replace(
+                    record,
+                    boxes=record.boxes[keep],
+                    labels=np.zeros(int(keep.sum()), dtype=np.int64),
+                    iscrowd=record.iscrowd[keep],
+                    areas=record.areas[keep],
+                    annotated=None,
+                )
+            )
+        return DetectionDataset(self.root, [name], records, [self.category_ids[index]])

@@ -16,7 +16,9 @@ from detkit.errors import DatasetError
 class DetectionImages(torch.utils.data.Dataset):
     """Items are ``(image, target)``: ``image`` float32 ``[3, H, W]`` in ``[0, 1]``; ``target``
     has ``boxes`` float32 ``[N, 4]`` absolute xyxy (``(0, 4)`` when empty), ``labels`` int64 ``[N]``
-    in ``0..C-1`` and ``image_id``. Crowd regions are left out: they are for the evaluator only.
+    in ``0..C-1``, ``annotated`` bool ``[C]`` (the classes labelled in this image; unlabelled ones
+    are unknown, not absent) and ``image_id``. Crowd regions are left out: they are for the
+    evaluator only.
     """
 
     def __init__(self, dataset: DetectionDataset, transform: A.Compose):
@@ -39,7 +41,11 @@ class DetectionImages(torch.utils.data.Dataset):
         image = torch.from_numpy(np.ascontiguousarray(out["image"])).permute(2, 0, 1).float().div_(255)
         boxes = torch.as_tensor(np.asarray(out["bboxes"], dtype=np.float32).reshape(-1, 4))
         labels = torch.as_tensor(np.asarray(out["labels"], dtype=np.int64).reshape(-1))
-        return image, {"boxes": boxes, "labels": labels, "image_id": record.image_id}
+        annotated = torch.ones(self.dataset.num_classes, dtype=torch.bool)
+        if record.annotated is not None:
+            annotated[:] = False
+            annotated[list(record.annotated)] = True
+        return image, {"boxes": boxes, "labels": labels, "annotated": annotated, "image_id": record.image_id}
 
     def reseed(self, seed: int) -> None:
         """Give this copy of the augmentation its own random stream (one per loader worker)."""

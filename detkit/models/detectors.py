@@ -16,11 +16,11 @@ from torch import nn
 from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.models.detection.fcos import FCOSClassificationHead
-from torchvision.models.detection.retinanet import RetinaNetClassificationHead
 from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import SSDLiteClassificationHead
 
 from detkit.errors import ConfigError
+from detkit.models.partial_labels import retinanet_classifier_like, use_partial_label_loss
 
 DETECTORS = (
     "fasterrcnn_mobilenet_v3_large_fpn",
@@ -46,7 +46,9 @@ def build_detector(
 
     ``weights`` / ``weights_backbone`` are torchvision weight names ("DEFAULT", "COCO_V1", ...);
     with ``weights`` the pretrained model is loaded and its classification head replaced for
-    ``num_classes``. ``batch_norm_momentum`` overrides the momentum of every BatchNorm's running
+    ``num_classes``. RetinaNet and FCOS get the partial-label classification loss
+    (`detkit.models.partial_labels`), which equals torchvision's when every class is labelled.
+    ``batch_norm_momentum`` overrides the momentum of every BatchNorm's running
     statistics (SSDlite's 0.03 suits its 600-epoch recipe; in a short run from scratch the
     eval-mode statistics then lag the weights). ``options`` go to the detector
     (e.g. ``box_batch_size_per_image``).
@@ -70,6 +72,7 @@ def build_detector(
         _configure_ssd(model, image_size, options)
     if weights is not None:
         replace_classifier(model, num_classes + 1)
+    use_partial_label_loss(model)
     if batch_norm_momentum is not None:
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -94,12 +97,7 @@ def replace_classifier(model: nn.Module, num_outputs: int) -> None:
         predictor = model.roi_heads.box_predictor
         model.roi_heads.box_predictor = FastRCNNPredictor(predictor.cls_score.in_features, num_outputs)
     elif isinstance(model, RetinaNet):
-        old = model.head.classification_head
-        in_channels = old.conv[0][0].in_channels
-        norm = partial(nn.GroupNorm, 32) if isinstance(old.conv[0][1], nn.GroupNorm) else None
-        model.head.classification_head = RetinaNetClassificationHead(
-            in_channels, model.anchor_generator.num_anchors_per_location()[0], num_outputs, norm_layer=norm
-        )
+        model.head.classification_head = retinanet_classifier_like(model.head.classification_head, num_outputs)
     elif isinstance(model, FCOS):
         old = model.head.classification_head
         model.head.classification_head = FCOSClassificationHead(old.conv[0].in_channels, old.num_anchors, num_outputs)
@@ -114,6 +112,16 @@ def replace_classifier(model: nn.Module, num_outputs: int) -> None:
     else:
         raise ConfigError(f"cannot replace the classifier of {type(model).__name__}")
     model.train(model.training)  # the new layer takes the model's mode
+
+
+def to_model_target(target: dict[str, Any], partial_labels: bool = True) -> dict[str, torch.Tensor]:
+    """A detkit target as torchvision detectors take it: labels shifted past background, and
+    with ``partial_labels`` the image's ``annotated`` classes (background always labelled)."""
+    model_target = {"boxes": target["boxes"], "labels": to_model_labels(target["labels"])}
+    if partial_labels and "annotated" in target:
+        annotated = target["annotated"]
+        model_target["annotated"] = torch.cat([annotated.new_ones(1), annotated])
+    return model_target
 
 
 def to_model_labels(labels: torch.Tensor) -> torch.Tensor:

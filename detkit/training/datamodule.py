@@ -27,7 +27,9 @@ class DetectionDataModule(L.LightningDataModule):
     per split, as ``tools/split.py`` writes them) when given, else from `split_dataset` with the
     ``split`` options (``fractions``, ``group_regex``, ``dev_test_from``, ``target_in_train``);
     either way the manifests used are written to ``manifest_dir`` (the run directory).
-    Training uses ``train`` only; ``dev`` is validated every epoch.
+    Training uses ``train`` only; ``dev`` is validated every epoch. With ``single_class`` the
+    module serves that class alone against background (`DetectionDataset.only_class`), on the
+    same splits as the whole dataset minus the images not labelled for it.
     """
 
     def __init__(
@@ -41,6 +43,7 @@ class DetectionDataModule(L.LightningDataModule):
         manifest_dir: str | None = None,
         augment: dict[str, Any] | None = None,
         seed: int = 0,
+        single_class: str | None = None,
     ):
         super().__init__()
         if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
@@ -56,6 +59,7 @@ class DetectionDataModule(L.LightningDataModule):
         self.manifest_dir = manifest_dir
         self.augment = dict(augment or {})
         self.seed = seed
+        self.single_class = single_class
         self.test_split = "test"  # which split `trainer.test` scores; set by the caller
         self._dataset: DetectionDataset | None = None
         self._split_ids: dict[str, list[int]] = {}
@@ -63,9 +67,23 @@ class DetectionDataModule(L.LightningDataModule):
     def load(self) -> DetectionDataset:
         """Read (or generate) the dataset and settle its splits; cached, safe to call on every rank."""
         if self._dataset is None:
-            self._dataset = self.source()
-            self._split_ids = self._settle_splits(self._dataset)
+            dataset = self.source()
+            self._split_ids = self._settle_splits(dataset)
+            if self.single_class is not None:
+                dataset = self._only_class(dataset)
+            self._dataset = dataset
         return self._dataset
+
+    def _only_class(self, dataset: DetectionDataset) -> DetectionDataset:
+        if self.single_class not in dataset.class_names:
+            raise ConfigError(
+                f"data.module.single_class={self.single_class!r} is not a class of this data; "
+                f"choose one of {dataset.class_names}"
+            )
+        dataset = dataset.only_class(self.single_class)
+        kept = {record.image_id for record in dataset.records}
+        self._split_ids = {split: [i for i in ids if i in kept] for split, ids in self._split_ids.items()}
+        return dataset
 
     def _settle_splits(self, dataset: DetectionDataset) -> dict[str, list[int]]:
         if self.splits_dir:

@@ -11,10 +11,13 @@ import torch
 from torch import nn
 
 from detkit.data.formats.coco import predictions_to_results
+from detkit.errors import ConfigError
 from detkit.evaluation.coco import evaluate_coco
 from detkit.evaluation.gather import broadcast_from_zero, gather_by_image
-from detkit.models.detectors import from_model_labels, to_model_labels
+from detkit.models.detectors import to_model_target
+from detkit.models.inference import detect
 
+PARTIAL_LABELS_LOSSES = ("masked", "naive")
 Batch = tuple[list[torch.Tensor], list[dict[str, Any]]]
 
 
@@ -25,6 +28,9 @@ class DetectionModule(L.LightningModule):
     and ``total_steps``; both come from config as ``_partial_`` objects. Evaluation runs in
     eval mode only (predictions, never losses) and logs ``<split>/<metric>``, where the split
     is ``eval_split``: "dev" while fitting, the data module's ``test_split`` under ``trainer.test``.
+    ``partial_labels`` is how the evaluator treats partially labelled images ("lvis" or "naive"),
+    ``partial_labels_loss`` how the loss does: "masked" (an unlabelled class gives no negative
+    signal; RetinaNet and FCOS) or "naive" (unlabelled = background).
     """
 
     def __init__(
@@ -34,6 +40,7 @@ class DetectionModule(L.LightningModule):
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         evaluation_backend: str = "faster_coco_eval",
         partial_labels: str = "lvis",
+        partial_labels_loss: str = "masked",
     ):
         super().__init__()
         self.model = model
@@ -41,6 +48,9 @@ class DetectionModule(L.LightningModule):
         self.scheduler_factory = scheduler
         self.evaluation_backend = evaluation_backend
         self.partial_labels = partial_labels
+        if partial_labels_loss not in PARTIAL_LABELS_LOSSES:
+            raise ConfigError(f"loss.partial_labels={partial_labels_loss!r}; choose one of {PARTIAL_LABELS_LOSSES}")
+        self.partial_labels_loss = partial_labels_loss
         self.eval_split = "dev"
         self.last_metrics: dict[str, float] = {}
         self._predictions: dict[int, dict[str, np.ndarray]] = {}
@@ -48,7 +58,8 @@ class DetectionModule(L.LightningModule):
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The detector's named loss terms on a batch (the model must be in train mode)."""
         images, targets = batch
-        model_targets = [{"boxes": t["boxes"], "labels": to_model_labels(t["labels"])} for t in targets]
+        masked = self.partial_labels_loss == "masked"
+        model_targets = [to_model_target(t, partial_labels=masked) for t in targets]
         return self.model(images, model_targets)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
@@ -61,17 +72,8 @@ class DetectionModule(L.LightningModule):
         return loss
 
     def predict_batch(self, batch: Batch) -> list[dict[str, np.ndarray]]:
-        """Detections per image: ``boxes`` xyxy ``[N, 4]``, ``scores`` ``[N]``, ``labels`` ``0..C-1``."""
-        images, _ = batch
-        outputs = self.model(images)
-        return [
-            {
-                "boxes": out["boxes"].float().cpu().numpy(),
-                "scores": out["scores"].float().cpu().numpy(),
-                "labels": from_model_labels(out["labels"]).cpu().numpy(),
-            }
-            for out in outputs
-        ]
+        """Detections per image (`detkit.models.inference.detect`)."""
+        return detect(self.model, batch[0])
 
     def validation_step(self, batch: Batch, batch_idx: int) -> list[dict[str, np.ndarray]]:
         predictions = self.predict_batch(batch)

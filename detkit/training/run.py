@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
@@ -15,8 +17,10 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from detkit.data.records import DetectionDataset
 from detkit.errors import ConfigError
 from detkit.files import write_json_atomic, write_text_atomic
+from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
 from detkit.training.callbacks import DevImageLogger
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.module import DetectionModule
@@ -27,19 +31,36 @@ MONITOR = "dev/mAP"
 CONFIG_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "experiment")
 
 
-def train(cfg: DictConfig) -> dict[str, dict[str, float]]:
+@dataclass
+class TrainedRun:
+    """What `train` leaves: the run directory, the best checkpoint's metrics per split, the
+    wall-clock seconds and optimiser steps of fitting, and the checkpoint the metrics are of."""
+
+    run_dir: Path
+    metrics: dict[str, dict[str, float]]
+    fit_seconds: float
+    steps: int
+    checkpoint: Path
+
+
+def train(cfg: DictConfig) -> TrainedRun:
     """Fit the configured detector, evaluate the best checkpoint on ``evaluation.splits`` and
     write ``config.yaml``, ``metrics.json``, checkpoints and TensorBoard events to the run dir."""
     run_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     module = build_module(cfg)
+    check_partial_label_support(datamodule.subset("train"), module)
     trainer = build_trainer(cfg, run_dir)
     save_config(cfg, run_dir)
+    started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg), weights_only=True)
+    fit_seconds = time.perf_counter() - started
     metrics = evaluate_splits(trainer, module, datamodule, list(cfg.evaluation.splits))
     _write_results(trainer, cfg, run_dir, metrics)
-    return metrics
+    checkpoints = trainer.checkpoint_callback
+    checkpoint = Path(checkpoints.best_model_path or checkpoints.last_model_path)
+    return TrainedRun(run_dir, metrics, fit_seconds, trainer.global_step, checkpoint)
 
 
 def build_datamodule(cfg: DictConfig) -> DetectionDataModule:
@@ -59,7 +80,24 @@ def build_module(cfg: DictConfig) -> DetectionModule:
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         evaluation_backend=cfg.evaluation.backend,
         partial_labels=cfg.evaluation.get("partial_labels", "lvis"),
+        partial_labels_loss=OmegaConf.select(cfg, "loss.partial_labels", default="masked"),
     )
+
+
+def check_partial_label_support(train_set: DetectionDataset, module: DetectionModule) -> None:
+    """Refuse to train a detector whose loss would read unlabelled classes as background."""
+    if module.partial_labels_loss != "masked" or supports_partial_labels(module.model):
+        return
+    num_classes = len(train_set.class_names)
+    partial = [r.image_id for r in train_set.records if r.annotated is not None and len(r.annotated) < num_classes]
+    if partial:
+        supported = " or ".join(f"model={name}" for name in PARTIAL_LABEL_DETECTORS)
+        raise ConfigError(
+            f"{len(partial)} training images are labelled for only some classes (e.g. image ids {partial[:5]}), "
+            f"and {type(module.model).__name__} scores classes with one softmax, so it would learn the unlabelled "
+            f"ones as background. Use a detector whose loss leaves them out ({supported}), "
+            "or train as if unlabelled meant absent with loss.partial_labels=naive"
+        )
 
 
 def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:

@@ -21,7 +21,7 @@ def test_items_follow_torchvisions_target_contract(tiny_shapes):
 
 def test_empty_images_and_crowd_regions(tmp_path, tiny_shapes):
     base = tiny_shapes.records[0]
-    empty = Record(1, base.file_name, base.width, base.height)
+    empty = Record(1, base.file_name, base.width, base.height, annotated=frozenset({0, 2}))
     crowd = Record(
         2,
         base.file_name,
@@ -35,8 +35,10 @@ def test_empty_images_and_crowd_regions(tmp_path, tiny_shapes):
     images = DetectionImages(dataset, build_transforms(train=False))
     _, target = images[0]
     assert target["boxes"].shape == (0, 4) and target["labels"].shape == (0,)
+    assert target["annotated"].tolist() == [True, False, True, False], "class 1 and 3 unknown here"
     _, target = images[1]
     assert target["labels"].tolist() == [1], "crowd regions are for the evaluator, not for training"
+    assert target["annotated"].all(), "no annotated set: every class labelled"
     batch = collate_detections([images[0], images[1]])
     assert isinstance(batch[0], list) and len(batch[1]) == 2
 

@@ -1,8 +1,19 @@
 """Partially labelled images scored with LVIS semantics, on a case built to have each situation."""
 
-import pytest
+import contextlib
+import copy
+import dataclasses
+import io
 
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from detkit.data.formats.coco import dataset_to_coco
+from detkit.data.shapes import ensure_shapes
 from detkit.evaluation.coco import evaluate_coco
+from tests.conftest import TINY_SHAPES
 
 A, B = 1, 2
 
@@ -74,3 +85,41 @@ def test_verified_absent_detections_still_count_and_naive_treatment_penalises_th
     assert naive["AP/a"] < lvis["AP/a"] and naive["AP/b"] < lvis["AP/b"]
     with pytest.raises(ValueError, match="partial_labels"):
         evaluate_coco(_case(partial=True), DETECTIONS, partial_labels="ignore")
+
+
+def test_each_class_is_scored_on_the_images_labelled_for_it_as_pycocotools_would(tmp_path):
+    """Generated data with half the classes of each image unlabelled, noisy detections of every
+    class on every image: per class, LVIS scoring equals pycocotools given only the images
+    labelled for that class."""
+    params = dataclasses.replace(TINY_SHAPES, hidden_label_fraction=0.5, num_scenes=12)
+    dataset = ensure_shapes(tmp_path / "shapes", params)
+    ground_truth = dataset_to_coco(dataset)
+    rng = np.random.default_rng(0)
+    detections = []
+    for image in ground_truth["images"]:
+        truth = [a for a in ground_truth["annotations"] if a["image_id"] == image["id"]]
+        for ann in truth:  # near-misses of the labelled boxes, some with the wrong class
+            x, y, w, h = (np.asarray(ann["bbox"]) + rng.normal(0, 4, 4)).tolist()
+            category = ann["category_id"] if rng.random() < 0.8 else int(rng.choice(dataset.category_ids))
+            detections.append(_det(image["id"], category, [x, y, max(w, 1), max(h, 1)], float(rng.random())))
+        for category in dataset.category_ids:  # and a stray box of every class, labelled or not
+            x, y = rng.uniform(0, 60, 2).tolist()
+            detections.append(_det(image["id"], category, [x, y, 20, 20], float(rng.random())))
+    ours = evaluate_coco(ground_truth, detections, backend="pycocotools")
+    for label, (name, category) in enumerate(zip(dataset.class_names, dataset.category_ids)):
+        labelled = [r.image_id for r in dataset.records if label in r.annotated]
+        assert 0 < len(labelled) < len(dataset.records)
+        assert ours[f"AP/{name}"] == pytest.approx(_pycocotools_ap(ground_truth, detections, category, labelled))
+
+
+def _pycocotools_ap(ground_truth, detections, category, image_ids) -> float:
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = copy.deepcopy(ground_truth)
+        gt.createIndex()
+        evaluator = COCOeval(gt, gt.loadRes(copy.deepcopy(detections)), "bbox")
+        evaluator.params.catIds, evaluator.params.imgIds = [category], image_ids
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return float(evaluator.stats[0])

@@ -1,13 +1,17 @@
 """The data module trains on `train` only and evaluates the other splits."""
 
+import dataclasses
 import json
 
+import numpy as np
 import pytest
 
+from detkit.data.shapes import ensure_shapes
 from detkit.data.split_report import write_splits
 from detkit.data.splits import split_dataset
-from detkit.errors import DatasetError
+from detkit.errors import ConfigError, DatasetError
 from detkit.training.datamodule import DetectionDataModule
+from tests.conftest import TINY_SHAPES
 
 FOUR = {"train": 0.5, "train_dev": 0.125, "dev": 0.25, "test": 0.125}
 
@@ -48,3 +52,32 @@ def test_reads_what_tools_split_writes_report_included(tmp_path, tiny_shapes):
     empty.mkdir()
     with pytest.raises(DatasetError, match="no split manifests"):
         DetectionDataModule(lambda: tiny_shapes, splits_dir=str(empty)).load()
+
+
+@pytest.fixture(scope="module")
+def half_labelled(tmp_path_factory):
+    """Tiny shapes with half of the classes of each image left unlabelled."""
+    params = dataclasses.replace(TINY_SHAPES, hidden_label_fraction=0.5)
+    return ensure_shapes(tmp_path_factory.mktemp("half") / "shapes", params)
+
+
+def test_single_class_keeps_the_images_labelled_for_it_on_the_same_splits(half_labelled):
+    joint = DetectionDataModule(lambda: half_labelled, split={"fractions": FOUR}, seed=1)
+    single = DetectionDataModule(lambda: half_labelled, split={"fractions": FOUR}, seed=1, single_class="square")
+    square = half_labelled.class_names.index("square")
+    assert single.class_names == ["square"]
+    assert single.load().category_ids == [half_labelled.category_ids[square]]
+    for split in FOUR:
+        records = joint.subset(split).records
+        labelled = [r for r in records if square in r.annotated]
+        assert 0 < len(labelled) < len(records), "the fixture hides square in some images of each split"
+        kept = single.subset(split).records
+        assert [r.image_id for r in kept] == [r.image_id for r in labelled]
+        for record, original in zip(kept, labelled):
+            assert record.annotated is None and (record.labels == 0).all()
+            assert np.array_equal(record.boxes, original.boxes[original.labels == square])
+
+
+def test_single_class_must_be_a_class_of_the_data(tiny_shapes):
+    with pytest.raises(ConfigError, match=r"single_class='hexagon'.*circle"):
+        DetectionDataModule(lambda: tiny_shapes, single_class="hexagon").load()

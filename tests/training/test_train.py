@@ -17,7 +17,7 @@ from tests.conftest import compose_train
 
 def test_fast_dev_run_trains_and_evaluates(tmp_path):
     cfg = compose_train(tmp_path, ["+trainer.fast_dev_run=true"])
-    metrics = train(cfg)
+    metrics = train(cfg).metrics
     assert set(metrics) == {"train_dev", "dev"} and {"mAP", "mAP50", "AR100", "AP/circle"} <= set(metrics["dev"])
     run = tmp_path / "run"
     assert json.loads((run / "metrics.json").read_text()) == metrics
@@ -75,3 +75,15 @@ def test_resume_refuses_to_switch_config_groups(tmp_path):
     with pytest.raises(ConfigError, match="model=fcos_resnet50_fpn"):
         resumed_config(resumed, ["model=fcos_resnet50_fpn"])
     assert resumed_config(resumed, ["trainer.max_epochs=3"]).trainer.max_epochs == 3
+
+
+def test_partial_labels_need_a_detector_whose_loss_can_leave_classes_out(tmp_path):
+    hidden = ["+trainer.fast_dev_run=true", "data.module.source.hidden_label_fraction=0.5"]
+    with pytest.raises(ConfigError, match=r"labelled for only some classes.*loss.partial_labels=naive"):
+        train(compose_train(tmp_path / "ssd", hidden))
+    naive = train(compose_train(tmp_path / "naive", [*hidden, "loss.partial_labels=naive"]))
+    masked = train(
+        compose_train(tmp_path / "masked", [*hidden, "model=retinanet_resnet50_fpn_v2", "model.image_size=96"])
+    )
+    assert "mAP" in naive.metrics["dev"] and "mAP" in masked.metrics["dev"]
+    assert masked.steps == naive.steps == 1 and masked.checkpoint.is_file()

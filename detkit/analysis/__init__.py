@@ -1,0 +1,1 @@
+"""Reports that turn evaluations into decisions: comparisons, diagnoses, error breakdowns."""

@@ -1,0 +1,96 @@
+"""One detector for all classes versus one detector per class, trained and scored alike.
+
+Every run is `train` with the same config and seed; the per-class runs differ only in
+``data.module.single_class`` and read the joint run's split manifests, so all see the same
+images, augmentation and epochs. Their best checkpoints then predict the same split; the
+per-class predictions are merged into one set and both sets go to the one evaluator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from detkit.analysis.multitask import ModelCost, build_comparison, write_comparison
+from detkit.data.formats.coco import predictions_to_results
+from detkit.errors import ConfigError
+from detkit.evaluation.coco import evaluate_coco
+from detkit.models.inference import Detections, detect_all
+from detkit.training.checkpoints import load_detector
+from detkit.training.run import TrainedRun, load_run_config, train
+
+
+def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
+    """Train ``<out>/joint`` and ``<out>/per_class/<class>``, score both on ``compare.split`` and
+    write ``comparison.{json,md,png}`` to ``out`` (``paths.output_dir``); returns the comparison."""
+    out = Path(cfg.paths.output_dir)
+    _check_comparable(cfg, out)
+    joint = train(_run_config(cfg, out / "joint"))
+    joint_cfg = load_run_config(joint.run_dir)
+    splits_dir = str(joint.run_dir / "splits")
+    per_class = {
+        name: train(_run_config(cfg, out / "per_class" / name, single_class=name, splits_dir=splits_dir))
+        for name in joint_cfg.data.class_names
+    }
+    datamodule = instantiate(joint_cfg.data.module, splits_dir=splits_dir, manifest_dir=None)
+    loader = datamodule.loader(cfg.compare.split)
+    joint_detections, joint_cost = _predict(joint, loader, cfg.compare.device)
+    merged: dict[int, list[Detections]] = {}
+    per_class_costs = {}
+    for label, (name, run) in enumerate(per_class.items()):
+        detections, per_class_costs[name] = _predict(run, loader, cfg.compare.device)
+        for image_id, found in detections.items():
+            merged.setdefault(image_id, []).append({**found, "labels": np.full_like(found["labels"], label)})
+    ground_truth = datamodule.ground_truth(cfg.compare.split)
+    category_ids = datamodule.load().category_ids
+
+    def score(detections: dict[int, Detections]) -> dict[str, float]:
+        results = predictions_to_results(detections, category_ids)
+        return evaluate_coco(ground_truth, results, cfg.evaluation.backend, cfg.evaluation.partial_labels)
+
+    comparison = build_comparison(
+        list(joint_cfg.data.class_names),
+        score(joint_detections),
+        score({image_id: _concatenate(parts) for image_id, parts in merged.items()}),
+        joint_cost,
+        per_class_costs,
+        cfg.compare.split,
+        len(ground_truth["images"]),
+    )
+    write_comparison(comparison, out)
+    return comparison
+
+
+def _check_comparable(cfg: DictConfig, out: Path) -> None:
+    if (out / "joint").exists():
+        raise ConfigError(f"{out} already holds a comparison; pass name=<another name> for a new one")
+    strategy, devices = str(cfg.trainer.get("strategy", "")), cfg.trainer.get("devices", 1)
+    if "ddp" in strategy or (isinstance(devices, int) and devices > 1):
+        raise ConfigError(
+            "compare_multitask trains its models one after another in one process; "
+            f"use a single-device trainer (trainer=default or trainer=gpu), not devices={devices} strategy={strategy}"
+        )
+
+
+def _run_config(cfg: DictConfig, run_dir: Path, **data_module: Any) -> DictConfig:
+    """``cfg`` for one of the runs: its own directory, and the data module changes given."""
+    run_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    run_cfg.paths.output_dir = str(run_dir)
+    for key, value in data_module.items():
+        run_cfg.data.module[key] = value
+    return run_cfg
+
+
+def _predict(run: TrainedRun, loader: Any, device: str) -> tuple[dict[int, Detections], ModelCost]:
+    model = load_detector(run.run_dir, run.checkpoint)
+    detections, seconds = detect_all(model, loader, device)
+    parameters = sum(p.numel() for p in model.parameters())
+    return detections, ModelCost(parameters, run.fit_seconds, run.steps, seconds)
+
+
+def _concatenate(parts: list[Detections]) -> Detections:
+    return {key: np.concatenate([p[key] for p in parts]) for key in ("boxes", "scores", "labels")}

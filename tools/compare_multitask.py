@@ -1,0 +1,26 @@
+"""Joint vs per-class detectors:  python tools/compare_multitask.py [name=...] [overrides...]
+
+Trains one detector over all classes and one per class (same model, data, augmentation,
+epochs and seed) and writes outputs/<name>/comparison.{json,md,png}; compare the runs with
+tensorboard --logdir outputs/<name>.
+"""
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from detkit.training.cli import run_hydra_tool
+from detkit.training.multitask import compare_multitask
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def main(cfg: DictConfig) -> None:
+    compare_multitask(cfg)
+    out = Path(cfg.paths.output_dir)
+    print((out / "comparison.md").read_text(encoding="utf-8"))
+    print(f"comparison written to {out}; runs side by side: tensorboard --logdir {out}")
+
+
+if __name__ == "__main__":
+    run_hydra_tool(main, CONFIGS, "compare_multitask")
