@@ -20,6 +20,7 @@ from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import SSDLiteClassificationHead
 
 from detkit.errors import ConfigError
+from detkit.models.mobile_fcos import fcos_mobilenet_v3_large_fpn
 from detkit.models.partial_labels import retinanet_classifier_like, use_partial_label_loss
 
 DETECTORS = (
@@ -28,8 +29,11 @@ DETECTORS = (
     "fasterrcnn_resnet50_fpn_v2",
     "retinanet_resnet50_fpn_v2",
     "fcos_resnet50_fpn",
+    "fcos_mobilenet_v3_large_fpn",
     "ssdlite320_mobilenet_v3_large",
 )
+# Detectors assembled here from torchvision parts; every other name is torchvision's own builder.
+ASSEMBLED = {"fcos_mobilenet_v3_large_fpn": fcos_mobilenet_v3_large_fpn}
 
 
 def build_detector(
@@ -67,7 +71,7 @@ def build_detector(
         kwargs["num_classes"] = num_classes + 1
     if not name.startswith("ssd"):  # the SSD builders pass extra kwargs to the backbone too
         kwargs.update(min_size=image_size, max_size=image_size, **options)
-    model = torchvision.models.get_model(name, **kwargs)
+    model = ASSEMBLED[name](**kwargs) if name in ASSEMBLED else torchvision.models.get_model(name, **kwargs)
     if name.startswith("ssd"):
         _configure_ssd(model, image_size, options)
     if weights is not None:
@@ -100,7 +104,10 @@ def replace_classifier(model: nn.Module, num_outputs: int) -> None:
         model.head.classification_head = retinanet_classifier_like(model.head.classification_head, num_outputs)
     elif isinstance(model, FCOS):
         old = model.head.classification_head
-        model.head.classification_head = FCOSClassificationHead(old.conv[0].in_channels, old.num_anchors, num_outputs)
+        num_convs = sum(isinstance(layer, nn.Conv2d) for layer in old.conv)
+        model.head.classification_head = FCOSClassificationHead(
+            old.conv[0].in_channels, old.num_anchors, num_outputs, num_convs
+        )
     elif isinstance(model, SSD):
         old = model.head.classification_head.module_list
         in_channels = [block[0][0].in_channels for block in old]

@@ -23,7 +23,7 @@ from torchvision.models.detection.fcos import FCOSHead
 from torchvision.models.detection.retinanet import RetinaNetClassificationHead
 from torchvision.ops import sigmoid_focal_loss
 
-PARTIAL_LABEL_DETECTORS = ("retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn")
+PARTIAL_LABEL_DETECTORS = ("fcos_mobilenet_v3_large_fpn", "retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn")
 
 
 def masked_focal_loss(logits: Tensor, anchor_labels: Tensor, annotated: Tensor | None) -> Tensor:
@@ -102,6 +102,8 @@ def use_partial_label_loss(model: nn.Module) -> None:
         model.head.classification_head = new
     elif isinstance(model, FCOS) and not isinstance(model.head, PartialLabelFCOSHead):
         old = model.head
-        new = PartialLabelFCOSHead(old.classification_head.conv[0].in_channels, old.classification_head.num_anchors, 1)
+        new = PartialLabelFCOSHead(
+            old.classification_head.conv[0].in_channels, old.classification_head.num_anchors, 1, 1
+        )
         new.classification_head, new.regression_head = old.classification_head, old.regression_head
         model.head = new.train(old.training)

@@ -1,9 +1,12 @@
+from functools import partial
+
 import pytest
 import torch
 import torchvision
 
 from detkit.errors import ConfigError
 from detkit.models import DETECTORS, build_detector, replace_classifier
+from detkit.models.detectors import ASSEMBLED
 
 LIGHT = ["ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn"]
 
@@ -31,7 +34,8 @@ def test_training_mode_returns_losses_for_empty_and_full_images(name):
 @pytest.mark.parametrize("name", DETECTORS)
 def test_classifier_of_a_91_class_model_is_replaced(name):
     """What happens after loading COCO weights: the head is refitted to the data's classes."""
-    model = torchvision.models.get_model(name, weights=None, weights_backbone=None, num_classes=91).eval()
+    builder = ASSEMBLED.get(name, partial(torchvision.models.get_model, name))
+    model = builder(weights=None, weights_backbone=None, num_classes=91).eval()
     replace_classifier(model, 4)
     with torch.no_grad():
         (out,) = model([torch.rand(3, 128, 128)])
@@ -62,3 +66,8 @@ def test_bad_names_and_values_are_config_errors():
         build_detector("ssdlite320_mobilenet_v3_large", 0, 320)
     with pytest.raises(ConfigError, match="not an option"):
         build_detector("ssdlite320_mobilenet_v3_large", 2, 320, options={"anchors": 3})
+
+
+def test_mobile_fcos_has_no_detector_weights_to_load():
+    with pytest.raises(ConfigError, match="weights_backbone=DEFAULT"):
+        build_detector("fcos_mobilenet_v3_large_fpn", 3, 320, weights="DEFAULT")

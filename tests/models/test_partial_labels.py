@@ -38,7 +38,7 @@ def _class_logits(model: torch.nn.Module) -> list[torch.Tensor]:
     return kept
 
 
-@pytest.mark.parametrize("name", PARTIAL_LABEL_DETECTORS)
+@pytest.mark.parametrize("name", ["retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn"])  # torchvision builds these
 def test_loss_equals_torchvision_when_every_class_is_labelled(name):
     ours = build_detector(name, NUM_CLASSES, SIZE).train()
     kwargs = {"num_classes": NUM_CLASSES + 1, "weights_backbone": None, "min_size": SIZE, "max_size": SIZE}

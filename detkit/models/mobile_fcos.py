@@ -1,0 +1,68 @@
+"""FCOS on a MobileNetV3-Large FPN: a sigmoid-classified detector light enough for a CPU.
+
+torchvision ships its sigmoid detectors (RetinaNet, FCOS) only on ResNet-50, which does not
+learn from scratch in minutes on a CPU; this one is assembled from torchvision's own parts
+(``mobilenet_v3_large``, ``BackboneWithFPN``, ``FCOS``) so partial-label training (which needs
+a per-class sigmoid, `detkit.models.partial_labels`) is usable on a laptop. Levels are strides
+16-128 (P4-P7, the MobileNet's stride-16 and stride-32 outputs plus two extra levels), with a
+thinner FPN and head than FCOS-ResNet: objects from about 16 px up.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+from torchvision.models import MobileNet_V3_Large_Weights, mobilenet_v3_large
+from torchvision.models.detection import FCOS
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.ops.feature_pyramid_network import LastLevelP6P7
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+from detkit.errors import ConfigError
+from detkit.models.partial_labels import PartialLabelFCOSHead
+
+STRIDE_16_OUTPUT, STRIDE_32_OUTPUT = "12", "16"  # MobileNetV3-Large ``features`` blocks
+STRIDES = (16, 32, 64, 128)
+
+
+def fcos_mobilenet_v3_large_fpn(
+    *,
+    weights: str | None = None,
+    weights_backbone: str | None = None,
+    num_classes: int = 91,
+    trainable_backbone_layers: int | None = None,
+    fpn_channels: int = 128,
+    head_convs: int = 2,
+    **kwargs,
+) -> FCOS:
+    """The detector, with ``num_classes`` outputs (background included, as torchvision counts).
+
+    ``weights_backbone`` (e.g. "DEFAULT") loads ImageNet MobileNetV3 weights through
+    torchvision's weights API, with frozen batch norm and the last ``trainable_backbone_layers``
+    (default 3 of 17) blocks trained; from scratch every block trains. There are no COCO weights
+    for this detector. ``kwargs`` go to `FCOS` (``min_size``, ``score_thresh``, ...).
+    """
+    if weights is not None:
+        raise ConfigError(
+            "fcos_mobilenet_v3_large_fpn has no pretrained detector weights; use model.weights=null "
+            "and model.weights_backbone=DEFAULT for an ImageNet backbone"
+        )
+    backbone_weights = MobileNet_V3_Large_Weights.verify(weights_backbone)
+    pretrained = backbone_weights is not None
+    features = mobilenet_v3_large(
+        weights=backbone_weights, norm_layer=FrozenBatchNorm2d if pretrained else nn.BatchNorm2d
+    ).features
+    trainable = trainable_backbone_layers if trainable_backbone_layers is not None else (3 if pretrained else None)
+    if trainable is not None:
+        for block in features[: max(0, len(features) - trainable)]:
+            block.requires_grad_(False)
+    backbone = BackboneWithFPN(
+        features,
+        return_layers={STRIDE_16_OUTPUT: "p4", STRIDE_32_OUTPUT: "p5"},
+        in_channels_list=[features[int(STRIDE_16_OUTPUT)].out_channels, features[int(STRIDE_32_OUTPUT)].out_channels],
+        out_channels=fpn_channels,
+        extra_blocks=LastLevelP6P7(fpn_channels, fpn_channels),
+    )
+    anchors = AnchorGenerator(tuple((stride,) for stride in STRIDES), ((1.0,),) * len(STRIDES))
+    head = PartialLabelFCOSHead(fpn_channels, 1, num_classes, num_convs=head_convs)
+    return FCOS(backbone, num_classes, anchor_generator=anchors, head=head, **kwargs)
