@@ -13,19 +13,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from torchvision.ops import box_iou
 
 from detkit.models.inference import detect_all
 from detkit.training.checkpoints import load_detector
-from detkit.training.run import load_run_config
+from detkit.training.run import load_run_datamodule
 
 THRESHOLDS = (0.3, 0.5, 0.7)
 
 
 def best_match_scores(run: Path, split: str = "dev") -> np.ndarray:
     """Per labelled box of ``split``: the highest score of a same-class detection with IoU >= 0.5 (0 if none)."""
-    datamodule = instantiate(load_run_config(run).data.module, splits_dir=str(run / "splits"), manifest_dir=None)
+    datamodule = load_run_datamodule(run)
     detections, _ = detect_all(load_detector(run, run / "checkpoints" / "best.ckpt"), datamodule.loader(split))
     scores = []
     for record in datamodule.subset(split).records:

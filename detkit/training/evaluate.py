@@ -8,7 +8,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from detkit.errors import ConfigError
-from detkit.training.run import build_module, evaluate_splits, load_run_config
+from detkit.training.run import build_module, evaluate_splits, load_run_config, load_run_datamodule
 
 
 def evaluate_run(
@@ -21,7 +21,7 @@ def evaluate_run(
     checkpoint = Path(checkpoint) if checkpoint else run_dir / "checkpoints" / "best.ckpt"
     if not checkpoint.is_file():
         raise ConfigError(f"checkpoint {checkpoint} not found; pass checkpoint=<path to a .ckpt>")
-    datamodule = instantiate(cfg.data.module, splits_dir=str(run_dir / "splits"), manifest_dir=None)
+    datamodule = load_run_datamodule(run_dir, cfg)
     trainer = instantiate(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
     metrics = evaluate_splits(trainer, build_module(cfg), datamodule, [split], ckpt_path=str(checkpoint))
     return metrics[split]

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from detkit.analysis.multitask import ModelCost, build_comparison, write_comparison
@@ -21,7 +20,7 @@ from detkit.errors import ConfigError
 from detkit.evaluation.coco import evaluate_coco
 from detkit.models.inference import Detections, detect_all
 from detkit.training.checkpoints import load_detector
-from detkit.training.run import TrainedRun, load_run_config, train
+from detkit.training.run import TrainedRun, load_run_config, load_run_datamodule, train
 
 
 def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
@@ -36,7 +35,7 @@ def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
         name: train(_run_config(cfg, out / "per_class" / name, single_class=name, splits_dir=splits_dir))
         for name in joint_cfg.data.class_names
     }
-    datamodule = instantiate(joint_cfg.data.module, splits_dir=splits_dir, manifest_dir=None)
+    datamodule = load_run_datamodule(joint.run_dir, joint_cfg)
     loader = datamodule.loader(cfg.compare.split)
     joint_detections, joint_cost = _predict(joint, loader, cfg.compare.device)
     merged: dict[int, list[Detections]] = {}

@@ -144,6 +144,13 @@ def load_run_config(run_dir: str | Path) -> DictConfig:
     return OmegaConf.load(path)
 
 
+def load_run_datamodule(run_dir: str | Path, cfg: DictConfig | None = None) -> DetectionDataModule:
+    """The data module of a finished run, on the split manifests it saved (``cfg``: its config,
+    when already loaded)."""
+    cfg = cfg if cfg is not None else load_run_config(run_dir)
+    return instantiate(cfg.data.module, splits_dir=str(Path(run_dir) / "splits"), manifest_dir=None)
+
+
 def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
     """The config a resumed run continues with: the one it saved, with this command line's value
     overrides (e.g. ``trainer.max_epochs=12``) on top. ``cfg`` itself when not resuming."""
