@@ -8,7 +8,7 @@ counts); this module only arranges them into ``comparison.json``, ``comparison.m
 from __future__ import annotations
 
 import io
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,8 @@ def build_comparison(
 ) -> dict[str, Any]:
     """The comparison as a json-ready dict. Metrics are `evaluate_coco` outputs of the joint
     detector and of the per-class detectors' merged predictions, on the same ground truth."""
-    total = ModelCost(
-        parameters=sum(c.parameters for c in per_class_costs.values()),
-        train_seconds=sum(c.train_seconds for c in per_class_costs.values()),
-        steps=sum(c.steps for c in per_class_costs.values()),
-        inference_seconds=sum(c.inference_seconds for c in per_class_costs.values()),
-    )
+    keys = [f.name for f in fields(ModelCost)]
+    total = ModelCost(**{key: sum(getattr(cost, key) for cost in per_class_costs.values()) for key in keys})
     return {
         "split": split,
         "images": num_images,
@@ -63,10 +59,7 @@ def build_comparison(
             **asdict(total),
             "runs": {k: asdict(c) for k, c in per_class_costs.items()},
         },
-        "ratios_per_class_to_joint": {
-            key: _ratio(getattr(total, key), getattr(joint_cost, key))
-            for key in ("parameters", "train_seconds", "steps", "inference_seconds")
-        },
+        "ratios_per_class_to_joint": {key: _ratio(getattr(total, key), getattr(joint_cost, key)) for key in keys},
     }
 
 
