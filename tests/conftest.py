@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
@@ -50,3 +51,24 @@ def compose_train(tmp_path: Path, overrides: list[str] = (), tiny_shapes: bool =
     base += TINY_SHAPES_OVERRIDES if tiny_shapes else []
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         return compose(config_name="train", overrides=[*base, *overrides])
+
+
+def noisy_detections(ground_truth: dict, category_ids: list[int], seed: int = 0) -> list[dict]:
+    """COCO results for ``ground_truth``: near-misses of every box (a fifth with a random
+    class) and a stray box of every class on every image, with random scores."""
+    rng = np.random.default_rng(seed)
+    detections = []
+    for image in ground_truth["images"]:
+        truth = [a for a in ground_truth["annotations"] if a["image_id"] == image["id"]]
+        for ann in truth:
+            x, y, w, h = (np.asarray(ann["bbox"]) + rng.normal(0, 4, 4)).tolist()
+            category = ann["category_id"] if rng.random() < 0.8 else int(rng.choice(category_ids))
+            detections.append(_detection(image["id"], category, [x, y, max(w, 1), max(h, 1)], float(rng.random())))
+        for category in category_ids:
+            x, y = rng.uniform(0, 60, 2).tolist()
+            detections.append(_detection(image["id"], category, [x, y, 20, 20], float(rng.random())))
+    return detections
+
+
+def _detection(image_id: int, category: int, bbox: list[float], score: float) -> dict:
+    return {"image_id": image_id, "category_id": category, "bbox": bbox, "score": score}

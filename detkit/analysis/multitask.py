@@ -7,11 +7,11 @@ counts); this module only arranges them into ``comparison.json``, ``comparison.m
 
 from __future__ import annotations
 
-import io
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from detkit.analysis.figures import subplots, to_png
 from detkit.files import write_bytes_atomic, write_json_atomic, write_text_atomic
 
 
@@ -127,14 +127,9 @@ def _verdict(comparison: dict[str, Any]) -> str:
 
 def plot_comparison(comparison: dict[str, Any]) -> bytes:
     """A PNG: per-class AP both ways, and the cost ratios per-class / joint."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = [*comparison["classes"], "mean"]
     rows = [*comparison["classes"].values(), comparison["mean"]]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [2, 1]})
+    figure, (left, right) = subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [2, 1]})
     positions = range(len(names))
     left.bar([p - 0.2 for p in positions], [max(r["joint_ap"], 0) for r in rows], 0.4, label="joint")
     left.bar([p + 0.2 for p in positions], [max(r["per_class_ap"], 0) for r in rows], 0.4, label="per-class")
@@ -148,11 +143,7 @@ def plot_comparison(comparison: dict[str, Any]) -> bytes:
     right.axhline(1.0, color="black", linewidth=0.8)
     right.set_title("cost, per-class / joint")
     right.tick_params(axis="x", labelrotation=30)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    plt.close(figure)
-    return buffer.getvalue()
+    return to_png(figure)
 
 
 def write_comparison(comparison: dict[str, Any], out: str | Path) -> None:

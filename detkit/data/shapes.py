@@ -6,7 +6,14 @@ learned from the shape), rotation, count and overlap. A second ``domain``, "text
 (noisy backgrounds, textured fills, a muted palette, blur), is off by default
 (``textured_fraction=0``); later tools use it for data mismatch and transfer.
 ``class_frequencies`` makes some classes rare; ``hidden_label_fraction`` leaves a share of the
-classes of each image unlabelled (``Record.annotated``), for multi-task work with partial labels.
+classes of each image unlabelled (``Record.annotated``), for multi-task work with partial labels:
+chosen at random (``hidden_label_choice="random"``), the classes least visible in the image
+(``"least_visible"``), as image-level labelling misses small things in real data, or by domain
+(``"by_domain"``): each domain labels only its own classes, as when two datasets labelled for
+different classes are merged.
+``second_annotator`` also writes ``annotator2.json``: the same images labelled again by a
+simulated careful person (box edges off by a few percent, a few objects missed or given another
+class), to measure human-level performance against the reference labels.
 The dataset is regenerated only when the generator's parameters (or version) change.
 """
 
@@ -18,7 +25,7 @@ import json
 import math
 import os
 import shutil
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +39,11 @@ from detkit.errors import ConfigError
 GENERATOR_VERSION = 1
 SHAPE_KINDS = ("circle", "square", "triangle", "star", "cross", "hexagon")
 ANNOTATIONS_FILE = "annotations.json"
+SECOND_ANNOTATOR_FILE = "annotator2.json"
+# The simulated second annotator: edge error (share of the box side, standard deviation) and
+# the chances of missing an object and of giving it another class.
+ANNOTATOR_EDGE_ERROR, ANNOTATOR_MISS, ANNOTATOR_CONFUSION = 0.03, 0.02, 0.01
+HIDDEN_LABEL_CHOICES = ("random", "least_visible", "by_domain")
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,8 @@ class ShapesParams:
     textured_fraction: float = 0.0
     class_frequencies: tuple[float, ...] = ()  # relative frequency per class (empty: uniform); makes classes rare
     hidden_label_fraction: float = 0.0  # share of classes per image left unlabelled (not annotated, not absent)
+    hidden_label_choice: str = "random"  # "random", "least_visible" (smallest largest object) or "by_domain"
+    second_annotator: bool = False  # also write annotator2.json, a simulated second person's labels
     jpeg_quality: int = 92
     seed: int = 0
     version: int = field(default=GENERATOR_VERSION)
@@ -72,6 +86,12 @@ class ShapesParams:
             raise ConfigError(f"shapes class_frequencies needs one non-negative number per class {list(self.classes)}")
         if not 0.0 <= self.hidden_label_fraction < 1.0:
             raise ConfigError(f"shapes hidden_label_fraction must be in [0, 1), got {self.hidden_label_fraction}")
+        if self.hidden_label_choice not in HIDDEN_LABEL_CHOICES:
+            raise ConfigError(
+                f"shapes hidden_label_choice {self.hidden_label_choice!r}: choose from {HIDDEN_LABEL_CHOICES}"
+            )
+        if self.hidden_label_choice == "by_domain" and not 0.0 < self.textured_fraction < 1.0:
+            raise ConfigError("shapes hidden_label_choice=by_domain needs both domains: 0 < textured_fraction < 1")
         if not 0.0 <= self.textured_fraction <= 1.0:
             raise ConfigError(f"shapes textured_fraction must be in [0, 1], got {self.textured_fraction}")
 
@@ -119,6 +139,9 @@ def write_shapes(root: Path, params: ShapesParams) -> DetectionDataset:
         records.extend(_render_scene(root, params, scene))
     dataset = DetectionDataset(root / "images", list(params.classes), records)
     write_coco(dataset, root / ANNOTATIONS_FILE)
+    if params.second_annotator:
+        relabelled = [_annotate_again(record, params) for record in records]
+        write_coco(DetectionDataset(root / "images", list(params.classes), relabelled), root / SECOND_ANNOTATOR_FILE)
     info = {"fingerprint": params.fingerprint(), "params": asdict(params)}
     (root / "params.json").write_text(json.dumps(info, indent=2) + "\n")
     return dataset
@@ -227,12 +250,37 @@ def _draw_class(rng: np.random.Generator, params: ShapesParams) -> int:
 def _hide_labels(record: Record, rng: np.random.Generator, params: ShapesParams) -> Record:
     """Leave a share of the classes unlabelled in this image: their objects stay in the pixels,
     their boxes leave the annotations, and ``annotated`` says they are unknown, not absent."""
-    hidden = rng.choice(len(params.classes), round(params.hidden_label_fraction * len(params.classes)), replace=False)
+    num_classes = len(params.classes)
+    count = round(params.hidden_label_fraction * num_classes)
+    if params.hidden_label_choice == "random":
+        hidden = rng.choice(num_classes, count, replace=False)
+    elif params.hidden_label_choice == "by_domain":  # clean images leave out the last classes, textured the first
+        hidden = np.arange(num_classes - count, num_classes) if record.domain == "clean" else np.arange(count)
+    else:  # least_visible: classes ordered by their largest object's area (absent: 0), ties at random
+        largest = np.zeros(num_classes)
+        np.maximum.at(largest, record.labels, record.areas)
+        hidden = np.lexsort((rng.random(num_classes), largest))[:count]
     keep = ~np.isin(record.labels, hidden)
     record.boxes, record.labels, record.areas = record.boxes[keep], record.labels[keep], record.areas[keep]
     record.iscrowd = record.iscrowd[keep]
-    record.annotated = frozenset(range(len(params.classes))) - {int(h) for h in hidden}
+    record.annotated = frozenset(range(num_classes)) - {int(h) for h in hidden}
     return record
+
+
+def _annotate_again(record: Record, params: ShapesParams) -> Record:
+    """The record as a second, careful person would label it (own seeded stream per image)."""
+    rng = np.random.default_rng([params.seed, record.image_id, 2])
+    kept = rng.random(len(record.labels)) >= ANNOTATOR_MISS
+    boxes, labels = record.boxes[kept].astype(np.float64), record.labels[kept].copy()
+    sides = np.tile(boxes[:, 2:] - boxes[:, :2], 2)
+    boxes = boxes + rng.normal(0.0, ANNOTATOR_EDGE_ERROR, boxes.shape) * sides
+    boxes = np.clip(boxes, 0, [record.width, record.height, record.width, record.height])
+    num_classes = len(params.classes)
+    if num_classes > 1:  # with one class there is nothing to confuse it with
+        confused = rng.random(len(labels)) < ANNOTATOR_CONFUSION
+        others = rng.integers(1, num_classes, len(labels))  # a different class: shift by 1..C-1
+        labels[confused] = (labels[confused] + others[confused]) % num_classes
+    return replace(record, boxes=boxes.astype(np.float32), labels=labels, areas=None, iscrowd=record.iscrowd[kept])
 
 
 def _shape_polygon(kind: str, size: float, angle: float) -> np.ndarray:

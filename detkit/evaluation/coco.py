@@ -65,7 +65,7 @@ def evaluate_coco(
         gt = coco_cls()
         gt.dataset = copy.deepcopy(ground_truth)
         gt.createIndex()
-        dt = _load_results(gt, coco_cls, detections)
+        dt = load_results_into(gt, coco_cls, detections)
         evaluator = eval_cls(gt, dt, "bbox")
         evaluator.evaluate()
         evaluator.accumulate()
@@ -89,7 +89,8 @@ def _backend(name: str) -> tuple[Callable[[], Any], Callable[..., Any]]:
     raise ValueError(f"unknown evaluation backend {name!r}; choose one of {BACKENDS}")
 
 
-def _load_results(gt: Any, coco_cls: Callable[[], Any], detections: list[dict[str, Any]]) -> Any:
+def load_results_into(gt: Any, coco_cls: Callable[[], Any], detections: list[dict[str, Any]]) -> Any:
+    """``detections`` as a results object of ``coco_cls`` for the ground truth ``gt``."""
     if detections:
         return gt.loadRes(copy.deepcopy(detections))  # loadRes adds keys to what it is given
     # pycocotools' loadRes cannot take an empty list; an empty result set scores 0, not an error.

@@ -29,13 +29,15 @@ def detect(model: nn.Module, images: list[torch.Tensor]) -> list[Detections]:
 
 
 @torch.inference_mode()
-def detect_all(model: nn.Module, batches: Batches, device: str = "cpu") -> tuple[dict[int, Detections], float]:
+def detect_all(
+    model: nn.Module, batches: Batches, device: str = "cpu", warm_up: bool = True
+) -> tuple[dict[int, Detections], float]:
     """Detections of every image in ``batches`` (a loader of ``(images, targets)``, as
     `collate_detections` makes) by image id, and the seconds the model's forward passes took on
-    ``device`` (loading not counted; the first batch is run once untimed, as a warm-up)."""
+    ``device`` (loading not counted; with ``warm_up`` the first batch is first run once untimed)."""
     model.eval().to(device)
     detections: dict[int, Detections] = {}
-    seconds, warm = 0.0, False
+    seconds, warm = 0.0, not warm_up
     for images, targets in batches:
         images = [image.to(device) for image in images]
         if not warm:

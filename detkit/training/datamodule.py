@@ -6,10 +6,11 @@ wraps is plain detkit data code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 
 from detkit.data.formats.coco import dataset_to_coco
@@ -29,7 +30,9 @@ class DetectionDataModule(L.LightningDataModule):
     either way the manifests used are written to ``manifest_dir`` (the run directory).
     Training uses ``train`` only; ``dev`` is validated every epoch. With ``single_class`` the
     module serves that class alone against background (`DetectionDataset.only_class`), on the
-    same splits as the whole dataset minus the images not labelled for it.
+    same splits as the whole dataset minus the images not labelled for it. ``train_fraction``
+    keeps a seeded share of ``train`` (the other splits unchanged); smaller shares are subsets
+    of larger ones with the same seed, as a learning curve needs.
     """
 
     def __init__(
@@ -44,8 +47,11 @@ class DetectionDataModule(L.LightningDataModule):
         augment: dict[str, Any] | None = None,
         seed: int = 0,
         single_class: str | None = None,
+        train_fraction: float = 1.0,
     ):
         super().__init__()
+        if not 0.0 < train_fraction <= 1.0:
+            raise ConfigError(f"data.module.train_fraction must be in (0, 1], got {train_fraction}")
         if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
             raise ConfigError(f"data.batch_size must be >= 1, got {batch_size} (eval: {eval_batch_size})")
         if num_workers < 0:
@@ -60,6 +66,7 @@ class DetectionDataModule(L.LightningDataModule):
         self.augment = dict(augment or {})
         self.seed = seed
         self.single_class = single_class
+        self.train_fraction = train_fraction
         self.test_split = "test"  # which split `trainer.test` scores; set by the caller
         self._dataset: DetectionDataset | None = None
         self._split_ids: dict[str, list[int]] = {}
@@ -90,10 +97,23 @@ class DetectionDataModule(L.LightningDataModule):
             splits = read_manifests(self.splits_dir, dataset)
         else:
             splits = split_dataset(dataset, seed=self.seed, **self.split)
+        if self.train_fraction < 1.0:
+            splits["train"] = self._train_share(splits["train"])
         if self.manifest_dir:
-            meta = {"seed": self.seed, "split": self.split, "splits_dir": self.splits_dir}
+            meta = {
+                "seed": self.seed,
+                "split": self.split,
+                "splits_dir": self.splits_dir,
+                "train_fraction": self.train_fraction,
+            }
             write_manifests(self.manifest_dir, splits, dataset, meta)
         return splits
+
+    def _train_share(self, train_ids: list[int]) -> list[int]:
+        """The first ``train_fraction`` of a seeded order of the train images (at least one)."""
+        order = np.random.default_rng(self.seed).permutation(sorted(train_ids))
+        count = max(1, round(self.train_fraction * len(order)))
+        return sorted(int(i) for i in order[:count])
 
     @property
     def class_names(self) -> list[str]:
@@ -117,10 +137,14 @@ class DetectionDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.load()
 
-    def loader(self, split: str, train: bool = False) -> torch.utils.data.DataLoader:
-        """A loader over one split; with ``train`` it shuffles and augments (seeded), else neither."""
+    def loader(
+        self, split: str, train: bool = False, image_ids: Sequence[int] | None = None
+    ) -> torch.utils.data.DataLoader:
+        """A loader over one split (only ``image_ids`` of it, when given); with ``train`` it
+        shuffles and augments (seeded), else neither."""
         transform = build_transforms(train=train, seed=self.seed, **(self.augment if train else {}))
-        images = DetectionImages(self.subset(split), transform)
+        subset = self.subset(split)
+        images = DetectionImages(subset if image_ids is None else subset.subset(image_ids), transform)
         return torch.utils.data.DataLoader(
             images,
             batch_size=self.batch_size if train else self.eval_batch_size,

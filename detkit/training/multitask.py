@@ -20,7 +20,7 @@ from detkit.errors import ConfigError
 from detkit.evaluation.coco import evaluate_coco
 from detkit.models.inference import Detections, detect_all
 from detkit.training.checkpoints import load_detector
-from detkit.training.run import TrainedRun, load_run_config, load_run_datamodule, train
+from detkit.training.run import TrainedRun, check_single_process, load_run_config, load_run_datamodule, train
 
 
 def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
@@ -67,12 +67,7 @@ def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
 def _check_comparable(cfg: DictConfig, out: Path) -> None:
     if (out / "joint").exists():
         raise ConfigError(f"{out} already holds a comparison; pass name=<another name> for a new one")
-    strategy, devices = str(cfg.trainer.get("strategy", "")), cfg.trainer.get("devices", 1)
-    if "ddp" in strategy or (isinstance(devices, int) and devices > 1):
-        raise ConfigError(
-            "compare_multitask trains its models one after another in one process; "
-            f"use a single-device trainer (trainer=default or trainer=gpu), not devices={devices} strategy={strategy}"
-        )
+    check_single_process(cfg.trainer, "compare_multitask trains its models one after another in one process")
 
 
 def _run_config(cfg: DictConfig, run_dir: Path, **data_module: Any) -> DictConfig:

@@ -123,6 +123,16 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     return trainer
 
 
+def check_single_process(trainer_cfg: DictConfig, why: str) -> None:
+    """Refuse a multi-process trainer for a tool that trains several models in one process."""
+    strategy, devices = str(trainer_cfg.get("strategy", "")), trainer_cfg.get("devices", 1)
+    if "ddp" in strategy or (isinstance(devices, int) and devices > 1):
+        raise ConfigError(
+            f"{why}; use a single-device trainer (trainer=default or trainer=gpu), "
+            f"not devices={devices} strategy={strategy}"
+        )
+
+
 def _check_trainer_values(trainer_cfg: DictConfig) -> None:
     for key in ("max_epochs", "check_val_every_n_epoch", "log_every_n_steps"):
         value = trainer_cfg.get(key)

@@ -104,6 +104,23 @@ def test_hidden_labels_leave_pixels_alone_and_mark_classes_unknown(tmp_path):
     assert hidden_boxes > 0
 
 
+def test_least_visible_choice_hides_the_classes_whose_largest_object_is_smallest(tmp_path):
+    full = ensure_shapes(tmp_path / "full", TINY_SHAPES)
+    params = replace(TINY_SHAPES, hidden_label_fraction=0.5, hidden_label_choice="least_visible")
+    partial = ensure_shapes(tmp_path / "partial", params)
+    hidden_present = 0
+    for a, b in zip(full.records, partial.records):
+        largest = {c: max((ar for lab, ar in zip(a.labels, a.areas) if lab == c), default=0.0) for c in range(4)}
+        hidden = set(range(4)) - b.annotated
+        assert len(hidden) == 2
+        assert max(largest[c] for c in hidden) <= min(largest[c] for c in b.annotated), (a.file_name, largest)
+        assert sorted(b.labels.tolist()) == sorted(x for x in a.labels.tolist() if x in b.annotated)
+        hidden_present += sum(largest[c] > 0 for c in hidden)
+    assert hidden_present > 0, "some present classes are hidden, not only absent ones"
+    with pytest.raises(ConfigError, match="hidden_label_choice"):
+        ShapesParams(hidden_label_choice="smallest")
+
+
 def test_class_frequencies_make_classes_rare(tmp_path):
     params = replace(TINY_SHAPES, num_scenes=30, class_frequencies=(10.0, 10.0, 10.0, 1.0))
     labels = np.concatenate([r.labels for r in ensure_shapes(tmp_path / "s", params).records])

@@ -5,7 +5,6 @@ import copy
 import dataclasses
 import io
 
-import numpy as np
 import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
@@ -13,7 +12,7 @@ from pycocotools.cocoeval import COCOeval
 from detkit.data.formats.coco import dataset_to_coco
 from detkit.data.shapes import ensure_shapes
 from detkit.evaluation.coco import evaluate_coco
-from tests.conftest import TINY_SHAPES
+from tests.conftest import TINY_SHAPES, noisy_detections
 
 A, B = 1, 2
 
@@ -94,17 +93,7 @@ def test_each_class_is_scored_on_the_images_labelled_for_it_as_pycocotools_would
     params = dataclasses.replace(TINY_SHAPES, hidden_label_fraction=0.5, num_scenes=12)
     dataset = ensure_shapes(tmp_path / "shapes", params)
     ground_truth = dataset_to_coco(dataset)
-    rng = np.random.default_rng(0)
-    detections = []
-    for image in ground_truth["images"]:
-        truth = [a for a in ground_truth["annotations"] if a["image_id"] == image["id"]]
-        for ann in truth:  # near-misses of the labelled boxes, some with the wrong class
-            x, y, w, h = (np.asarray(ann["bbox"]) + rng.normal(0, 4, 4)).tolist()
-            category = ann["category_id"] if rng.random() < 0.8 else int(rng.choice(dataset.category_ids))
-            detections.append(_det(image["id"], category, [x, y, max(w, 1), max(h, 1)], float(rng.random())))
-        for category in dataset.category_ids:  # and a stray box of every class, labelled or not
-            x, y = rng.uniform(0, 60, 2).tolist()
-            detections.append(_det(image["id"], category, [x, y, 20, 20], float(rng.random())))
+    detections = noisy_detections(ground_truth, dataset.category_ids)
     ours = evaluate_coco(ground_truth, detections, backend="pycocotools")
     for label, (name, category) in enumerate(zip(dataset.class_names, dataset.category_ids)):
         labelled = [r.image_id for r in dataset.records if label in r.annotated]

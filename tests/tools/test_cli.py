@@ -48,6 +48,13 @@ def test_evaluate_without_inputs_says_what_to_give(run_tool):
     assert result.returncode == 2 and "give run=<run dir>" in result.stderr
 
 
+def test_diagnose_without_a_run_says_what_to_give(run_tool, tmp_path):
+    result = run_tool("diagnose")
+    assert result.returncode == 2 and "give run=" in result.stderr
+    result = run_tool("diagnose", f"run={tmp_path / 'nowhere'}")
+    assert result.returncode == 2 and "checkpoint" in result.stderr and "not found" in result.stderr
+
+
 @pytest.mark.slow
 def test_train_then_evaluate_end_to_end(run_tool, tmp_path):
     result = run_tool("train", "hydra.run.dir=run", "evaluation.images.every_n_epochs=1")
@@ -78,6 +85,24 @@ def test_train_then_evaluate_end_to_end(run_tool, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     again = json.loads((run / "eval" / "dev" / "metrics.json").read_text())["dev"]
     assert again == pytest.approx(metrics["dev"])
+
+    human = "human.annotations=data/shapes/annotator2.json"
+    result = run_tool("diagnose", f"run={run}", human, "bootstrap.samples=20", "learning_curve=[0.5,1.0]")
+    assert result.returncode == 0, result.stderr[-3000:]
+    diagnosis = json.loads((run / "diagnosis.json").read_text())
+    assert diagnosis["errors"]["dev"] == pytest.approx(1 - metrics["dev"]["mAP50"]), "the one evaluator"
+    assert diagnosis["errors"]["train_dev"] == pytest.approx(1 - metrics["train_dev"]["mAP50"])
+    assert diagnosis["human_source"].endswith("annotator2.json") and 0 <= diagnosis["errors"]["human"] < 0.2
+    assert diagnosis["images"]["train"] == diagnosis["images"]["train_dev"], "train sampled to train_dev's size"
+    assert "Largest gap" in result.stdout and (run / "diagnosis.png").is_file()
+    curve = json.loads((run / "learning_curve.json").read_text())["points"]
+    assert [p["fraction"] for p in curve] == [0.5, 1.0] and curve[0]["train_images"] < curve[1]["train_images"]
+    assert (run / "learning_curve" / "train_0.5" / "checkpoints" / "best.ckpt").is_file()
+    events = EventAccumulator(str(run / "tensorboard")).Reload()
+    assert {"diagnosis/error_dev", "diagnosis/gap_variance", "learning_curve/dev_error"} <= set(
+        events.Tags()["scalars"]
+    )
+    assert "diagnosis/report/text_summary" in events.Tags()["tensors"]
 
 
 @pytest.mark.slow

@@ -1,0 +1,27 @@
+"""Matplotlib figures drawn off-screen and handed back as PNG bytes (for atomic writes)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+
+def subplots(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """``pyplot.subplots`` on the non-interactive Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)
+
+
+def to_png(figure: Any, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    plt.close(figure)
+    return buffer.getvalue()

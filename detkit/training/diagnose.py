@@ -1,0 +1,146 @@
+"""Diagnose a trained run: its checkpoint scored on every split by the one evaluator, human level
+beside it, and the bias / variance / mismatch report (`detkit.analysis.bias_variance`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+from torch.utils.tensorboard import SummaryWriter
+
+from detkit.analysis.bias_variance import ERROR_NAMES, ErrorEstimate, build_diagnosis, error_from_metrics, fixed_error
+from detkit.analysis.diagnosis_report import render_diagnosis, write_diagnosis
+from detkit.analysis.human_level import annotator_results
+from detkit.data.formats import READERS, load_coco
+from detkit.data.records import DetectionDataset
+from detkit.errors import ConfigError
+from detkit.evaluation.bootstrap import ImageMatches, bootstrap_metrics
+from detkit.training.checkpoints import load_detector
+from detkit.training.learning_curve import learning_curve
+from detkit.training.run import load_run_config, load_run_datamodule
+from detkit.training.split_scoring import diagnosis_images, match_split
+
+SPLITS = ERROR_NAMES[1:]
+PER_CLASS_PREFIX = {"mAP": "AP/", "mAP50": "AP50/"}
+
+
+def find_run(run: str | Path, checkpoint: str | Path | None) -> tuple[Path, Path]:
+    """The run directory and checkpoint from ``run`` (a run directory, or a checkpoint inside
+    one) and an optional explicit ``checkpoint``; ``best.ckpt`` by default."""
+    path = Path(run)
+    if path.is_file():
+        return path.parent.parent, path
+    chosen = Path(checkpoint) if checkpoint else path / "checkpoints" / "best.ckpt"
+    if not chosen.is_file():
+        raise ConfigError(f"checkpoint {chosen} not found; pass run=<run dir> or checkpoint=<path to a .ckpt>")
+    return path, chosen
+
+
+def diagnose_run(cfg: DictConfig) -> dict[str, Any]:
+    """Score ``cfg.run``'s checkpoint on train (a sample), train_dev, dev and test, set human
+    level beside them and write ``diagnosis.{json,md,png}`` to ``cfg.out`` (default: the run
+    directory); the report also goes to the run's TensorBoard. With ``cfg.learning_curve``, also
+    the learning curve (`learning_curve`). Returns the diagnosis."""
+    run_dir, checkpoint = find_run(cfg.run, cfg.checkpoint)
+    run_cfg = load_run_config(run_dir)
+    datamodule = load_run_datamodule(run_dir, run_cfg)
+    model = load_detector(run_dir, checkpoint)
+    partial_labels = run_cfg.evaluation.get("partial_labels", "lvis")  # runs made before partial labels
+    boot = cfg.bootstrap
+    errors: dict[str, ErrorEstimate | None] = {}
+    points: dict[str, dict[str, float]] = {}
+    for index, split in enumerate(SPLITS):
+        if split not in datamodule.split_names:
+            errors[split] = None
+            continue
+        image_ids = diagnosis_images(datamodule, split, cfg.train_sample, cfg.seed)
+        matches = match_split(model, datamodule, split, image_ids, cfg.device, partial_labels)
+        points[split], errors[split] = measure_error(matches, cfg.metric, boot.samples, boot.seed + index)
+    errors["human"], human_source = human_error(cfg.human, datamodule.load(), cfg.metric, boot, partial_labels)
+    diagnosis = build_diagnosis(
+        cfg.metric, errors, worst_classes(points, cfg.metric, cfg.worst_classes), human_source, boot.confidence
+    )
+    diagnosis["run"], diagnosis["checkpoint"] = str(run_dir), str(checkpoint)
+    out = Path(cfg.out or run_dir)
+    write_diagnosis(diagnosis, out)
+    log_diagnosis(run_dir, diagnosis)
+    if cfg.learning_curve:
+        diagnosis["learning_curve"] = learning_curve(cfg, run_dir, checkpoint, out)
+    return diagnosis
+
+
+def measure_error(
+    matches: ImageMatches, metric: str, samples: int, seed: int
+) -> tuple[dict[str, float], ErrorEstimate | None]:
+    """The point metrics and the bootstrapped error ``1 - metric`` of matched images; no error
+    (None) where the metric is undefined (no ground truth of the classes it covers)."""
+    point = matches.metrics()
+    if metric not in point:
+        raise ConfigError(f"metric={metric!r} is not measured; choose one of {sorted(point)}")
+    if point[metric] < 0:
+        return point, None
+    draws = bootstrap_metrics(matches, samples, seed)
+    return point, error_from_metrics(point, draws, metric, matches.num_images)
+
+
+def human_error(
+    human: DictConfig, reference: DetectionDataset, metric: str, boot: DictConfig, partial_labels: str
+) -> tuple[ErrorEstimate | None, str]:
+    """Human-level error: a number from config, measured from a second annotator's file, or
+    unknown (None); and where it came from."""
+    if human.error is not None and human.annotations:
+        raise ConfigError("give human.error (a number) or human.annotations (a file), not both")
+    if human.error is not None:
+        if not 0.0 <= float(human.error) <= 1.0:
+            raise ConfigError(f"human.error must be an error in [0, 1], got {human.error}")
+        return fixed_error(float(human.error), boot.samples), "config"
+    if not human.annotations:
+        return None, "unknown"
+    annotator = read_annotator(human.annotations, human.format)
+    truth, results = annotator_results(annotator, reference, str(human.annotations))
+    matches = ImageMatches(truth, results, partial_labels)
+    _, estimate = measure_error(matches, metric, boot.samples, boot.seed + len(SPLITS))
+    return estimate, str(human.annotations)
+
+
+def read_annotator(path: str | Path, format: str) -> DetectionDataset:
+    """A second annotator's labels in any supported format (COCO: no images needed)."""
+    if format not in READERS:
+        raise ConfigError(f"human.format={format!r}; choose one of {sorted(READERS)}")
+    if format == "coco":
+        return load_coco(path, check_images=False)
+    return READERS[format](Path(path))
+
+
+def worst_classes(points: dict[str, dict[str, float]], metric: str, count: int) -> dict[str, dict[str, float | None]]:
+    """Per-class errors on each split for the ``count`` classes with the highest error on the
+    latest split scored (dev, else train_dev); empty for a metric with no per-class form."""
+    prefix = PER_CLASS_PREFIX.get(metric)
+    if prefix is None or not points or count < 1:
+        return {}
+    names = [key.removeprefix(prefix) for key in next(iter(points.values())) if key.startswith(prefix)]
+    table = {
+        name: {
+            split: None if values[prefix + name] < 0 else 1.0 - values[prefix + name]
+            for split, values in points.items()
+        }
+        for name in names
+    }
+    ranking = next((s for s in ("dev", "train_dev", "test", "train") if s in points), None)
+    ranked = sorted(
+        table, key=lambda name: -1.0 if table[name][ranking] is None else table[name][ranking], reverse=True
+    )
+    return {name: table[name] for name in ranked[:count]}
+
+
+def log_diagnosis(run_dir: Path, diagnosis: dict[str, Any]) -> None:
+    """Errors and gaps as scalars and the report as text, in the run's TensorBoard folder."""
+    with SummaryWriter(log_dir=str(run_dir / "tensorboard")) as writer:
+        for name, value in diagnosis["errors"].items():
+            if value is not None:
+                writer.add_scalar(f"diagnosis/error_{name}", value, 0)
+        for name, value in diagnosis["gaps"].items():
+            if value is not None:
+                writer.add_scalar(f"diagnosis/gap_{name}", value, 0)
+        writer.add_text("diagnosis/report", render_diagnosis(diagnosis), 0)

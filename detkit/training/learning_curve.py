@@ -1,0 +1,65 @@
+"""Will more data help? The run's config retrained on nested seeded shares of its train split,
+with train and dev error plotted against the number of training images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
+
+from detkit.analysis.diagnosis_report import write_learning_curve
+from detkit.errors import ConfigError
+from detkit.training.checkpoints import load_detector
+from detkit.training.run import check_single_process, load_run_config, load_run_datamodule, train
+from detkit.training.split_scoring import diagnosis_images, match_split
+
+
+def learning_curve(cfg: DictConfig, run_dir: Path, checkpoint: Path, out: Path) -> list[dict[str, Any]]:
+    """Train ``run_dir``'s config on each share of ``cfg.learning_curve`` (the share 1.0 is the
+    run itself), score train and dev with ``cfg.metric`` and write ``learning_curve.{json,png}``
+    to ``out`` and scalars to the run's TensorBoard. Runs land in ``out/learning_curve/``."""
+    fractions = sorted({float(f) for f in cfg.learning_curve})
+    if not fractions or fractions[0] <= 0.0 or fractions[-1] > 1.0:
+        raise ConfigError(f"learning_curve={list(cfg.learning_curve)}: give shares of train in (0, 1]")
+    run_cfg = load_run_config(run_dir)
+    check_single_process(run_cfg.trainer, "the learning curve trains its runs one after another in one process")
+    points = []
+    for fraction in fractions:
+        if fraction == 1.0:
+            share_dir, share_checkpoint = run_dir, checkpoint
+        else:
+            trained = train(_share_config(run_cfg, run_dir, out / "learning_curve" / f"train_{fraction:g}", fraction))
+            share_dir, share_checkpoint = trained.run_dir, trained.checkpoint
+        points.append(_score_share(cfg, share_dir, share_checkpoint, fraction))
+    write_learning_curve(points, cfg.metric, out)
+    with SummaryWriter(log_dir=str(run_dir / "tensorboard")) as writer:
+        for point in points:
+            for split in ("train", "dev"):
+                writer.add_scalar(f"learning_curve/{split}_error", point[f"{split}_error"], point["train_images"])
+    return points
+
+
+def _share_config(run_cfg: DictConfig, run_dir: Path, share_dir: Path, fraction: float) -> DictConfig:
+    """The run's own config on ``fraction`` of its train split (its other splits unchanged)."""
+    cfg = OmegaConf.create(OmegaConf.to_container(run_cfg, resolve=True))
+    cfg.paths.output_dir = str(share_dir)
+    cfg.resume = None
+    cfg.data.module.splits_dir = str(run_dir / "splits")
+    cfg.data.module.manifest_dir = str(share_dir / "splits")
+    cfg.data.module.train_fraction = fraction
+    return cfg
+
+
+def _score_share(cfg: DictConfig, run_dir: Path, checkpoint: Path, fraction: float) -> dict[str, Any]:
+    run_cfg = load_run_config(run_dir)
+    datamodule = load_run_datamodule(run_dir, run_cfg)
+    model = load_detector(run_dir, checkpoint)
+    partial_labels = run_cfg.evaluation.get("partial_labels", "lvis")
+    point: dict[str, Any] = {"fraction": fraction, "train_images": len(datamodule.subset("train")), "run": str(run_dir)}
+    for split in ("train", "dev"):
+        image_ids = diagnosis_images(datamodule, split, cfg.train_sample, cfg.seed)
+        metrics = match_split(model, datamodule, split, image_ids, cfg.device, partial_labels).metrics()
+        point[f"{split}_error"] = 1.0 - metrics[cfg.metric]
+    return point

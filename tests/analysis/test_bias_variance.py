@@ -1,0 +1,89 @@
+"""The arithmetic of the diagnosis: gaps, their intervals, the largest gap and its next steps."""
+
+import numpy as np
+import pytest
+
+from detkit.analysis.bias_variance import (
+    NEXT_STEPS,
+    ErrorEstimate,
+    build_diagnosis,
+    error_from_metrics,
+    fixed_error,
+    measure_gap,
+    measure_gaps,
+)
+from detkit.analysis.diagnosis_report import render_diagnosis, write_diagnosis
+
+
+def _estimate(value: float, spread: float, seed: int, images: int = 50) -> ErrorEstimate:
+    samples = value + np.random.default_rng(seed).normal(0.0, spread, 400)
+    return ErrorEstimate(value, images, samples)
+
+
+def test_gaps_are_differences_along_the_chain():
+    errors = {
+        "human": fixed_error(0.02, 400),
+        "train": _estimate(0.10, 0.005, 1),
+        "train_dev": _estimate(0.12, 0.005, 2),
+        "dev": _estimate(0.30, 0.005, 3),
+        "test": _estimate(0.31, 0.005, 4),
+    }
+    gaps = measure_gaps(errors, 0.95)
+    assert {name: round(gap.value, 6) for name, gap in gaps.items()} == {
+        "avoidable_bias": 0.08,
+        "variance": 0.02,
+        "data_mismatch": 0.18,
+        "dev_overfitting": 0.01,
+    }
+    diagnosis = build_diagnosis("mAP50", errors, {}, "config", 0.95)
+    assert diagnosis["largest_gap"] == "data_mismatch" and diagnosis["largest_gap_beyond_noise"]
+    assert diagnosis["next_steps"] == NEXT_STEPS["data_mismatch"]
+    assert diagnosis["errors"] == {"human": 0.02, "train": 0.10, "train_dev": 0.12, "dev": 0.30, "test": 0.31}
+
+
+def test_a_gap_interval_comes_from_the_difference_of_the_draws():
+    earlier, later = _estimate(0.10, 0.02, 1), _estimate(0.13, 0.02, 2)
+    gap = measure_gap(earlier, later, 0.9)
+    differences = later.samples - earlier.samples
+    assert (gap.low, gap.high) == pytest.approx(tuple(np.percentile(differences, [5, 95])))
+    assert gap.low < 0 < gap.high and not gap.beyond_noise, "0.03 apart with sd 0.028 each: noise"
+    wide_apart = measure_gap(earlier, _estimate(0.30, 0.02, 2), 0.9)
+    assert wide_apart.beyond_noise and wide_apart.low > 0
+    shrinking = measure_gap(_estimate(0.30, 0.02, 2), earlier, 0.9)
+    assert shrinking.beyond_noise and shrinking.high < 0, "a significant negative gap is beyond the noise too"
+
+
+def test_unknown_human_level_counts_as_zero_and_marks_the_bias_as_a_bound():
+    errors = {"human": None, "train": _estimate(0.2, 0.01, 1), "train_dev": _estimate(0.21, 0.01, 2)}
+    gaps = measure_gaps(errors, 0.95)
+    assert gaps["avoidable_bias"].value == pytest.approx(0.2) and gaps["avoidable_bias"].bound
+    assert not gaps["variance"].bound
+    assert gaps["data_mismatch"] is None and gaps["dev_overfitting"] is None, "no dev, no test"
+    diagnosis = build_diagnosis("mAP", errors, {}, "unknown", 0.95)
+    assert diagnosis["errors"]["human"] is None and diagnosis["errors"]["dev"] is None
+    assert diagnosis["largest_gap"] == "avoidable_bias"
+    report = render_diagnosis(diagnosis)
+    assert "unknown: taken as 0" in report and "at most this (human level unknown)" in report
+
+
+def test_a_largest_gap_inside_the_noise_is_reported_as_such(tmp_path):
+    errors = {
+        "human": fixed_error(0.1, 400),
+        "train": _estimate(0.11, 0.05, 1),
+        "train_dev": _estimate(0.13, 0.05, 2),
+        "dev": _estimate(0.14, 0.05, 3),
+    }
+    per_class = {"star": {"train": 0.2, "train_dev": 0.3, "dev": 0.5}, "circle": {"train": 0.0, "dev": None}}
+    diagnosis = build_diagnosis("mAP50", errors, per_class, "config", 0.95)
+    assert diagnosis["largest_gap"] == "variance" and not diagnosis["largest_gap_beyond_noise"]
+    write_diagnosis(diagnosis, tmp_path)
+    report = (tmp_path / "diagnosis.md").read_text()
+    assert "within the noise" in report and "Largest gap: variance (+0.020), but within the noise" in report
+    assert "| star | 0.200 | 0.300 | 0.500 |" in report and "| circle | 0.000 | — | — |" in report
+    assert (tmp_path / "diagnosis.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_error_is_one_minus_the_metric_draw_by_draw():
+    estimate = error_from_metrics({"mAP50": 0.9}, [{"mAP50": 0.8}, {"mAP50": 0.95}], "mAP50", images=7)
+    assert estimate.value == pytest.approx(0.1) and estimate.images == 7
+    assert estimate.samples == pytest.approx([0.2, 0.05])
