@@ -42,12 +42,16 @@ def diagnose_run(cfg: DictConfig) -> dict[str, Any]:
     level beside them and write ``diagnosis.{json,md,png}`` to ``cfg.out`` (default: the run
     directory); the report also goes to the run's TensorBoard. With ``cfg.learning_curve``, also
     the learning curve (`learning_curve`). Returns the diagnosis."""
+    boot = cfg.bootstrap
+    if not (isinstance(boot.samples, int) and boot.samples >= 1 and 0.0 < boot.confidence < 1.0):
+        raise ConfigError(
+            f"bootstrap needs samples >= 1 (got {boot.samples}) and 0 < confidence < 1 (got {boot.confidence})"
+        )
     run_dir, checkpoint = find_run(cfg.run, cfg.checkpoint)
     run_cfg = load_run_config(run_dir)
     datamodule = load_run_datamodule(run_dir, run_cfg)
     model = load_detector(run_dir, checkpoint)
     partial_labels = run_cfg.evaluation.get("partial_labels", "lvis")  # runs made before partial labels
-    boot = cfg.bootstrap
     errors: dict[str, ErrorEstimate | None] = {}
     points: dict[str, dict[str, float]] = {}
     for index, split in enumerate(SPLITS):

@@ -156,9 +156,10 @@ def load_run_config(run_dir: str | Path) -> DictConfig:
 
 def load_run_datamodule(run_dir: str | Path, cfg: DictConfig | None = None) -> DetectionDataModule:
     """The data module of a finished run, on the split manifests it saved (``cfg``: its config,
-    when already loaded)."""
+    when already loaded). Those manifests already hold the run's share of train."""
     cfg = cfg if cfg is not None else load_run_config(run_dir)
-    return instantiate(cfg.data.module, splits_dir=str(Path(run_dir) / "splits"), manifest_dir=None)
+    splits_dir = str(Path(run_dir) / "splits")
+    return instantiate(cfg.data.module, splits_dir=splits_dir, manifest_dir=None, train_fraction=1.0)
 
 
 def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,8 @@ from detkit.data.split_report import write_splits
 from detkit.data.splits import split_dataset
 from detkit.errors import ConfigError, DatasetError
 from detkit.training.datamodule import DetectionDataModule
-from tests.conftest import TINY_SHAPES
+from detkit.training.run import build_datamodule, load_run_datamodule, save_config
+from tests.conftest import TINY_SHAPES, compose_train
 
 FOUR = {"train": 0.5, "train_dev": 0.125, "dev": 0.25, "test": 0.125}
 
@@ -81,3 +83,28 @@ def test_single_class_keeps_the_images_labelled_for_it_on_the_same_splits(half_l
 def test_single_class_must_be_a_class_of_the_data(tiny_shapes):
     with pytest.raises(ConfigError, match=r"single_class='hexagon'.*circle"):
         DetectionDataModule(lambda: tiny_shapes, single_class="hexagon").load()
+
+
+def test_train_fraction_keeps_nested_seeded_shares_of_train_only(tmp_path, tiny_shapes):
+    def module(fraction, **kwargs):
+        options = {"split": {"fractions": FOUR}, "seed": 2, "train_fraction": fraction, **kwargs}
+        return DetectionDataModule(lambda: tiny_shapes, **options)
+
+    whole = module(1.0)
+    train = [r.image_id for r in whole.subset("train").records]
+    shares = {f: [r.image_id for r in module(f).subset("train").records] for f in (0.25, 0.5)}
+    assert len(shares[0.25]) == round(0.25 * len(train)) and len(shares[0.5]) == round(0.5 * len(train))
+    assert set(shares[0.25]) < set(shares[0.5]) < set(train), "nested"
+    assert module(0.5).subset("dev").records == whole.subset("dev").records
+    with pytest.raises(ConfigError, match="train_fraction"):
+        module(0.0)
+
+
+def test_a_finished_run_with_a_share_of_train_is_rebuilt_on_that_share(tmp_path):
+    cfg = compose_train(tmp_path, ["data.module.train_fraction=0.5"])
+    run_dir = Path(cfg.paths.output_dir)
+    trained = build_datamodule(cfg)
+    save_config(cfg, run_dir)
+    expected = [r.image_id for r in trained.subset("train").records]
+    rebuilt = [r.image_id for r in load_run_datamodule(run_dir).subset("train").records]
+    assert rebuilt == expected, "the saved manifest already holds the share: not halved again"
