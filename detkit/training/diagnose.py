@@ -16,10 +16,8 @@ from detkit.data.formats import READERS, load_coco
 from detkit.data.records import DetectionDataset
 from detkit.errors import ConfigError
 from detkit.evaluation.bootstrap import ImageMatches, bootstrap_metrics
-from detkit.training.checkpoints import load_detector
 from detkit.training.learning_curve import learning_curve
-from detkit.training.run import load_run_config, load_run_datamodule
-from detkit.training.split_scoring import diagnosis_images, match_split
+from detkit.training.split_scoring import diagnosis_images, match_split, open_run
 
 SPLITS = ERROR_NAMES[1:]
 PER_CLASS_PREFIX = {"mAP": "AP/", "mAP50": "AP50/"}
@@ -48,10 +46,7 @@ def diagnose_run(cfg: DictConfig) -> dict[str, Any]:
             f"bootstrap needs samples >= 1 (got {boot.samples}) and 0 < confidence < 1 (got {boot.confidence})"
         )
     run_dir, checkpoint = find_run(cfg.run, cfg.checkpoint)
-    run_cfg = load_run_config(run_dir)
-    datamodule = load_run_datamodule(run_dir, run_cfg)
-    model = load_detector(run_dir, checkpoint)
-    partial_labels = run_cfg.evaluation.get("partial_labels", "lvis")  # runs made before partial labels
+    datamodule, model, partial_labels = open_run(run_dir, checkpoint)
     errors: dict[str, ErrorEstimate | None] = {}
     points: dict[str, dict[str, float]] = {}
     for index, split in enumerate(SPLITS):

@@ -11,9 +11,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 from detkit.analysis.diagnosis_report import write_learning_curve
 from detkit.errors import ConfigError
-from detkit.training.checkpoints import load_detector
-from detkit.training.run import check_single_process, load_run_config, load_run_datamodule, train
-from detkit.training.split_scoring import diagnosis_images, match_split
+from detkit.training.run import check_single_process, load_run_config, train
+from detkit.training.split_scoring import diagnosis_images, match_split, open_run
 
 
 def learning_curve(cfg: DictConfig, run_dir: Path, checkpoint: Path, out: Path) -> list[dict[str, Any]]:
@@ -53,10 +52,7 @@ def _share_config(run_cfg: DictConfig, run_dir: Path, share_dir: Path, fraction:
 
 
 def _score_share(cfg: DictConfig, run_dir: Path, checkpoint: Path, fraction: float) -> dict[str, Any]:
-    run_cfg = load_run_config(run_dir)
-    datamodule = load_run_datamodule(run_dir, run_cfg)
-    model = load_detector(run_dir, checkpoint)
-    partial_labels = run_cfg.evaluation.get("partial_labels", "lvis")
+    datamodule, model, partial_labels = open_run(run_dir, checkpoint)
     point: dict[str, Any] = {"fraction": fraction, "train_images": len(datamodule.subset("train")), "run": str(run_dir)}
     for split in ("train", "dev"):
         image_ids = diagnosis_images(datamodule, split, cfg.train_sample, cfg.seed)
