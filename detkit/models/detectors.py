@@ -121,13 +121,18 @@ def replace_classifier(model: nn.Module, num_outputs: int) -> None:
     model.train(model.training)  # the new layer takes the model's mode
 
 
-def to_model_target(target: dict[str, Any], partial_labels: bool = True) -> dict[str, torch.Tensor]:
+def to_model_target(
+    target: dict[str, Any], partial_labels: bool = True, gate: float | None = None
+) -> dict[str, torch.Tensor]:
     """A detkit target as torchvision detectors take it: labels shifted past background, and
-    with ``partial_labels`` the image's ``annotated`` classes (background always labelled)."""
+    with ``partial_labels`` the image's ``annotated`` classes (background always labelled) and
+    the ``gate`` score of `masked_focal_loss`, if any."""
     model_target = {"boxes": target["boxes"], "labels": to_model_labels(target["labels"])}
     if partial_labels and "annotated" in target:
         annotated = target["annotated"]
         model_target["annotated"] = torch.cat([annotated.new_ones(1), annotated])
+        if gate is not None:
+            model_target["gate"] = torch.tensor(gate)
     return model_target
 
 

@@ -26,16 +26,23 @@ from torchvision.ops import sigmoid_focal_loss
 PARTIAL_LABEL_DETECTORS = ("fcos_mobilenet_v3_large_fpn", "retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn")
 
 
-def masked_focal_loss(logits: Tensor, anchor_labels: Tensor, annotated: Tensor | None) -> Tensor:
+def masked_focal_loss(
+    logits: Tensor, anchor_labels: Tensor, annotated: Tensor | None, gate: Tensor | None = None
+) -> Tensor:
     """Summed sigmoid focal loss of ``logits`` ``[A, K]`` against ``anchor_labels`` ``[A]``
     (a class index, or -1 for background), without the negative terms of the classes that
-    ``annotated`` (bool ``[K]``; None: all) marks as not labelled."""
+    ``annotated`` (bool ``[K]``; None: all) marks as not labelled. With ``gate`` (a score), only
+    those negatives the model itself scores at or above ``gate`` are left out: where it sees no
+    object of the unlabelled class, "background" is kept."""
     positives = nn.functional.one_hot(anchor_labels.clamp(min=0), logits.shape[-1]).bool()
     positives &= (anchor_labels >= 0)[:, None]
     loss = sigmoid_focal_loss(logits, positives.to(logits.dtype), reduction="none")
     if annotated is None:
         return loss.sum()
-    return torch.where(annotated[None, :] | positives, loss, 0.0).sum()
+    unknown = ~annotated[None, :] & ~positives
+    if gate is not None:
+        unknown &= torch.sigmoid(logits.detach()) >= gate
+    return torch.where(unknown, 0.0, loss).sum()
 
 
 def anchor_labels(labels: Tensor, matched_idxs: Tensor) -> Tensor:
@@ -56,7 +63,7 @@ class PartialLabelRetinaNetClassificationHead(RetinaNetClassificationHead):
         for target, logits, matched in zip(targets, head_outputs["cls_logits"], matched_idxs):
             labels = anchor_labels(target["labels"], matched)
             valid = matched != self.BETWEEN_THRESHOLDS
-            loss = masked_focal_loss(logits[valid], labels[valid], target.get("annotated"))
+            loss = masked_focal_loss(logits[valid], labels[valid], target.get("annotated"), target.get("gate"))
             losses.append(loss / max(1, int((labels >= 0).sum())))
         return sum(losses) / len(targets)
 
@@ -71,7 +78,7 @@ class PartialLabelFCOSHead(FCOSHead):
         total, foreground = head_outputs["cls_logits"].new_zeros(()), 0
         for target, logits, matched in zip(targets, head_outputs["cls_logits"], matched_idxs):
             labels = anchor_labels(target["labels"], matched)
-            total = total + masked_focal_loss(logits, labels, target.get("annotated"))
+            total = total + masked_focal_loss(logits, labels, target.get("annotated"), target.get("gate"))
             foreground += int((labels >= 0).sum())
         losses["classification"] = total / max(1, foreground)
         return losses

@@ -17,7 +17,7 @@ from detkit.evaluation.gather import broadcast_from_zero, gather_by_image
 from detkit.models.detectors import to_model_target
 from detkit.models.inference import detect
 
-PARTIAL_LABELS_LOSSES = ("masked", "naive")
+PARTIAL_LABELS_LOSSES = ("masked", "gated", "naive")
 Batch = tuple[list[torch.Tensor], list[dict[str, Any]]]
 
 
@@ -30,7 +30,8 @@ class DetectionModule(L.LightningModule):
     is ``eval_split``: "dev" while fitting, the data module's ``test_split`` under ``trainer.test``.
     ``partial_labels`` is how the evaluator treats partially labelled images ("lvis" or "naive"),
     ``partial_labels_loss`` how the loss does: "masked" (an unlabelled class gives no negative
-    signal; RetinaNet and FCOS) or "naive" (unlabelled = background).
+    signal; RetinaNet and FCOS), "gated" (none where the model scores it at least
+    ``partial_labels_gate``, background elsewhere) or "naive" (unlabelled = background).
     """
 
     def __init__(
@@ -41,6 +42,7 @@ class DetectionModule(L.LightningModule):
         evaluation_backend: str = "faster_coco_eval",
         partial_labels: str = "lvis",
         partial_labels_loss: str = "masked",
+        partial_labels_gate: float = 0.5,
     ):
         super().__init__()
         self.model = model
@@ -51,6 +53,9 @@ class DetectionModule(L.LightningModule):
         if partial_labels_loss not in PARTIAL_LABELS_LOSSES:
             raise ConfigError(f"loss.partial_labels={partial_labels_loss!r}; choose one of {PARTIAL_LABELS_LOSSES}")
         self.partial_labels_loss = partial_labels_loss
+        if not 0.0 < partial_labels_gate < 1.0:
+            raise ConfigError(f"loss.partial_labels_gate must be a score in (0, 1), got {partial_labels_gate}")
+        self.partial_labels_gate = partial_labels_gate
         self.eval_split = "dev"
         self.last_metrics: dict[str, float] = {}
         self._predictions: dict[int, dict[str, np.ndarray]] = {}
@@ -58,8 +63,9 @@ class DetectionModule(L.LightningModule):
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The detector's named loss terms on a batch (the model must be in train mode)."""
         images, targets = batch
-        masked = self.partial_labels_loss == "masked"
-        model_targets = [to_model_target(t, partial_labels=masked) for t in targets]
+        masked = self.partial_labels_loss != "naive"
+        gate = self.partial_labels_gate if self.partial_labels_loss == "gated" else None
+        model_targets = [to_model_target(t, partial_labels=masked, gate=gate) for t in targets]
         return self.model(images, model_targets)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:

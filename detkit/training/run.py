@@ -81,12 +81,13 @@ def build_module(cfg: DictConfig) -> DetectionModule:
         evaluation_backend=cfg.evaluation.backend,
         partial_labels=cfg.evaluation.get("partial_labels", "lvis"),
         partial_labels_loss=OmegaConf.select(cfg, "loss.partial_labels", default="masked"),
+        partial_labels_gate=OmegaConf.select(cfg, "loss.partial_labels_gate", default=0.5),
     )
 
 
 def check_partial_label_support(train_set: DetectionDataset, module: DetectionModule) -> None:
     """Refuse to train a detector whose loss would read unlabelled classes as background."""
-    if module.partial_labels_loss != "masked" or supports_partial_labels(module.model):
+    if module.partial_labels_loss == "naive" or supports_partial_labels(module.model):
         return
     num_classes = len(train_set.class_names)
     partial = [r.image_id for r in train_set.records if r.annotated is not None and len(r.annotated) < num_classes]

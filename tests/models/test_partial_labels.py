@@ -12,7 +12,7 @@ SIZE = 96
 NUM_CLASSES = 3  # detkit classes 0..2; the model has 4 outputs with background
 
 
-def _batch(annotated_first: list[bool] | None = None):
+def _batch(annotated_first: list[bool] | None = None, gate: float | None = None):
     """Two images: the first with a box of class 0, the second with a box of class 2."""
     torch.manual_seed(0)
     images = [torch.rand(3, SIZE, SIZE), torch.rand(3, SIZE, SIZE)]
@@ -23,7 +23,7 @@ def _batch(annotated_first: list[bool] | None = None):
     for target, annotated in zip(targets, [annotated_first, None]):
         if annotated is not None:
             target["annotated"] = torch.tensor(annotated)
-    return images, [to_model_target(t) for t in targets]
+    return images, [to_model_target(t, gate=gate) for t in targets]
 
 
 def _class_logits(model: torch.nn.Module) -> list[torch.Tensor]:
@@ -65,6 +65,18 @@ def test_no_gradient_for_a_class_where_it_is_not_labelled(name):
     assert torch.count_nonzero(grad[0, :, 1]) > 0 and torch.count_nonzero(grad[0, :, 3]) > 0
 
 
+@pytest.mark.parametrize("name", PARTIAL_LABEL_DETECTORS)
+def test_the_gate_reaches_the_detector_loss(name):
+    """Fresh heads score every class near their 0.01 prior: a gate of 0.5 keeps every negative of
+    the unlabelled class, a gate below the prior leaves them all out."""
+    for gate, expect_signal in ((0.5, True), (1e-4, False)):
+        model = build_detector(name, NUM_CLASSES, SIZE).train()
+        logits = _class_logits(model)
+        images, targets = _batch(annotated_first=[True, False, True], gate=gate)
+        sum(model(images, targets).values()).backward()
+        assert (torch.count_nonzero(logits[0].grad[0, :, 2]) > 0) == expect_signal, gate
+
+
 def test_boxes_of_a_not_exhaustively_labelled_class_stay_positives():
     """LVIS's not-exhaustive classes: their boxes train, their absence elsewhere does not."""
     logits = torch.zeros(4, 3, requires_grad=True)
@@ -73,6 +85,22 @@ def test_boxes_of_a_not_exhaustively_labelled_class_stay_positives():
     assert logits.grad[0, 1] < 0, "the positive anchor of class 1 is pushed up"
     assert torch.count_nonzero(logits.grad[1:, 1]) == 0, "its negatives are left out"
     assert torch.count_nonzero(logits.grad[:, [0, 2]]) == 4 * 2
+
+
+def test_gated_loss_keeps_background_negatives_and_drops_likely_unlabelled_objects():
+    """A gate: an unlabelled class keeps its negatives where the model scores it below the gate."""
+    logits = torch.tensor([[0.0, 3.0, 0.0], [0.0, -3.0, 0.0], [0.0, -0.1, 0.0], [2.0, 2.0, -2.0]], requires_grad=True)
+    anchor_labels = torch.tensor([-1, -1, -1, 0])
+    unlabelled = torch.tensor([True, False, True])
+    masked_focal_loss(logits, anchor_labels, unlabelled, gate=torch.tensor(0.5)).backward()
+    assert logits.grad[0, 1] == 0, "scored 0.95: a likely unlabelled object, left out"
+    assert logits.grad[1, 1] > 0 and logits.grad[2, 1] > 0, "scored 0.05 and 0.48: below the gate, background kept"
+    plain = logits.detach().clone().requires_grad_(True)
+    masked_focal_loss(plain, anchor_labels, None).backward()
+    assert torch.equal(logits.grad[:, [0, 2]], plain.grad[:, [0, 2]]), "labelled classes as without a gate"
+    everything = logits.detach().clone().requires_grad_(True)
+    masked_focal_loss(everything, anchor_labels, unlabelled, gate=torch.tensor(1e-6)).backward()
+    assert torch.count_nonzero(everything.grad[:, 1]) == 0, "a gate of ~0 is the plain mask"
 
 
 def test_only_sigmoid_detectors_support_partial_labels():

@@ -87,3 +87,7 @@ def test_partial_labels_need_a_detector_whose_loss_can_leave_classes_out(tmp_pat
     )
     assert "mAP" in naive.metrics["dev"] and "mAP" in masked.metrics["dev"]
     assert masked.steps == naive.steps == 1 and masked.checkpoint.is_file()
+    with pytest.raises(ConfigError, match=r"labelled for only some classes"):
+        train(compose_train(tmp_path / "ssd_gated", [*hidden, "loss.partial_labels=gated"]))
+    with pytest.raises(ConfigError, match="partial_labels_gate"):
+        train(compose_train(tmp_path / "bad_gate", [*hidden, "loss.partial_labels_gate=1.5"]))
