@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from detkit.errors import ConfigError
 from detkit.training.cli import run_hydra_tool
-from detkit.training.diagnose import diagnose_run, find_run
+from detkit.training.diagnose import diagnose_run
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -20,8 +20,8 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 def main(cfg: DictConfig) -> None:
     if not cfg.run:
         raise ConfigError("give run=<a run directory made by tools/train.py> (or a checkpoint inside one)")
-    diagnose_run(cfg)
-    out = Path(cfg.out or find_run(cfg.run, cfg.checkpoint)[0])
+    diagnosis = diagnose_run(cfg)
+    out = Path(cfg.out or diagnosis["run"])
     print((out / "diagnosis.md").read_text(encoding="utf-8"))
     print(f"diagnosis written to {out}/diagnosis.{{md,json,png}}")
 

@@ -17,22 +17,11 @@ from detkit.data.records import DetectionDataset
 from detkit.errors import ConfigError
 from detkit.evaluation.bootstrap import ImageMatches, bootstrap_metrics
 from detkit.training.learning_curve import learning_curve
+from detkit.training.run import find_run
 from detkit.training.split_scoring import diagnosis_images, match_split, open_run
 
 SPLITS = ERROR_NAMES[1:]
 PER_CLASS_PREFIX = {"mAP": "AP/", "mAP50": "AP50/"}
-
-
-def find_run(run: str | Path, checkpoint: str | Path | None) -> tuple[Path, Path]:
-    """The run directory and checkpoint from ``run`` (a run directory, or a checkpoint inside
-    one) and an optional explicit ``checkpoint``; ``best.ckpt`` by default."""
-    path = Path(run)
-    if path.is_file():
-        return path.parent.parent, path
-    chosen = Path(checkpoint) if checkpoint else path / "checkpoints" / "best.ckpt"
-    if not chosen.is_file():
-        raise ConfigError(f"checkpoint {chosen} not found; pass run=<run dir> or checkpoint=<path to a .ckpt>")
-    return path, chosen
 
 
 def diagnose_run(cfg: DictConfig) -> dict[str, Any]:

@@ -155,6 +155,18 @@ def load_run_config(run_dir: str | Path) -> DictConfig:
     return OmegaConf.load(path)
 
 
+def find_run(run: str | Path, checkpoint: str | Path | None) -> tuple[Path, Path]:
+    """The run directory and checkpoint from ``run`` (a run directory, or a checkpoint inside
+    one) and an optional explicit ``checkpoint``; ``best.ckpt`` by default."""
+    path = Path(run)
+    if path.is_file():
+        return path.parent.parent, path
+    chosen = Path(checkpoint) if checkpoint else path / "checkpoints" / "best.ckpt"
+    if not chosen.is_file():
+        raise ConfigError(f"checkpoint {chosen} not found; pass run=<run dir> or checkpoint=<path to a .ckpt>")
+    return path, chosen
+
+
 def load_run_datamodule(run_dir: str | Path, cfg: DictConfig | None = None) -> DetectionDataModule:
     """The data module of a finished run, on the split manifests it saved (``cfg``: its config,
     when already loaded). Those manifests already hold the run's share of train."""
