@@ -1,10 +1,15 @@
 """The tools' contract: exit code 2 with one clear message on bad input; results on disk."""
 
+import base64
+import csv
 import json
+from html.parser import HTMLParser
 
 import numpy as np
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torchvision.io import decode_jpeg
 
 from tests.conftest import TINY_SHAPES_OVERRIDES
 from tests.evaluation.test_coco_eval import _ground_truth, _pycocotools_on_files, _random_detections
@@ -109,6 +114,68 @@ def test_train_then_evaluate_end_to_end(run_tool, tmp_path):
 
 
 @pytest.mark.slow
+def test_errors_tool_end_to_end(run_tool, tmp_path):
+    result = run_tool("train", "hydra.run.dir=run", "trainer.max_epochs=3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "run"
+    result = run_tool("errors", f"run={run}", "worst=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = run / "errors" / "dev"
+    report = json.loads((out / "errors.json").read_text())
+    dev = json.loads((run / "metrics.json").read_text())["dev"]
+    assert report["breakdown"]["AP50"] == pytest.approx(dev["mAP50"], abs=1e-9), "the one evaluator"
+    assert report["metrics"]["mAP_small"] == pytest.approx(dev["mAP_small"], abs=1e-9)
+    with (out / "errors.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == sum(kind["count"] for kind in report["breakdown"]["kinds"].values()) > 0
+    assert len(report["worst_images"]) == 2 and "AP50 gained by fixing it" in result.stdout
+    for name in ("breakdown.png", "confusion.png", "pr_curves.png", "worst.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    sources = _gallery_sources((out / "gallery.html").read_text())
+    assert len(sources) == 2, "one embedded image per worst image, nothing fetched from elsewhere"
+    for source in sources:
+        assert source.startswith("data:image/jpeg;base64,")
+        image = decode_jpeg(torch.frombuffer(bytearray(base64.b64decode(source.split(",", 1)[1])), dtype=torch.uint8))
+        assert max(image.shape[1:]) == 480
+    events = EventAccumulator(str(run / "tensorboard")).Reload()
+    assert {"errors/dev/dAP_localisation", "errors/dev/dAP_missed"} <= set(events.Tags()["scalars"])
+    assert "errors/dev/worst" in events.Tags()["images"]
+    assert any(tag.startswith("errors/dev/pr/") for tag in events.Tags()["tensors"])
+
+    cache = run / "predictions" / "dev.json"
+    made = cache.stat().st_mtime_ns
+    rows[0]["tags"], rows[-1]["tags"] = "mislabelled", "blurry; mislabelled"
+    with (tmp_path / "tagged.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = run_tool("errors", f"run={run}", f"tags={tmp_path / 'tagged.csv'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert cache.stat().st_mtime_ns == made, "predictions made once, then read from the cache"
+    tags = json.loads((out / "tags.json").read_text())
+    assert tags["reviewed"] == 2 and tags["tags"]["mislabelled"]["share"] == 1.0
+    with (out / "mislabelled.csv").open() as handle:
+        assert [r["error_id"] for r in csv.DictReader(handle)] == [rows[0]["error_id"], rows[-1]["error_id"]]
+    result = run_tool("errors", f"run={run}", "split=nowhere")
+    assert result.returncode == 2 and "not one of the run's splits" in result.stderr
+
+
+def _gallery_sources(page: str) -> list[str]:
+    """The src of every element of an HTML page; fails on any href (the gallery links nowhere)."""
+    sources = []
+
+    class Collect(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            assert "href" not in attrs, f"<{tag}> links to {attrs['href']}"
+            if "src" in attrs:
+                sources.append(attrs["src"])
+
+    Collect().feed(page)
+    return sources
+
+
+@pytest.mark.slow
 @pytest.mark.ddp
 def test_ddp_training_and_one_vs_two_process_evaluation_agree(run_tool, tmp_path):
     # One dev scene of 3 images: DistributedSampler pads 2 ranks to 4, the repeat must not count twice.
@@ -129,6 +196,15 @@ def test_ddp_training_and_one_vs_two_process_evaluation_agree(run_tool, tmp_path
         scores[trainer] = json.loads((tmp_path / trainer / "metrics.json").read_text())["dev"]
     assert scores["cpu"] == pytest.approx(scores["ddp_cpu"], abs=1e-9)
     assert scores["cpu"] == pytest.approx(trained, abs=1e-9)
+    reports = {}
+    for trainer in ("cpu", "ddp_cpu"):
+        (run / "predictions" / "dev.json").unlink(missing_ok=True)  # predict again, on 1 and on 2 processes
+        result = run_tool("errors", f"run={run}", f"trainer={trainer}", f"out={tmp_path / ('errors_' + trainer)}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        reports[trainer] = json.loads((tmp_path / f"errors_{trainer}" / "errors.json").read_text())
+    cached = json.loads((run / "predictions" / "dev.json").read_text())
+    assert sorted({r["image_id"] for r in cached["results"]}) == cached["key"]["images"], "each dev image once"
+    assert reports["cpu"]["breakdown"] == reports["ddp_cpu"]["breakdown"]
 
 
 def test_split_tool_writes_manifests_and_report_then_training_uses_them(run_tool, tmp_path):

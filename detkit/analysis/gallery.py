@@ -1,0 +1,141 @@
+"""The worst images put in front of a person: boxes coloured by error kind, as a self-contained
+HTML gallery (images embedded, opens offline) and a PNG contact sheet."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torchvision.io import ImageReadMode, decode_image, encode_jpeg, encode_png
+from torchvision.utils import draw_bounding_boxes, make_grid
+
+from detkit.analysis.error_report import image_errors
+from detkit.analysis.errors import KINDS, ErrorAnalysis
+from detkit.files import write_bytes_atomic, write_text_atomic
+
+DISPLAY_SIZE = 480  # longest side of a drawn image, in pixels
+LABEL_SIZE = 13
+COLOURS = {
+    "match": "#2ca02c",
+    "truth": "#ffffff",
+    "classification": "#ff7f0e",
+    "localisation": "#ffd700",
+    "both": "#9467bd",
+    "duplicate": "#17becf",
+    "background": "#d62728",
+    "missed": "#e377c2",
+}
+SHORT = {"classification": "cls", "localisation": "loc", "both": "both", "duplicate": "dup", "background": "bkg"}
+
+
+@dataclass(frozen=True)
+class DrawnBox:
+    """A box to draw: xywh in image pixels, its colour and its label."""
+
+    bbox: tuple[float, float, float, float]
+    colour: str
+    label: str
+
+
+def boxes_to_draw(analysis: ErrorAnalysis, image_id: int, score_threshold: float) -> list[DrawnBox]:
+    """The image's boxes (white; missed ones in the missed colour) and its detections scoring at
+    least ``score_threshold`` (matches green, errors in their kind's colour)."""
+    names = analysis.matching.names
+    detections, truths = analysis.image_outcomes(image_id)
+    kind_of = {e.detection_id: e.kind for e in analysis.errors if e.image_id == image_id and e.is_false_positive}
+    missed = {e.truth_id for e in analysis.errors if e.image_id == image_id and e.kind == "missed"}
+    drawn = []
+    for truth in truths:
+        if not truth["ignore"]:
+            kind = "missed" if truth["id"] in missed else "truth"
+            label = f"missed {names[truth['category_id']]}" if kind == "missed" else names[truth["category_id"]]
+            drawn.append(DrawnBox(tuple(truth["bbox"]), COLOURS[kind], label))
+    for detection in detections:
+        if detection["outcome"] == "ignored" or detection["score"] < score_threshold:
+            continue
+        kind = kind_of.get(detection["id"], "match")
+        prefix = "" if kind == "match" else f"{SHORT[kind]} "
+        label = f"{prefix}{names[detection['category_id']]} {detection['score']:.2f}"
+        drawn.append(DrawnBox(tuple(detection["bbox"]), COLOURS[kind], label))
+    return drawn
+
+
+def draw_image(path: Path, boxes: list[DrawnBox]) -> torch.Tensor:
+    """The image at ``path`` scaled so its longest side is `DISPLAY_SIZE`, boxes drawn: uint8 [3, H, W]."""
+    image = decode_image(str(path), mode=ImageReadMode.RGB)
+    scale = DISPLAY_SIZE / max(image.shape[1:])
+    size = (round(image.shape[1] * scale), round(image.shape[2] * scale))
+    image = F.interpolate(image[None].float(), size=size, mode="bilinear", align_corners=False)[0]
+    image = image.round().clamp(0, 255).to(torch.uint8)
+    if not boxes:
+        return image
+    xyxy = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (b.bbox for b in boxes)]) * scale
+    labels, colours = [b.label for b in boxes], [b.colour for b in boxes]
+    return draw_bounding_boxes(image, xyxy, labels, colours, width=2, font=_label_font(), font_size=LABEL_SIZE)
+
+
+@functools.cache
+def _label_font() -> str:
+    """A TrueType font file for readable labels: the one matplotlib ships (PIL's default is tiny)."""
+    from matplotlib import font_manager
+
+    return font_manager.findfont("DejaVu Sans")
+
+
+def same_size(images: list[torch.Tensor]) -> torch.Tensor:
+    """The images padded (right and bottom) to the largest, stacked: uint8 [N, 3, H, W]."""
+    height, width = max(i.shape[1] for i in images), max(i.shape[2] for i in images)
+    return torch.stack([F.pad(i, (0, width - i.shape[2], 0, height - i.shape[1])) for i in images])
+
+
+def contact_sheet(images: list[torch.Tensor], columns: int = 4) -> torch.Tensor:
+    """The images on one grid, uint8 [3, H, W]."""
+    return make_grid(same_size(images), nrow=columns, padding=4, pad_value=255)
+
+
+def write_gallery(out: Path, report: dict[str, Any], images: list[torch.Tensor], score_threshold: float) -> None:
+    """``gallery.html`` (JPEGs embedded) and ``worst.png`` (contact sheet) of the worst images."""
+    cards = []
+    for item, image in zip(report["worst_images"], images):
+        data = base64.b64encode(encode_jpeg(image, quality=90).numpy().tobytes()).decode("ascii")
+        counts = image_errors(item)
+        cards.append(
+            f'<figure><img src="data:image/jpeg;base64,{data}" alt="{html.escape(item["file_name"])}">'
+            f"<figcaption><b>{html.escape(item['file_name'])}</b> (image {item['image_id']}), "
+            f"error weight {item['weight']:.2f}: {html.escape(counts)}</figcaption></figure>"
+        )
+    legend = "".join(
+        f'<span style="border-bottom:4px solid {COLOURS[k]}">{html.escape(label)}</span> '
+        for k, label in [("truth", "labelled box"), ("match", "correct detection"), *((k, k) for k in KINDS)]
+    )
+    page = _PAGE.format(
+        split=html.escape(report["split"]),
+        count=len(cards),
+        threshold=score_threshold,
+        legend=legend,
+        cards="\n".join(cards),
+    )
+    write_text_atomic(out / "gallery.html", page)
+    if images:
+        write_bytes_atomic(out / "worst.png", encode_png(contact_sheet(images)).numpy().tobytes())
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>detkit errors: {split}</title>
+<style>
+body {{ font-family: sans-serif; margin: 1em; background: #222; color: #eee; }}
+figure {{ display: inline-block; margin: 0.5em; max-width: 480px; vertical-align: top; }}
+img {{ max-width: 100%; }} span {{ margin-right: 1em; }}
+</style></head><body>
+<h1>The {count} images of {split} with the most error</h1>
+<p>Detections scoring at least {threshold}; error weight = false positives' scores + one per object not found.</p>
+<p>{legend}</p>
+{cards}
+</body></html>
+"""

@@ -1,0 +1,177 @@
+"""Error analysis of a finished run (`tools/errors.py`): predictions made once per checkpoint and
+split, cached in the run directory, then analysed (`detkit.analysis.errors`) and written out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch.utils.tensorboard import SummaryWriter
+
+from detkit.analysis.confusion import confusion_matrix
+from detkit.analysis.error_report import (
+    build_error_report,
+    error_rows,
+    render_errors,
+    write_error_figures,
+    write_error_sheet,
+)
+from detkit.analysis.error_tags import read_tagged_sheet, render_tags, rows_tagged, summarise_tags
+from detkit.analysis.errors import KINDS, ErrorAnalysis
+from detkit.analysis.gallery import boxes_to_draw, draw_image, same_size, write_gallery
+from detkit.data.formats.coco import predictions_to_results
+from detkit.errors import ConfigError
+from detkit.evaluation.coco import evaluate_coco
+from detkit.files import write_json_atomic, write_text_atomic
+from detkit.training.datamodule import DetectionDataModule
+from detkit.training.run import build_module, evaluate_splits, find_run, load_run_config, load_run_datamodule
+
+PREDICTIONS_DIR = "predictions"
+PR_THRESHOLDS = 101
+
+
+def analyse_run_errors(cfg: DictConfig) -> Path | None:
+    """Analyse the errors of ``cfg.run``'s checkpoint on ``cfg.split`` (``configs/errors.yaml``)
+    and write the report to ``cfg.out`` (default ``<run>/errors/<split>``); with ``cfg.tags``,
+    summarise a tagged error sheet instead. The output folder; None on ranks other than 0."""
+    _check_values(cfg)
+    run_dir, checkpoint = find_run(cfg.run, cfg.checkpoint)
+    run_cfg = load_run_config(run_dir)
+    datamodule = load_run_datamodule(run_dir, run_cfg)
+    if cfg.split not in datamodule.split_names:
+        raise ConfigError(f"split={cfg.split!r} is not one of the run's splits {datamodule.split_names}")
+    results = split_results(run_dir, checkpoint, cfg.split, datamodule, run_cfg, cfg.trainer)
+    if results is None:
+        return None
+    out = Path(cfg.out or run_dir / "errors" / cfg.split)
+    partial_labels = run_cfg.evaluation.get("partial_labels", "lvis")
+    analysis = ErrorAnalysis(datamodule.ground_truth(cfg.split), results, partial_labels)
+    if cfg.tags:
+        _write_tag_summary(out, analysis, cfg.tags, cfg.mislabelled_tag)
+        return out
+    file_names = {r.image_id: r.file_name for r in datamodule.subset(cfg.split).records}
+    report = _report(analysis, datamodule.ground_truth(cfg.split), results, file_names, cfg, partial_labels)
+    report |= {"run": str(run_dir), "checkpoint": str(checkpoint)}
+    images = _draw_worst(analysis, datamodule, cfg.split, report, cfg.score_threshold)
+    write_json_atomic(out / "errors.json", report)
+    write_text_atomic(out / "errors.md", render_errors(report))
+    write_error_sheet(out / "errors.csv", error_rows(analysis, file_names))
+    write_error_figures(out, report, analysis)
+    write_gallery(out, report, images, cfg.score_threshold)
+    log_errors(run_dir, report, analysis, images)
+    return out
+
+
+def _check_values(cfg: DictConfig) -> None:
+    if not 0.0 <= cfg.score_threshold <= 1.0:
+        raise ConfigError(f"score_threshold must be a score in [0, 1], got {cfg.score_threshold!r}")
+    if not (isinstance(cfg.worst, int) and cfg.worst >= 0):
+        raise ConfigError(f"worst must be a number of images >= 0, got {cfg.worst!r}")
+
+
+def split_results(
+    run_dir: Path,
+    checkpoint: Path,
+    split: str,
+    datamodule: DetectionDataModule,
+    run_cfg: DictConfig,
+    trainer_cfg: DictConfig,
+) -> list[dict[str, Any]] | None:
+    """The checkpoint's detections on the split as COCO results, predicted once and cached in
+    ``<run>/predictions/<split>.json`` (remade when the checkpoint file changes). Predicted
+    through the configured trainer, so under DDP every rank predicts a share and the shares are
+    gathered, each image once. None on ranks other than 0."""
+    cache = run_dir / PREDICTIONS_DIR / f"{split}.json"
+    key = _cache_key(checkpoint, datamodule, split)
+    stored = json.loads(cache.read_text(encoding="utf-8")) if cache.is_file() else None
+    if stored is not None and stored.get("key") == key:
+        return stored["results"]
+    trainer = instantiate(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
+    module = build_module(run_cfg)
+    evaluate_splits(trainer, module, datamodule, [split], ckpt_path=str(checkpoint))
+    if not trainer.is_global_zero:
+        return None
+    results = predictions_to_results(module.last_predictions, datamodule.load().category_ids)
+    write_json_atomic(cache, {"key": key, "results": results}, indent=None)
+    return results
+
+
+def _cache_key(checkpoint: Path, datamodule: DetectionDataModule, split: str) -> dict[str, Any]:
+    stat = checkpoint.stat()
+    image_ids = sorted(r.image_id for r in datamodule.subset(split).records)
+    return {"checkpoint": checkpoint.name, "bytes": stat.st_size, "modified_ns": stat.st_mtime_ns, "images": image_ids}
+
+
+def _report(
+    analysis: ErrorAnalysis,
+    ground_truth: dict[str, Any],
+    results: list[dict[str, Any]],
+    file_names: dict[int, str],
+    cfg: DictConfig,
+    partial_labels: str,
+) -> dict[str, Any]:
+    metrics = evaluate_coco(ground_truth, results, partial_labels=partial_labels)
+    matrix = confusion_matrix(analysis.matching.ground_truth, analysis.matching.detections, cfg.score_threshold)
+    confusion = {
+        "labels": [*analysis.class_names, "background"],
+        "iou": 0.5,
+        "score_threshold": cfg.score_threshold,
+        "matrix": matrix.tolist(),
+    }
+    return build_error_report(analysis, cfg.split, file_names, metrics, confusion, cfg.worst, cfg.score_threshold)
+
+
+def _draw_worst(
+    analysis: ErrorAnalysis, datamodule: DetectionDataModule, split: str, report: dict[str, Any], threshold: float
+) -> list[torch.Tensor]:
+    dataset = datamodule.subset(split)
+    paths = {r.image_id: Path(dataset.root) / r.file_name for r in dataset.records}
+    return [
+        draw_image(paths[item["image_id"]], boxes_to_draw(analysis, item["image_id"], threshold))
+        for item in report["worst_images"]
+    ]
+
+
+def _write_tag_summary(out: Path, analysis: ErrorAnalysis, sheet: str, mislabelled_tag: str) -> None:
+    rows, tags = read_tagged_sheet(sheet, analysis)
+    summary = summarise_tags(analysis, tags)
+    write_json_atomic(out / "tags.json", summary)
+    write_text_atomic(out / "tags.md", render_tags(summary))
+    mislabelled = rows_tagged(rows, mislabelled_tag)
+    if mislabelled:
+        write_error_sheet(out / f"{mislabelled_tag}.csv", mislabelled)
+
+
+def log_errors(run_dir: Path, report: dict[str, Any], analysis: ErrorAnalysis, images: list[torch.Tensor]) -> None:
+    """The breakdown as scalars, the report as text, PR curves per class and the worst images,
+    in the run's TensorBoard folder under ``errors/<split>/``."""
+    prefix = f"errors/{report['split']}"
+    with SummaryWriter(log_dir=str(run_dir / "tensorboard")) as writer:
+        for kind in KINDS:
+            writer.add_scalar(f"{prefix}/dAP_{kind}", report["breakdown"]["kinds"][kind]["dAP"], 0)
+        writer.add_text(f"{prefix}/report", render_errors(report), 0)
+        for k, name in enumerate(analysis.class_names):
+            _add_pr_curve(writer, f"{prefix}/pr/{name}", *analysis.detection_outcomes(k))
+        if images:
+            writer.add_images(f"{prefix}/worst", same_size(images), 0, dataformats="NCHW")
+
+
+def _add_pr_curve(writer: SummaryWriter, tag: str, scores: np.ndarray, matched: np.ndarray, boxes: int) -> None:
+    """A TensorBoard PR curve from counts at each score threshold: every box the detector never
+    matched counts as a false negative, which ``add_pr_curve`` on detections alone would miss."""
+    thresholds = np.linspace(0, 1, PR_THRESHOLDS)
+    above = scores[None, :] >= thresholds[:, None]
+    true_positives = (above & matched[None, :]).sum(1).astype(float)
+    false_positives = (above & ~matched[None, :]).sum(1).astype(float)
+    false_negatives = boxes - true_positives
+    found = true_positives + false_positives
+    precision = np.divide(true_positives, found, out=np.ones_like(found), where=found > 0)
+    recall = true_positives / boxes if boxes else np.zeros_like(true_positives)
+    writer.add_pr_curve_raw(
+        tag, true_positives, false_positives, np.zeros_like(found), false_negatives, precision, recall, 0, PR_THRESHOLDS
+    )

@@ -1,0 +1,33 @@
+"""Error analysis of a trained run:  python tools/errors.py run=<run dir> [split=dev] [overrides]
+
+Splits the missing AP50 into TIDE's kinds (classification, localisation, both, duplicate,
+background, missed) with what fixing each is worth, and writes errors.{json,md,csv}, the
+confusion matrix, precision-recall curves and a gallery of the worst images to
+<run>/errors/<split> (and the run's TensorBoard). After tagging errors.csv by hand:
+  python tools/errors.py run=<run dir> tags=<run dir>/errors/dev/errors.csv
+"""
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from detkit.errors import ConfigError
+from detkit.training.cli import run_hydra_tool
+from detkit.training.errors import analyse_run_errors
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def main(cfg: DictConfig) -> None:
+    if not cfg.run:
+        raise ConfigError("give run=<a run directory made by tools/train.py> (or a checkpoint inside one)")
+    out = analyse_run_errors(cfg)
+    if out is None:  # a rank other than 0 under DDP: rank 0 writes the report
+        return
+    report = "tags.md" if cfg.tags else "errors.md"
+    print((out / report).read_text(encoding="utf-8"))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    run_hydra_tool(main, CONFIGS, "errors")
