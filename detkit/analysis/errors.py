@@ -82,6 +82,7 @@ class ErrorAnalysis:
         self._image_index = {image_id: i for i, image_id in enumerate(self.matching.image_ids)}
         self.errors: list[DetectionError] = []
         self.unmatched_truth: list[int] = []
+        self._images = [self._outcomes(i) for i in range(self.matching.num_images)]  # (detections, boxes)
         for image_index in range(self.matching.num_images):
             self._analyse_image(image_index)
         self.class_ap = self.average_precision()
@@ -89,7 +90,7 @@ class ErrorAnalysis:
     def image_outcomes(self, image_id: int) -> tuple[list[dict], list[dict]]:
         """One image's detections (``outcome``: tp, fp or ignored) and boxes (``ignore``,
         ``matched``), with ``id``, ``category_id``, ``bbox`` xywh and a detection's ``score``."""
-        return self._outcomes(self._image_index[image_id])
+        return self._images[self._image_index[image_id]]
 
     @property
     def class_names(self) -> list[str]:
@@ -98,7 +99,7 @@ class ErrorAnalysis:
     # --- what each error is -------------------------------------------------------------------
 
     def _analyse_image(self, image_index: int) -> None:
-        detections, truths = self._outcomes(image_index)
+        detections, truths = self._images[image_index]
         false_positives = sorted((d for d in detections if d["outcome"] == "fp"), key=lambda d: -d["score"])
         truths = [t for t in truths if not t["ignore"]]
         iou = _iou([d["bbox"] for d in false_positives], [t["bbox"] for t in truths])
@@ -252,8 +253,8 @@ class ErrorAnalysis:
     def boxes_not_found(self, score_threshold: float) -> Counter[int]:
         """Per image, the boxes that no detection scoring at least ``score_threshold`` matched."""
         counts: Counter[int] = Counter()
-        for image_index, image_id in enumerate(self.matching.image_ids):
-            for truth in self._outcomes(image_index)[1]:
+        for image_id, (_, truths) in zip(self.matching.image_ids, self._images):
+            for truth in truths:
                 if not truth["ignore"] and truth["matched_score"] < score_threshold:
                     counts[int(image_id)] += 1
         return counts
