@@ -50,12 +50,13 @@ def analyse_run_errors(cfg: DictConfig) -> Path | None:
         return None
     out = Path(cfg.out or run_dir / "errors" / cfg.split)
     partial_labels = run_cfg.evaluation.get("partial_labels", "lvis")
-    analysis = ErrorAnalysis(datamodule.ground_truth(cfg.split), results, partial_labels)
+    ground_truth = datamodule.ground_truth(cfg.split)
+    analysis = ErrorAnalysis(ground_truth, results, partial_labels)
     if cfg.tags:
         _write_tag_summary(out, analysis, cfg.tags, cfg.mislabelled_tag)
         return out
     file_names = {r.image_id: r.file_name for r in datamodule.subset(cfg.split).records}
-    report = _report(analysis, datamodule.ground_truth(cfg.split), results, file_names, cfg, partial_labels)
+    report = _report(analysis, ground_truth, results, file_names, cfg, partial_labels)
     report |= {"run": str(run_dir), "checkpoint": str(checkpoint)}
     images = _draw_worst(analysis, datamodule, cfg.split, report, cfg.score_threshold)
     write_json_atomic(out / "errors.json", report)
