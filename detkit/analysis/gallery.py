@@ -66,13 +66,15 @@ def boxes_to_draw(analysis: ErrorAnalysis, image_id: int, score_threshold: float
     return drawn
 
 
-def draw_image(path: Path, boxes: list[DrawnBox]) -> torch.Tensor:
-    """The image at ``path`` scaled so its longest side is `DISPLAY_SIZE`, boxes drawn: uint8 [3, H, W]."""
+def draw_image(path: Path, boxes: list[DrawnBox], longest_side: int | None = DISPLAY_SIZE) -> torch.Tensor:
+    """The image at ``path`` scaled so its longest side is ``longest_side`` (None: as it is),
+    boxes drawn: uint8 [3, H, W]."""
     image = decode_image(str(path), mode=ImageReadMode.RGB)
-    scale = DISPLAY_SIZE / max(image.shape[1:])
-    size = (round(image.shape[1] * scale), round(image.shape[2] * scale))
-    image = F.interpolate(image[None].float(), size=size, mode="bilinear", align_corners=False)[0]
-    image = image.round().clamp(0, 255).to(torch.uint8)
+    scale = 1.0 if longest_side is None else longest_side / max(image.shape[1:])
+    if scale != 1.0:
+        size = (round(image.shape[1] * scale), round(image.shape[2] * scale))
+        image = F.interpolate(image[None].float(), size=size, mode="bilinear", align_corners=False)[0]
+        image = image.round().clamp(0, 255).to(torch.uint8)
     if not boxes:
         return image
     xyxy = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (b.bbox for b in boxes)]) * scale

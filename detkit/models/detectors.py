@@ -7,6 +7,7 @@ background, so a model built here has ``C + 1`` outputs and `to_model_labels` /
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -22,6 +23,8 @@ from torchvision.models.detection.ssdlite import SSDLiteClassificationHead
 from detkit.errors import ConfigError
 from detkit.models.mobile_fcos import fcos_mobilenet_v3_large_fpn
 from detkit.models.partial_labels import retinanet_classifier_like, use_partial_label_loss
+from detkit.models.transfer import BACKGROUND, transfer_state
+from detkit.models.weights import backbone_weights, detector_weights, offline_message
 
 DETECTORS = (
     "fasterrcnn_mobilenet_v3_large_fpn",
@@ -45,13 +48,18 @@ def build_detector(
     trainable_backbone_layers: int | None = None,
     batch_norm_momentum: float | None = None,
     options: dict[str, Any] | None = None,
+    class_names: Sequence[str] | None = None,
+    class_map: Mapping[str, str] | None = None,
 ) -> nn.Module:
     """A torchvision detector for ``num_classes`` foreground classes on ``image_size`` px inputs.
 
     ``weights`` / ``weights_backbone`` are torchvision weight names ("DEFAULT", "COCO_V1", ...);
     with ``weights`` the pretrained model is loaded and its classification head replaced for
-    ``num_classes``. RetinaNet and FCOS get the partial-label classification loss
-    (`detkit.models.partial_labels`), which equals torchvision's when every class is labelled.
+    ``num_classes``, keeping the rows of the pretrained classes among ``class_names`` (by name,
+    or as ``class_map`` maps ours to theirs; `detkit.models.transfer`). A file that cannot be
+    downloaded gives one ConfigError saying where to place it. RetinaNet and FCOS get the
+    partial-label classification loss (`detkit.models.partial_labels`), which equals
+    torchvision's when every class is labelled.
     ``batch_norm_momentum`` overrides the momentum of every BatchNorm's running
     statistics (SSDlite's 0.03 suits its 600-epoch recipe; in a short run from scratch the
     eval-mode statistics then lag the weights). ``options`` go to the detector
@@ -71,11 +79,23 @@ def build_detector(
         kwargs["num_classes"] = num_classes + 1
     if not name.startswith("ssd"):  # the SSD builders pass extra kwargs to the backbone too
         kwargs.update(min_size=image_size, max_size=image_size, **options)
-    model = ASSEMBLED[name](**kwargs) if name in ASSEMBLED else torchvision.models.get_model(name, **kwargs)
+    pretrained = detector_weights(name, weights)
+    downloads = [pretrained] if pretrained else [w for w in [backbone_weights(name, weights_backbone)] if w]
+    try:
+        model = ASSEMBLED[name](**kwargs) if name in ASSEMBLED else torchvision.models.get_model(name, **kwargs)
+    except OSError as error:  # no network: urllib's URLError, a refused connection, ...
+        if not downloads:
+            raise
+        raise ConfigError(offline_message(downloads, error)) from None
     if name.startswith("ssd"):
         _configure_ssd(model, image_size, options)
-    if weights is not None:
+    if pretrained is not None:
+        pretrained_state = model.state_dict()
         replace_classifier(model, num_classes + 1)
+        if class_names is not None:
+            transfer_state(
+                model, pretrained_state, pretrained.meta["categories"], [BACKGROUND, *class_names], class_map
+            )
     use_partial_label_loss(model)
     if batch_norm_momentum is not None:
         for module in model.modules():

@@ -1,28 +1,84 @@
-"""A trained detector back from a run: its saved config builds the model, a checkpoint fills it."""
+"""A finished run read back: its saved config, its checkpoints, its detector; and a new model
+started from one of its checkpoints."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import torch
 from hydra.utils import instantiate
-from torch import nn
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
 
 from detkit.errors import ConfigError
-from detkit.training.run import load_run_config
+from detkit.models.transfer import BACKGROUND, read_checkpoint, transfer_state
 
-MODEL_PREFIX = "model."  # DetectionModule keeps the detector as ``self.model``
+CONFIG_FILE = "config.yaml"
+
+
+def load_run_config(run_dir: str | Path) -> DictConfig:
+    """The resolved config a run saved."""
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: no {CONFIG_FILE} there; pass a run directory made by tools/train.py")
+    return OmegaConf.load(path)
+
+
+def find_run(run: str | Path, checkpoint: str | Path | None) -> tuple[Path, Path]:
+    """The run directory and checkpoint from ``run`` (a run directory, or a checkpoint inside
+    one) and an optional explicit ``checkpoint``; ``best.ckpt`` by default."""
+    path = Path(run)
+    if path.is_file():
+        return path.parent.parent, path
+    chosen = Path(checkpoint) if checkpoint else path / "checkpoints" / "best.ckpt"
+    if not chosen.is_file():
+        raise ConfigError(f"checkpoint {chosen} not found; pass run=<run dir> or checkpoint=<path to a .ckpt>")
+    return path, chosen
+
+
+def build_architecture(model_cfg: DictConfig) -> nn.Module:
+    """The configured detector without pretrained weights (none are downloaded): its weights
+    come from a checkpoint. Frozen batch norm (torchvision's, with pretrained weights) loads
+    into plain batch norm, which computes the same in eval mode."""
+    return instantiate(model_cfg, weights=None, weights_backbone=None, trainable_backbone_layers=None)
 
 
 def load_detector(run_dir: str | Path, checkpoint: str | Path) -> nn.Module:
     """The detector of the run in ``run_dir`` with the weights of a Lightning ``checkpoint``
     (loaded with ``weights_only=True``), in eval mode on the CPU."""
-    model = instantiate(load_run_config(run_dir).model)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    weights = {k.removeprefix(MODEL_PREFIX): v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    model = build_architecture(load_run_config(run_dir).model)
+    state, _ = read_checkpoint(checkpoint)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [key for key in missing if not key.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise ConfigError(
             f"{checkpoint} does not fit the model of {run_dir}: missing {missing[:5]}, unexpected {unexpected[:5]}"
         )
     return model.eval()
+
+
+def init_checkpoint_path(checkpoint: str | Path) -> Path:
+    """The file ``init.checkpoint`` names: a .ckpt, or a run directory's best checkpoint."""
+    path = Path(checkpoint)
+    path = path / "checkpoints" / "best.ckpt" if path.is_dir() else path
+    if not path.is_file():
+        raise ConfigError(f"init.checkpoint={checkpoint}: {path} not found; pass a detkit run directory or a .ckpt")
+    return path
+
+
+def read_init_checkpoint(checkpoint: str | Path) -> tuple[dict[str, Tensor], list[str]]:
+    """The detector state and class names of ``init.checkpoint`` (names from the run's config
+    for checkpoints written before checkpoints recorded them)."""
+    path = init_checkpoint_path(checkpoint)
+    state, names = read_checkpoint(path)
+    return state, names if names is not None else list(load_run_config(path.parent.parent).data.class_names)
+
+
+def initialise_from_checkpoint(
+    model: nn.Module, checkpoint: str | Path, class_names: Sequence[str], class_map: Mapping[str, str] | None = None
+) -> list[str]:
+    """Fill ``model`` (built for ``class_names``) from a detkit ``checkpoint`` (or a run directory:
+    its best checkpoint), re-initialising the classification rows of classes the checkpoint
+    lacks; returns the classes whose rows were carried over (`detkit.models.transfer`)."""
+    state, source_names = read_init_checkpoint(checkpoint)
+    return transfer_state(model, state, [BACKGROUND, *source_names], [BACKGROUND, *class_names], class_map)

@@ -16,8 +16,8 @@ from detkit.data.formats import READERS, load_coco
 from detkit.data.records import DetectionDataset
 from detkit.errors import ConfigError
 from detkit.evaluation.bootstrap import ImageMatches, bootstrap_metrics
+from detkit.training.checkpoints import find_run
 from detkit.training.learning_curve import learning_curve
-from detkit.training.run import find_run
 from detkit.training.split_scoring import diagnosis_images, match_split, open_run
 
 SPLITS = ERROR_NAMES[1:]

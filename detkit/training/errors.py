@@ -28,8 +28,9 @@ from detkit.data.formats.coco import predictions_to_results
 from detkit.errors import ConfigError
 from detkit.evaluation.coco import evaluate_coco
 from detkit.files import write_json_atomic, write_text_atomic
+from detkit.training.checkpoints import find_run, load_run_config
 from detkit.training.datamodule import DetectionDataModule
-from detkit.training.run import build_module, evaluate_splits, find_run, load_run_config, load_run_datamodule
+from detkit.training.run import build_module, evaluate_splits, load_run_datamodule
 
 PREDICTIONS_DIR = "predictions"
 PR_THRESHOLDS = 101
@@ -93,7 +94,7 @@ def split_results(
     if stored is not None and stored.get("key") == key:
         return stored["results"]
     trainer = instantiate(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
-    module = build_module(run_cfg)
+    module = build_module(run_cfg, from_checkpoint=True)
     evaluate_splits(trainer, module, datamodule, [split], ckpt_path=str(checkpoint))
     if not trainer.is_global_zero:
         return None

@@ -7,7 +7,8 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from detkit.training.run import build_module, evaluate_splits, find_run, load_run_config, load_run_datamodule
+from detkit.training.checkpoints import find_run, load_run_config
+from detkit.training.run import build_module, evaluate_splits, load_run_datamodule
 
 
 def evaluate_run(
@@ -19,5 +20,7 @@ def evaluate_run(
     cfg = load_run_config(run_dir)
     datamodule = load_run_datamodule(run_dir, cfg)
     trainer = instantiate(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
-    metrics = evaluate_splits(trainer, build_module(cfg), datamodule, [split], ckpt_path=str(checkpoint))
+    metrics = evaluate_splits(
+        trainer, build_module(cfg, from_checkpoint=True), datamodule, [split], ckpt_path=str(checkpoint)
+    )
     return metrics[split]

@@ -11,7 +11,8 @@ from torch.utils.tensorboard import SummaryWriter
 
 from detkit.analysis.diagnosis_report import write_learning_curve
 from detkit.errors import ConfigError
-from detkit.training.run import check_single_process, load_run_config, train
+from detkit.training.checkpoints import load_run_config
+from detkit.training.run import check_single_process, train
 from detkit.training.split_scoring import diagnosis_images, match_split, open_run
 
 

@@ -15,7 +15,9 @@ from detkit.errors import ConfigError
 from detkit.evaluation.coco import evaluate_coco
 from detkit.evaluation.gather import broadcast_from_zero, gather_by_image
 from detkit.models.detectors import to_model_target
+from detkit.models.finetune import BackboneFreeze, Finetune, parameter_groups
 from detkit.models.inference import detect
+from detkit.models.transfer import CHECKPOINT_CLASSES
 
 PARTIAL_LABELS_LOSSES = ("masked", "gated", "naive")
 Batch = tuple[list[torch.Tensor], list[dict[str, Any]]]
@@ -32,6 +34,9 @@ class DetectionModule(L.LightningModule):
     ``partial_labels_loss`` how the loss does: "masked" (an unlabelled class gives no negative
     signal; RetinaNet and FCOS), "gated" (none where the model scores it at least
     ``partial_labels_gate``, background elsewhere) or "naive" (unlabelled = background).
+    ``finetune`` says what trains (`detkit.models.finetune`); a backbone to be frozen stops
+    asking for gradients here, before a DDP wrapper decides which parameters it synchronises.
+    Checkpoints record the data's class names, so another run can start from them.
     """
 
     def __init__(
@@ -43,6 +48,7 @@ class DetectionModule(L.LightningModule):
         partial_labels: str = "lvis",
         partial_labels_loss: str = "masked",
         partial_labels_gate: float = 0.5,
+        finetune: Finetune | None = None,
     ):
         super().__init__()
         self.model = model
@@ -56,6 +62,10 @@ class DetectionModule(L.LightningModule):
         if not 0.0 < partial_labels_gate < 1.0:
             raise ConfigError(f"loss.partial_labels_gate must be a score in (0, 1), got {partial_labels_gate}")
         self.partial_labels_gate = partial_labels_gate
+        self.finetune = finetune or Finetune()
+        self.backbone_freeze = BackboneFreeze.of(model) if self.finetune.freeze == "backbone" else None
+        if self.backbone_freeze is not None:
+            self.backbone_freeze.apply(frozen=True, norms=False)  # norms follow when training starts
         self.eval_split = "dev"
         self.last_metrics: dict[str, float] = {}
         self.last_predictions: dict[int, dict[str, np.ndarray]] = {}  # the last evaluation's, every rank's
@@ -120,9 +130,28 @@ class DetectionModule(L.LightningModule):
             metrics = evaluate_coco(ground_truth, results, self.evaluation_backend, self.partial_labels)
         return broadcast_from_zero(metrics)
 
+    def on_train_start(self) -> None:
+        self._freeze_backbone()
+
+    def on_train_epoch_start(self) -> None:
+        self._freeze_backbone()
+
+    def _freeze_backbone(self) -> None:
+        if self.backbone_freeze is not None:
+            self.backbone_freeze.apply(self.finetune.frozen_at(self.current_epoch))
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        datamodule = self.trainer.datamodule if self._trainer is not None else None
+        if datamodule is not None:
+            checkpoint[CHECKPOINT_CLASSES] = list(datamodule.class_names)
+
     def configure_optimizers(self) -> dict[str, Any]:
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params)
+        released_later = self.backbone_freeze.parameters if self.backbone_freeze is not None else []
+        optimizer = self.optimizer_factory(
+            parameter_groups(self.model, self.finetune.backbone_lr_multiplier, include=released_later)
+        )
+        for group in optimizer.param_groups:
+            group["lr"] *= group["lr_scale"]
         if self.scheduler_factory is None:
             return {"optimizer": optimizer}
         scheduler = self.scheduler_factory(optimizer, total_steps=int(self.trainer.estimated_stepping_batches))

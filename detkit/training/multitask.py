@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from detkit.analysis.multitask import ModelCost, build_comparison, write_comparison
 from detkit.data.formats.coco import predictions_to_results
 from detkit.errors import ConfigError
 from detkit.evaluation.coco import evaluate_coco
 from detkit.models.inference import Detections, detect_all
-from detkit.training.checkpoints import load_detector
-from detkit.training.run import TrainedRun, check_single_process, load_run_config, load_run_datamodule, train
+from detkit.training.checkpoints import load_detector, load_run_config
+from detkit.training.run import TrainedRun, check_single_process, child_config, load_run_datamodule, train
 
 
 def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
@@ -28,11 +28,15 @@ def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
     write ``comparison.{json,md,png}`` to ``out`` (``paths.output_dir``); returns the comparison."""
     out = Path(cfg.paths.output_dir)
     _check_comparable(cfg, out)
-    joint = train(_run_config(cfg, out / "joint"))
+    joint = train(child_config(cfg, out / "joint"))
     joint_cfg = load_run_config(joint.run_dir)
     splits_dir = str(joint.run_dir / "splits")
     per_class = {
-        name: train(_run_config(cfg, out / "per_class" / name, single_class=name, splits_dir=splits_dir))
+        name: train(
+            child_config(
+                cfg, out / "per_class" / name, {"data.module.single_class": name, "data.module.splits_dir": splits_dir}
+            )
+        )
         for name in joint_cfg.data.class_names
     }
     datamodule = load_run_datamodule(joint.run_dir, joint_cfg)
@@ -68,15 +72,6 @@ def _check_comparable(cfg: DictConfig, out: Path) -> None:
     if (out / "joint").exists():
         raise ConfigError(f"{out} already holds a comparison; pass name=<another name> for a new one")
     check_single_process(cfg.trainer, "compare_multitask trains its models one after another in one process")
-
-
-def _run_config(cfg: DictConfig, run_dir: Path, **data_module: Any) -> DictConfig:
-    """``cfg`` for one of the runs: its own directory, and the data module changes given."""
-    run_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
-    run_cfg.paths.output_dir = str(run_dir)
-    for key, value in data_module.items():
-        run_cfg.data.module[key] = value
-    return run_cfg
 
 
 def _predict(run: TrainedRun, loader: Any, device: str) -> tuple[dict[int, Detections], ModelCost]:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -16,16 +17,24 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
+from torch import nn
 
 from detkit.data.records import DetectionDataset
 from detkit.errors import ConfigError
 from detkit.files import write_json_atomic, write_text_atomic
+from detkit.models.finetune import Finetune
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
 from detkit.training.callbacks import DevImageLogger
+from detkit.training.checkpoints import (
+    CONFIG_FILE,
+    build_architecture,
+    init_checkpoint_path,
+    initialise_from_checkpoint,
+    load_run_config,
+)
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.module import DetectionModule
 
-CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 MONITOR = "dev/mAP"
 CONFIG_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "experiment")
@@ -48,6 +57,8 @@ def train(cfg: DictConfig) -> TrainedRun:
     write ``config.yaml``, ``metrics.json``, checkpoints and TensorBoard events to the run dir."""
     run_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
+    if OmegaConf.select(cfg, "init.checkpoint", default=None):
+        init_checkpoint_path(cfg.init.checkpoint)  # a wrong path fails before the data loads
     datamodule = build_datamodule(cfg)
     module = build_module(cfg)
     check_partial_label_support(datamodule.subset("train"), module)
@@ -58,8 +69,8 @@ def train(cfg: DictConfig) -> TrainedRun:
     fit_seconds = time.perf_counter() - started
     metrics = evaluate_splits(trainer, module, datamodule, list(cfg.evaluation.splits))
     _write_results(trainer, cfg, run_dir, metrics)
-    checkpoints = trainer.checkpoint_callback
-    checkpoint = Path(checkpoints.best_model_path or checkpoints.last_model_path)
+    best, last = trainer.checkpoint_callbacks  # as build_trainer orders them
+    checkpoint = Path(best.best_model_path or last.best_model_path)
     return TrainedRun(run_dir, metrics, fit_seconds, trainer.global_step, checkpoint)
 
 
@@ -73,16 +84,44 @@ def build_datamodule(cfg: DictConfig) -> DetectionDataModule:
     return datamodule
 
 
-def build_module(cfg: DictConfig) -> DetectionModule:
+def build_module(cfg: DictConfig, from_checkpoint: bool = False) -> DetectionModule:
+    """The LightningModule: the configured detector, initialised as ``init`` says (or, with
+    ``from_checkpoint``, bare: a checkpoint fills it), and its training."""
+    finetune = Finetune(**OmegaConf.to_container(OmegaConf.select(cfg, "finetune", default={})))
+    if finetune.unfreeze_epoch is not None and not from_checkpoint:
+        check_single_process(
+            cfg.trainer,
+            "finetune.unfreeze_epoch releases the backbone mid-run, which DDP cannot "
+            "follow (it fixes the synchronised parameters at the start); freeze it for the whole run",
+        )
     return DetectionModule(
-        model=instantiate(cfg.model),
+        model=build_architecture(cfg.model) if from_checkpoint else build_model(cfg),
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         evaluation_backend=cfg.evaluation.backend,
         partial_labels=cfg.evaluation.get("partial_labels", "lvis"),
         partial_labels_loss=OmegaConf.select(cfg, "loss.partial_labels", default="masked"),
         partial_labels_gate=OmegaConf.select(cfg, "loss.partial_labels_gate", default=0.5),
+        finetune=finetune,
     )
+
+
+def build_model(cfg: DictConfig) -> nn.Module:
+    """The configured detector for the data's classes, from torchvision weights (``model.weights``)
+    and then ``init.checkpoint`` (not when resuming: the run's own checkpoint follows), carrying
+    over the shared classes' rows (by name, or ``init.class_map``: data class -> theirs)."""
+    class_names = list(cfg.data.class_names)
+    class_map = dict(OmegaConf.select(cfg, "init.class_map", default=None) or {})
+    checkpoint = OmegaConf.select(cfg, "init.checkpoint", default=None)
+    if class_map and not checkpoint and not cfg.model.get("weights"):
+        raise ConfigError(
+            f"init.class_map={class_map} maps classes of initial weights, but none are given: "
+            "add init.checkpoint=<run or .ckpt> or model.weights=<torchvision weights>"
+        )
+    model = instantiate(cfg.model, class_names=class_names, class_map=class_map)
+    if checkpoint and not cfg.get("resume"):
+        initialise_from_checkpoint(model, checkpoint, class_names, class_map)
+    return model
 
 
 def check_partial_label_support(train_set: DetectionDataset, module: DetectionModule) -> None:
@@ -106,14 +145,10 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     _check_trainer_values(cfg.trainer)
     logger = TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard", default_hp_metric=False)
     callbacks = [
-        ModelCheckpoint(
-            dirpath=run_dir / "checkpoints",
-            filename="best",
-            monitor=MONITOR,
-            mode="max",
-            save_last=True,
-            auto_insert_metric_name=False,
-        ),
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=MONITOR, mode="max"),
+        # Since Lightning 2.6, save_last writes last.ckpt only when a new best is saved; resuming
+        # needs the latest epoch, so a second callback without a monitor writes it every epoch.
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", enable_version_counter=False),
         LearningRateMonitor(logging_interval="step"),
         DevImageLogger(**cfg.evaluation.images),
     ]
@@ -122,6 +157,16 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         torch.set_num_threads(max(1, cores // trainer.num_devices))
     return trainer
+
+
+def child_config(cfg: DictConfig, run_dir: Path, updates: dict[str, Any] | None = None) -> DictConfig:
+    """A copy of ``cfg`` for one run of a comparison: written to ``run_dir``, with ``updates``
+    (dotted keys, e.g. ``{"init.checkpoint": None}``) applied."""
+    run_cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    run_cfg.paths.output_dir = str(run_dir)
+    for key, value in (updates or {}).items():
+        OmegaConf.update(run_cfg, key, value, force_add=True)
+    return run_cfg
 
 
 def check_single_process(trainer_cfg: DictConfig, why: str) -> None:
@@ -145,26 +190,6 @@ def _check_trainer_values(trainer_cfg: DictConfig) -> None:
 def save_config(cfg: DictConfig, run_dir: Path) -> None:
     """The resolved config, all a later command needs to rebuild this run."""
     write_text_atomic(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
-
-
-def load_run_config(run_dir: str | Path) -> DictConfig:
-    """The resolved config a run saved."""
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise ConfigError(f"{run_dir}: no {CONFIG_FILE} there; pass a run directory made by tools/train.py")
-    return OmegaConf.load(path)
-
-
-def find_run(run: str | Path, checkpoint: str | Path | None) -> tuple[Path, Path]:
-    """The run directory and checkpoint from ``run`` (a run directory, or a checkpoint inside
-    one) and an optional explicit ``checkpoint``; ``best.ckpt`` by default."""
-    path = Path(run)
-    if path.is_file():
-        return path.parent.parent, path
-    chosen = Path(checkpoint) if checkpoint else path / "checkpoints" / "best.ckpt"
-    if not chosen.is_file():
-        raise ConfigError(f"checkpoint {chosen} not found; pass run=<run dir> or checkpoint=<path to a .ckpt>")
-    return path, chosen
 
 
 def load_run_datamodule(run_dir: str | Path, cfg: DictConfig | None = None) -> DetectionDataModule:

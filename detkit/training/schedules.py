@@ -1,9 +1,11 @@
-"""Learning-rate schedules built from torch's own schedulers."""
+"""Learning-rate schedules built on torch's own schedulers."""
 
 from __future__ import annotations
 
+import math
+
 import torch
-from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
+from torch.optim.lr_scheduler import LambdaLR
 
 
 def warmup_cosine(
@@ -12,11 +14,18 @@ def warmup_cosine(
     warmup_steps: int = 100,
     warmup_factor: float = 0.001,
     min_lr_ratio: float = 0.01,
-) -> SequentialLR:
+) -> LambdaLR:
     """Linear warm-up from ``warmup_factor * lr`` over ``warmup_steps``, then cosine decay to
-    ``min_lr_ratio * lr`` at ``total_steps`` (stepped once per optimiser step)."""
+    ``min_lr_ratio * lr`` at ``total_steps`` (stepped once per optimiser step). Each parameter
+    group follows it from its own ``lr`` (a backbone learning at a tenth keeps that ratio);
+    torch's CosineAnnealingLR would take one floor for all groups."""
     warmup_steps = max(1, min(warmup_steps, total_steps - 1))
-    base_lr = optimizer.param_groups[0]["lr"]
-    warmup = LinearLR(optimizer, start_factor=warmup_factor, end_factor=1.0, total_iters=warmup_steps)
-    cosine = CosineAnnealingLR(optimizer, T_max=max(1, total_steps - warmup_steps), eta_min=base_lr * min_lr_ratio)
-    return SequentialLR(optimizer, [warmup, cosine], milestones=[warmup_steps])
+    decay_steps = max(1, total_steps - warmup_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return warmup_factor + (1.0 - warmup_factor) * step / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / decay_steps)
+        return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return LambdaLR(optimizer, factor)

@@ -12,9 +12,9 @@ from detkit.data.formats.coco import dataset_to_coco, predictions_to_results
 from detkit.errors import ConfigError
 from detkit.evaluation.bootstrap import ImageMatches
 from detkit.models.inference import detect_all
-from detkit.training.checkpoints import load_detector
+from detkit.training.checkpoints import load_detector, load_run_config
 from detkit.training.datamodule import DetectionDataModule
-from detkit.training.run import load_run_config, load_run_datamodule
+from detkit.training.run import load_run_datamodule
 
 
 def open_run(run_dir: Path, checkpoint: Path) -> tuple[DetectionDataModule, torch.nn.Module, str]:

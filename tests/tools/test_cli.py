@@ -3,7 +3,9 @@
 import base64
 import csv
 import json
+import shutil
 from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,17 +18,21 @@ from tests.evaluation.test_coco_eval import _ground_truth, _pycocotools_on_files
 
 
 @pytest.mark.parametrize(
-    ("overrides", "message"),
+    ("tool", "overrides", "message"),
     [
-        (["model=yolov99"], "model/yolov99"),
-        (["model.name=yolov99"], "not a known detector"),
-        (["data.module.batch_size=-1"], "batch_size must be >= 1"),
-        (["data=coco", "data.root=missing/instances.json"], "file not found"),
-        (["trainer.max_epochs=oops"], "max_epochs"),
+        ("train", ["model=yolov99"], "model/yolov99"),
+        ("train", ["model.name=yolov99"], "not a known detector"),
+        ("train", ["data.module.batch_size=-1"], "batch_size must be >= 1"),
+        ("train", ["data=coco", "data.root=missing/instances.json"], "file not found"),
+        ("train", ["trainer.max_epochs=oops"], "max_epochs"),
+        ("train", ["init.checkpoint=missing.ckpt"], "init.checkpoint=missing.ckpt: missing.ckpt not found"),
+        ("train", ["finetune.freeze=head"], "choose one of ('none', 'backbone')"),
+        ("predict", ["run=nowhere", "images=nowhere/*.jpg"], "nowhere/checkpoints/best.ckpt not found"),
+        ("predict", ["images=photos"], "give run="),
     ],
 )
-def test_bad_config_ends_with_one_message_and_exit_code_2(run_tool, overrides, message):
-    result = run_tool("train", *overrides, tiny=False)
+def test_bad_config_ends_with_one_message_and_exit_code_2(run_tool, tool, overrides, message):
+    result = run_tool(tool, *overrides, tiny=False)
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -93,6 +99,18 @@ def test_train_then_evaluate_end_to_end(run_tool, tmp_path):
     again = json.loads((run / "eval" / "dev" / "metrics.json").read_text())["dev"]
     assert again == pytest.approx(metrics["dev"])
 
+    dev_coco, dev_images = _dev_images(tmp_path / "data" / "shapes", run, tmp_path / "dev")
+    result = run_tool("predict", f"run={run}", f"images={dev_images}", f"annotations={dev_coco}", "score_threshold=0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads((run / "predict" / "predictions.json").read_text())
+    assert {"image_id", "category_id", "bbox", "score"} == set(results[0])
+    drawn = sorted(p.name for p in (run / "predict" / "drawn").iterdir())
+    assert drawn == sorted(p.name for p in dev_images.iterdir())
+    result = run_tool("evaluate", f"annotations={dev_coco}", f"predictions={run / 'predict' / 'predictions.json'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    scored = json.loads((run / "predict" / "metrics.json").read_text())["predictions"]
+    assert scored["mAP"] == pytest.approx(metrics["dev"]["mAP"], abs=1e-6), "the same detections, read back"
+
     human = "human.annotations=data/shapes/annotator2.json"
     result = run_tool("diagnose", f"run={run}", human, "bootstrap.samples=20", "learning_curve=[0.5,1.0]")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -111,6 +129,19 @@ def test_train_then_evaluate_end_to_end(run_tool, tmp_path):
         events.Tags()["scalars"]
     )
     assert "diagnosis/report/text_summary" in events.Tags()["tensors"]
+
+
+def _dev_images(data: Path, run: Path, out: Path) -> tuple[Path, Path]:
+    """The run's dev images copied to ``out/images`` and their annotations as ``out/dev.json``."""
+    coco = json.loads((data / "annotations.json").read_text())
+    dev = set(json.loads((run / "splits" / "dev.json").read_text())["image_ids"])
+    coco["images"] = [image for image in coco["images"] if image["id"] in dev]
+    coco["annotations"] = [ann for ann in coco["annotations"] if ann["image_id"] in dev]
+    (out / "images").mkdir(parents=True)
+    for image in coco["images"]:
+        shutil.copy(data / "images" / image["file_name"], out / "images" / image["file_name"])
+    (out / "dev.json").write_text(json.dumps(coco))
+    return out / "dev.json", out / "images"
 
 
 @pytest.mark.slow

@@ -7,9 +7,9 @@ from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from detkit.errors import ConfigError
+from detkit.training.checkpoints import load_run_config
 from detkit.training.cli import register_resolvers
 from detkit.training.multitask import compare_multitask
-from detkit.training.run import load_run_config
 from tests.conftest import CONFIGS, TINY_SHAPES_OVERRIDES
 
 

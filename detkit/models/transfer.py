@@ -1,0 +1,153 @@
+"""Starting a detector from another one's weights when the class sets differ.
+
+Every tensor that does not depend on the classes is copied as is. The class-scoring tensors
+(and Faster R-CNN's per-class box regression) keep their fresh initialisation, except the
+rows of the classes both models share (same name, or mapped by ``class_map``), which are
+copied. Outputs are named as the model counts them: index 0 is ``BACKGROUND``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
+from torchvision.models.detection.ssd import SSD
+
+from detkit.errors import ConfigError
+
+BACKGROUND = "__background__"
+CHECKPOINT_CLASSES = "detkit_class_names"  # where a detkit checkpoint records its classes
+MODEL_PREFIX = "model."  # a Lightning checkpoint's keys of the detector
+log = logging.getLogger(__name__)
+
+
+def class_tensors(model: nn.Module) -> dict[str, int]:
+    """The state-dict keys whose first dimension runs over the model's outputs, each with how
+    many blocks of outputs it holds (anchors per location; 1 for one output per class)."""
+    if isinstance(model, FasterRCNN):
+        return {
+            f"roi_heads.box_predictor.{layer}.{p}": 1
+            for layer in ("cls_score", "bbox_pred")
+            for p in ("weight", "bias")
+        }
+    if isinstance(model, (RetinaNet, FCOS)):
+        anchors = model.head.classification_head.num_anchors
+        return {f"head.classification_head.cls_logits.{p}": anchors for p in ("weight", "bias")}
+    if isinstance(model, SSD):
+        anchors = model.anchor_generator.num_anchors_per_location()
+        blocks = model.head.classification_head.module_list
+        last = {i: len(block) - 1 if isinstance(block, nn.Sequential) else None for i, block in enumerate(blocks)}
+        return {
+            f"head.classification_head.module_list.{i}{'' if j is None else f'.{j}'}.{p}": anchors[i]
+            for i, j in last.items()
+            for p in ("weight", "bias")
+        }
+    raise ConfigError(f"cannot transfer the classes of {type(model).__name__}")
+
+
+def output_mapping(
+    source_outputs: Sequence[str], target_outputs: Sequence[str], class_map: Mapping[str, str] | None = None
+) -> dict[int, int]:
+    """Target output index -> source output index for every class the two share; a target class
+    is looked up under ``class_map[name]`` when mapped, else under its own name."""
+    class_map = dict(class_map or {})
+    ours = [name for name in class_map if name not in target_outputs]
+    theirs = [name for name in class_map.values() if name not in source_outputs]
+    if ours or theirs:
+        raise ConfigError(
+            f"init.class_map maps data classes to initial-weights classes; not among the data's "
+            f"{list(target_outputs[1:])}: {ours}; not among the initial weights' "
+            f"{[s for s in source_outputs if s != BACKGROUND][:20]}: {theirs}"
+        )
+    index = {name: i for i, name in reversed(list(enumerate(source_outputs)))}  # first of repeated names
+    return {
+        t: index[class_map.get(name, name)]
+        for t, name in enumerate(target_outputs)
+        if class_map.get(name, name) in index
+    }
+
+
+def shared_classes(mapping: Mapping[int, int], target_outputs: Sequence[str]) -> list[str]:
+    """The target classes an `output_mapping` carries over (background aside)."""
+    return [target_outputs[t] for t in sorted(mapping) if t > 0]
+
+
+def carry_rows(fresh: Tensor, source: Tensor, blocks: int, mapping: Mapping[int, int], num_source: int) -> Tensor:
+    """``fresh`` (for the target's outputs) with the rows of mapped outputs taken from ``source``
+    (for ``num_source`` outputs); within a block, each output may own several rows (box deltas)."""
+    rows_per_output = source.shape[0] // blocks // num_source
+    target = fresh.detach().clone().reshape(blocks, -1, rows_per_output, *fresh.shape[1:])
+    origin = source.reshape(blocks, num_source, rows_per_output, *source.shape[1:])
+    for t, s in mapping.items():
+        target[:, t] = origin[:, s]
+    return target.reshape(fresh.shape)
+
+
+def transfer_state(
+    model: nn.Module,
+    source_state: Mapping[str, Tensor],
+    source_outputs: Sequence[str],
+    target_outputs: Sequence[str],
+    class_map: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Load ``source_state`` (a detector state dict for ``source_outputs``) into ``model`` (built
+    for ``target_outputs``): all class-independent tensors, and for the class tensors the rows
+    of the shared classes. Returns the target classes whose rows were carried over.
+
+    Tensors that are missing, extra or shaped differently outside the class tensors mean another
+    architecture: a ConfigError names them. Batch norm's ``num_batches_tracked`` may be absent
+    (torchvision's frozen batch norm has none).
+    """
+    state = model.state_dict()
+    class_keys = class_tensors(model)
+    mapping = output_mapping(source_outputs, target_outputs, class_map)
+    _check_same_architecture(state, source_state, set(class_keys))
+    loaded = {key: value for key, value in source_state.items() if key not in class_keys}
+    for key, blocks in class_keys.items():
+        loaded[key] = carry_rows(state[key], source_state[key], blocks, mapping, len(source_outputs))
+    model.load_state_dict(loaded, strict=False)
+    carried = shared_classes(mapping, target_outputs)
+    log.info("classes carried over: %s; new: %s", carried, [n for n in target_outputs[1:] if n not in carried])
+    return carried
+
+
+def _check_same_architecture(state: Mapping[str, Tensor], source: Mapping[str, Tensor], class_keys: set[str]) -> None:
+    optional = [key for key in state if key.endswith("num_batches_tracked")]
+    missing = [key for key in state if key not in source and key not in optional]
+    extra = [key for key in source if key not in state and not key.endswith("num_batches_tracked")]
+    differ = [
+        f"{key} {tuple(source[key].shape)} vs {tuple(state[key].shape)}"
+        for key in state
+        if key in source and key not in class_keys and source[key].shape != state[key].shape
+    ]
+    if missing or extra or differ:
+        raise ConfigError(
+            "the initial weights are of another architecture than model.name: "
+            f"{len(missing)} tensors missing (e.g. {missing[:4]}), {len(extra)} unexpected (e.g. {extra[:4]}), "
+            f"{len(differ)} shaped differently (checkpoint vs model, e.g. {differ[:4]}); "
+            "use the model the checkpoint was trained with"
+        )
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], list[str] | None]:
+    """The detector's state dict in a detkit (Lightning) checkpoint, loaded with
+    ``weights_only=True``, and the class names it records (None for checkpoints without)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"checkpoint {path}: no such file; pass a .ckpt of a detkit run (<run>/checkpoints/best.ckpt)"
+        )
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for a file that is not a checkpoint
+        raise ConfigError(
+            f"checkpoint {path} cannot be read ({error}); pass a .ckpt written by tools/train.py"
+        ) from None
+    if "state_dict" not in checkpoint:
+        raise ConfigError(f"checkpoint {path} has no 'state_dict'; pass a .ckpt written by tools/train.py")
+    state = {k.removeprefix(MODEL_PREFIX): v for k, v in checkpoint["state_dict"].items() if k.startswith(MODEL_PREFIX)}
+    return state, checkpoint.get(CHECKPOINT_CLASSES)

@@ -1,0 +1,119 @@
+"""A trained detector on new images: COCO results and the images with their detections drawn."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+from torchvision.io import encode_jpeg
+
+from detkit.analysis.gallery import DrawnBox, draw_image
+from detkit.data.formats.coco import predictions_to_results
+from detkit.data.image_folder import find_images, ids_by_file_name, image_dataset
+from detkit.data.records import DetectionDataset
+from detkit.data.torch_dataset import DetectionImages, collate_detections
+from detkit.data.transforms import build_transforms
+from detkit.errors import ConfigError, DatasetError
+from detkit.files import write_bytes_atomic, write_json_atomic
+from detkit.models.inference import Detections, detect_all
+from detkit.training.checkpoints import find_run, load_detector, load_run_config
+
+PREDICTIONS_FILE, IMAGES_FILE, DRAWN_DIR = "predictions.json", "images.json", "drawn"
+DRAW_COLOUR = "#2ca02c"  # matplotlib green, as matches in the error gallery
+
+
+@dataclass
+class Predicted:
+    """Where the outputs went, and how many images and detections they hold."""
+
+    out: Path
+    images: int
+    detections: int
+
+
+def predict_images(cfg: DictConfig) -> Predicted:
+    """Run the checkpoint of ``cfg.run`` on ``cfg.images`` and write ``predictions.json`` (COCO
+    results with score >= ``score_threshold``), ``images.json`` (the image ids and categories
+    they refer to) and, with ``draw``, ``drawn/<image>.jpg`` (detections >= ``draw_threshold``)."""
+    run_dir, checkpoint = find_run(cfg.run, cfg.checkpoint)
+    class_names = list(load_run_config(run_dir).data.class_names)
+    root, paths = find_images(str(cfg.images))
+    category_ids, image_ids = list(range(1, len(class_names) + 1)), None
+    if cfg.annotations:
+        coco = _read_coco(Path(cfg.annotations))
+        names = [p.relative_to(root).as_posix() for p in paths]
+        image_ids = ids_by_file_name(coco, names, str(cfg.annotations))
+        category_ids = _category_ids(coco, class_names, str(cfg.annotations))
+    dataset = image_dataset(root, paths, class_names, image_ids)
+    detections = _detect(dataset, load_detector(run_dir, checkpoint), cfg)
+    kept = {i: _above(d, cfg.score_threshold) for i, d in detections.items()}
+    out = Path(cfg.out) if cfg.out else run_dir / "predict"
+    results = predictions_to_results(kept, category_ids)
+    write_json_atomic(out / PREDICTIONS_FILE, results, indent=None)
+    write_json_atomic(out / IMAGES_FILE, _images_file(dataset, category_ids, checkpoint))
+    if cfg.draw:
+        _draw(dataset, kept, cfg.draw_threshold, out / DRAWN_DIR)
+    return Predicted(out, len(dataset), len(results))
+
+
+def _detect(dataset: DetectionDataset, model: torch.nn.Module, cfg: DictConfig) -> dict[int, Detections]:
+    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={cfg.device} but no CUDA device is available; use device=cpu")
+    if not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
+        raise ConfigError(f"batch_size must be a whole number >= 1, got {cfg.batch_size!r}")
+    loader = torch.utils.data.DataLoader(
+        DetectionImages(dataset, build_transforms(train=False)),
+        batch_size=cfg.batch_size,
+        num_workers=cfg.num_workers,
+        collate_fn=collate_detections,
+        pin_memory=device.startswith("cuda"),
+    )
+    detections, _ = detect_all(model, loader, device, warm_up=False)
+    return detections
+
+
+def _above(detections: Detections, threshold: float) -> Detections:
+    keep = detections["scores"] >= threshold
+    return {key: value[keep] for key, value in detections.items()}
+
+
+def _read_coco(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"cannot read a COCO json ({error})", source=str(path)) from None
+
+
+def _category_ids(coco: dict, class_names: list[str], source: str) -> list[int]:
+    by_name = {c["name"]: c["id"] for c in coco.get("categories", [])}
+    missing = [name for name in class_names if name not in by_name]
+    if missing:
+        raise DatasetError(f"no categories named {missing} (the model's classes: {class_names})", source=source)
+    return [by_name[name] for name in class_names]
+
+
+def _images_file(dataset: DetectionDataset, category_ids: list[int], checkpoint: Path) -> dict:
+    images = [
+        {"id": r.image_id, "file_name": r.file_name, "width": r.width, "height": r.height} for r in dataset.records
+    ]
+    categories = [{"id": i, "name": n} for i, n in zip(category_ids, dataset.class_names)]
+    return {"checkpoint": str(checkpoint), "root": str(dataset.root), "images": images, "categories": categories}
+
+
+def _draw(dataset: DetectionDataset, detections: dict[int, Detections], threshold: float, out: Path) -> None:
+    for record in dataset.records:
+        found = _above(detections[record.image_id], threshold)
+        boxes = [
+            DrawnBox((x1, y1, x2 - x1, y2 - y1), DRAW_COLOUR, f"{dataset.class_names[label]} {score:.2f}")
+            for (x1, y1, x2, y2), score, label in zip(
+                found["boxes"].tolist(), found["scores"].tolist(), found["labels"].tolist()
+            )
+        ]
+        drawn = draw_image(dataset.image_path(record), boxes, longest_side=None)
+        write_bytes_atomic(
+            (out / record.file_name).with_suffix(".jpg"), encode_jpeg(drawn, quality=90).numpy().tobytes()
+        )

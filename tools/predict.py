@@ -1,0 +1,27 @@
+"""Detect objects in new images:  python tools/predict.py run=<run dir> images=<folder or glob>
+
+Writes <out>/predictions.json (COCO results: image_id, category_id, bbox xywh, score),
+<out>/images.json (the image ids and categories they refer to) and <out>/drawn/ (the images
+with their detections); <out> is <run>/predict unless given.
+"""
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from detkit.errors import ConfigError
+from detkit.training.cli import run_hydra_tool
+from detkit.training.predict import predict_images
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def main(cfg: DictConfig) -> None:
+    if not cfg.run or not cfg.images:
+        raise ConfigError("give run=<a run directory made by tools/train.py> and images=<folder, glob or image>")
+    predicted = predict_images(cfg)
+    print(f"{predicted.detections} detections on {predicted.images} images written to {predicted.out}")
+
+
+if __name__ == "__main__":
+    run_hydra_tool(main, CONFIGS, "predict")
