@@ -23,8 +23,8 @@ from detkit.data.records import DetectionDataset
 from detkit.data.shapes import load_shapes
 from detkit.evaluation.coco import evaluate_coco
 from detkit.models.inference import Detections, detect_all
-from detkit.training.checkpoints import load_detector
-from detkit.training.run import load_run_config, load_run_datamodule
+from detkit.training.checkpoints import load_detector, load_run_config
+from detkit.training.run import load_run_datamodule
 
 THRESHOLDS = (0.3, 0.5, 0.7)
 SPLIT = "dev"

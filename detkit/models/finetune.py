@@ -84,10 +84,10 @@ def parameter_groups(
     multiplier is 1; ``include`` adds parameters frozen now that will be released later.
     Empty groups are left out."""
     extra = {id(p) for p in include or []}
-    if backbone_lr_multiplier == 1.0:  # one group in the model's order: numerically the same as no fine-tuning
-        return [{"params": [p for p in model.parameters() if p.requires_grad or id(p) in extra], "lr_scale": 1.0}]
-    backbone_ids = {id(p) for p in backbone_of(model).parameters()} if hasattr(model, "backbone") else set()
     trainable = [p for p in model.parameters() if p.requires_grad or id(p) in extra]
+    if backbone_lr_multiplier == 1.0:  # one group in the model's order: numerically the same as no fine-tuning
+        return [{"params": trainable, "lr_scale": 1.0}]
+    backbone_ids = {id(p) for p in backbone_of(model).parameters()}
     head = [p for p in trainable if id(p) not in backbone_ids]
     backbone = [p for p in trainable if id(p) in backbone_ids]
     groups = [

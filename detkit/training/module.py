@@ -46,7 +46,7 @@ class DetectionModule(L.LightningModule):
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         evaluation_backend: str = "faster_coco_eval",
         partial_labels: str = "lvis",
-        partial_labels_loss: str = "masked",
+        partial_labels_loss: str = "gated",
         partial_labels_gate: float = 0.5,
         finetune: Finetune | None = None,
     ):

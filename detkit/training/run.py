@@ -100,7 +100,7 @@ def build_module(cfg: DictConfig, from_checkpoint: bool = False) -> DetectionMod
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         evaluation_backend=cfg.evaluation.backend,
         partial_labels=cfg.evaluation.get("partial_labels", "lvis"),
-        partial_labels_loss=OmegaConf.select(cfg, "loss.partial_labels", default="masked"),
+        partial_labels_loss=OmegaConf.select(cfg, "loss.partial_labels", default="gated"),
         partial_labels_gate=OmegaConf.select(cfg, "loss.partial_labels_gate", default=0.5),
         finetune=finetune,
     )

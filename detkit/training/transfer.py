@@ -3,6 +3,7 @@ step budget: once from ``init.checkpoint`` (with the configured fine-tuning), on
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ def compare_transfer(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _summary(run: TrainedRun) -> dict[str, Any]:
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # one INFO line per event file otherwise
     events = EventAccumulator(str(run.run_dir / "tensorboard"), size_guidance={"scalars": 0}).Reload()
     # each epoch's validation; the best checkpoint's final scoring is logged at the last step
     curve = [[event.step, event.value] for event in events.Scalars(CURVE_METRIC) if event.step < run.steps]

@@ -4,11 +4,12 @@ from urllib.error import URLError
 
 import pytest
 import torch
+from torchvision.models import mobilenet_v3_large
 
 from detkit.errors import ConfigError
 from detkit.models import build_detector
 from detkit.models.transfer import BACKGROUND, CHECKPOINT_CLASSES, class_tensors, read_checkpoint, transfer_state
-from detkit.models.weights import detector_weights, hub_file
+from detkit.models.weights import backbone_weights, detector_weights, hub_file
 
 OLD = ["circle", "square", "triangle", "star"]
 NEW = ["hexagon", "square", "circle"]  # two shared (in another order), one new
@@ -116,3 +117,20 @@ def test_weights_placed_in_the_hub_directory_load_offline_with_classes_by_name(o
     assert torch.equal(
         model.state_dict()["backbone.features.0.0.0.weight"], coco.state_dict()["backbone.features.0.0.0.weight"]
     )
+
+
+def test_a_model_trained_from_pretrained_weights_rebuilds_without_them(offline_hub):
+    entry = backbone_weights("fcos_mobilenet_v3_large_fpn", "DEFAULT")
+    hub_file(entry).parent.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(mobilenet_v3_large().state_dict(), hub_file(entry))
+    pretrained = build_detector("fcos_mobilenet_v3_large_fpn", 2, 96, weights_backbone="DEFAULT").eval()
+    bare = build_detector("fcos_mobilenet_v3_large_fpn", 2, 96).eval()  # plain batch norm, no file needed
+
+    missing, unexpected = bare.load_state_dict(pretrained.state_dict(), strict=False)
+
+    assert not missing and not unexpected, "frozen batch norm has no num_batches_tracked: batch norm fills it in"
+    images = [torch.rand(3, 96, 96)]
+    with torch.no_grad():
+        ours, theirs = bare.backbone(torch.stack(images)), pretrained.backbone(torch.stack(images))
+    assert all(torch.allclose(ours[k], theirs[k], atol=1e-5) for k in theirs), "frozen and plain batch norm agree"
