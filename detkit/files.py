@@ -33,6 +33,14 @@ def write_json_atomic(path: str | Path, obj: Any, indent: int | None = 2) -> Pat
     return write_text_atomic(path, json.dumps(obj, indent=indent, sort_keys=False) + "\n")
 
 
+def write_report(out: str | Path, stem: str, data: Any, markdown: str, png: bytes) -> None:
+    """``<stem>.json``, ``<stem>.md`` and ``<stem>.png`` in ``out``, each atomically."""
+    out = Path(out)
+    write_json_atomic(out / f"{stem}.json", data)
+    write_text_atomic(out / f"{stem}.md", markdown)
+    write_bytes_atomic(out / f"{stem}.png", png)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -43,14 +43,21 @@ def tiny_shapes(tmp_path_factory: pytest.TempPathFactory):
     return ensure_shapes(root, TINY_SHAPES)
 
 
-def compose_train(tmp_path: Path, overrides: list[str] = (), tiny_shapes: bool = True) -> DictConfig:
-    """``configs/train.yaml`` composed as tools/train.py would, writing under ``tmp_path``
-    (on tiny shapes data unless ``tiny_shapes`` is false)."""
+def compose_config(config_name: str, overrides: list[str] = ()) -> DictConfig:
+    """``configs/<config_name>.yaml`` composed with ``overrides``, as its tool would."""
     register_resolvers()
-    base = [f"paths.output_dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}"]
-    base += TINY_SHAPES_OVERRIDES if tiny_shapes else []
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose(config_name="train", overrides=[*base, *overrides])
+        return compose(config_name=config_name, overrides=list(overrides))
+
+
+def compose_train(
+    tmp_path: Path, overrides: list[str] = (), tiny_shapes: bool = True, config_name: str = "train", out: str = "run"
+) -> DictConfig:
+    """``configs/train.yaml`` (or a config built on it) composed as tools/train.py would, writing
+    to ``tmp_path / out`` (on tiny shapes data unless ``tiny_shapes`` is false)."""
+    base = [f"paths.output_dir={tmp_path / out}", f"paths.data_dir={tmp_path / 'data'}"]
+    base += TINY_SHAPES_OVERRIDES if tiny_shapes else []
+    return compose_config(config_name, [*base, *overrides])
 
 
 def noisy_detections(ground_truth: dict, category_ids: list[int], seed: int = 0) -> list[dict]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from detkit.training.cli import run_hydra_tool
+from detkit.training.cli import print_comparison, run_hydra_tool
 from detkit.training.transfer import compare_transfer
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -18,9 +18,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 def main(cfg: DictConfig) -> None:
     compare_transfer(cfg)
-    out = Path(cfg.paths.output_dir)
-    print((out / "comparison.md").read_text(encoding="utf-8"))
-    print(f"comparison written to {out}; curves side by side: tensorboard --logdir {out}")
+    print_comparison(Path(cfg.paths.output_dir), "curves side by side")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from typing import Any
 
 from detkit.analysis.bias_variance import ERROR_NAMES, GAPS
 from detkit.analysis.figures import subplots, to_png
-from detkit.files import write_bytes_atomic, write_json_atomic, write_text_atomic
+from detkit.files import write_bytes_atomic, write_json_atomic, write_report
 
 GAP_LABELS = {
     "avoidable_bias": "avoidable bias",
@@ -129,9 +129,7 @@ def _spread(values: list[float], intervals: list[list[float]]) -> list[list[floa
 def write_diagnosis(diagnosis: dict[str, Any], out: str | Path) -> None:
     """``diagnosis.json``, ``diagnosis.md`` and ``diagnosis.png`` in ``out``, each atomically."""
     out = Path(out)
-    write_json_atomic(out / "diagnosis.json", diagnosis)
-    write_text_atomic(out / "diagnosis.md", render_diagnosis(diagnosis))
-    write_bytes_atomic(out / "diagnosis.png", plot_diagnosis(diagnosis))
+    write_report(out, "diagnosis", diagnosis, render_diagnosis(diagnosis), plot_diagnosis(diagnosis))
 
 
 def plot_learning_curve(points: list[dict[str, Any]], metric: str) -> bytes:

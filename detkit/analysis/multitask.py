@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from detkit.analysis.figures import subplots, to_png
-from detkit.files import write_bytes_atomic, write_json_atomic, write_text_atomic
+from detkit.files import write_report
 
 
 @dataclass
@@ -148,7 +148,4 @@ def plot_comparison(comparison: dict[str, Any]) -> bytes:
 
 def write_comparison(comparison: dict[str, Any], out: str | Path) -> None:
     """``comparison.json``, ``comparison.md`` and ``comparison.png`` in ``out``, each atomically."""
-    out = Path(out)
-    write_json_atomic(out / "comparison.json", comparison)
-    write_text_atomic(out / "comparison.md", render_comparison(comparison))
-    write_bytes_atomic(out / "comparison.png", plot_comparison(comparison))
+    write_report(out, "comparison", comparison, render_comparison(comparison), plot_comparison(comparison))

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from detkit.analysis.figures import subplots, to_png
-from detkit.files import write_bytes_atomic, write_json_atomic, write_text_atomic
+from detkit.files import write_report
 
 CURVE_METRIC = "dev/mAP"
 
@@ -75,7 +75,4 @@ def plot_transfer(comparison: dict[str, Any]) -> bytes:
 
 def write_transfer(comparison: dict[str, Any], out: str | Path) -> None:
     """``comparison.json``, ``comparison.md`` and ``comparison.png`` in ``out``, each atomically."""
-    out = Path(out)
-    write_json_atomic(out / "comparison.json", comparison)
-    write_text_atomic(out / "comparison.md", render_transfer(comparison))
-    write_bytes_atomic(out / "comparison.png", plot_transfer(comparison))
+    write_report(out, "comparison", comparison, render_transfer(comparison), plot_transfer(comparison))

@@ -51,6 +51,12 @@ def run_hydra_tool(task: Callable[[DictConfig], Any], config_dir: Path, config_n
         raise
 
 
+def print_comparison(out: Path, curves: str) -> None:
+    """Print ``<out>/comparison.md`` and where the comparison and its TensorBoard runs are."""
+    print((out / "comparison.md").read_text(encoding="utf-8"))
+    print(f"comparison written to {out}; {curves}: tensorboard --logdir {out}")
+
+
 def _find_user_error(error: BaseException | None) -> DetkitError | None:
     """The `DetkitError` behind ``error``, also when Hydra's ``instantiate`` wrapped it."""
     while error is not None:

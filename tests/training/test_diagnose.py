@@ -1,12 +1,10 @@
 """The diagnosis names the problem a run was built to have: each case trained for real."""
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from detkit.training.cli import register_resolvers
 from detkit.training.diagnose import diagnose_run
 from detkit.training.run import train
-from tests.conftest import CONFIGS
+from tests.conftest import compose_config
 
 # One class of large shapes at the model's own 320 px: a detector learns it in a few dozen steps.
 EASY_SHAPES = [
@@ -44,18 +42,12 @@ CASES = {
 }
 
 
-def _compose(config: str, overrides: list[str]):
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose(config_name=config, overrides=overrides)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("problem", list(CASES))
 def test_the_report_names_the_problem_the_run_was_built_to_have(tmp_path, problem):
     paths = [f"paths.output_dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}"]
-    run = train(_compose("train", [*paths, *EASY_SHAPES, *CASES[problem]]))
-    cfg = _compose("diagnose", [f"run={run.run_dir}", "human.error=0.02", "bootstrap.samples=100"])
+    run = train(compose_config("train", [*paths, *EASY_SHAPES, *CASES[problem]]))
+    cfg = compose_config("diagnose", [f"run={run.run_dir}", "human.error=0.02", "bootstrap.samples=100"])
     diagnosis = diagnose_run(cfg)
     errors, gaps = diagnosis["errors"], diagnosis["gaps"]
     assert diagnosis["largest_gap"] == problem, (errors, gaps)

@@ -3,29 +3,22 @@
 import json
 
 import pytest
-from hydra import compose, initialize_config_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from detkit.errors import ConfigError
 from detkit.training.checkpoints import load_run_config
-from detkit.training.cli import register_resolvers
 from detkit.training.multitask import compare_multitask
-from tests.conftest import CONFIGS, TINY_SHAPES_OVERRIDES
+from tests.conftest import compose_train
 
 
 def _compose(tmp_path, overrides=()):
-    register_resolvers()
-    base = [
-        f"paths.output_dir={tmp_path / 'multitask'}",
-        f"paths.data_dir={tmp_path / 'data'}",
-        *TINY_SHAPES_OVERRIDES,
+    fixed = [
         "data.module.source.classes=[circle,square]",
         "trainer.max_epochs=2",
         "evaluation.images.every_n_epochs=0",
         "trainer.log_every_n_steps=1",
     ]
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose(config_name="compare_multitask", overrides=[*base, *overrides])
+    return compose_train(tmp_path, [*fixed, *overrides], config_name="compare_multitask", out="multitask")
 
 
 def _scalar_tags(run_dir):

@@ -4,30 +4,19 @@ import json
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 
 from detkit.errors import ConfigError
 from detkit.training.checkpoints import load_run_config
-from detkit.training.cli import register_resolvers
 from detkit.training.run import train
 from detkit.training.transfer import compare_transfer
-from tests.conftest import CONFIGS, TINY_SHAPES_OVERRIDES, compose_train
+from tests.conftest import compose_train
 
 SHORT = ["+trainer.limit_train_batches=2", "evaluation.splits=[dev]", "evaluation.images.every_n_epochs=0"]
 
 
 def _compose(tmp_path, overrides=()):
-    register_resolvers()
-    base = [
-        f"paths.output_dir={tmp_path / 'transfer'}",
-        f"paths.data_dir={tmp_path / 'data'}",
-        *TINY_SHAPES_OVERRIDES,
-        *SHORT,
-        "data.module.source.classes=[hexagon,circle]",
-        "trainer.max_epochs=2",
-    ]
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        return compose(config_name="compare_transfer", overrides=[*base, *overrides])
+    fixed = [*SHORT, "data.module.source.classes=[hexagon,circle]", "trainer.max_epochs=2"]
+    return compose_train(tmp_path, [*fixed, *overrides], config_name="compare_transfer", out="transfer")
 
 
 @pytest.mark.slow
