@@ -27,3 +27,7 @@ class DatasetError(DetkitError):
 
 class ConfigError(DetkitError):
     """A config value is impossible; the message names the key and what would be valid."""
+
+
+class TrainingError(DetkitError):
+    """Training cannot go on (a non-finite loss); the message says where it stopped and what to change."""

@@ -1,16 +1,21 @@
-"""A finished run read back: its saved config, its checkpoints, its detector; and a new model
-started from one of its checkpoints."""
+"""A run's checkpoints: written atomically, read back (config, checkpoint, detector), and a new
+model started from one of them."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
+import torch
 from hydra.utils import instantiate
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from detkit.errors import ConfigError
+from detkit.files import write_bytes_atomic
 from detkit.models.transfer import BACKGROUND, read_checkpoint, transfer_state
 
 CONFIG_FILE = "config.yaml"
@@ -82,3 +87,15 @@ def initialise_from_checkpoint(
     lacks; returns the classes whose rows were carried over (`detkit.models.transfer`)."""
     state, source_names = read_init_checkpoint(checkpoint)
     return transfer_state(model, state, [BACKGROUND, *source_names], [BACKGROUND, *class_names], class_map)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints written whole or not at all: serialised in memory, then a temp file beside
+    the target, renamed over it (`detkit.files.write_bytes_atomic`). Lightning's own save goes
+    through fsspec's transaction, whose temp file is in the system's temp directory: when that is
+    another file system the final move is a copy, which a kill can leave half-written."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        write_bytes_atomic(path, buffer.getvalue())

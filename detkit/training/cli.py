@@ -13,12 +13,23 @@ from omegaconf import DictConfig, OmegaConf
 from detkit.errors import DetkitError
 
 USAGE_ERROR = 2
+LAST = "last"  # resume=last: the newest run of this name
 
 
 def register_resolvers() -> None:
     """``${detkit.run_dir:${resume},default}``: a resumed run writes into its own directory."""
     if not OmegaConf.has_resolver("detkit.run_dir"):
-        OmegaConf.register_new_resolver("detkit.run_dir", lambda resume, default: resume or default)
+        OmegaConf.register_new_resolver("detkit.run_dir", run_dir)
+
+
+def run_dir(resume: str | None, default: str) -> str:
+    """The run directory: ``default`` for a new run, ``resume``'s for a resumed one, and for
+    ``resume=last`` the run beside ``default`` (same name) whose last.ckpt was written last
+    (``default`` when there is none: `detkit.training.run.resumed_config` then says so)."""
+    if resume != LAST:
+        return resume or default
+    runs = [path.parents[1] for path in Path(default).parent.glob("*/checkpoints/last.ckpt")]
+    return str(max(runs, key=lambda run: (run / "checkpoints" / "last.ckpt").stat().st_mtime, default=default))
 
 
 def run_hydra_tool(task: Callable[[DictConfig], Any], config_dir: Path, config_name: str) -> None:

@@ -153,6 +153,7 @@ class DetectionDataModule(L.LightningDataModule):
             collate_fn=collate_detections,
             worker_init_fn=reseed_worker if self.num_workers else None,
             persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),  # page-locked batches: Lightning's copies to the GPU overlap
         )
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:

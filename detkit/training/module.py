@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from detkit.data.formats.coco import predictions_to_results
-from detkit.errors import ConfigError
+from detkit.errors import ConfigError, TrainingError
 from detkit.evaluation.coco import evaluate_coco
 from detkit.evaluation.gather import broadcast_from_zero, gather_by_image
 from detkit.models.detectors import to_model_target
@@ -83,10 +83,27 @@ class DetectionModule(L.LightningModule):
         images = batch[0]
         losses = self.loss_terms(batch)
         loss = sum(losses.values())
+        self._stop_if_not_finite(loss, losses, batch)
         logged = {f"train/{name}": value.detach() for name, value in losses.items()}
         self.log_dict({**logged, "train/loss": loss.detach()}, batch_size=len(images), prog_bar=False)
         self.log("loss", loss.detach(), prog_bar=True, logger=False, batch_size=len(images))
         return loss
+
+    def _stop_if_not_finite(self, loss: torch.Tensor, losses: dict[str, torch.Tensor], batch: Batch) -> None:
+        """Stop before the update when any rank's loss is NaN or infinite: the weights and the
+        checkpoints on disk are still the last good ones."""
+        bad = not bool(torch.isfinite(loss.detach()))
+        if not self.trainer.strategy.reduce_boolean_decision(bad, all=False):  # any rank: all stop together
+            return
+        terms = ", ".join(f"{name}={value.item():.4g}" for name, value in losses.items())
+        images = [int(target["image_id"]) for target in batch[1]]
+        where = self.trainer.checkpoint_callback.dirpath if self.trainer.checkpoint_callback else "the run"
+        raise TrainingError(
+            f"non-finite training loss at step {self.global_step} (epoch {self.current_epoch})"
+            + (f": {terms}, images {images}" if bad else " on another process")
+            + f". Stopped before updating; the last good checkpoints are in {where} (resume=<run dir> continues "
+            "from last.ckpt). Lower optimizer.lr, keep trainer.gradient_clip_val, or check those images' boxes"
+        )
 
     def predict_batch(self, batch: Batch) -> list[dict[str, np.ndarray]]:
         """Detections per image (`detkit.models.inference.detect`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -27,15 +28,19 @@ from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_parti
 from detkit.training.callbacks import DevImageLogger
 from detkit.training.checkpoints import (
     CONFIG_FILE,
+    AtomicCheckpointIO,
     build_architecture,
     init_checkpoint_path,
     initialise_from_checkpoint,
     load_run_config,
 )
+from detkit.training.cli import LAST
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.module import DetectionModule
+from detkit.training.random_state import RandomStateCheckpoint
 
 METRICS_FILE = "metrics.json"
+log = logging.getLogger(__name__)
 MONITOR = "dev/mAP"
 CONFIG_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "experiment")
 
@@ -63,6 +68,7 @@ def train(cfg: DictConfig) -> TrainedRun:
     module = build_module(cfg)
     check_partial_label_support(datamodule.subset("train"), module)
     trainer = build_trainer(cfg, run_dir)
+    report_batch_size(trainer, datamodule.batch_size, cfg.optimizer.get("lr"))
     save_config(cfg, run_dir)
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg), weights_only=True)
@@ -150,9 +156,12 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         # needs the latest epoch, so a second callback without a monitor writes it every epoch.
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", enable_version_counter=False),
         LearningRateMonitor(logging_interval="step"),
+        RandomStateCheckpoint(),
         DevImageLogger(**cfg.evaluation.images),
     ]
-    trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir))
+    trainer = instantiate(
+        cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()]
+    )
     if isinstance(trainer.accelerator, CPUAccelerator):  # ranks share the cores (DESIGN: Distributed)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         torch.set_num_threads(max(1, cores // trainer.num_devices))
@@ -167,6 +176,26 @@ def child_config(cfg: DictConfig, run_dir: Path, updates: dict[str, Any] | None 
     for key, value in (updates or {}).items():
         OmegaConf.update(run_cfg, key, value, force_add=True)
     return run_cfg
+
+
+def effective_batch_size(trainer: L.Trainer, batch_size: int) -> int:
+    """Images per optimiser step: the per-process batch x processes (devices x nodes) x accumulation."""
+    return batch_size * trainer.world_size * trainer.accumulate_grad_batches
+
+
+@rank_zero_only
+def report_batch_size(trainer: L.Trainer, batch_size: int, lr: float | None) -> None:
+    """Say the effective batch size and the learning rate used with it (detkit never rescales it)."""
+    effective = effective_batch_size(trainer, batch_size)
+    log.info(
+        "effective batch size %d = %d per process x %d processes x %d accumulated; optimizer.lr %s as given "
+        "(linear scaling rule: with a k-times larger effective batch, try k-times the lr with a longer warm-up)",
+        effective,
+        batch_size,
+        trainer.world_size,
+        trainer.accumulate_grad_batches,
+        lr,
+    )
 
 
 def check_single_process(trainer_cfg: DictConfig, why: str) -> None:
@@ -205,6 +234,13 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
     overrides (e.g. ``trainer.max_epochs=12``) on top. ``cfg`` itself when not resuming."""
     if not cfg.get("resume"):
         return cfg
+    if cfg.resume == LAST:  # the run directory resolved to the newest run (`detkit.training.cli.run_dir`)
+        cfg.resume = cfg.paths.output_dir
+        if not (Path(cfg.resume) / "checkpoints" / "last.ckpt").is_file():
+            raise ConfigError(
+                f"resume=last: no run under {Path(cfg.resume).parent} has checkpoints/last.ckpt; pass "
+                "resume=<run dir>, or name=<the run's name> (experiments name their runs)"
+            )
     values = [o for o in overrides if not o.lstrip("+~").startswith(("resume=", "hydra."))]
     switches = [o for o in values if o.lstrip("+~").split("=")[0] in CONFIG_GROUPS]
     if switches:
@@ -252,5 +288,7 @@ def _write_results(trainer: L.Trainer, cfg: DictConfig, run_dir: Path, metrics: 
         return
     write_json_atomic(run_dir / METRICS_FILE, metrics)
     final = {f"final/{split}_{k}": v for split, values in metrics.items() for k, v in values.items() if "/" not in k}
-    trainer.logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True), metrics=final)
+    hparams = OmegaConf.to_container(cfg, resolve=True)
+    hparams["effective_batch_size"] = effective_batch_size(trainer, cfg.data.module.batch_size)
+    trainer.logger.log_hyperparams(hparams, metrics=final)
     trainer.logger.save()

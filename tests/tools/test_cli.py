@@ -3,7 +3,12 @@
 import base64
 import csv
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,7 +18,7 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torchvision.io import decode_jpeg
 
-from tests.conftest import TINY_SHAPES_OVERRIDES
+from tests.conftest import ROOT, TINY_SHAPES_OVERRIDES
 from tests.evaluation.test_coco_eval import _ground_truth, _pycocotools_on_files, _random_detections
 
 
@@ -217,6 +222,7 @@ def test_ddp_training_and_one_vs_two_process_evaluation_agree(run_tool, tmp_path
     ]
     result = run_tool("train", "trainer=ddp_cpu", "hydra.run.dir=run", *split)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "effective batch size 8 = 4 per process x 2 processes x 1 accumulated" in result.stdout + result.stderr
     run = tmp_path / "run"
     trained = json.loads((run / "metrics.json").read_text())["dev"]
     assert len(json.loads((run / "splits" / "dev.json").read_text())["image_ids"]) == 3
@@ -271,3 +277,49 @@ def test_convert_tool_end_to_end_and_bad_input_exits_2(run_tool, tmp_path, tiny_
     assert result.returncode == 2 and "line 1, column 13" in result.stderr and "annotations.json" in result.stderr
     assert not (tmp_path / "y").exists()
     assert {p: p.read_bytes() for p in source.rglob("*") if p.is_file()} == before, "inputs untouched"
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_a_run_killed_mid_epoch_resumes_to_the_same_result(run_tool, tmp_path):
+    steps = ["trainer=ddp_cpu", "trainer.max_epochs=4", "data.module.source.num_scenes=32"]
+    steps += ["evaluation.splits=[dev]", "evaluation.images.every_n_epochs=0"]
+    result = run_tool("train", *steps, "hydra.run.dir=whole")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    killed_dir, killed = _kill_after_checkpoint(tmp_path, [*steps, "name=killed"], epoch=1)
+    assert killed["epoch"] == 1, "killed during a later epoch, with last.ckpt from epoch 1 on disk"
+    result = run_tool("train", "resume=last", "name=killed", tiny=False)  # the newest 'killed' run, its config
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    whole, resumed = (
+        torch.load(run / "checkpoints" / "last.ckpt", weights_only=True) for run in (tmp_path / "whole", killed_dir)
+    )
+    assert resumed["global_step"] == whole["global_step"] and resumed["epoch"] == whole["epoch"] == 3
+    for key, value in whole["state_dict"].items():  # exact: the same shuffles, augmentations and updates
+        assert torch.equal(resumed["state_dict"][key], value), key
+    metrics = [json.loads((run / "metrics.json").read_text())["dev"] for run in (tmp_path / "whole", killed_dir)]
+    assert metrics[1] == metrics[0]
+
+
+def _kill_after_checkpoint(tmp_path: Path, overrides: list[str], epoch: int) -> tuple[Path, dict]:
+    """Start tools/train.py, SIGKILL all its processes once last.ckpt holds ``epoch`` (and the
+    next epoch has started); the run's directory and that checkpoint."""
+    command = [sys.executable, str(ROOT / "tools" / "train.py"), *TINY_SHAPES_OVERRIDES, *overrides]
+    process = subprocess.Popen(
+        command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    runs, last = tmp_path / "outputs" / overrides[-1].split("=", 1)[1], None
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            last = next(runs.glob("*/checkpoints/last.ckpt"), None)
+            if last is not None and torch.load(last, weights_only=True)["epoch"] >= epoch:
+                time.sleep(0.5)  # into the next epoch's steps
+                break
+            time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert last is not None, f"no checkpoint of epoch {epoch} appeared under {runs}"
+    return last.parents[1], torch.load(last, weights_only=True)

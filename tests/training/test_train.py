@@ -7,9 +7,9 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from detkit.errors import ConfigError
+from detkit.errors import ConfigError, TrainingError
 from detkit.models import build_detector
-from detkit.training.checkpoints import load_run_config
+from detkit.training.checkpoints import AtomicCheckpointIO, load_run_config
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.module import DetectionModule
 from detkit.training.run import resumed_config, train
@@ -92,3 +92,31 @@ def test_partial_labels_need_a_detector_whose_loss_can_leave_classes_out(tmp_pat
         train(compose_train(tmp_path / "ssd_gated", [*hidden, "loss.partial_labels=gated"]))
     with pytest.raises(ConfigError, match="partial_labels_gate"):
         train(compose_train(tmp_path / "bad_gate", [*hidden, "loss.partial_labels_gate=1.5"]))
+
+
+@pytest.mark.slow
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    finite = DetectionModule.loss_terms
+
+    def poisoned(self, batch):
+        losses = finite(self, batch)
+        if self.current_epoch == 1:
+            losses["bbox_regression"] = losses["bbox_regression"] * float("nan")
+        return losses
+
+    monkeypatch.setattr(DetectionModule, "loss_terms", poisoned)
+    cfg = compose_train(tmp_path, ["trainer.max_epochs=3", "evaluation.images.every_n_epochs=0"])
+    with pytest.raises(TrainingError, match=r"non-finite training loss at step \d+ \(epoch 1\): bbox_regression=nan"):
+        train(cfg)
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 0, "the checkpoint of the last good epoch, not overwritten"
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
+
+
+def test_checkpoints_are_replaced_whole_or_not_at_all(tmp_path):
+    checkpoint_io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
+    checkpoint_io.save_checkpoint({"global_step": 1}, path)
+    with pytest.raises(Exception, match="pickle"):
+        checkpoint_io.save_checkpoint({"global_step": 2, "not saveable": lambda: None}, path)
+    assert torch.load(path, weights_only=True) == {"global_step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"], "no temp file left behind"
