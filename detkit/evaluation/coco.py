@@ -8,7 +8,6 @@ the annotations' own ``area`` are honoured exactly as pycocotools does.
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import json
 import logging
@@ -60,10 +59,10 @@ def evaluate_coco(
         raise ValueError(f"partial_labels={partial_labels!r}; choose one of {PARTIAL_LABELS}")
     if partial_labels == "lvis":
         ground_truth, detections = apply_partial_labels(ground_truth, detections)
-    coco_cls, eval_cls = _backend(backend)
+    coco_cls, eval_cls = coco_backend(backend)
     with contextlib.redirect_stdout(io.StringIO()):
         gt = coco_cls()
-        gt.dataset = copy.deepcopy(ground_truth)
+        gt.dataset = writable_copy(ground_truth)
         gt.createIndex()
         dt = load_results_into(gt, coco_cls, detections)
         evaluator = eval_cls(gt, dt, "bbox")
@@ -75,7 +74,16 @@ def evaluate_coco(
     return metrics
 
 
-def _backend(name: str) -> tuple[Callable[[], Any], Callable[..., Any]]:
+def writable_copy(ground_truth: dict[str, Any]) -> dict[str, Any]:
+    """A copy the evaluator may write into: it adds keys to annotation dicts (``ignore``), and
+    to nothing else, so one level of copying is enough (a deep copy cost as much as evaluating)."""
+    copied = {key: list(value) if isinstance(value, list) else value for key, value in ground_truth.items()}
+    copied["annotations"] = [dict(annotation) for annotation in ground_truth["annotations"]]
+    return copied
+
+
+def coco_backend(name: str) -> tuple[Callable[[], Any], Callable[..., Any]]:
+    """The COCO and COCOeval classes of ``name`` ("faster_coco_eval" or "pycocotools"), quiet."""
     if name == "faster_coco_eval":
         from faster_coco_eval import COCO, COCOeval_faster
 
@@ -92,7 +100,7 @@ def _backend(name: str) -> tuple[Callable[[], Any], Callable[..., Any]]:
 def load_results_into(gt: Any, coco_cls: Callable[[], Any], detections: list[dict[str, Any]]) -> Any:
     """``detections`` as a results object of ``coco_cls`` for the ground truth ``gt``."""
     if detections:
-        return gt.loadRes(copy.deepcopy(detections))  # loadRes adds keys to what it is given
+        return gt.loadRes([dict(d) for d in detections])  # loadRes adds keys to the dicts it is given
     # pycocotools' loadRes cannot take an empty list; an empty result set scores 0, not an error.
     dt = coco_cls()
     dt.dataset = {"images": list(gt.dataset["images"]), "categories": list(gt.dataset["categories"]), "annotations": []}
