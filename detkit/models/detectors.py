@@ -23,7 +23,7 @@ from torchvision.models.detection.ssdlite import SSDLiteClassificationHead
 from detkit.errors import ConfigError
 from detkit.models.mobile_fcos import fcos_mobilenet_v3_large_fpn
 from detkit.models.partial_labels import retinanet_classifier_like, use_partial_label_loss
-from detkit.models.transfer import BACKGROUND, transfer_state
+from detkit.models.transfer import BACKGROUND, carry_class_rows, class_tensors
 from detkit.models.weights import backbone_weights, detector_weights, offline_message
 
 DETECTORS = (
@@ -90,12 +90,12 @@ def build_detector(
     if name.startswith("ssd"):
         _configure_ssd(model, image_size, options)
     if pretrained is not None:
-        pretrained_state = model.state_dict()
+        state = model.state_dict()
+        pretrained_rows = {key: state[key] for key in class_tensors(model)}
         replace_classifier(model, num_classes + 1)
         if class_names is not None:
-            transfer_state(
-                model, pretrained_state, pretrained.meta["categories"], [BACKGROUND, *class_names], class_map
-            )
+            outputs = [BACKGROUND, *class_names]
+            carry_class_rows(model, pretrained_rows, pretrained.meta["categories"], outputs, class_map)
     use_partial_label_loss(model)
     if batch_norm_momentum is not None:
         for module in model.modules():

@@ -102,14 +102,28 @@ def transfer_state(
     architecture: a ConfigError names them. Batch norm's ``num_batches_tracked`` may be absent
     (torchvision's frozen batch norm has none).
     """
-    state = model.state_dict()
     class_keys = class_tensors(model)
+    _check_same_architecture(model.state_dict(), source_state, set(class_keys))
+    model.load_state_dict({k: v for k, v in source_state.items() if k not in class_keys}, strict=False)
+    return carry_class_rows(model, source_state, source_outputs, target_outputs, class_map)
+
+
+def carry_class_rows(
+    model: nn.Module,
+    source_state: Mapping[str, Tensor],
+    source_outputs: Sequence[str],
+    target_outputs: Sequence[str],
+    class_map: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Copy into ``model``'s class tensors the rows of the classes it shares with
+    ``source_state`` (only its class tensors are read); returns those classes."""
+    state = model.state_dict()
     mapping = output_mapping(source_outputs, target_outputs, class_map)
-    _check_same_architecture(state, source_state, set(class_keys))
-    loaded = {key: value for key, value in source_state.items() if key not in class_keys}
-    for key, blocks in class_keys.items():
-        loaded[key] = carry_rows(state[key], source_state[key], blocks, mapping, len(source_outputs))
-    model.load_state_dict(loaded, strict=False)
+    rows = {
+        key: carry_rows(state[key], source_state[key], blocks, mapping, len(source_outputs))
+        for key, blocks in class_tensors(model).items()
+    }
+    model.load_state_dict(rows, strict=False)
     carried = shared_classes(mapping, target_outputs)
     log.info("classes carried over: %s; new: %s", carried, [n for n in target_outputs[1:] if n not in carried])
     return carried
