@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,9 @@ from detkit.training.cli import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
+# The seed of every run the tests train (0 in CI). Another value, with OMP_NUM_THREADS=1 or 2,
+# checks that no assertion hangs on one training trajectory (README, "Tests").
+TRAINING_SEED = int(os.environ.get("DETKIT_TEST_SEED", "0"))
 
 TINY_SHAPES = ShapesParams(
     num_scenes=8,
@@ -55,7 +59,7 @@ def compose_train(
 ) -> DictConfig:
     """``configs/train.yaml`` (or a config built on it) composed as tools/train.py would, writing
     to ``tmp_path / out`` (on tiny shapes data unless ``tiny_shapes`` is false)."""
-    base = [f"paths.output_dir={tmp_path / out}", f"paths.data_dir={tmp_path / 'data'}"]
+    base = [f"paths.output_dir={tmp_path / out}", f"paths.data_dir={tmp_path / 'data'}", f"seed={TRAINING_SEED}"]
     base += TINY_SHAPES_OVERRIDES if tiny_shapes else []
     return compose_config(config_name, [*base, *overrides])
 

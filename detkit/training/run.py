@@ -42,6 +42,9 @@ from detkit.training.random_state import RandomStateCheckpoint
 METRICS_FILE = "metrics.json"
 log = logging.getLogger(__name__)
 MONITOR = "dev/mAP"
+# Ranks on the CPU share its cores (DESIGN: Distributed) unless the process was started with
+# OMP_NUM_THREADS, which torch follows by itself (read here, before Lightning's DDP launcher sets it).
+THREADS_SET_BY_ENVIRONMENT = "OMP_NUM_THREADS" in os.environ
 CONFIG_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "experiment")
 
 
@@ -162,7 +165,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     trainer = instantiate(
         cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()]
     )
-    if isinstance(trainer.accelerator, CPUAccelerator):  # ranks share the cores (DESIGN: Distributed)
+    if isinstance(trainer.accelerator, CPUAccelerator) and not THREADS_SET_BY_ENVIRONMENT:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         torch.set_num_threads(max(1, cores // trainer.num_devices))
     return trainer

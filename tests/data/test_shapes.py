@@ -65,6 +65,24 @@ def test_second_domain_and_shared_scene_background(tmp_path):
     assert corner_gap < 40, "images of one scene share a background"
 
 
+def test_texture_strength_changes_the_textured_domain_only(tmp_path):
+    """Clean images stay byte for byte; textured ones get rougher (the mean step between
+    neighbouring pixels is 3.0 times as large at strength 4 on this data)."""
+    mild = ensure_shapes(tmp_path / "mild", replace(TINY_SHAPES, textured_fraction=0.5))
+    strong = ensure_shapes(tmp_path / "strong", replace(TINY_SHAPES, textured_fraction=0.5, texture_strength=4.0))
+    roughness = []
+    for a, b in zip(mild.records, strong.records):
+        assert a.domain == b.domain
+        pair = [np.asarray(Image.open(d.image_path(r)), dtype=float) for d, r in ((mild, a), (strong, b))]
+        if a.domain == "clean":
+            assert np.array_equal(*pair), a.file_name
+        else:
+            roughness.append([np.abs(np.diff(image, axis=1)).mean() for image in pair])
+    assert roughness, "the case has textured images"
+    mild_roughness, strong_roughness = np.mean(roughness, axis=0)
+    assert strong_roughness > 2 * mild_roughness
+
+
 def test_colour_does_not_give_the_class_away(tmp_path):
     """A nearest-centroid classifier on object colour must be near chance."""
     dataset = ensure_shapes(tmp_path / "s", replace(TINY_SHAPES, num_scenes=60, image_size=128, min_object_size=24))
@@ -89,6 +107,8 @@ def test_bad_parameters_are_config_errors(tmp_path):
         load_shapes(tmp_path / "s", sizes=3)
     with pytest.raises(ConfigError, match="textured_fraction"):
         ShapesParams(textured_fraction=2.0)
+    with pytest.raises(ConfigError, match="texture_strength"):
+        ShapesParams(texture_strength=-1.0)
 
 
 def test_hidden_labels_leave_pixels_alone_and_mark_classes_unknown(tmp_path):

@@ -1,5 +1,6 @@
 """Every config group composes and instantiates."""
 
+import os
 from pathlib import Path
 
 import lightning as L
@@ -7,6 +8,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from detkit.training import run
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run import build_datamodule, build_module, build_trainer, train
 from tests.conftest import CONFIGS, compose_train
@@ -26,6 +28,21 @@ def test_train_config_builds_data_model_module_and_trainer(tmp_path):
     trainer = build_trainer(cfg, Path(cfg.paths.output_dir))
     assert isinstance(trainer, L.Trainer) and trainer.max_epochs == cfg.trainer.max_epochs
     assert sorted((Path(cfg.paths.output_dir) / "splits").glob("*.json")), "manifests are written to the run"
+
+
+def test_processes_share_the_cpu_unless_started_with_omp_num_threads(tmp_path, monkeypatch):
+    cfg = compose_train(tmp_path, ["trainer=ddp_cpu"])
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(7)
+        monkeypatch.setattr(run, "THREADS_SET_BY_ENVIRONMENT", True)
+        build_trainer(cfg, tmp_path / "given")
+        assert torch.get_num_threads() == 7, "OMP_NUM_THREADS decides"
+        monkeypatch.setattr(run, "THREADS_SET_BY_ENVIRONMENT", False)
+        build_trainer(cfg, tmp_path / "shared")
+        assert torch.get_num_threads() == max(1, len(os.sched_getaffinity(0)) // 2), "two processes share the cores"
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("model", _options("model"))

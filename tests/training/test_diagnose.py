@@ -1,12 +1,27 @@
-"""The diagnosis names the problem a run was built to have: each case trained for real."""
+"""The diagnosis names the problem a run was built to have: each case trained for real.
+
+Spread, measured with ``python -m tests.training.diagnosis_margins`` (seeds, OMP_NUM_THREADS 1
+and 2; 2-core CPU, 2026-12-01):
+- avoidable_bias: gap 0.975 (seed 0, 1 and 2 threads alike), lower interval end 0.951.
+- data_mismatch (clean training, dev and test at texture_strength 4): named in 6 of 6 runs whose
+  clean detector trained (seeds 0, 1 at 1 and 2 threads, seed 4 at 2): gap 0.284 to 0.717, the
+  runner-up gap at most 0.199, the lead at least 0.217, the interval's lower end at least 0.182.
+  At the old strength 1 the gap was 0.039 to 0.048 and seed 2 named dev overfitting.
+  Seed 2 at 2 threads trained no clean detector in its 96 steps (train error 0.52), and the
+  report then rightly names avoidable bias: from scratch, SSDlite's first ~100 steps decide
+  whether it learns at all, the fragility that remains (issue 16's note).
+- variance: not yet measured over seeds (threshold 0.05 as before). With augmentation really off
+  (``augment={}`` merges into the defaults, so this case has always trained with them), seed 0
+  trained nothing in its 60 steps (train error 0.96), so the case keeps the augmentation.
+"""
 
 import pytest
 
 from detkit.training.diagnose import diagnose_run
 from detkit.training.run import train
-from tests.conftest import compose_config
+from tests.conftest import TRAINING_SEED, compose_config
 
-# One class of large shapes at the model's own 320 px: a detector learns it in a few dozen steps.
+# One class of large shapes at the model's own 320 px: a detector usually learns it in under 100 steps.
 EASY_SHAPES = [
     "data.module.source.classes=[square]",
     "data.module.source.min_objects=1",
@@ -21,11 +36,10 @@ CASES = {
         "trainer.max_epochs=1",
         "+trainer.limit_train_batches=1",
     ],
-    "variance": [  # four training images, no augmentation, many passes over them
+    "variance": [  # four training images, many passes over them (with the default augmentation)
         "data.module.source.num_scenes=16",
         "data.module.source.images_per_scene=2",
         "data.module.split.fractions={train: 0.125, train_dev: 0.375, dev: 0.375, test: 0.125}",
-        "data.module.augment={}",
         "data.module.batch_size=4",
         "trainer.max_epochs=60",
         "trainer.check_val_every_n_epoch=20",
@@ -33,6 +47,7 @@ CASES = {
     "data_mismatch": [  # dev and test textured; training sees a clean world only
         "data.module.source.num_scenes=40",
         "data.module.source.textured_fraction=0.5",
+        "data.module.source.texture_strength=4",
         "data.module.split.dev_test_from=textured",
         "data.module.split.target_in_train=0.0",
         "data.module.split.fractions={train: 0.6, train_dev: 0.2, dev: 0.1, test: 0.1}",
@@ -41,16 +56,24 @@ CASES = {
     ],
 }
 
+# Well inside the smallest gap measured (module docstring): half of it or less.
+CLEAR_GAP = {"avoidable_bias": 0.4, "variance": 0.05, "data_mismatch": 0.1}
+
+
+def train_and_diagnose(tmp_path, problem: str, seed: int = TRAINING_SEED) -> dict:
+    """Train the run built to have ``problem`` under ``tmp_path`` and diagnose it."""
+    paths = [f"paths.output_dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}", f"seed={seed}"]
+    run = train(compose_config("train", [*paths, *EASY_SHAPES, *CASES[problem]]))
+    cfg = compose_config("diagnose", [f"run={run.run_dir}", "human.error=0.02", "bootstrap.samples=100"])
+    return diagnose_run(cfg)
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("problem", list(CASES))
 def test_the_report_names_the_problem_the_run_was_built_to_have(tmp_path, problem):
-    paths = [f"paths.output_dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}"]
-    run = train(compose_config("train", [*paths, *EASY_SHAPES, *CASES[problem]]))
-    cfg = compose_config("diagnose", [f"run={run.run_dir}", "human.error=0.02", "bootstrap.samples=100"])
-    diagnosis = diagnose_run(cfg)
+    diagnosis = train_and_diagnose(tmp_path, problem)
     errors, gaps = diagnosis["errors"], diagnosis["gaps"]
     assert diagnosis["largest_gap"] == problem, (errors, gaps)
     assert diagnosis["largest_gap_beyond_noise"], diagnosis["gap_details"][problem]
-    assert gaps[problem] > 0.05, "a clear gap, not a photo finish"
-    assert f"Largest gap: {problem.replace('_', ' ')}" in (run.run_dir / "diagnosis.md").read_text()
+    assert gaps[problem] > CLEAR_GAP[problem], "a clear gap, not a photo finish"
+    assert f"Largest gap: {problem.replace('_', ' ')}" in (tmp_path / "run" / "diagnosis.md").read_text()

@@ -13,7 +13,7 @@ from detkit.training.checkpoints import AtomicCheckpointIO, load_run_config
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.module import DetectionModule
 from detkit.training.run import resumed_config, train
-from tests.conftest import compose_train
+from tests.conftest import TRAINING_SEED, compose_train
 
 
 def test_fast_dev_run_trains_and_evaluates(tmp_path):
@@ -26,10 +26,11 @@ def test_fast_dev_run_trains_and_evaluates(tmp_path):
 
 
 def test_loss_falls_on_a_tiny_overfit_set(tiny_shapes):
-    torch.manual_seed(0)
+    torch.manual_seed(TRAINING_SEED)
     model = build_detector("ssdlite320_mobilenet_v3_large", tiny_shapes.num_classes, 96, batch_norm_momentum=0.1)
     module = DetectionModule(model, partial(torch.optim.AdamW, lr=3e-3))
-    datamodule = DetectionDataModule(lambda: tiny_shapes, batch_size=4, split={"fractions": {"train": 1.0}})
+    split = {"fractions": {"train": 1.0}}
+    datamodule = DetectionDataModule(lambda: tiny_shapes, batch_size=4, split=split, seed=TRAINING_SEED)
     batch = next(iter(datamodule.loader("train")))
     optimizer = module.configure_optimizers()["optimizer"]
     module.model.train()
