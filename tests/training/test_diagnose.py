@@ -19,7 +19,7 @@ import pytest
 
 from detkit.training.diagnose import diagnose_run
 from detkit.training.run import train
-from tests.conftest import TRAINING_SEED, compose_config
+from tests.conftest import TRAINING_SEED, compose_config, compose_train
 
 # One class of large shapes at the model's own 320 px: a detector usually learns it in under 100 steps.
 EASY_SHAPES = [
@@ -62,8 +62,7 @@ CLEAR_GAP = {"avoidable_bias": 0.4, "variance": 0.05, "data_mismatch": 0.1}
 
 def train_and_diagnose(tmp_path, problem: str, seed: int = TRAINING_SEED) -> dict:
     """Train the run built to have ``problem`` under ``tmp_path`` and diagnose it."""
-    paths = [f"paths.output_dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'data'}", f"seed={seed}"]
-    run = train(compose_config("train", [*paths, *EASY_SHAPES, *CASES[problem]]))
+    run = train(compose_train(tmp_path, [*EASY_SHAPES, *CASES[problem], f"seed={seed}"], tiny_shapes=False))
     cfg = compose_config("diagnose", [f"run={run.run_dir}", "human.error=0.02", "bootstrap.samples=100"])
     return diagnose_run(cfg)
 
