@@ -2,7 +2,8 @@
 
 Spread, measured with ``python -m tests.training.diagnosis_margins`` (seeds, OMP_NUM_THREADS 1
 and 2; 2-core CPU, 2026-12-01):
-- avoidable_bias: gap 0.975 (seed 0, 1 and 2 threads alike), lower interval end 0.951.
+- avoidable_bias: named in 6 of 6 runs (seeds 0, 1, 2 at 1 and 2 threads): gap 0.940 to 0.975,
+  the runner-up at most 0.487, the interval's lower end at least 0.845.
 - data_mismatch (clean training, dev and test at texture_strength 4): named in 6 of 6 runs whose
   clean detector trained (seeds 0, 1 at 1 and 2 threads, seed 4 at 2): gap 0.284 to 0.717, the
   runner-up gap at most 0.199, the lead at least 0.217, the interval's lower end at least 0.182.
@@ -10,9 +11,11 @@ and 2; 2-core CPU, 2026-12-01):
   Seed 2 at 2 threads trained no clean detector in its 96 steps (train error 0.52), and the
   report then rightly names avoidable bias: from scratch, SSDlite's first ~100 steps decide
   whether it learns at all, the fragility that remains (issue 16's note).
-- variance: not yet measured over seeds (threshold 0.05 as before). With augmentation really off
-  (``augment={}`` merges into the defaults, so this case has always trained with them), seed 0
-  trained nothing in its 60 steps (train error 0.96), so the case keeps the augmentation.
+- variance: named in 6 of 6 runs (seeds 0, 1, 2 at 1 and 2 threads): gap 0.413 to 0.831, the
+  runner-up at most 0.318, the lead at least 0.263, the interval's lower end at least 0.203.
+  With augmentation really off (``augment={}`` merges into the defaults, so this case has always
+  trained with them), seed 0 trained nothing in its 60 steps (train error 0.96), so the case
+  keeps the augmentation.
 """
 
 import pytest
@@ -57,7 +60,7 @@ CASES = {
 }
 
 # Well inside the smallest gap measured (module docstring): half of it or less.
-CLEAR_GAP = {"avoidable_bias": 0.4, "variance": 0.05, "data_mismatch": 0.1}
+CLEAR_GAP = {"avoidable_bias": 0.4, "variance": 0.2, "data_mismatch": 0.1}
 
 
 def train_and_diagnose(tmp_path, problem: str, seed: int = TRAINING_SEED) -> dict:
