@@ -4,13 +4,13 @@ Spread, measured with ``python -m tests.training.diagnosis_margins`` (seeds, OMP
 and 2; 2-core CPU, 2026-12-01):
 - avoidable_bias: named in 6 of 6 runs (seeds 0, 1, 2 at 1 and 2 threads): gap 0.940 to 0.975,
   the runner-up at most 0.487, the interval's lower end at least 0.845.
-- data_mismatch (clean training, dev and test at texture_strength 4): named in 6 of 6 runs whose
-  clean detector trained (seeds 0, 1 at 1 and 2 threads, seed 4 at 2): gap 0.284 to 0.717, the
-  runner-up gap at most 0.199, the lead at least 0.217, the interval's lower end at least 0.182.
-  At the old strength 1 the gap was 0.039 to 0.048 and seed 2 named dev overfitting.
-  Seed 2 at 2 threads trained no clean detector in its 96 steps (train error 0.52), and the
-  report then rightly names avoidable bias: from scratch, SSDlite's first ~100 steps decide
-  whether it learns at all, the fragility that remains (issue 16's note).
+- data_mismatch (clean training, dev and test at texture_strength 4, scored once, at the end):
+  named in 6 of 6 runs (seeds 0, 1, 2 at 1 and 2 threads): gap 0.604 to 0.970, train error at
+  most 0.003, the runner-up at most 0.043, the interval's lower end at least 0.485.
+  At the old strength 1 the gap was 0.039 to 0.048 and seed 2 named dev overfitting. Validated
+  every 4 epochs, the checkpoint dev liked best was sometimes an early one whose clean detector
+  had not trained yet (seed 2 at 2 threads: train error 0.52, avoidable bias named): dev is the
+  domain the model gets worse at as it fits the clean world, so it now scores the final model.
 - variance: named in 6 of 6 runs (seeds 0, 1, 2 at 1 and 2 threads): gap 0.413 to 0.831, the
   runner-up at most 0.318, the lead at least 0.263, the interval's lower end at least 0.203.
   With augmentation really off (``augment={}`` merges into the defaults, so this case has always
@@ -55,12 +55,12 @@ CASES = {
         "data.module.split.target_in_train=0.0",
         "data.module.split.fractions={train: 0.6, train_dev: 0.2, dev: 0.1, test: 0.1}",
         "trainer.max_epochs=12",
-        "trainer.check_val_every_n_epoch=4",
+        "trainer.check_val_every_n_epoch=12",  # the final model is scored, not the one dev liked best
     ],
 }
 
 # Well inside the smallest gap measured (module docstring): half of it or less.
-CLEAR_GAP = {"avoidable_bias": 0.4, "variance": 0.2, "data_mismatch": 0.1}
+CLEAR_GAP = {"avoidable_bias": 0.4, "variance": 0.2, "data_mismatch": 0.3}
 
 
 def train_and_diagnose(tmp_path, problem: str, seed: int = TRAINING_SEED) -> dict:
