@@ -12,11 +12,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torchvision.io import ImageReadMode, decode_image, encode_jpeg, encode_png
+from torchvision.io import encode_jpeg, encode_png
 from torchvision.utils import draw_bounding_boxes, make_grid
 
 from detkit.analysis.error_report import image_errors
 from detkit.analysis.errors import KINDS, ErrorAnalysis
+from detkit.data.image_files import read_rgb
 from detkit.files import write_bytes_atomic, write_text_atomic
 
 DISPLAY_SIZE = 480  # longest side of a drawn image, in pixels
@@ -69,7 +70,7 @@ def boxes_to_draw(analysis: ErrorAnalysis, image_id: int, score_threshold: float
 def draw_image(path: Path, boxes: list[DrawnBox], longest_side: int | None = DISPLAY_SIZE) -> torch.Tensor:
     """The image at ``path`` scaled so its longest side is ``longest_side`` (None: as it is),
     boxes drawn: uint8 [3, H, W]."""
-    image = decode_image(str(path), mode=ImageReadMode.RGB)
+    image = torch.from_numpy(read_rgb(path)).permute(2, 0, 1)
     scale = 1.0 if longest_side is None else longest_side / max(image.shape[1:])
     if scale != 1.0:
         size = (round(image.shape[1] * scale), round(image.shape[2] * scale))

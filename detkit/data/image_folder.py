@@ -6,8 +6,7 @@ import glob
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from PIL import Image
-
+from detkit.data.image_files import shown_size
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import ConfigError, DatasetError
 
@@ -48,8 +47,7 @@ def image_dataset(
     for index, path in enumerate(paths, start=1):
         name = path.relative_to(root).as_posix()
         try:
-            with Image.open(path) as image:
-                width, height = image.size
+            width, height = shown_size(path)
         except OSError as error:
             raise DatasetError(f"cannot read image {path} ({error}); remove it or convert it to JPEG/PNG") from None
         records.append(Record(index if image_ids is None else image_ids[name], name, width, height))

@@ -7,8 +7,8 @@ from typing import Any
 import albumentations as A
 import numpy as np
 import torch
-from PIL import Image
 
+from detkit.data.image_files import read_rgb
 from detkit.data.records import DetectionDataset
 from detkit.errors import DatasetError
 
@@ -32,8 +32,7 @@ class DetectionImages(torch.utils.data.Dataset):
         record = self.dataset.records[index]
         path = self.dataset.image_path(record)
         try:
-            with Image.open(path) as image:
-                pixels = np.array(image.convert("RGB"))
+            pixels = read_rgb(path)
         except OSError as e:
             raise DatasetError(f"image {record.image_id}: cannot read {path} ({e})") from None
         keep = ~record.iscrowd

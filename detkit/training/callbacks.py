@@ -10,6 +10,8 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchvision.utils import draw_bounding_boxes, make_grid
 
+from detkit.analysis.gallery import same_size
+
 
 class DevImageLogger(L.Callback):
     """Every ``every_n_epochs`` (and on the last epoch), draw the first ``num_images`` dev
@@ -43,7 +45,7 @@ class DevImageLogger(L.Callback):
             self._draw(image, target, prediction, names)
             for image, target, prediction in zip(images[: self.num_images], targets, outputs)
         ]
-        grid = make_grid(drawn, nrow=min(len(drawn), 4))
+        grid = make_grid(same_size(drawn), nrow=min(len(drawn), 4))  # real datasets mix image sizes
         trainer.logger.experiment.add_image(f"{pl_module.eval_split}/images", grid, trainer.global_step)
 
     def _draw(

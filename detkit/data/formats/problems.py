@@ -6,8 +6,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PIL import Image
-
+from detkit.data.image_files import stored_and_shown_size
 from detkit.errors import ConfigError, DatasetError
 
 ON_INVALID = ("error", "drop")
@@ -34,14 +33,20 @@ def settle_problems(problems: list[str], source: str, on_invalid: str) -> None:
 
 
 def image_problem(path: Path, width: int, height: int) -> str | None:
-    """Why the image at ``path`` cannot stand for an annotation of ``width`` x ``height``, if so."""
+    """Why the image at ``path`` cannot stand for an annotation of ``width`` x ``height``, if so.
+    Its size is the one a viewer shows, after the EXIF orientation (the pixels detkit reads)."""
     try:
-        with Image.open(path) as image:  # reads the header only
-            size = image.size
+        stored, shown, turn = stored_and_shown_size(path)  # reads the header only
     except FileNotFoundError:
         return f"image not found at {path}; fix file_name or the image root"
     except OSError as e:
         return f"unreadable image {path} ({e})"
-    if size != (width, height):
-        return f"image is {size[0]}x{size[1]} on disk but annotated as {width}x{height}; fix width/height"
-    return None
+    if shown == (width, height):
+        return None
+    if stored == (width, height):
+        return (
+            f"image is stored {stored[0]}x{stored[1]} but its EXIF orientation ({turn}) turns it to "
+            f"{shown[0]}x{shown[1]}, as viewers show it and detkit reads it; it is annotated as {width}x{height}, "
+            "on the unturned pixels: annotate the turned image, or save a copy without the orientation tag"
+        )
+    return f"image is {shown[0]}x{shown[1]} on disk but annotated as {width}x{height}; fix width/height"

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from PIL import Image
 
 from detkit.data.formats.images import copy_images
 from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
+from detkit.data.image_files import shown_size
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import DatasetError
 from detkit.files import write_text_atomic
@@ -78,8 +78,7 @@ def _read_image(
     root: Path, relative: Path, image_id: int, class_names: list[str], problems: list[str]
 ) -> Record | None:
     try:
-        with Image.open(root / "images" / relative) as image:
-            width, height = image.size
+        width, height = shown_size(root / "images" / relative)
     except OSError as e:
         problems.append(f"{root / 'images' / relative}: unreadable image ({e})")
         return None

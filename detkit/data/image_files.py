@@ -1,0 +1,60 @@
+"""Image files read as a viewer shows them: EXIF orientation applied, any pixel format as 8-bit RGB.
+
+Phone cameras store pixels as the sensor saw them and an EXIF orientation tag saying how to
+turn them; viewers and annotation tools show (and label) the turned image. 16-bit greyscale
+PNGs and TIFFs (depth maps, medical and industrial cameras) hold values up to 65535 that PIL's
+``convert("RGB")`` clips to white; they keep their high byte here, as OpenCV's ``imread`` does.
+Every reader and drawer of pixels goes through this module, so sizes and pixels agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import ExifTags, Image, ImageOps
+
+TURNED = {5, 6, 7, 8}  # EXIF orientations that swap width and height (a quarter turn, maybe mirrored)
+
+
+def orientation(image: Image.Image) -> int:
+    """The EXIF orientation of an opened image (1: as stored), read from the header only."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1  # no eXIf chunk before the pixels (where PNG puts it); asking PIL would decode the image
+    try:
+        value = image.getexif().get(ExifTags.Base.Orientation, 1)
+    except (OSError, SyntaxError, ValueError):  # a damaged EXIF block: the pixels are still the image
+        return 1
+    return value if value in range(1, 9) else 1
+
+
+def stored_and_shown_size(path: Path) -> tuple[tuple[int, int], tuple[int, int], int]:
+    """``(width, height)`` as stored and as shown, and the EXIF orientation, from the header."""
+    with Image.open(path) as image:
+        turn = orientation(image)
+        width, height = image.size
+    return (width, height), ((height, width) if turn in TURNED else (width, height)), turn
+
+
+def shown_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of the image at ``path`` as a viewer shows it (header only)."""
+    return stored_and_shown_size(path)[1]
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """The image at ``path`` as shown (EXIF orientation applied): uint8 ``[H, W, 3]``."""
+    with Image.open(path) as image:
+        if orientation(image) != 1:
+            ImageOps.exif_transpose(image, in_place=True)
+        return rgb_pixels(image)
+
+
+def rgb_pixels(image: Image.Image) -> np.ndarray:
+    """Any PIL image as uint8 RGB ``[H, W, 3]``: 16/32-bit greyscale keeps its high byte,
+    alpha is dropped (as OpenCV and Ultralytics read such files), palettes are expanded."""
+    if image.mode.startswith("I"):  # I;16, I;16B, I;16L, I: integers wider than a byte
+        grey = np.clip(np.asarray(image).astype(np.int64) >> 8, 0, 255).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")  # PIL warns when a palette's transparency is dropped directly
+    return np.array(image.convert("RGB"))  # a writable copy: transforms and torch may write in place

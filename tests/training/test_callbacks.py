@@ -1,0 +1,39 @@
+"""The dev images drawn to TensorBoard, from batches of mixed image sizes as real datasets have."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
+
+from detkit.training.callbacks import DevImageLogger
+
+
+def test_dev_images_of_different_sizes_share_one_grid(tmp_path):
+    logger = TensorBoardLogger(tmp_path, name="", version="")
+    trainer = SimpleNamespace(
+        sanity_checking=False,
+        is_global_zero=True,
+        current_epoch=0,
+        max_epochs=1,
+        global_step=7,
+        logger=logger,
+        datamodule=SimpleNamespace(class_names=["cat", "dog"]),
+    )
+    sizes = [(640, 481), (480, 700), (300, 565)]  # (height, width): portrait, landscape, small
+    images = [torch.rand(3, h, w) for h, w in sizes]
+    targets = [{"boxes": torch.tensor([[10.0, 10.0, 100.0, 90.0]]), "labels": torch.tensor([1])} for _ in sizes]
+    predictions = [
+        {"boxes": np.array([[12.0, 8.0, 98.0, 95.0]]), "scores": np.array([0.9]), "labels": np.array([1])}
+        for _ in sizes
+    ]
+    callback = DevImageLogger(every_n_epochs=1, num_images=4, score_threshold=0.5)
+    callback.on_validation_batch_end(trainer, SimpleNamespace(eval_split="dev"), predictions, (images, targets), 0)
+    logger.experiment.flush()
+
+    events = EventAccumulator(str(tmp_path), size_guidance={IMAGES: 0}).Reload()
+    (image,) = events.Images("dev/images")
+    assert image.step == 7
+    # make_grid's default: 2 px around and between the cells, each cell the largest height and width
+    assert (image.height, image.width) == (640 + 4, 3 * 700 + 8)
