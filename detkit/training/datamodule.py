@@ -149,12 +149,21 @@ class DetectionDataModule(L.LightningDataModule):
             images,
             batch_size=self.batch_size if train else self.eval_batch_size,
             shuffle=train,
+            drop_last=train and self._last_batch_is_one_image(len(images)),
             num_workers=self.num_workers,
             collate_fn=collate_detections,
             worker_init_fn=reseed_worker if self.num_workers else None,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),  # page-locked batches: Lightning's copies to the GPU overlap
         )
+
+    def _last_batch_is_one_image(self, num_images: int) -> bool:
+        """Whether an epoch of ``num_images`` ends, on each process, in a batch of one image
+        (DistributedSampler gives each process the rounded-up share). Batch norm cannot train
+        on one image whose features are 1x1 (SSDlite's last layers raise), so that image is left
+        out of the epoch: a different one each epoch, as the shuffle changes."""
+        processes = self.trainer.world_size if self.trainer is not None else 1
+        return self.batch_size > 1 and -(-num_images // processes) % self.batch_size == 1
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         return self.loader("train", train=True)

@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -18,8 +17,9 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torchvision.io import decode_jpeg
 
-from tests.conftest import ROOT, TINY_SHAPES_OVERRIDES
+from tests.conftest import TINY_SHAPES_OVERRIDES
 from tests.evaluation.test_coco_eval import _ground_truth, _pycocotools_on_files, _random_detections
+from tests.tools.conftest import tool_command
 
 
 @pytest.mark.parametrize(
@@ -305,7 +305,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(run_tool, tmp_path):
 def _kill_after_checkpoint(tmp_path: Path, overrides: list[str], epoch: int) -> tuple[Path, dict]:
     """Start tools/train.py, SIGKILL all its processes once last.ckpt holds ``epoch`` (and the
     next epoch has started); the run's directory and that checkpoint."""
-    command = [sys.executable, str(ROOT / "tools" / "train.py"), *TINY_SHAPES_OVERRIDES, *overrides]
+    command = tool_command("train", *overrides)  # the same data, seed and epochs as run_tool's
     process = subprocess.Popen(
         command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -33,6 +34,18 @@ def test_trains_on_train_only_and_validates_on_dev(tmp_path, tiny_shapes):
     assert _ids(datamodule.test_dataloader()) == expected["train_dev"]
     assert not set(expected["train_dev"]) & set(expected["train"])
     assert json.loads((tmp_path / "splits" / "test.json").read_text())["image_ids"] == expected["test"]
+
+
+def test_no_process_ends_an_epoch_on_a_batch_of_one_image(tiny_shapes):
+    """Batch norm cannot train on one image of 1x1 features; that one image waits for the next epoch."""
+    split = {"fractions": {"train": 1.0}}
+    datamodule = DetectionDataModule(lambda: tiny_shapes, batch_size=len(tiny_shapes) - 1, split=split)
+    assert len(datamodule.train_dataloader()) == 1, "24 images in batches of 23: the 24th is left out"
+    assert len(datamodule.loader("train")) == 2, "not training: every image"
+    datamodule.batch_size = 11
+    assert not datamodule.train_dataloader().drop_last, "24 = 2 x 11 + 2: nothing left out"
+    datamodule.trainer = SimpleNamespace(world_size=2)  # DistributedSampler: 12 images on each process
+    assert datamodule.train_dataloader().drop_last, "12 = 11 + 1 on each process"
 
 
 def test_reads_the_manifests_it_is_given(tmp_path, tiny_shapes):

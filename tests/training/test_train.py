@@ -12,7 +12,7 @@ from detkit.models import build_detector
 from detkit.training.checkpoints import AtomicCheckpointIO, load_run_config
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.module import DetectionModule
-from detkit.training.run import resumed_config, train
+from detkit.training.run import build_datamodule, resumed_config, train
 from tests.conftest import TRAINING_SEED, compose_train
 
 
@@ -44,6 +44,15 @@ def test_loss_falls_on_a_tiny_overfit_set(tiny_shapes):
         optimizer.step()
         losses.append(loss.item())
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses
+
+
+def test_an_epoch_that_would_end_in_a_batch_of_one_image_trains(tmp_path):
+    """SSDlite's last layers see 1x1 features: batch norm raised on a final batch of one image
+    (found with seed 1, whose split left one image over on each of 2 processes)."""
+    num_train = len(build_datamodule(compose_train(tmp_path)).subset("train"))
+    batch = [f"data.module.batch_size={num_train - 1}", "trainer.max_epochs=1", "evaluation.splits=[dev]"]
+    run = train(compose_train(tmp_path, [*batch, "evaluation.images.every_n_epochs=0"]))
+    assert torch.load(run.run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 1
 
 
 @pytest.mark.slow
