@@ -17,6 +17,7 @@ from torchvision.utils import draw_bounding_boxes, make_grid
 
 from detkit.analysis.error_report import image_errors
 from detkit.analysis.errors import KINDS, ErrorAnalysis
+from detkit.analysis.grids import same_size
 from detkit.data.image_files import read_rgb
 from detkit.files import write_bytes_atomic, write_text_atomic
 
@@ -89,12 +90,6 @@ def _label_font() -> str:
     from matplotlib import font_manager
 
     return font_manager.findfont("DejaVu Sans")
-
-
-def same_size(images: list[torch.Tensor]) -> torch.Tensor:
-    """The images padded (right and bottom) to the largest, stacked: uint8 [N, 3, H, W]."""
-    height, width = max(i.shape[1] for i in images), max(i.shape[2] for i in images)
-    return torch.stack([F.pad(i, (0, width - i.shape[2], 0, height - i.shape[1])) for i in images])
 
 
 def contact_sheet(images: list[torch.Tensor], columns: int = 4) -> torch.Tensor:

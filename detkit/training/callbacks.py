@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.loggers import TensorBoardLogger
 from torchvision.utils import draw_bounding_boxes, make_grid
 
-from detkit.analysis.gallery import same_size
+from detkit.analysis.grids import same_size
 
 
 class DevImageLogger(L.Callback):

@@ -6,6 +6,7 @@ wraps is plain detkit data code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -163,7 +164,7 @@ class DetectionDataModule(L.LightningDataModule):
         on one image whose features are 1x1 (SSDlite's last layers raise), so that image is left
         out of the epoch: a different one each epoch, as the shuffle changes."""
         processes = self.trainer.world_size if self.trainer is not None else 1
-        return self.batch_size > 1 and -(-num_images // processes) % self.batch_size == 1
+        return self.batch_size > 1 and math.ceil(num_images / processes) % self.batch_size == 1
 
     def train_dataloader(self) -> torch.utils.data.DataLoader:
         return self.loader("train", train=True)

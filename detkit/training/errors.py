@@ -23,7 +23,8 @@ from detkit.analysis.error_report import (
 )
 from detkit.analysis.error_tags import read_tagged_sheet, render_tags, rows_tagged, summarise_tags
 from detkit.analysis.errors import KINDS, ErrorAnalysis
-from detkit.analysis.gallery import boxes_to_draw, draw_image, same_size, write_gallery
+from detkit.analysis.gallery import boxes_to_draw, draw_image, write_gallery
+from detkit.analysis.grids import same_size
 from detkit.data.formats.coco import predictions_to_results
 from detkit.errors import ConfigError
 from detkit.evaluation.coco import evaluate_coco
