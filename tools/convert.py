@@ -1,7 +1,9 @@
-"""Convert a dataset between COCO, Pascal VOC and YOLO (images are copied; inputs untouched).
+"""Convert a dataset between COCO, Pascal VOC and YOLO (images and the export's own splits are
+copied; inputs untouched). The source takes the data options training does (data.root, data.format,
+data.images, data.splits=resplit to leave its splits behind).
 
-python tools/convert.py from=voc src=VOCdevkit/VOC2012 to=coco dst=data/voc_as_coco
-python tools/convert.py from=coco src=data/shapes to=yolo dst=data/shapes_yolo
+python tools/convert.py data.root=VOCdevkit/VOC2012 to=coco dst=data/voc_as_coco
+python tools/convert.py data=coco data.root=data/shapes to=yolo dst=data/shapes_yolo
 """
 
 from pathlib import Path
@@ -15,7 +17,10 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def main(cfg: DictConfig) -> None:
-    dataset = convert_dataset(cfg["from"], cfg.src, cfg.to, cfg.dst)
+    data = cfg.data
+    options = {k: data[k] for k in ("images", "image_set", "on_invalid", "border_margin", "min_box_size")}
+    options["keep_empty_classes"] = data.keep_empty_classes
+    dataset = convert_dataset(data.format, data.root, cfg.to, cfg.dst, splits=data.splits, **options)
     boxes = sum(len(r.boxes) for r in dataset.records)
     print(f"converted {len(dataset)} images, {boxes} boxes, {dataset.num_classes} classes: {cfg.dst}")
 

@@ -62,13 +62,15 @@ class DetectionDataset:
     """Records, the directory their ``file_name``s are relative to, and the class names.
 
     ``category_ids[i]`` is the id class ``i`` had in the source format (COCO category id), so
-    that writers and the evaluator can speak the source's ids again.
+    that writers and the evaluator can speak the source's ids again. ``given_splits`` are the
+    export's own splits (detkit's split name -> image ids), empty when it has none.
     """
 
     root: Path
     class_names: list[str]
     records: list[Record]
     category_ids: list[int] | None = None
+    given_splits: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -117,3 +119,32 @@ class DetectionDataset:
                 )
             )
         return DetectionDataset(self.root, [name], records, [self.category_ids[index]])
+
+    def without_classes(self, names: Iterable[str]) -> DetectionDataset:
+        """The dataset without the classes ``names`` (their boxes removed), labels renumbered."""
+        dropped = set(names)
+        kept = [i for i, name in enumerate(self.class_names) if name not in dropped]
+        new_index = {old: new for new, old in enumerate(kept)}
+        records = []
+        for record in self.records:
+            keep = np.isin(record.labels, kept)
+            annotated = (
+                None
+                if record.annotated is None
+                else frozenset(new_index[i] for i in record.annotated if i in new_index)
+            )
+            records.append(
+                replace(
+                    record,
+                    boxes=record.boxes[keep],
+                    labels=np.array([new_index[int(i)] for i in record.labels[keep]], dtype=np.int64),
+                    iscrowd=record.iscrowd[keep],
+                    areas=record.areas[keep],
+                    annotated=annotated,
+                )
+            )
+        names_kept = [self.class_names[i] for i in kept]
+        ids_kept = [self.category_ids[i] for i in kept]
+        return DetectionDataset(
+            self.root, names_kept, records, ids_kept, {s: list(ids) for s, ids in self.given_splits.items()}
+        )

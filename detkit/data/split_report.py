@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from detkit.data.records import DetectionDataset
-from detkit.data.splits import split_dataset, write_manifests
+from detkit.data.splits import resolve_split_mode, split_dataset, split_given, write_manifests
 from detkit.files import write_json_atomic, write_text_atomic
 
 EVALUATED = ("dev", "test")
@@ -44,7 +44,10 @@ def render_split_report(summary: dict[str, Any]) -> str:
     splits = summary["splits"]
     names = list(splits)
     header = "| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
-    lines = ["# Splits", "", header]
+    how = {"given": "the export's own splits (train_dev carved from its train)", "resplit": "pooled and split anew"}
+    lines = (
+        ["# Splits", "", f"From {how[summary['mode']]}.", "", header] if "mode" in summary else ["# Splits", "", header]
+    )
     for key in ("images", "boxes", "groups"):
         lines.append(f"| {key} | " + " | ".join(str(splits[n][key]) for n in names) + " |")
     classes = next(iter(splits.values()))["instances"] if splits else {}
@@ -59,12 +62,20 @@ def render_split_report(summary: dict[str, Any]) -> str:
 
 
 def write_splits(
-    dataset: DetectionDataset, out: str | Path, split: dict[str, Any], seed: int, min_instances: int = 10
+    dataset: DetectionDataset,
+    out: str | Path,
+    split: dict[str, Any],
+    seed: int,
+    min_instances: int = 10,
+    mode: str = "auto",
 ) -> dict[str, Any]:
-    """Split ``dataset``, write one manifest per split and ``report.md`` / ``report.json`` to ``out``."""
-    splits = split_dataset(dataset, seed=seed, **split)
-    write_manifests(out, splits, dataset, {"seed": seed, "split": split})
+    """Split ``dataset`` (on its own splits or anew, as ``mode`` says: `resolve_split_mode`),
+    write one manifest per split and ``report.md`` / ``report.json`` to ``out``."""
+    mode = resolve_split_mode(dataset, mode)
+    splits = (split_given if mode == "given" else split_dataset)(dataset, seed=seed, **split)
+    write_manifests(out, splits, dataset, {"splits": mode, "seed": seed, "split": split})
     summary = summarize_splits(dataset, splits, min_instances)
+    summary["mode"] = mode
     write_json_atomic(Path(out) / "report.json", summary)
     write_text_atomic(Path(out) / "report.md", render_split_report(summary))
     return summary

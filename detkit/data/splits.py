@@ -30,6 +30,7 @@ from detkit.errors import ConfigError, DatasetError
 from detkit.files import write_json_atomic
 
 SPLITS = ("train", "train_dev", "dev", "test")
+SPLIT_MODES = ("auto", "given", "resplit")  # data.splits: the export's own splits, or pooled and split anew
 
 
 @dataclass
@@ -57,6 +58,53 @@ def split_dataset(
     else:
         assigned = _split_towards_domain(groups, fractions, dev_test_from, target_in_train, rng)
     return {name: sorted(i for g in assigned.get(name, []) for i in g.image_ids) for name in fractions}
+
+
+def resolve_split_mode(dataset: DetectionDataset, mode: str) -> str:
+    """``given`` (the export's own splits) or ``resplit`` for ``data.splits=mode``; ``auto`` is
+    ``given`` when the export has splits of its own."""
+    if mode not in SPLIT_MODES:
+        raise ConfigError(f"data.splits={mode!r}; choose one of {list(SPLIT_MODES)}")
+    if mode == "given" and not dataset.given_splits:
+        raise ConfigError("data.splits=given, but this export has no splits of its own; use data.splits=resplit")
+    return "given" if mode == "given" or (mode == "auto" and dataset.given_splits) else "resplit"
+
+
+def split_given(
+    dataset: DetectionDataset,
+    fractions: dict[str, float],
+    seed: int = 0,
+    group_regex: str | None = None,
+    dev_test_from: str | None = None,
+    **_: Any,
+) -> dict[str, list[int]]:
+    """The export's own splits (`DetectionDataset.given_splits`): its dev and test as they are,
+    and from its train the splits it lacks (train_dev, and dev when it has none) carved
+    group-aware and stratified with their ``fractions``, the rest staying train."""
+    given = dataset.given_splits
+    unknown = sorted(set(given) - {"train", "dev", "test"})
+    if unknown or "train" not in given:
+        raise DatasetError(f"the export's splits {sorted(given)} need a train split and may add dev and test")
+    if dev_test_from is not None:
+        raise ConfigError("dev_test_from re-splits the data by domain; with it, set data.splits=resplit")
+    seen: dict[int, str] = {}
+    for name, ids in given.items():
+        twice = [i for i in ids if seen.setdefault(i, name) != name]
+        if twice:
+            raise DatasetError(
+                f"{len(twice)} image(s) are in both the export's {seen[twice[0]]} and {name} splits "
+                f"(e.g. image ids {twice[:5]}); fix the export's lists, or pool and re-split with data.splits=resplit"
+            )
+    fractions = _check_fractions(fractions)
+    carve = {s: f for s, f in fractions.items() if s in ("train", "train_dev") or (s == "dev" and s not in given)}
+    carved = split_dataset(dataset.subset(given["train"]), _normalised(carve), seed, group_regex)
+    splits = {**carved, **{s: sorted(ids) for s, ids in given.items() if s != "train"}}
+    return {name: splits[name] for name in SPLITS if name in splits}
+
+
+def _normalised(fractions: dict[str, float]) -> dict[str, float]:
+    total = sum(fractions.values())
+    return {s: f / total for s, f in fractions.items()} if total > 0 else {"train": 1.0}
 
 
 def _check_fractions(fractions: dict[str, float]) -> dict[str, float]:

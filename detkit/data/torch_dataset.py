@@ -18,10 +18,10 @@ class DetectionImages(torch.utils.data.Dataset):
     has ``boxes`` float32 ``[N, 4]`` absolute xyxy (``(0, 4)`` when empty), ``labels`` int64 ``[N]``
     in ``0..C-1``, ``annotated`` bool ``[C]`` (the classes labelled in this image; unlabelled ones
     are unknown, not absent) and ``image_id``. Crowd regions are left out: they are for the
-    evaluator only.
+    evaluator only. ``transform`` (albumentations) augments; without one, images are as read.
     """
 
-    def __init__(self, dataset: DetectionDataset, transform: A.Compose):
+    def __init__(self, dataset: DetectionDataset, transform: A.Compose | None = None):
         self.dataset = dataset
         self.transform = transform
 
@@ -36,7 +36,9 @@ class DetectionImages(torch.utils.data.Dataset):
         except OSError as e:
             raise DatasetError(f"image {record.image_id}: cannot read {path} ({e})") from None
         keep = ~record.iscrowd
-        out = self.transform(image=pixels, bboxes=record.boxes[keep], labels=record.labels[keep])
+        out = {"image": pixels, "bboxes": record.boxes[keep], "labels": record.labels[keep]}
+        if self.transform is not None:
+            out = self.transform(**out)
         image = torch.from_numpy(np.ascontiguousarray(out["image"])).permute(2, 0, 1).float().div_(255)
         boxes = torch.as_tensor(np.asarray(out["bboxes"], dtype=np.float32).reshape(-1, 4))
         labels = torch.as_tensor(np.asarray(out["labels"], dtype=np.int64).reshape(-1))
@@ -48,7 +50,8 @@ class DetectionImages(torch.utils.data.Dataset):
 
     def reseed(self, seed: int) -> None:
         """Give this copy of the augmentation its own random stream (one per loader worker)."""
-        self.transform.set_random_seed(seed)
+        if self.transform is not None:
+            self.transform.set_random_seed(seed)
 
 
 def collate_detections(batch: list[tuple[torch.Tensor, dict[str, Any]]]) -> tuple[list, list]:

@@ -14,18 +14,19 @@ def build_transforms(
     color: float = 0.5,
     min_visibility: float = 0.3,
     seed: int | None = None,
-) -> A.Compose:
-    """The training pipeline (flip, scale / crop by affine, colour) or, if not ``train``, identity.
+) -> A.Compose | None:
+    """The training pipeline (flip, scale / crop by affine, colour) or, if not ``train``, none
+    (``None``: the images and boxes as they are; an empty pipeline would only warn).
 
     Boxes are absolute ``xyxy`` with a ``labels`` field; a box less than ``min_visibility``
     visible after cropping is dropped with its label.
     """
-    steps: list[A.BasicTransform] = []
-    if train:
-        steps = [
-            A.HorizontalFlip(p=hflip),
-            A.Affine(scale=tuple(scale), translate_percent=(-translate, translate), p=affine_p),
-            A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.1, p=color),
-        ]
+    if not train:
+        return None
+    steps = [
+        A.HorizontalFlip(p=hflip),
+        A.Affine(scale=tuple(scale), translate_percent=(-translate, translate), p=affine_p),
+        A.ColorJitter(brightness=0.3, contrast=0.3, saturation=0.3, hue=0.1, p=color),
+    ]
     params = A.BboxParams(format="pascal_voc", label_fields=["labels"], min_visibility=min_visibility, clip=True)
     return A.Compose(steps, bbox_params=params, seed=seed)

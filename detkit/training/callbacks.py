@@ -53,8 +53,15 @@ class DevImageLogger(L.Callback):
     ) -> torch.Tensor:
         pixels = (image.detach().cpu().clamp(0, 1) * 255).to(torch.uint8)
         truth = [names[int(i)] for i in target["labels"]]
-        pixels = draw_bounding_boxes(pixels, target["boxes"].cpu(), labels=truth, colors="lime", width=2)
+        pixels = _draw_boxes(pixels, target["boxes"].cpu(), truth, "lime", 2)
         keep = prediction["scores"] >= self.score_threshold
         boxes = torch.as_tensor(prediction["boxes"][keep])
         labels = [f"{names[int(c)]} {s:.2f}" for c, s in zip(prediction["labels"][keep], prediction["scores"][keep])]
-        return draw_bounding_boxes(pixels, boxes, labels=labels, colors="red", width=1)
+        return _draw_boxes(pixels, boxes, labels, "red", 1)
+
+
+def _draw_boxes(pixels: torch.Tensor, boxes: torch.Tensor, labels: list[str], colour: str, width: int) -> torch.Tensor:
+    """``pixels`` with ``boxes`` drawn; as they are when there are none (torchvision would warn)."""
+    if len(boxes) == 0:
+        return pixels
+    return draw_bounding_boxes(pixels, boxes, labels=labels, colors=colour, width=width)

@@ -11,6 +11,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from detkit.errors import DetkitError
+from detkit.training.quiet import silence_known_noise
 
 USAGE_ERROR = 2
 LAST = "last"  # resume=last: the newest run of this name
@@ -39,6 +40,7 @@ def run_hydra_tool(task: Callable[[DictConfig], Any], config_dir: Path, config_n
     bad override), ends the process with one message and exit code 2.
     """
     register_resolvers()
+    silence_known_noise()
     started = False
 
     @hydra.main(version_base="1.3", config_path=str(config_dir.resolve()), config_name=config_name)

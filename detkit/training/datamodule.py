@@ -16,7 +16,7 @@ import torch
 
 from detkit.data.formats.coco import dataset_to_coco
 from detkit.data.records import DetectionDataset
-from detkit.data.splits import read_manifests, split_dataset, write_manifests
+from detkit.data.splits import read_manifests, resolve_split_mode, split_dataset, split_given, write_manifests
 from detkit.data.torch_dataset import DetectionImages, collate_detections, reseed_worker
 from detkit.data.transforms import build_transforms
 from detkit.errors import ConfigError
@@ -26,9 +26,11 @@ class DetectionDataModule(L.LightningDataModule):
     """Loaders for the splits of one dataset (``train`` is augmented; others are not).
 
     ``source`` returns the `DetectionDataset`. Splits come from ``splits_dir`` (one manifest
-    per split, as ``tools/split.py`` writes them) when given, else from `split_dataset` with the
-    ``split`` options (``fractions``, ``group_regex``, ``dev_test_from``, ``target_in_train``);
-    either way the manifests used are written to ``manifest_dir`` (the run directory).
+    per split, as ``tools/split.py`` writes them) when given; else, as ``splits`` says
+    (`resolve_split_mode`), from the export's own splits (`split_given`) or from `split_dataset`,
+    both with the ``split`` options (``fractions``, ``group_regex``, ``dev_test_from``,
+    ``target_in_train``); either way the manifests used are written to ``manifest_dir`` (the
+    run directory), and `split_mode` says which it was.
     Training uses ``train`` only; ``dev`` is validated every epoch. With ``single_class`` the
     module serves that class alone against background (`DetectionDataset.only_class`), on the
     same splits as the whole dataset minus the images not labelled for it. ``train_fraction``
@@ -43,6 +45,7 @@ class DetectionDataModule(L.LightningDataModule):
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         split: dict[str, Any] | None = None,
+        splits: str = "auto",
         splits_dir: str | None = None,
         manifest_dir: str | None = None,
         augment: dict[str, Any] | None = None,
@@ -62,7 +65,9 @@ class DetectionDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.split = dict(split or {"fractions": {"train": 0.8, "dev": 0.2}})
+        self.splits = splits
         self.splits_dir = splits_dir
+        self.split_mode = ""  # given, resplit or manifests, once loaded
         self.manifest_dir = manifest_dir
         self.augment = dict(augment or {})
         self.seed = seed
@@ -95,13 +100,17 @@ class DetectionDataModule(L.LightningDataModule):
 
     def _settle_splits(self, dataset: DetectionDataset) -> dict[str, list[int]]:
         if self.splits_dir:
+            self.split_mode = "manifests"
             splits = read_manifests(self.splits_dir, dataset)
         else:
-            splits = split_dataset(dataset, seed=self.seed, **self.split)
+            self.split_mode = resolve_split_mode(dataset, self.splits)
+            make = split_given if self.split_mode == "given" else split_dataset
+            splits = make(dataset, seed=self.seed, **self.split)
         if self.train_fraction < 1.0:
             splits["train"] = self._train_share(splits["train"])
         if self.manifest_dir:
             meta = {
+                "splits": self.split_mode,
                 "seed": self.seed,
                 "split": self.split,
                 "splits_dir": self.splits_dir,

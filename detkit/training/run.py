@@ -37,6 +37,7 @@ from detkit.training.checkpoints import (
 from detkit.training.cli import LAST
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.module import DetectionModule
+from detkit.training.quiet import silence_known_noise
 from detkit.training.random_state import RandomStateCheckpoint
 
 METRICS_FILE = "metrics.json"
@@ -76,11 +77,32 @@ def train(cfg: DictConfig) -> TrainedRun:
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg), weights_only=True)
     fit_seconds = time.perf_counter() - started
-    metrics = evaluate_splits(trainer, module, datamodule, list(cfg.evaluation.splits))
+    checkpoint = best_checkpoint(trainer, module, datamodule)
+    splits = evaluated_splits(cfg, datamodule)
+    metrics = evaluate_splits(trainer, module, datamodule, splits, str(checkpoint) if checkpoint else None)
     _write_results(trainer, cfg, run_dir, metrics)
-    best, last = trainer.checkpoint_callbacks  # as build_trainer orders them
-    checkpoint = Path(best.best_model_path or last.best_model_path)
     return TrainedRun(run_dir, metrics, fit_seconds, trainer.global_step, checkpoint)
+
+
+def best_checkpoint(trainer: L.Trainer, module: DetectionModule, datamodule: DetectionDataModule) -> Path | None:
+    """``checkpoints/best.ckpt``: the one validation chose or, for a run that ended before its
+    first validation (``max_steps``, an iteration budget), the final weights, validated once.
+    ``None`` under ``fast_dev_run``, which writes no checkpoints."""
+    best = trainer.checkpoint_callbacks[0]  # as build_trainer orders them
+    if not best.best_model_path and not trainer.fast_dev_run:
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+        path = Path(best.dirpath) / f"{best.filename}{best.FILE_EXTENSION}"
+        trainer.save_checkpoint(path)
+        best.best_model_path = str(path)
+    return Path(best.best_model_path) if best.best_model_path else None
+
+
+def evaluated_splits(cfg: DictConfig, datamodule: DetectionDataModule) -> list[str]:
+    """``evaluation.splits``, and the export's own test split when training on its splits."""
+    splits = list(cfg.evaluation.splits)
+    if datamodule.split_mode == "given" and "test" in datamodule.split_names and "test" not in splits:
+        splits.append("test")
+    return splits
 
 
 def build_datamodule(cfg: DictConfig) -> DetectionDataModule:
@@ -152,6 +174,7 @@ def check_partial_label_support(train_set: DetectionDataset, module: DetectionMo
 def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     """The configured Trainer with detkit's logger and callbacks, writing into ``run_dir``."""
     _check_trainer_values(cfg.trainer)
+    silence_known_noise()
     logger = TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard", default_hp_metric=False)
     callbacks = [
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=MONITOR, mode="max"),
@@ -269,19 +292,17 @@ def evaluate_splits(
     module: DetectionModule,
     datamodule: DetectionDataModule,
     splits: list[str],
-    ckpt_path: str | None = "best",
+    ckpt_path: str | None,
 ) -> dict[str, dict[str, float]]:
-    """COCO metrics of the module (loaded from ``ckpt_path``) on each split, logged as ``<split>/*``."""
+    """COCO metrics of the module (loaded from ``ckpt_path``; ``None``: as it is) on each split,
+    logged as ``<split>/*``."""
     unknown = [s for s in splits if s not in datamodule.split_names]
     if unknown:
         raise ConfigError(f"evaluation.splits {unknown} not in the data's splits {datamodule.split_names}")
-    has_best = ckpt_path != "best" or bool(getattr(trainer.checkpoint_callback, "best_model_path", ""))
     results = {}
     for split in splits:
         datamodule.test_split = split
-        trainer.test(
-            module, datamodule=datamodule, ckpt_path=ckpt_path if has_best else None, verbose=False, weights_only=True
-        )
+        trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False, weights_only=True)
         results[split] = dict(module.last_metrics)
     return results
 

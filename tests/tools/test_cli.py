@@ -28,7 +28,8 @@ from tests.tools.conftest import tool_command
         ("train", ["model=yolov99"], "model/yolov99"),
         ("train", ["model.name=yolov99"], "not a known detector"),
         ("train", ["data.module.batch_size=-1"], "batch_size must be >= 1"),
-        ("train", ["data=coco", "data.root=missing/instances.json"], "file not found"),
+        ("train", ["data=coco", "data.root=missing/instances.json"], "data.root=missing/instances.json does not exist"),
+        ("train", ["data=voc"], "data.root is missing: data.root=<the export's folder"),
         ("train", ["trainer.max_epochs=oops"], "max_epochs"),
         ("train", ["init.checkpoint=missing.ckpt"], "init.checkpoint=missing.ckpt: missing.ckpt not found"),
         ("train", ["finetune.freeze=head"], "choose one of ('none', 'backbone')"),
@@ -269,7 +270,7 @@ def test_split_tool_writes_manifests_and_report_then_training_uses_them(run_tool
 def test_convert_tool_end_to_end_and_bad_input_exits_2(run_tool, tmp_path, tiny_shapes):
     source = tiny_shapes.root.parent
     before = {p: p.read_bytes() for p in source.rglob("*") if p.is_file()}
-    result = run_tool("convert", "from=coco", f"src={source}", "to=voc", f"dst={tmp_path / 'voc'}")
+    result = run_tool("convert", f"data.root={source}", "to=voc", f"dst={tmp_path / 'voc'}")
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"converted {len(tiny_shapes)} images" in result.stdout
     assert len(list((tmp_path / "voc" / "Annotations").glob("*.xml"))) == len(tiny_shapes)
@@ -277,7 +278,7 @@ def test_convert_tool_end_to_end_and_bad_input_exits_2(run_tool, tmp_path, tiny_
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "annotations.json").write_text('{"images": [}')
-    result = run_tool("convert", "from=coco", f"src={broken}", "to=yolo", f"dst={tmp_path / 'y'}")
+    result = run_tool("convert", "data=coco", f"data.root={broken}", "to=yolo", f"dst={tmp_path / 'y'}")
     assert result.returncode == 2 and "line 1, column 13" in result.stderr and "annotations.json" in result.stderr
     assert not (tmp_path / "y").exists()
     assert {p: p.read_bytes() for p in source.rglob("*") if p.is_file()} == before, "inputs untouched"

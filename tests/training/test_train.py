@@ -11,9 +11,10 @@ from detkit.errors import ConfigError, TrainingError
 from detkit.models import build_detector
 from detkit.training.checkpoints import AtomicCheckpointIO, load_run_config
 from detkit.training.datamodule import DetectionDataModule
+from detkit.training.evaluate import evaluate_run
 from detkit.training.module import DetectionModule
 from detkit.training.run import build_datamodule, resumed_config, train
-from tests.conftest import TRAINING_SEED, compose_train
+from tests.conftest import TRAINING_SEED, compose_config, compose_train
 
 
 def test_fast_dev_run_trains_and_evaluates(tmp_path):
@@ -132,3 +133,14 @@ def test_checkpoints_are_replaced_whole_or_not_at_all(tmp_path):
         checkpoint_io.save_checkpoint({"global_step": 2, "not saveable": lambda: None}, path)
     assert torch.load(path, weights_only=True) == {"global_step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"], "no temp file left behind"
+
+
+def test_an_iteration_budget_that_ends_before_validation_leaves_a_best_checkpoint(tmp_path):
+    """Detectron2 users think in steps: 2 steps end inside the first epoch (5 batches), before any
+    validation; best.ckpt must still be there, scored, for every tool (before: only last.ckpt)."""
+    cfg = compose_train(tmp_path, ["trainer.max_steps=2", "trainer.limit_val_batches=1", "evaluation.splits=[dev]"])
+    run = train(cfg)
+    assert run.steps == 2 and run.checkpoint == tmp_path / "run" / "checkpoints" / "best.ckpt"
+    assert run.checkpoint.is_file() and set(run.metrics) == {"dev"}
+    metrics = evaluate_run(run.run_dir, "dev", compose_config("evaluate").trainer)
+    assert metrics["mAP"] == pytest.approx(run.metrics["dev"]["mAP"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from collections.abc import Callable
@@ -9,20 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from detkit.data.formats.coco import load_coco, write_coco
+from detkit.data.formats.exports import COCO_FILE, FORMATS, load_export
 from detkit.data.formats.images import copy_images
 from detkit.data.formats.voc import load_voc, write_voc
 from detkit.data.formats.yolo import load_yolo, write_yolo
 from detkit.data.records import DetectionDataset
+from detkit.data.splits import resolve_split_mode
 from detkit.errors import ConfigError
-
-COCO_FILE = "annotations.json"
-
-
-def load_coco_folder(src: str | Path, image_root: str | Path | None = None, **options: Any) -> DetectionDataset:
-    """A COCO json path or a folder holding ``annotations.json``; images in ``image_root``,
-    by default ``images/`` beside the json. ``options`` go to `load_coco`."""
-    src = Path(src)
-    return load_coco(src / COCO_FILE if src.is_dir() else src, image_root, **options)
 
 
 def write_coco_folder(dataset: DetectionDataset, dst: Path) -> Path:
@@ -31,7 +25,9 @@ def write_coco_folder(dataset: DetectionDataset, dst: Path) -> Path:
     return write_coco(dataset, dst / COCO_FILE)
 
 
-READERS: dict[str, Callable[[Path], DetectionDataset]] = {"coco": load_coco_folder, "voc": load_voc, "yolo": load_yolo}
+READERS: dict[str, Callable[..., DetectionDataset]] = {
+    name: functools.partial(load_export, format=name) for name in FORMATS
+}
 WRITERS: dict[str, Callable[[DetectionDataset, Path], Path]] = {
     "coco": write_coco_folder,
     "voc": write_voc,
@@ -39,17 +35,31 @@ WRITERS: dict[str, Callable[[DetectionDataset, Path], Path]] = {
 }
 
 
-def convert_dataset(source_format: str, src: str | Path, target_format: str, dst: str | Path) -> DetectionDataset:
-    """Read ``src`` in one format and write it, images included, as a new folder ``dst`` in another."""
+def convert_dataset(
+    source_format: str,
+    src: str | Path | None,
+    target_format: str,
+    dst: str | Path,
+    splits: str = "auto",
+    **read_options: Any,
+) -> DetectionDataset:
+    """Read ``src`` in one format (``auto``: the one its files show; ``read_options`` go to
+    `load_export`) and write it, images and its own splits included (not with
+    ``splits="resplit"``), as a new folder ``dst`` in another."""
+    if src is None:
+        raise ConfigError("data.root is missing: data.root=<the dataset's folder, or its annotation file>")
     for name in (source_format, target_format):
-        if name not in READERS:
+        if name not in (*READERS, "auto") or (name == "auto" and name == target_format):
             raise ConfigError(f"unknown format {name!r}; choose one of {sorted(READERS)}")
     src, dst = Path(src).resolve(), Path(dst).resolve()
     if dst.exists():
         raise ConfigError(f"dst={dst} already exists; choose a new folder (inputs are never overwritten)")
     if dst.is_relative_to(src if src.is_dir() else src.parent):
         raise ConfigError(f"dst={dst} lies inside the source; choose a folder outside it")
-    dataset = READERS[source_format](src)
+    dataset = load_export(src, source_format, **read_options)
+    resolve_split_mode(dataset, splits)  # refuses an unknown value, or given splits the data lacks
+    if splits == "resplit":
+        dataset.given_splits = {}
     staging = dst.with_name(f".{dst.name}.staging-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     WRITERS[target_format](dataset, staging)
@@ -57,4 +67,4 @@ def convert_dataset(source_format: str, src: str | Path, target_format: str, dst
     return dataset
 
 
-__all__ = ["READERS", "WRITERS", "convert_dataset", "load_coco", "load_voc", "load_yolo"]
+__all__ = ["FORMATS", "READERS", "WRITERS", "convert_dataset", "load_coco", "load_export", "load_voc", "load_yolo"]

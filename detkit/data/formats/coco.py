@@ -1,7 +1,8 @@
 """COCO instances json <-> `DetectionDataset`.
 
 COCO boxes are ``[x, y, width, height]`` in absolute pixels; inside detkit they are ``xyxy``.
-Extra image keys ``group`` and ``domain`` (detkit's, ignored by other tools) are read and written.
+Extra image keys ``group``, ``domain`` and ``split`` (detkit's, ignored by other tools) are read
+and written; ``split`` holds the dataset's `given_splits`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def load_coco(
 ) -> DetectionDataset:
     """Read a COCO instances json; image ``file_name``s are relative to ``image_root``.
 
-    ``image_root`` defaults to an ``images/`` folder beside the json; ``check_images=False``
+    ``image_root`` defaults to an ``images/`` folder beside the json, or without one the json's
+    own folder (Roboflow puts the images beside it); ``check_images=False``
     skips checking the image files (to score results without images). Boxes crossing the
     image border by at most ``border_margin`` px are clipped, beyond it they are invalid.
     Every problem found is reported at once, naming the file, record and fix: as one
@@ -36,7 +38,7 @@ def load_coco(
     """
     check_on_invalid(on_invalid)
     path = Path(annotations)
-    root = Path(image_root) if image_root is not None else path.parent / "images"
+    root = Path(image_root) if image_root is not None else default_image_root(path)
     data = _read_json(path)
     problems: list[str] = []
     class_names, category_ids = _read_categories(data, problems)
@@ -44,7 +46,17 @@ def load_coco(
     _attach_annotations(data, records, category_ids, border_margin, problems)
     _read_partial_labels(data, records, category_ids, problems)
     settle_problems(problems, str(path), on_invalid)
-    return DetectionDataset(root, class_names, list(records.values()), category_ids)
+    given: dict[str, list[int]] = {}
+    for image in data["images"]:
+        if image.get("id") in records and image.get("split"):
+            given.setdefault(str(image["split"]), []).append(image["id"])
+    return DetectionDataset(root, class_names, list(records.values()), category_ids, given)
+
+
+def default_image_root(annotations: Path) -> Path:
+    """Where a COCO json's images are when nobody says: ``images/`` beside it, else its folder."""
+    beside = annotations.parent / "images"
+    return beside if beside.is_dir() else annotations.parent
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -196,6 +208,7 @@ def dataset_to_coco(dataset: DetectionDataset) -> dict[str, Any]:
     """The COCO instances dict of a dataset, with its source category ids."""
     categories = [{"id": cid, "name": name} for cid, name in zip(dataset.category_ids, dataset.class_names)]
     images, annotations = [], []
+    split_of = {i: split for split, ids in dataset.given_splits.items() for i in ids}
     for record in dataset.records:
         image = {
             "id": record.image_id,
@@ -205,6 +218,8 @@ def dataset_to_coco(dataset: DetectionDataset) -> dict[str, Any]:
             "group": record.group,
             "domain": record.domain,
         }
+        if record.image_id in split_of:
+            image["split"] = split_of[record.image_id]
         if record.annotated is not None:
             image["annotated_category_ids"] = sorted(dataset.category_ids[i] for i in record.annotated)
         images.append(image)

@@ -38,7 +38,7 @@ def image_problem(path: Path, width: int, height: int) -> str | None:
     try:
         stored, shown, turn = stored_and_shown_size(path)  # reads the header only
     except FileNotFoundError:
-        return f"image not found at {path}; fix file_name or the image root"
+        return f"image not found at {path}; fix file_name, or name the folder it is in with data.images=<folder>"
     except OSError as e:
         return f"unreadable image {path} ({e})"
     if shown == (width, height):

@@ -1,4 +1,4 @@
-"""Pascal VOC (``Annotations/*.xml`` + ``JPEGImages/``) <-> `DetectionDataset`.
+"""Pascal VOC (``Annotations/*.xml`` + ``JPEGImages/``, splits in ``ImageSets/Main``) <-> `DetectionDataset`.
 
 VOC boxes are 1-based inclusive pixel corners; inside detkit they are 0-based ``xyxy``
 (``x1 = xmin - 1``, ``x2 = xmax``, as Detectron2 reads them). ``difficult`` objects become
@@ -28,18 +28,27 @@ def load_voc(
     class_names: list[str] | None = None,
     border_margin: float = 2.0,
     on_invalid: str = "error",
+    images: str | Path | None = None,
 ) -> DetectionDataset:
-    """Read a VOC folder; ``image_set`` names ``ImageSets/Main/<image_set>.txt`` (default: every
-    xml). Classes are ``class_names`` if given, else the names found, sorted. Boxes crossing
-    the border by at most ``border_margin`` px are clipped; ``on_invalid`` as in `load_coco`."""
+    """Read a VOC folder (``Annotations/`` + ``JPEGImages/``, or LabelImg's xml files beside
+    their images; ``images`` names another image folder). ``image_set`` names
+    ``ImageSets/Main/<image_set>.txt``; without it, the ``train`` (or ``trainval``), ``val`` and
+    ``test`` sets there are read as the dataset's `given_splits`, and with none of them every
+    xml is. Classes are ``class_names`` if given,
+    else the names found, sorted. Boxes crossing the border by at most ``border_margin`` px are
+    clipped; ``on_invalid`` as in `load_coco`."""
     check_on_invalid(on_invalid)
     root = Path(root)
-    paths = _annotation_paths(root, image_set)
+    annotations, found = voc_folders(root)
+    images = Path(images) if images is not None else found
+    listed = _image_sets(root, image_set)
+    stems = list(dict.fromkeys(s for names in listed.values() for s in names)) if listed else None
+    paths = sorted(annotations.glob("*.xml")) if stems is None else [annotations / f"{s}.xml" for s in stems]
     problems: list[str] = []
-    parsed = [_parse(path, root, border_margin, problems) for path in paths]
+    parsed = [_parse(path, images, border_margin, problems) for path in paths]
     parsed = [p for p in parsed if p is not None]
     names = list(class_names) if class_names else sorted({obj[0] for _, _, _, objects in parsed for obj in objects})
-    records = []
+    records, ids = [], {}
     for index, (path, file_name, size, objects) in enumerate(parsed, start=1):
         unknown = sorted({o[0] for o in objects} - set(names))
         if unknown:
@@ -50,23 +59,48 @@ def load_voc(
         record = Record(index, file_name, size[0], size[1], boxes, labels, iscrowd=[o[2] for o in objects])
         apply_sidecar(path.with_suffix(".json"), record, names, problems)
         records.append(record)
+        ids[path.stem] = index
     settle_problems(problems, str(root), on_invalid)
-    return DetectionDataset(root / "JPEGImages", names, records)
+    given = {split: [ids[s] for s in split_stems if s in ids] for split, split_stems in listed.items() if split}
+    return DetectionDataset(images, names, records, given_splits=given)
 
 
-def _annotation_paths(root: Path, image_set: str | None) -> list[Path]:
-    folder = root / "Annotations"
-    if not folder.is_dir():
-        raise DatasetError("no Annotations/ folder; point data.root at the VOC folder", source=str(root))
-    if image_set is None:
-        return sorted(folder.glob("*.xml"))
-    listing = root / "ImageSets" / "Main" / f"{image_set}.txt"
-    if not listing.is_file():
-        raise DatasetError(f"image set {image_set!r} not found; fix image_set or add the file", source=str(listing))
-    return [folder / f"{line.split()[0]}.xml" for line in listing.read_text().splitlines() if line.strip()]
+def voc_folders(root: Path) -> tuple[Path, Path]:
+    """The annotation and image folders of a VOC dataset: ``Annotations/`` and ``JPEGImages/``,
+    or ``root`` for both when the xml files lie beside their images (LabelImg)."""
+    if (root / "Annotations").is_dir():
+        images = root / "JPEGImages"
+        return root / "Annotations", images if images.is_dir() else root / "Annotations"
+    if root.is_dir() and any(root.glob("*.xml")):
+        return root, root
+    raise DatasetError("no Annotations/ folder or .xml files; point data.root at the VOC folder", source=str(root))
 
 
-def _parse(path: Path, root: Path, margin: float, problems: list[str]) -> tuple | None:
+def _image_sets(root: Path, image_set: str | None) -> dict[str, list[str]]:
+    """Image stems per split: ``{"": <image_set>}`` for a named set, else the ``train`` (or
+    ``trainval``), ``val`` and ``test`` sets of ``ImageSets/Main`` as detkit's splits (none
+    without a training set)."""
+    folder = root / "ImageSets" / "Main"
+    if image_set is not None:
+        listing = folder / f"{image_set}.txt"
+        if not listing.is_file():
+            raise DatasetError(f"image set {image_set!r} not found; fix image_set or add the file", str(listing))
+        return {"": _stems(listing)}
+    train = next((folder / f"{n}.txt" for n in ("train", "trainval") if (folder / f"{n}.txt").is_file()), None)
+    if train is None:
+        return {}
+    sets = {"train": train, "test": folder / "test.txt"}
+    if train.stem == "train":
+        sets["dev"] = folder / "val.txt"
+    return {split: _stems(path) for split, path in sets.items() if path.is_file()}
+
+
+def _stems(listing: Path) -> list[str]:
+    """The image stems of an image-set file (its lines' first field; VOC's per-class files add a flag)."""
+    return [line.split()[0] for line in listing.read_text().splitlines() if line.strip()]
+
+
+def _parse(path: Path, images: Path, margin: float, problems: list[str]) -> tuple | None:
     try:
         tree = ET.parse(path)
     except FileNotFoundError:
@@ -83,8 +117,8 @@ def _parse(path: Path, root: Path, margin: float, problems: list[str]) -> tuple 
     except (TypeError, ValueError):
         problems.append(f"{path}: <size> needs integer <width> and <height>")
         return None
-    wrong = "a path outside JPEGImages/" if escapes_root(file_name) else None
-    wrong = wrong or image_problem(root / "JPEGImages" / file_name, *size)
+    wrong = f"a path outside {images.name}/" if escapes_root(file_name) else None
+    wrong = wrong or image_problem(images / file_name, *size)
     if wrong:
         problems.append(f"{path}: image {file_name!r}: {wrong}")
         return None
@@ -113,13 +147,19 @@ def _read_box(obj: ET.Element, size: tuple[int, int], margin: float) -> list[flo
 
 
 def write_voc(dataset: DetectionDataset, root: str | Path) -> Path:
-    """Write ``Annotations/*.xml`` and copy the images into ``JPEGImages/`` under ``root``."""
+    """Write ``Annotations/*.xml`` and copy the images into ``JPEGImages/`` under ``root``; the
+    dataset's given splits become ``ImageSets/Main/{train,val,test}.txt``."""
     root = Path(root)
     copy_images(dataset, root / "JPEGImages")
+    stems = {}
     for record in dataset.records:
-        stem = Path(record.file_name).with_suffix("").as_posix().replace("/", "__")
+        stem = stems[record.image_id] = Path(record.file_name).with_suffix("").as_posix().replace("/", "__")
         write_text_atomic(root / "Annotations" / f"{stem}.xml", _xml(record, dataset.class_names))
         write_sidecar(root / "Annotations" / f"{stem}.json", record, dataset.class_names)
+    for split, image_set in (("train", "train"), ("dev", "val"), ("test", "test")):
+        if split in dataset.given_splits:
+            listing = "".join(f"{stems[i]}\n" for i in dataset.given_splits[split])
+            write_text_atomic(root / "ImageSets" / "Main" / f"{image_set}.txt", listing)
     return root
 
 

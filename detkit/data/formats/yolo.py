@@ -1,15 +1,22 @@
-"""YOLO (``images/``, ``labels/*.txt`` with ``class cx cy w h`` normalised, ``data.yaml`` with
-``names``) <-> `DetectionDataset`.
+"""YOLO (Ultralytics' dataset yaml, ``images/`` and ``labels/*.txt`` with ``class cx cy w h``
+normalised) <-> `DetectionDataset`.
 
-An image without a label file is a background image (no objects); a label file without an
-image (an "orphan", common in real exports) cannot be used and is reported in
-`orphan_labels` rather than failing the whole dataset. Group, domain and partial labels live
-in an optional ``labels/<stem>.json`` sidecar.
+The yaml (any name) holds the class ``names`` and, as Ultralytics reads it, the dataset root
+``path`` and the ``train`` / ``val`` / ``test`` images: folders, ``.txt`` lists of image paths,
+or lists of either. Each image's labels are found by Ultralytics' rule (the last ``/images/``
+of its path becomes ``/labels/``, the suffix ``.txt``). A yaml without those keys means every
+image under ``images/``. An image without a label file is a background image (no objects); a
+label file without an image (an "orphan", common in real exports) cannot be used and is
+reported in `orphan_labels` rather than failing the whole dataset. Group, domain and partial
+labels live in an optional ``<label>.json`` sidecar.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -24,28 +31,71 @@ from detkit.files import write_text_atomic
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 TOLERANCE = 1e-6  # exporters round normalised coordinates; 1.0000001 is still inside
+SPLIT_KEYS = {"train": "train", "val": "dev", "test": "test"}  # the yaml's keys -> detkit's splits
+log = logging.getLogger(__name__)
 
 
 def load_yolo(root: str | Path, on_invalid: str = "error") -> DetectionDataset:
-    """Read ``root/data.yaml``, ``root/images/**`` and ``root/labels/**`` (same relative paths);
-    ``on_invalid`` as in `load_coco` (``drop`` leaves out bad lines and unreadable images)."""
+    """Read a YOLO dataset: ``root`` is its yaml or the folder holding it. The yaml's
+    ``train`` / ``val`` / ``test`` become the dataset's `given_splits` (none when ``val`` lists
+    the same images as ``train``, as coco128.yaml does). ``on_invalid`` as in `load_coco`
+    (``drop`` leaves out bad lines and unreadable images)."""
     check_on_invalid(on_invalid)
-    root = Path(root)
-    names = _read_names(root / "data.yaml")
-    images = sorted(p for p in (root / "images").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    yaml_path = find_yolo_yaml(Path(root))
+    config = _read_yaml(yaml_path)
+    names = _read_names(config, yaml_path)
+    base = _dataset_root(config, yaml_path)
+    listed = _listed_images(config, base, yaml_path)
+    images = list(dict.fromkeys(path for paths in listed.values() for path in paths))
+    if not images:
+        raise DatasetError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found for it under {base}", str(yaml_path))
+    image_root = next(
+        (folder for folder in (base / "images", base) if all(p.is_relative_to(folder) for p in images)),
+        Path(os.path.commonpath(images)),
+    )
     problems: list[str] = []
-    records = []
+    records, ids = [], {}
     for image_id, path in enumerate(images, start=1):
-        relative = path.relative_to(root / "images")
-        record = _read_image(root, relative, image_id, names, problems)
+        record = _read_image(path, image_root, image_id, names, problems)
         if record is not None:
             records.append(record)
-    settle_problems(problems, str(root), on_invalid)
-    return DetectionDataset(root / "images", names, records)
+            ids[path] = image_id
+    settle_problems(problems, str(yaml_path), on_invalid)
+    given = {SPLIT_KEYS[key]: [ids[p] for p in paths if p in ids] for key, paths in listed.items() if key}
+    if set(listed.get("val", ())) == set(listed.get("train", ())):
+        given = {}  # "val" is the training images again: the export has no splits of its own
+    return DetectionDataset(image_root, names, records, given_splits=given)
+
+
+def find_yolo_yaml(root: Path) -> Path:
+    """``root`` if it is a yaml, else the one yaml in the folder ``root`` that has ``names``."""
+    if root.is_file():
+        return root
+    found = yolo_yamls(root)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise DatasetError("no YOLO dataset yaml (a .yaml with the class `names`) here; add one", source=str(root))
+    listed = ", ".join(p.name for p in found)
+    raise DatasetError(f"several dataset yamls ({listed}); point data.root at the one to use", source=str(root))
+
+
+def yolo_yamls(folder: Path) -> list[Path]:
+    """The yaml files directly in ``folder`` that name classes (``names``): YOLO dataset yamls;
+    malformed ones too, so that reading one says where it is broken."""
+    found = []
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError):
+            config = {"names": None}
+        if isinstance(config, dict) and "names" in config:
+            found.append(path)
+    return found
 
 
 def orphan_labels(root: str | Path) -> list[Path]:
-    """Label files with no image beside them in ``images/``."""
+    """Label files under ``root/labels`` with no image beside them in ``root/images``."""
     root = Path(root)
     stems = {
         p.relative_to(root / "images").with_suffix("")
@@ -57,45 +107,111 @@ def orphan_labels(root: str | Path) -> list[Path]:
     )
 
 
-def _read_names(path: Path) -> list[str]:
+def label_path(image: Path) -> Path:
+    """Ultralytics' rule: the last ``/images/`` of the image's path becomes ``/labels/``, the suffix ``.txt``."""
+    text, images, labels = str(image), f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+    if images in text:
+        text = labels.join(text.rsplit(images, 1))
+    return Path(text).with_suffix(".txt")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DatasetError("no data.yaml with the class `names`; add one", source=str(path)) from None
+        raise DatasetError(
+            "file not found; point data.root at the dataset yaml or its folder", source=str(path)
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise DatasetError(f"{where}malformed YAML; fix the file", source=str(path)) from None
-    names = config.get("names") if isinstance(config, dict) else None
+    if not isinstance(config, dict):
+        raise DatasetError("not a YOLO dataset yaml: expected keys such as `names`, `train`, `val`", str(path))
+    return config
+
+
+def _read_names(config: dict[str, Any], path: Path) -> list[str]:
+    names = config.get("names")
+    if isinstance(names, dict) and all(str(k).isdigit() for k in names):
+        names = {int(k): v for k, v in names.items()}
     if isinstance(names, dict) and sorted(names) == list(range(len(names))):
-        return [str(names[i]) for i in range(len(names))]
-    if isinstance(names, list) and names:
-        return [str(n) for n in names]
-    raise DatasetError("`names` must be a list of class names or a {0: name, 1: ...} mapping", source=str(path))
+        names = [names[i] for i in range(len(names))]
+    if not (isinstance(names, list) and names):
+        raise DatasetError("`names` must be a list of class names or a {0: name, 1: ...} mapping", source=str(path))
+    names = [str(n) for n in names]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        where = {n: [i for i, m in enumerate(names) if m == n] for n in repeated}
+        raise DatasetError(f"`names` repeats {where} (name: class indices); give every class its own name", str(path))
+    return names
 
 
-def _read_image(
-    root: Path, relative: Path, image_id: int, class_names: list[str], problems: list[str]
-) -> Record | None:
+def _dataset_root(config: dict[str, Any], yaml_path: Path) -> Path:
+    """``path`` (relative to the yaml's folder), or the yaml's folder. Ultralytics reads a
+    relative ``path`` under its own datasets folder, which detkit does not have: a ``path`` that
+    is not there is taken to name the folder the yaml sits in (``path: coco128`` inside coco128/)."""
+    folder = yaml_path.resolve().parent
+    if not config.get("path"):
+        return folder
+    root = (folder / str(config["path"])).resolve()
+    return root if root.is_dir() else folder
+
+
+def _listed_images(config: dict[str, Any], base: Path, yaml_path: Path) -> dict[str, list[Path]]:
+    """The images of each of ``train`` / ``val`` (or ``validation``) / ``test``; without any of
+    them, every image under ``base/images`` (key ``""``)."""
+    config = dict(config)
+    if "val" not in config and "validation" in config:
+        config["val"] = config["validation"]
+    listed = {}
+    for key in SPLIT_KEYS:
+        entries = config.get(key)
+        if entries:
+            entries = entries if isinstance(entries, list) else [entries]
+            listed[key] = [p for entry in entries for p in _entry_images(str(entry), base, f"{yaml_path}: {key}")]
+    return listed or {"": _folder_images(base / "images")}
+
+
+def _entry_images(entry: str, base: Path, where: str) -> list[Path]:
+    """A folder's images (recursively) or the images a ``.txt`` file lists, one path a line
+    (relative ones to the list's folder). Roboflow writes ``../train/images`` for a folder
+    beside the yaml; as Ultralytics does, that is tried without the ``../``."""
+    path = base / entry
+    if not path.exists() and entry.startswith("../"):
+        path = base / entry[3:]
+    if path.is_dir():
+        return _folder_images(path)
+    if path.is_file() and path.suffix == ".txt":
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        return [(path.parent / line).resolve() for line in lines if line]
+    raise DatasetError(f"{entry!r} is not a folder or .txt list of images (looked for {path}); fix the path", where)
+
+
+def _folder_images(folder: Path) -> list[Path]:
+    return sorted(p.resolve() for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def _read_image(path: Path, root: Path, image_id: int, class_names: list[str], problems: list[str]) -> Record | None:
     try:
-        width, height = shown_size(root / "images" / relative)
+        width, height = shown_size(path)
     except OSError as e:
-        problems.append(f"{root / 'images' / relative}: unreadable image ({e})")
+        problems.append(f"{path}: unreadable image ({e})")
         return None
-    label_path = root / "labels" / relative.with_suffix(".txt")
+    labels = label_path(path)
     rows = []
-    if label_path.is_file():
-        for number, line in enumerate(label_path.read_text().splitlines(), start=1):
+    if labels.is_file():
+        for number, line in enumerate(labels.read_text().splitlines(), start=1):
             row = _parse_line(line, len(class_names))
             if isinstance(row, str):
-                problems.append(f"{label_path}: line {number}: {row}")
+                problems.append(f"{labels}: line {number}: {row}")
             elif row is not None:
                 rows.append(row)
     table = np.array(rows, dtype=np.float64).reshape(-1, 5)
     cx, cy, w, h = (table[:, 1:] * [width, height, width, height]).T
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).clip(0, [width, height, width, height])
-    record = Record(image_id, relative.as_posix(), width, height, boxes, table[:, 0].astype(np.int64))
-    apply_sidecar(label_path.with_suffix(".json"), record, class_names, problems)
+    record = Record(image_id, path.relative_to(root).as_posix(), width, height, boxes, table[:, 0].astype(np.int64))
+    apply_sidecar(labels.with_suffix(".json"), record, class_names, problems)
     return record
 
 
@@ -110,7 +226,7 @@ def _parse_line(line: str, num_classes: int) -> list[float] | str | None:
     except ValueError:
         return f"not numbers: {line.strip()!r}"
     if not 0 <= label < num_classes:
-        return f"class {label} outside 0..{num_classes - 1} of data.yaml names"
+        return f"class {label} outside 0..{num_classes - 1} of the yaml's names"
     if any(v < -TOLERANCE or v > 1 + TOLERANCE for v in values):
         return f"coordinates {values} outside [0, 1]; YOLO labels are normalised by the image size"
     if values[2] <= 0 or values[3] <= 0:
@@ -119,8 +235,9 @@ def _parse_line(line: str, num_classes: int) -> list[float] | str | None:
 
 
 def write_yolo(dataset: DetectionDataset, root: str | Path) -> Path:
-    """Copy images into ``root/images``, write ``root/labels`` and ``root/data.yaml``.
-    Crowd regions have no YOLO form and are left out."""
+    """Copy images into ``root/images``, write ``root/labels`` and ``root/data.yaml``; the
+    dataset's given splits become ``<split>.txt`` image lists the yaml names. Crowd regions have
+    no YOLO form and are left out."""
     root = Path(root)
     copy_images(dataset, root / "images")
     for record in dataset.records:
@@ -130,11 +247,16 @@ def write_yolo(dataset: DetectionDataset, root: str | Path) -> Path:
                 cx, cy = (x1 + x2) / 2 / record.width, (y1 + y2) / 2 / record.height
                 w, h = (x2 - x1) / record.width, (y2 - y1) / record.height
                 lines.append(f"{int(label)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
-        label_path = (root / "labels" / record.file_name).with_suffix(".txt")
-        write_text_atomic(label_path, "".join(f"{x}\n" for x in lines))
-        write_sidecar(label_path.with_suffix(".json"), record, dataset.class_names)
-    names = {i: name for i, name in enumerate(dataset.class_names)}
-    write_text_atomic(
-        root / "data.yaml", yaml.safe_dump({"path": ".", "train": "images", "val": "images", "names": names})
-    )
+        labels = (root / "labels" / record.file_name).with_suffix(".txt")
+        write_text_atomic(labels, "".join(f"{x}\n" for x in lines))
+        write_sidecar(labels.with_suffix(".json"), record, dataset.class_names)
+    config: dict[str, Any] = {"path": ".", "train": "images", "val": "images"}
+    names_of = {r.image_id: r.file_name for r in dataset.records}
+    for key, split in SPLIT_KEYS.items():
+        if split in dataset.given_splits:
+            listing = "".join(f"./images/{names_of[i]}\n" for i in dataset.given_splits[split])
+            write_text_atomic(root / f"{key}.txt", listing)
+            config[key] = f"{key}.txt"
+    config["names"] = dict(enumerate(dataset.class_names))
+    write_text_atomic(root / "data.yaml", yaml.safe_dump(config, sort_keys=False))
     return root

@@ -1,0 +1,217 @@
+"""An export read as its maker wrote it: the format and layout found from the files (COCO,
+Pascal VOC or YOLO; one annotation file, or one per split), its own splits kept, and what was
+found said in one line.
+
+COCO layouts: a json (``data.root`` itself, ``annotations.json``, or the one json in the
+folder), the official ``annotations/instances_<split>.json`` beside ``<split>/`` image folders,
+or Roboflow's split folders (``train/``, ``valid/``, ``test/``), each a json beside its images.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from detkit.data.formats.coco import load_coco
+from detkit.data.formats.quirks import drop_empty_classes, settle_small_boxes, warn_similar_names
+from detkit.data.formats.split_names import detkit_split
+from detkit.data.formats.voc import load_voc
+from detkit.data.formats.yolo import load_yolo, yolo_yamls
+from detkit.data.records import DetectionDataset, Record
+from detkit.data.splits import SPLITS
+from detkit.errors import ConfigError, DatasetError
+
+FORMATS = ("coco", "voc", "yolo")
+COCO_FILE = "annotations.json"
+LOOKED_FOR = (
+    "COCO: a .json, annotations.json, annotations/instances_<split>.json, or train/ valid/ test/ folders each "
+    "with a .json; Pascal VOC: Annotations/ (+ JPEGImages/, ImageSets/Main/) or .xml files beside images; "
+    "YOLO: a .yaml with the class `names`"
+)
+log = logging.getLogger(__name__)
+
+
+def load_export(
+    root: str | Path | None = None,
+    format: str = "auto",
+    images: str | Path | None = None,
+    image_set: str | None = None,
+    on_invalid: str = "error",
+    border_margin: float = 2.0,
+    keep_empty_classes: bool = False,
+    min_box_size: float = 2.0,
+) -> DetectionDataset:
+    """Read the export at ``root`` (a folder or an annotation file) in ``format``, or in the one
+    its files show with ``auto``. ``images`` is the folder image names are relative to (COCO,
+    VOC); ``image_set`` a VOC ``ImageSets/Main`` set to read alone; ``on_invalid`` and
+    ``border_margin`` as in `load_coco`. Classes no box uses are left out unless
+    ``keep_empty_classes``; boxes under ``min_box_size`` px on a side are reported (`quirks`)."""
+    if root is None:
+        raise ConfigError("data.root is missing: data.root=<the export's folder, or its annotation file>")
+    root = Path(root)
+    if not root.exists():
+        raise ConfigError(f"data.root={root} does not exist; point it at the export's folder or annotation file")
+    if format not in (*FORMATS, "auto"):
+        raise ConfigError(f"data format {format!r}; choose one of {['auto', *FORMATS]}")
+    found = detect_format(root) if format == "auto" else format
+    if found == "coco":
+        parts = coco_parts(root, None if images is None else Path(images))
+        if not parts:
+            raise DatasetError(f"no COCO annotations here (looked for {LOOKED_FOR.split('; ')[0]})", str(root))
+        loaded = [
+            (split, load_coco(json, image_root, border_margin=border_margin, on_invalid=on_invalid))
+            for split, json, image_root in parts
+        ]
+        dataset = join_splits(loaded)
+        files = ", ".join(str(json.relative_to(root)) if json != root else json.name for _, json, _ in parts)
+    elif found == "voc":
+        dataset = load_voc(root, image_set, border_margin=border_margin, on_invalid=on_invalid, images=images)
+        files = "ImageSets/Main" if dataset.given_splits else "every .xml"
+    else:
+        if images is not None:
+            raise ConfigError("data.images does not apply to YOLO: its yaml names the images; leave it out")
+        dataset = load_yolo(root, on_invalid=on_invalid)
+        files = str(yolo_yamls(root)[0].name if root.is_dir() else root.name)
+    log.info("data: %s", describe(found, root, files, dataset))
+    dataset = dataset if keep_empty_classes else drop_empty_classes(dataset)
+    warn_similar_names(dataset)
+    return settle_small_boxes(dataset, min_box_size, on_invalid)
+
+
+def describe(format: str, root: Path, files: str, dataset: DetectionDataset) -> str:
+    """One line: the format and files found, the size, and the export's own splits if any."""
+    splits = (
+        "its own splits " + ", ".join(f"{name} {len(ids)}" for name, ids in dataset.given_splits.items())
+        if dataset.given_splits
+        else "no splits of its own"
+    )
+    return (
+        f"{format.upper() if format != 'voc' else 'Pascal VOC'} export {root} ({files}): {len(dataset)} images, "
+        f"{dataset.num_classes} classes, {splits}"
+    )
+
+
+def detect_format(root: Path) -> str:
+    """The one format whose files are at ``root``; none or several is a `DatasetError`."""
+    if root.is_file():
+        by_suffix = {".json": "coco", ".yaml": "yolo", ".yml": "yolo"}
+        if root.suffix.lower() not in by_suffix:
+            raise DatasetError("not an annotation file (.json for COCO, .yaml for YOLO) nor a folder", str(root))
+        return by_suffix[root.suffix.lower()]
+    found = [
+        name
+        for name, present in (("coco", _has_coco(root)), ("voc", _has_voc(root)), ("yolo", bool(yolo_yamls(root))))
+        if present
+    ]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise DatasetError(f"no dataset found; looked for {LOOKED_FOR}", source=str(root))
+    raise DatasetError(
+        f"this looks like {' and '.join(found)}; choose with data={found[0]} (or {', '.join(found[1:])})", str(root)
+    )
+
+
+def _has_coco(root: Path) -> bool:
+    return bool(
+        list(root.glob("*.json"))
+        or list((root / "annotations").glob("instances_*.json"))
+        or any(
+            folder.is_dir() and detkit_split(folder.name) and list(folder.glob("*.json")) for folder in root.iterdir()
+        )
+    )
+
+
+def _has_voc(root: Path) -> bool:
+    return (root / "Annotations").is_dir() or any(root.glob("*.xml"))
+
+
+def coco_parts(root: Path, images: Path | None = None) -> list[tuple[str, Path, Path | None]]:
+    """``(split, json, image folder or None for the json's default)`` of each annotation file of
+    a COCO export at ``root``; ``split`` is detkit's name for the file's split, ``""`` for none."""
+    if root.is_file():
+        return [("", root, images)]
+    if (root / COCO_FILE).is_file():
+        return [("", root / COCO_FILE, images)]
+    official = sorted((root / "annotations").glob("instances_*.json"))
+    if official:
+        names = [path.stem.removeprefix("instances_") for path in official]
+        return [(detkit_split(n) or "", p, _official_images(root, n, images)) for n, p in zip(names, official)]
+    per_split = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and detkit_split(p.name)):
+        jsons = sorted(folder.glob("*.json"))
+        if len(jsons) > 1:
+            raise DatasetError(
+                f"several json files ({', '.join(p.name for p in jsons)}); keep one per split folder", str(folder)
+            )
+        if jsons:
+            per_split.append(
+                (detkit_split(folder.name) or "", jsons[0], None if images is None else images / folder.name)
+            )
+    if per_split:
+        return sorted(per_split, key=lambda part: SPLITS.index(part[0]))
+    top = sorted(root.glob("*.json"))
+    if len(top) > 1:
+        listed = ", ".join(p.name for p in top)
+        raise DatasetError(f"several json files ({listed}); point data.root at the annotation file", str(root))
+    return [("", top[0], images)] if top else []
+
+
+def _official_images(root: Path, name: str, images: Path | None) -> Path:
+    """The image folder of ``annotations/instances_<name>.json``: ``<name>/`` beside
+    ``annotations/`` (official COCO), ``images/<name>/``, or ``images/`` (CVAT's ``default``)."""
+    base = images or root
+    for folder in (base / name, base / "images" / name, base / "images", base):
+        if folder.is_dir():
+            return folder
+    return base / name
+
+
+def join_splits(parts: list[tuple[str, DetectionDataset]]) -> DetectionDataset:
+    """One dataset of several annotation files, each of one split (``""``: none): image names
+    relative to the folder all share; classes joined by name (each keeps its first category
+    id); image ids kept unless two files share one, then numbered anew. The files' splits
+    become `given_splits` when every file has one."""
+    if len(parts) == 1 and not parts[0][0]:
+        return parts[0][1]
+    root = Path(os.path.commonpath([str(dataset.root.resolve()) for _, dataset in parts]))
+    names: list[str] = []
+    category_ids: list[int] = []
+    for _, dataset in parts:
+        for name, cid in zip(dataset.class_names, dataset.category_ids):
+            if name not in names:
+                names.append(name)
+                category_ids.append(cid)
+    if len(set(category_ids)) < len(category_ids):  # two files gave one id to different names
+        category_ids = list(range(1, len(names) + 1))
+    original_ids = [r.image_id for _, dataset in parts for r in dataset.records]
+    renumber = len(set(original_ids)) < len(original_ids)
+    records: list[Record] = []
+    given: dict[str, list[int]] = {}
+    for split, dataset in parts:
+        to_joined = np.array([names.index(n) for n in dataset.class_names], dtype=np.int64)
+        for record in dataset.records:
+            image_id = len(records) + 1 if renumber else record.image_id
+            file_name = (dataset.root.resolve() / record.file_name).relative_to(root).as_posix()
+            annotated = None if record.annotated is None else frozenset(int(to_joined[i]) for i in record.annotated)
+            records.append(
+                Record(
+                    image_id,
+                    file_name,
+                    record.width,
+                    record.height,
+                    record.boxes,
+                    to_joined[record.labels],
+                    record.iscrowd,
+                    record.areas,
+                    record.group,
+                    record.domain,
+                    annotated,
+                )
+            )
+            given.setdefault(split, []).append(image_id)
+    keep_given = all(split for split, _ in parts)
+    return DetectionDataset(root, names, records, category_ids, given if keep_given else {})

@@ -1,0 +1,63 @@
+"""Every tool on real exports' layouts, on their own splits: train on Roboflow's COCO folders,
+fine-tune from that run on official COCO, VOC and an Ultralytics yaml, then score the given test
+split, analyse its errors, diagnose the run and predict (converting each is in tests/data)."""
+
+import json
+
+import pytest
+
+from detkit.training.diagnose import diagnose_run
+from detkit.training.errors import analyse_run_errors
+from detkit.training.evaluate import evaluate_run
+from detkit.training.predict import predict_images
+from detkit.training.run import train
+from tests.conftest import compose_config, compose_train
+from tests.exports import official_coco, roboflow_coco, ultralytics_export, voc_export
+
+FAST = ["data=auto", "model.image_size=96", "data.module.batch_size=4", "data.module.num_workers=0"]
+FAST += ["trainer.max_epochs=1", "evaluation.images.every_n_epochs=0"]
+
+
+def _manifests(run_dir):
+    return {p.stem: json.loads(p.read_text()) for p in (run_dir / "splits").glob("*.json")}
+
+
+@pytest.mark.slow
+def test_train_finetune_score_analyse_diagnose_and_predict_on_each_exports_own_splits(tmp_path, tiny_shapes):
+    roboflow = roboflow_coco(tmp_path / "roboflow", tiny_shapes)
+    first = train(compose_train(tmp_path, [*FAST, f"data.root={roboflow}"], tiny_shapes=False, out="roboflow_run"))
+    assert set(first.metrics) == {"train_dev", "dev", "test"}, "the export's test split is scored"
+    assert json.loads((first.run_dir / "metrics.json").read_text()).keys() == first.metrics.keys()
+    manifests = _manifests(first.run_dir)
+    assert {m["splits"] for m in manifests.values()} == {"given"}
+    assert {name: len(m["image_ids"]) for name, m in manifests.items() if name != "train"} == {
+        "train_dev": 2,
+        "dev": 6,
+        "test": 3,
+    }, "train_dev carved from the export's 15 train images; dev and test as given"
+
+    for name, build, has_test in [
+        ("official", official_coco, False),
+        ("voc", voc_export, True),
+        ("yolo", ultralytics_export, True),
+    ]:
+        export = build(tmp_path / name, tiny_shapes)
+        overrides = [*FAST, f"data.root={export}", f"init.checkpoint={first.run_dir}"]
+        run = train(compose_train(tmp_path, overrides, tiny_shapes=False, out=f"{name}_run"))
+        assert set(run.metrics) == {"train_dev", "dev"} | ({"test"} if has_test else set()), name
+        assert all(m["splits"] == "given" for m in _manifests(run.run_dir).values()), name
+
+    test = evaluate_run(first.run_dir, "test", compose_config("evaluate").trainer)
+    assert test["mAP"] == pytest.approx(first.metrics["test"]["mAP"])
+    errors = analyse_run_errors(compose_config("errors", [f"run={first.run_dir}", "split=test"]))
+    assert (errors / "errors.md").is_file() and json.loads((errors / "errors.json").read_text())
+    diagnosis = diagnose_run(
+        compose_config("diagnose", [f"run={first.run_dir}", "human.error=0.02", "bootstrap.samples=20"])
+    )
+    assert diagnosis["errors"]["test"] is not None and diagnosis["errors"]["dev"] is not None
+    predicted = predict_images(
+        compose_config(
+            "predict", [f"run={first.run_dir}", f"images={roboflow / 'test'}", f"out={tmp_path / 'predicted'}"]
+        )
+    )
+    assert len(list((tmp_path / "predicted" / "drawn").glob("*.jpg"))) == 3 and predicted is not None
