@@ -3,6 +3,7 @@ layout, keep their own splits, and carry their quirks (empty classes, tiny boxes
 
 import json
 import logging
+import warnings
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ import yaml
 from detkit.data.formats import convert_dataset, load_export
 from detkit.data.formats.exports import detect_format
 from detkit.data.splits import resolve_split_mode, split_given
+from detkit.data.torch_dataset import DetectionImages
+from detkit.data.transforms import build_transforms
 from detkit.errors import ConfigError, DatasetError
 from tests.exports import official_coco, roboflow_coco, ultralytics_export, voc_export
 
@@ -170,3 +173,22 @@ def test_convert_keeps_the_exports_own_splits(tmp_path, exports, layout, target)
     if target == "coco":
         images = json.loads((tmp_path / "coco" / "annotations.json").read_text())["images"]
         assert {image["split"] for image in images} == set(source.given_splits)
+
+
+def test_convert_takes_the_image_folder_a_json_names_its_files_in(tmp_path, exports):
+    export = exports["roboflow"]
+    (tmp_path / "annotations").mkdir()
+    json_file = tmp_path / "annotations" / "valid.json"
+    json_file.write_text((export / "valid" / "_annotations.coco.json").read_text())
+    with pytest.raises(DatasetError, match=r"image not found.*data\.images="):
+        load_export(json_file)
+    convert_dataset("coco", json_file, "yolo", tmp_path / "yolo", images=export / "valid")
+    assert len(load_export(tmp_path / "yolo")) == 6
+
+
+def test_the_evaluation_pipeline_reads_images_without_warnings(exports):
+    dataset = load_export(exports["roboflow"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # before: albumentations warned about an empty pipeline
+        images = [DetectionImages(dataset, build_transforms(train=False))[i] for i in range(len(dataset))]
+    assert {tuple(image.shape[1:]) for image, _ in images} == {(120, 144), (96, 120), (96, 96)}
