@@ -35,7 +35,9 @@ class DetectionDataModule(L.LightningDataModule):
     module serves that class alone against background (`DetectionDataset.only_class`), on the
     same splits as the whole dataset minus the images not labelled for it. ``train_fraction``
     keeps a seeded share of ``train`` (the other splits unchanged); smaller shares are subsets
-    of larger ones with the same seed, as a learning curve needs.
+    of larger ones with the same seed, as a learning curve needs. Training images whose shorter
+    side is above ``read_size`` (the model's input size) are read shrunk to it before
+    augmentation (`DetectionImages`); evaluation reads them whole, in the annotations' pixels.
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class DetectionDataModule(L.LightningDataModule):
         seed: int = 0,
         single_class: str | None = None,
         train_fraction: float = 1.0,
+        read_size: int | None = None,
     ):
         super().__init__()
         if not 0.0 < train_fraction <= 1.0:
@@ -73,6 +76,7 @@ class DetectionDataModule(L.LightningDataModule):
         self.seed = seed
         self.single_class = single_class
         self.train_fraction = train_fraction
+        self.read_size = read_size
         self.test_split = "test"  # which split `trainer.test` scores; set by the caller
         self._dataset: DetectionDataset | None = None
         self._split_ids: dict[str, list[int]] = {}
@@ -154,7 +158,8 @@ class DetectionDataModule(L.LightningDataModule):
         shuffles and augments (seeded), else neither."""
         transform = build_transforms(train=train, seed=self.seed, **(self.augment if train else {}))
         subset = self.subset(split)
-        images = DetectionImages(subset if image_ids is None else subset.subset(image_ids), transform)
+        chosen = subset if image_ids is None else subset.subset(image_ids)
+        images = DetectionImages(chosen, transform, self.read_size if train else None)
         return torch.utils.data.DataLoader(
             images,
             batch_size=self.batch_size if train else self.eval_batch_size,

@@ -5,6 +5,7 @@ from PIL import Image
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.torch_dataset import DetectionImages, collate_detections
 from detkit.data.transforms import build_transforms
+from tests.data.test_image_files import save_as_camera
 
 
 def test_items_follow_torchvisions_target_contract(tiny_shapes):
@@ -49,3 +50,20 @@ def test_eval_transform_leaves_pixels_and_boxes_alone(tiny_shapes):
     np.testing.assert_allclose(target["boxes"].numpy(), record.boxes, atol=1e-4)
     pixels = np.asarray(Image.open(tiny_shapes.image_path(record)), dtype=np.float32) / 255
     np.testing.assert_allclose(image.permute(1, 2, 0).numpy(), pixels, atol=1e-6)
+
+
+def test_large_training_photos_are_read_shrunk_with_their_boxes(tmp_path, tiny_shapes):
+    """A 4x photo turned by EXIF, read at the model's 96 px: the pixels a plain read would give
+    shrunk, the boxes still on their objects (before: decoded and augmented at full size)."""
+    record = tiny_shapes.records[0]
+    picture = Image.open(tiny_shapes.image_path(record)).convert("RGB").resize((512, 384))
+    save_as_camera(picture, tmp_path / "photo.jpg", 6, quality=95)
+    scale = np.array([512 / 96, 384 / 96, 512 / 96, 384 / 96], np.float32)
+    large = Record(1, "photo.jpg", 512, 384, record.boxes * scale, record.labels)
+    dataset = DetectionDataset(tmp_path, tiny_shapes.class_names, [large])
+    image, target = DetectionImages(dataset, None, shorter_side=96)[0]
+    assert image.shape == (3, 96, 128), "shorter side 96, aspect kept, as shown (EXIF applied)"
+    np.testing.assert_allclose(target["boxes"].numpy(), record.boxes * [128 / 96, 1, 128 / 96, 1], rtol=1e-5)
+    whole, _ = DetectionImages(dataset)[0]
+    shrunk = torch.nn.functional.interpolate(whole[None], size=(96, 128), mode="area")[0]
+    assert (image - shrunk).abs().mean() < 0.02, "the same picture"
