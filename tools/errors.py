@@ -7,10 +7,12 @@ confusion matrix, precision-recall curves and a gallery of the worst images to
   python tools/errors.py run=<run dir> tags=<run dir>/errors/dev/errors.csv
 """
 
+import json
 from pathlib import Path
 
 from omegaconf import DictConfig
 
+from detkit.analysis.error_report import render_error_summary
 from detkit.errors import ConfigError
 from detkit.training.cli import run_hydra_tool
 from detkit.training.errors import analyse_run_errors
@@ -24,8 +26,11 @@ def main(cfg: DictConfig) -> None:
     out = analyse_run_errors(cfg)
     if out is None:  # a rank other than 0 under DDP: rank 0 writes the report
         return
-    report = "tags.md" if cfg.tags else "errors.md"
-    print((out / report).read_text(encoding="utf-8"))
+    if cfg.tags:
+        print((out / "tags.md").read_text(encoding="utf-8"))
+    else:
+        print(render_error_summary(json.loads((out / "errors.json").read_text(encoding="utf-8"))))
+        print("per class, by size, the confusions and the worst images: errors.md")
     print(f"written to {out}")
 
 

@@ -87,8 +87,8 @@ def write_error_sheet(path: Path, rows: list[dict[str, Any]]) -> None:
     write_text_atomic(path, buffer.getvalue())
 
 
-def render_errors(report: dict[str, Any]) -> str:
-    """The report as markdown: what each kind of error is worth, per class, by size, confusion."""
+def render_error_summary(report: dict[str, Any]) -> str:
+    """The head of the report: AP50 and what fixing each kind of error is worth (what tools print)."""
     kinds = report["breakdown"]["kinds"]
     ranked = sorted(KINDS, key=lambda k: -kinds[k]["dAP"])
     worth = ", ".join(f"{_short(k)} {kinds[k]['dAP']:+.3f}" for k in ranked[:2] if kinds[k]["count"])
@@ -101,7 +101,14 @@ def render_errors(report: dict[str, Any]) -> str:
         "|---|---:|---:|---|",
         *[f"| {KIND_LABELS[k]} | {kinds[k]['count']} | {kinds[k]['dAP']:+.3f} | {NEXT_STEPS[k]} |" for k in ranked],
         *[f"| {KIND_LABELS[s]} | | {report['breakdown']['special'][s]['dAP']:+.3f} | bound |" for s in SPECIAL],
-        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_errors(report: dict[str, Any]) -> str:
+    """The report as markdown: the summary, then per class, by size, confusion, the worst images."""
+    lines = [
+        render_error_summary(report),
         *_class_rows(report),
         "",
         *_size_rows(report["metrics"]),

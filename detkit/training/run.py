@@ -80,7 +80,7 @@ def train(cfg: DictConfig) -> TrainedRun:
     checkpoint = best_checkpoint(trainer, module, datamodule)
     splits = evaluated_splits(cfg, datamodule)
     metrics = evaluate_splits(trainer, module, datamodule, splits, str(checkpoint) if checkpoint else None)
-    _write_results(trainer, cfg, run_dir, metrics)
+    _write_results(trainer, cfg, run_dir, metrics, datamodule.split_mode)
     return TrainedRun(run_dir, metrics, fit_seconds, trainer.global_step, checkpoint)
 
 
@@ -307,10 +307,14 @@ def evaluate_splits(
     return results
 
 
-def _write_results(trainer: L.Trainer, cfg: DictConfig, run_dir: Path, metrics: dict[str, dict[str, float]]) -> None:
+def _write_results(
+    trainer: L.Trainer, cfg: DictConfig, run_dir: Path, metrics: dict[str, dict[str, float]], split_mode: str
+) -> None:
+    """``metrics.json`` (each split's metrics, and ``splits``: given, resplit or manifests) and
+    the final metrics as TensorBoard hyperparameters."""
     if not trainer.is_global_zero:
         return
-    write_json_atomic(run_dir / METRICS_FILE, metrics)
+    write_json_atomic(run_dir / METRICS_FILE, {**metrics, "splits": split_mode})
     final = {f"final/{split}_{k}": v for split, values in metrics.items() for k, v in values.items() if "/" not in k}
     hparams = OmegaConf.to_container(cfg, resolve=True)
     hparams["effective_batch_size"] = effective_batch_size(trainer, cfg.data.module.batch_size)

@@ -3,6 +3,7 @@ layout, keep their own splits, and carry their quirks (empty classes, tiny boxes
 
 import json
 import logging
+import shutil
 import warnings
 
 import numpy as np
@@ -192,3 +193,23 @@ def test_the_evaluation_pipeline_reads_images_without_warnings(exports):
         warnings.simplefilter("error")  # before: albumentations warned about an empty pipeline
         images = [DetectionImages(dataset, build_transforms(train=False))[i] for i in range(len(dataset))]
     assert {tuple(image.shape[1:]) for image, _ in images} == {(120, 144), (96, 120), (96, 96)}
+
+
+def test_voc_trainval_and_test_sets_and_cvats_coco_layout(tmp_path, exports):
+    voc = tmp_path / "voc"
+    shutil.copytree(exports["voc"], voc)
+    sets = voc / "ImageSets" / "Main"
+    (sets / "trainval.txt").write_text((sets / "train.txt").read_text() + (sets / "val.txt").read_text())
+    (sets / "train.txt").unlink()
+    (sets / "val.txt").unlink()
+    dataset = load_export(voc)
+    assert {s: len(ids) for s, ids in dataset.given_splits.items()} == {"train": 21, "test": 3}
+    splits = split_given(dataset, FRACTIONS)
+    assert splits["dev"] and set(splits["dev"]) <= set(dataset.given_splits["train"]), "dev carved from trainval"
+
+    cvat = tmp_path / "cvat"  # CVAT's COCO export: annotations/instances_default.json + images/
+    shutil.copytree(exports["roboflow"] / "valid", cvat / "images")
+    (cvat / "annotations").mkdir()
+    (cvat / "images" / "_annotations.coco.json").rename(cvat / "annotations" / "instances_default.json")
+    dataset = load_export(cvat)
+    assert len(dataset) == 6 and dataset.given_splits == {}

@@ -166,6 +166,7 @@ def test_errors_tool_end_to_end(run_tool, tmp_path):
         rows = list(csv.DictReader(handle))
     assert len(rows) == sum(kind["count"] for kind in report["breakdown"]["kinds"].values()) > 0
     assert len(report["worst_images"]) == 2 and "AP50 gained by fixing it" in result.stdout
+    assert "| class |" not in result.stdout and "errors.md" in result.stdout, "a summary; the report is the file"
     for name in ("breakdown.png", "confusion.png", "pr_curves.png", "worst.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     sources = _gallery_sources((out / "gallery.html").read_text())

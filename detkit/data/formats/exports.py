@@ -84,7 +84,8 @@ def load_export(
 def describe(format: str, root: Path, files: str, dataset: DetectionDataset) -> str:
     """One line: the format and files found, the size, and the export's own splits if any."""
     splits = (
-        "its own splits " + ", ".join(f"{name} {len(ids)}" for name, ids in dataset.given_splits.items())
+        "its own splits "
+        + ", ".join(f"{s} {len(dataset.given_splits[s])}" for s in SPLITS if s in dataset.given_splits)
         if dataset.given_splits
         else "no splits of its own"
     )

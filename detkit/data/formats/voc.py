@@ -89,9 +89,9 @@ def _image_sets(root: Path, image_set: str | None) -> dict[str, list[str]]:
     train = next((folder / f"{n}.txt" for n in ("train", "trainval") if (folder / f"{n}.txt").is_file()), None)
     if train is None:
         return {}
-    sets = {"train": train, "test": folder / "test.txt"}
-    if train.stem == "train":
-        sets["dev"] = folder / "val.txt"
+    sets = {"train": train, "dev": folder / "val.txt", "test": folder / "test.txt"}
+    if train.stem == "trainval":
+        del sets["dev"]  # trainval holds val
     return {split: _stems(path) for split, path in sets.items() if path.is_file()}
 
 
