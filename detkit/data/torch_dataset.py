@@ -40,12 +40,10 @@ class DetectionImages(torch.utils.data.Dataset):
         except OSError as e:
             raise DatasetError(f"image {record.image_id}: cannot read {path} ({e})") from None
         keep = ~record.iscrowd
+        boxes = record.boxes[keep]
         height, width = pixels.shape[:2]
-        boxes = (
-            record.boxes[keep]
-            * np.array([width, height, width, height], np.float32)
-            / np.array([record.width, record.height, record.width, record.height], np.float32)
-        )
+        if (width, height) != (record.width, record.height):  # read shrunk: the boxes follow
+            boxes = boxes * np.array([width / record.width, height / record.height] * 2, np.float32)
         out = {"image": pixels, "bboxes": boxes, "labels": record.labels[keep]}
         if self.transform is not None:
             out = self.transform(**out)

@@ -11,6 +11,10 @@ and 2; 2-core CPU, 2026-12-01):
   every 4 epochs, the checkpoint dev liked best was sometimes an early one whose clean detector
   had not trained yet (seed 2 at 2 threads: train error 0.52, avoidable bias named): dev is the
   domain the model gets worse at as it fits the clean world, so it now scores the final model.
+  A one-ulp change to the training boxes (``x * 320 / 320`` in float32, as a rescale does) moved
+  seed 0 at 2 threads from 0.705 to 0.290 (still named; runner-up 0.006, interval low 0.171):
+  the trajectory is chaotic, so another CPU's rounding can land anywhere in that range, and the
+  bound is half of 0.290.
 - variance: named in 6 of 6 runs (seeds 0, 1, 2 at 1 and 2 threads): gap 0.413 to 0.831, the
   runner-up at most 0.318, the lead at least 0.263, the interval's lower end at least 0.203.
   With augmentation really off (``augment={}`` merges into the defaults, so this case has always
@@ -60,7 +64,7 @@ CASES = {
 }
 
 # Well inside the smallest gap measured (module docstring): half of it or less.
-CLEAR_GAP = {"avoidable_bias": 0.4, "variance": 0.2, "data_mismatch": 0.3}
+CLEAR_GAP = {"avoidable_bias": 0.4, "variance": 0.2, "data_mismatch": 0.15}
 
 
 def train_and_diagnose(tmp_path, problem: str, seed: int = TRAINING_SEED) -> dict:
