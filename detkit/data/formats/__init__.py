@@ -16,7 +16,7 @@ from detkit.data.formats.voc import load_voc, write_voc
 from detkit.data.formats.yolo import load_yolo, write_yolo
 from detkit.data.records import DetectionDataset
 from detkit.data.splits import resolve_split_mode
-from detkit.errors import ConfigError
+from detkit.errors import ConfigError, DatasetError
 
 
 def write_coco_folder(dataset: DetectionDataset, dst: Path) -> Path:
@@ -52,11 +52,15 @@ def convert_dataset(
         if name not in (*READERS, "auto") or (name == "auto" and name == target_format):
             raise ConfigError(f"unknown format {name!r}; choose one of {sorted(READERS)}")
     src, dst = Path(src).resolve(), Path(dst).resolve()
+    if not src.exists():
+        raise ConfigError(f"data.root={src} does not exist; point it at the dataset to convert")
     if dst.exists():
         raise ConfigError(f"dst={dst} already exists; choose a new folder (inputs are never overwritten)")
     if dst.is_relative_to(src if src.is_dir() else src.parent):
         raise ConfigError(f"dst={dst} lies inside the source; choose a folder outside it")
     dataset = load_export(src, source_format, **read_options)
+    if not dataset.records:
+        raise DatasetError("no images to convert (every record was invalid or the dataset is empty)", str(src))
     resolve_split_mode(dataset, splits)  # refuses an unknown value, or given splits the data lacks
     if splits == "resplit":
         dataset.given_splits = {}

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from detkit.data.formats.fields import is_number, is_whole, read_text
 from detkit.data.formats.images import border_overshoot
 from detkit.data.formats.problems import check_on_invalid, image_problem, settle_problems
 from detkit.data.records import DetectionDataset, Record
@@ -39,8 +40,8 @@ def load_coco(
     check_on_invalid(on_invalid)
     path = Path(annotations)
     root = Path(image_root) if image_root is not None else default_image_root(path)
-    data = _read_json(path)
     problems: list[str] = []
+    data = _read_json(path, problems)
     class_names, category_ids = _read_categories(data, problems)
     records = _read_images(data, root if check_images else None, problems)
     _attach_annotations(data, records, category_ids, border_margin, problems)
@@ -48,7 +49,7 @@ def load_coco(
     settle_problems(problems, str(path), on_invalid)
     given: dict[str, list[int]] = {}
     for image in data["images"]:
-        if image.get("id") in records and image.get("split"):
+        if is_whole(image.get("id")) and image["id"] in records and image.get("split"):
             given.setdefault(str(image["split"]), []).append(image["id"])
     return DetectionDataset(root, class_names, list(records.values()), category_ids, given)
 
@@ -59,9 +60,10 @@ def default_image_root(annotations: Path) -> Path:
     return beside if beside.is_dir() else annotations.parent
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def _read_json(path: Path, problems: list[str]) -> dict[str, Any]:
+    """The json's three lists, each entry an object (the others reported and left out)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except FileNotFoundError:
         raise DatasetError("file not found; check the annotations path", source=str(path)) from None
     try:
@@ -72,16 +74,28 @@ def _read_json(path: Path) -> dict[str, Any]:
     missing = [k for k in ("images", "annotations", "categories") if not isinstance(data, dict) or k not in data]
     if missing:
         raise DatasetError(f"not a COCO instances file: missing top-level {missing}", source=str(path))
-    return data
+    wrong = [k for k in ("images", "annotations", "categories") if not isinstance(data[k], list)]
+    if wrong:
+        raise DatasetError(f"not a COCO instances file: {wrong} must be lists of objects", source=str(path))
+    entries = {}
+    for key in ("images", "annotations", "categories"):
+        for index, entry in enumerate(data[key]):
+            if not isinstance(entry, dict):
+                problems.append(f"{key}[{index}]: must be an object {{...}}, got {entry!r}")
+        entries[key] = [entry for entry in data[key] if isinstance(entry, dict)]
+    return {**data, **entries}
 
 
 def _read_categories(data: dict[str, Any], problems: list[str]) -> tuple[list[str], list[int]]:
-    categories = sorted(data["categories"], key=lambda c: c.get("id", 0))
-    names = [str(c.get("name", "")) for c in categories]
-    ids = [c.get("id") for c in categories]
-    for cat in categories:
-        if not isinstance(cat.get("id"), int) or not cat.get("name"):
+    categories = []
+    for cat in data["categories"]:
+        if is_whole(cat.get("id")) and isinstance(cat.get("name"), str) and cat["name"]:
+            categories.append(cat)
+        else:
             problems.append(f"category {cat}: needs an integer 'id' and a non-empty 'name'")
+    categories.sort(key=lambda c: c["id"])
+    names = [c["name"] for c in categories]
+    ids = [c["id"] for c in categories]
     for name in {n for n in names if names.count(n) > 1}:
         problems.append(f"category name {name!r} is used by more than one category id; make names unique")
     return names, ids
@@ -96,11 +110,15 @@ def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -
         if missing:
             problems.append(f"{where}: missing {missing}")
             continue
+        wrong = _image_field_problem(image)
+        if wrong:
+            problems.append(f"{where}: {wrong}")
+            continue
         if image["id"] in records:
             problems.append(f"{where}: duplicate image id; every image needs its own id")
             continue
-        name = str(image["file_name"])
-        if escapes_root(name):
+        name = image["file_name"]
+        if escapes_root(name) or (root is not None and not is_inside(root / name, root)):
             problems.append(f"{where}: file_name must be a relative path inside the image root, without '..'")
             continue
         if name in names_seen:
@@ -123,6 +141,24 @@ def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -
     return records
 
 
+def _image_field_problem(image: dict[str, Any]) -> str | None:
+    """Why an image entry's id, file_name or size cannot be used, if so."""
+    if not is_whole(image["id"]):
+        return f"id must be a whole number, got {image['id']!r}"
+    if not isinstance(image["file_name"], str) or not image["file_name"]:
+        return f"file_name must be a non-empty string, got {image['file_name']!r}"
+    for key in ("width", "height"):
+        if not (is_whole(image[key]) and image[key] > 0):
+            return f"{key} must be a whole number of pixels > 0, got {image[key]!r}"
+    return None
+
+
+def is_inside(path: Path, root: Path) -> bool:
+    """Whether ``path``, links followed, lies under ``root`` (links followed too): a link to a
+    file outside the image root is refused as a ``../`` name is."""
+    return path.resolve().is_relative_to(root.resolve())
+
+
 def escapes_root(name: str) -> bool:
     """Whether a file name from an annotation file points outside its image root."""
     pure = PurePosixPath(name.replace("\\", "/"))
@@ -133,20 +169,26 @@ def _attach_annotations(
     data: dict[str, Any], records: dict[int, Record], category_ids: list[int], margin: float, problems: list[str]
 ) -> None:
     label_of = {cid: i for i, cid in enumerate(category_ids)}
-    listed_ids = {image.get("id") for image in data["images"]}
+    listed_ids = {image.get("id") for image in data["images"] if is_whole(image.get("id"))}
     per_image: dict[int, list[tuple[list[float], int, bool, float]]] = {i: [] for i in records}
     for index, ann in enumerate(data["annotations"]):
         where = f"annotations[{index}] (id={ann.get('id')!r}, image_id={ann.get('image_id')!r})"
         box = ann.get("bbox")
-        if ann.get("image_id") not in records:
+        if not is_whole(ann.get("image_id")) or ann["image_id"] not in records:
             if ann.get("image_id") not in listed_ids:  # else: its image was already reported
                 problems.append(f"{where}: image_id refers to no image in 'images'")
             continue
-        if ann.get("category_id") not in label_of:
+        if not is_whole(ann.get("category_id")) or ann["category_id"] not in label_of:
             problems.append(f"{where}: unknown category_id {ann.get('category_id')!r}; known: {category_ids}")
             continue
-        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
-            problems.append(f"{where}: bbox must be [x, y, width, height] numbers, got {box!r}")
+        if not (isinstance(box, list) and len(box) == 4 and all(is_number(v) for v in box)):
+            problems.append(f"{where}: bbox must be [x, y, width, height] finite numbers, got {box!r}")
+            continue
+        if "area" in ann and not is_number(ann["area"]):
+            problems.append(f"{where}: area must be a finite number, got {ann['area']!r}")
+            continue
+        if ann.get("iscrowd", 0) not in (0, 1):
+            problems.append(f"{where}: iscrowd must be 0 or 1, got {ann['iscrowd']!r}")
             continue
         if box[2] <= 0 or box[3] <= 0:
             problems.append(f"{where}: bbox {box} has zero or negative width/height; fix or remove it")
@@ -181,9 +223,12 @@ def _read_partial_labels(
     not flagged not-exhaustive) or verified absent. Images with none of these keys: all classes."""
     label_of = {cid: i for i, cid in enumerate(category_ids)}
     for image in data["images"]:
-        record = records.get(image.get("id"))
+        record = records.get(image["id"]) if is_whole(image.get("id")) else None
         keys = [k for k in ("annotated_category_ids", "neg_category_ids", "not_exhaustive_category_ids") if k in image]
         if record is None or not keys:
+            continue
+        if not all(isinstance(image[k], list) and all(is_whole(c) for c in image[k]) for k in keys):
+            problems.append(f"image {record.image_id} ({record.file_name}): {keys} must be lists of category ids")
             continue
         unknown = [c for k in keys for c in image[k] if c not in label_of]
         if unknown:
@@ -267,7 +312,12 @@ def predictions_to_results(
 def load_results(path: str | Path, ground_truth: dict[str, Any]) -> list[dict[str, Any]]:
     """Read a COCO results json and check it refers only to images and categories of ``ground_truth``."""
     path = Path(path)
-    results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        raise DatasetError("results file not found; check the predictions path", source=str(path))
+    try:
+        results = json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})", source=str(path)) from None
     if not isinstance(results, list):
         raise DatasetError("expected a COCO results file: a JSON list of detections", source=str(path))
     image_ids = {image["id"] for image in ground_truth["images"]}
@@ -277,6 +327,12 @@ def load_results(path: str | Path, ground_truth: dict[str, Any]) -> list[dict[st
         where = f"[{index}] (image_id={det.get('image_id')!r})" if isinstance(det, dict) else f"[{index}]"
         if not isinstance(det, dict) or not {"image_id", "category_id", "bbox", "score"} <= det.keys():
             problems.append(f"{where}: needs image_id, category_id, bbox [x, y, w, h] and score")
+        elif not (is_whole(det["image_id"]) and is_whole(det["category_id"])):
+            problems.append(f"{where}: image_id and category_id must be whole numbers")
+        elif not (isinstance(det["bbox"], list) and len(det["bbox"]) == 4 and all(is_number(v) for v in det["bbox"])):
+            problems.append(f"{where}: bbox must be [x, y, width, height] finite numbers, got {det['bbox']!r}")
+        elif not is_number(det["score"]):
+            problems.append(f"{where}: score must be a finite number, got {det['score']!r}")
         elif det["image_id"] not in image_ids:
             problems.append(f"{where}: image_id is not in the annotations; score against the file it came from")
         elif det["category_id"] not in category_ids:

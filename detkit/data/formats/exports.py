@@ -73,7 +73,7 @@ def load_export(
     else:
         if images is not None:
             raise ConfigError("data.images does not apply to YOLO: its yaml names the images; leave it out")
-        dataset = load_yolo(root, on_invalid=on_invalid)
+        dataset = load_yolo(root, on_invalid=on_invalid, border_margin=border_margin)
         files = str(yolo_yamls(root)[0].name if root.is_dir() else root.name)
     log.info("data: %s", describe(found, root, files, dataset))
     dataset = dataset if keep_empty_classes else drop_empty_classes(dataset)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from detkit.data.formats.fields import read_text
 from detkit.data.records import Record
+from detkit.errors import DatasetError
 from detkit.files import write_json_atomic
 
 
@@ -15,11 +17,18 @@ def apply_sidecar(path: Path, record: Record, class_names: list[str], problems: 
     if not path.is_file():
         return
     try:
-        extra = json.loads(path.read_text(encoding="utf-8"))
+        extra = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         problems.append(f"{path}: line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})")
         return
-    unknown = [n for n in extra.get("annotated_classes", []) if n not in class_names]
+    except DatasetError as e:
+        problems.append(str(e))
+        return
+    annotated = extra.get("annotated_classes", []) if isinstance(extra, dict) else None
+    if not (isinstance(annotated, list) and all(isinstance(n, str) for n in annotated)):
+        problems.append(f'{path}: expected {{"group": ..., "domain": ..., "annotated_classes": [names]}}')
+        return
+    unknown = [n for n in annotated if n not in class_names]
     if unknown:
         problems.append(f"{path}: annotated_classes {unknown} are not classes of this dataset {class_names}")
         return

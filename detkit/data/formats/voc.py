@@ -8,12 +8,14 @@ and partial labels live in an optional ``Annotations/<stem>.json`` sidecar.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 
-from detkit.data.formats.coco import escapes_root
+from detkit.data.formats.coco import escapes_root, is_inside
+from detkit.data.formats.fields import read_text
 from detkit.data.formats.images import border_overshoot, copy_images
 from detkit.data.formats.problems import check_on_invalid, image_problem, settle_problems
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
@@ -43,8 +45,12 @@ def load_voc(
     images = Path(images) if images is not None else found
     listed = _image_sets(root, image_set)
     stems = list(dict.fromkeys(s for names in listed.values() for s in names)) if listed else None
-    paths = sorted(annotations.glob("*.xml")) if stems is None else [annotations / f"{s}.xml" for s in stems]
     problems: list[str] = []
+    if stems is not None:
+        leaving = [s for s in stems if escapes_root(s) or not is_inside(annotations / f"{s}.xml", annotations)]
+        problems += [f"{root / 'ImageSets' / 'Main'}: image-set line {s!r} leaves Annotations/" for s in leaving]
+        stems = [s for s in stems if s not in leaving]
+    paths = sorted(annotations.glob("*.xml")) if stems is None else [annotations / f"{s}.xml" for s in stems]
     parsed = [_parse(path, images, border_margin, problems) for path in paths]
     parsed = [p for p in parsed if p is not None]
     names = list(class_names) if class_names else sorted({obj[0] for _, _, _, objects in parsed for obj in objects})
@@ -97,7 +103,7 @@ def _image_sets(root: Path, image_set: str | None) -> dict[str, list[str]]:
 
 def _stems(listing: Path) -> list[str]:
     """The image stems of an image-set file (its lines' first field; VOC's per-class files add a flag)."""
-    return [line.split()[0] for line in listing.read_text().splitlines() if line.strip()]
+    return [line.split()[0] for line in read_text(listing).splitlines() if line.strip()]
 
 
 def _parse(path: Path, images: Path, margin: float, problems: list[str]) -> tuple | None:
@@ -115,9 +121,12 @@ def _parse(path: Path, images: Path, margin: float, problems: list[str]) -> tupl
     try:
         size = (int(node.findtext("size/width")), int(node.findtext("size/height")))
     except (TypeError, ValueError):
-        problems.append(f"{path}: <size> needs integer <width> and <height>")
+        size = (0, 0)
+    if min(size) <= 0:
+        problems.append(f"{path}: <size> needs whole numbers > 0 in <width> and <height>")
         return None
-    wrong = f"a path outside {images.name}/" if escapes_root(file_name) else None
+    outside = escapes_root(file_name) or not is_inside(images / file_name, images)
+    wrong = f"a path outside {images.name}/" if outside else None
     wrong = wrong or image_problem(images / file_name, *size)
     if wrong:
         problems.append(f"{path}: image {file_name!r}: {wrong}")
@@ -137,6 +146,8 @@ def _read_box(obj: ET.Element, size: tuple[int, int], margin: float) -> list[flo
         xmin, ymin, xmax, ymax = (float(obj.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax"))
     except (TypeError, ValueError):
         return "<bndbox> needs numeric xmin, ymin, xmax, ymax"
+    if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)):
+        return f"<bndbox> {[xmin, ymin, xmax, ymax]} holds NaN or infinity; give finite pixel corners"
     box = [xmin - 1, ymin - 1, xmax, ymax]
     if box[2] <= box[0] or box[3] <= box[1]:
         return f"box {[xmin, ymin, xmax, ymax]} has zero or negative width/height"

@@ -14,6 +14,7 @@ labels live in an optional ``<label>.json`` sidecar.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from detkit.data.formats.images import copy_images
+from detkit.data.formats.fields import read_text
+from detkit.data.formats.images import border_overshoot, copy_images
 from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.image_files import shown_size
@@ -35,11 +37,11 @@ SPLIT_KEYS = {"train": "train", "val": "dev", "test": "test"}  # the yaml's keys
 log = logging.getLogger(__name__)
 
 
-def load_yolo(root: str | Path, on_invalid: str = "error") -> DetectionDataset:
+def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float = 2.0) -> DetectionDataset:
     """Read a YOLO dataset: ``root`` is its yaml or the folder holding it. The yaml's
     ``train`` / ``val`` / ``test`` become the dataset's `given_splits` (none when ``val`` lists
-    the same images as ``train``, as coco128.yaml does). ``on_invalid`` as in `load_coco`
-    (``drop`` leaves out bad lines and unreadable images)."""
+    the same images as ``train``, as coco128.yaml does). ``on_invalid`` and ``border_margin``
+    as in `load_coco` (``drop`` leaves out bad lines and unreadable images)."""
     check_on_invalid(on_invalid)
     yaml_path = find_yolo_yaml(Path(root))
     config = _read_yaml(yaml_path)
@@ -56,7 +58,7 @@ def load_yolo(root: str | Path, on_invalid: str = "error") -> DetectionDataset:
     problems: list[str] = []
     records, ids = [], {}
     for image_id, path in enumerate(images, start=1):
-        record = _read_image(path, image_root, image_id, names, problems)
+        record = _read_image(path, image_root, image_id, names, border_margin, problems)
         if record is not None:
             records.append(record)
             ids[path] = image_id
@@ -70,6 +72,8 @@ def load_yolo(root: str | Path, on_invalid: str = "error") -> DetectionDataset:
 def find_yolo_yaml(root: Path) -> Path:
     """``root`` if it is a yaml, else the one yaml in the folder ``root`` that has ``names``."""
     if root.is_file():
+        if root.suffix.lower() not in (".yaml", ".yml"):
+            raise DatasetError("not a YOLO dataset yaml; point data.root at the .yaml or its folder", str(root))
         return root
     found = yolo_yamls(root)
     if len(found) == 1:
@@ -86,8 +90,8 @@ def yolo_yamls(folder: Path) -> list[Path]:
     found = []
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
         try:
-            config = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError):
+            config = yaml.safe_load(read_text(path))
+        except (yaml.YAMLError, DatasetError):
             config = {"names": None}
         if isinstance(config, dict) and "names" in config:
             found.append(path)
@@ -117,7 +121,7 @@ def label_path(image: Path) -> Path:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        config = yaml.safe_load(read_text(path))
     except FileNotFoundError:
         raise DatasetError(
             "file not found; point data.root at the dataset yaml or its folder", source=str(path)
@@ -183,7 +187,7 @@ def _entry_images(entry: str, base: Path, where: str) -> list[Path]:
     if path.is_dir():
         return _folder_images(path)
     if path.is_file() and path.suffix == ".txt":
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        lines = [line.strip() for line in read_text(path).splitlines()]
         return [(path.parent / line).resolve() for line in lines if line]
     raise DatasetError(f"{entry!r} is not a folder or .txt list of images (looked for {path}); fix the path", where)
 
@@ -192,7 +196,9 @@ def _folder_images(folder: Path) -> list[Path]:
     return sorted(p.resolve() for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _read_image(path: Path, root: Path, image_id: int, class_names: list[str], problems: list[str]) -> Record | None:
+def _read_image(
+    path: Path, root: Path, image_id: int, class_names: list[str], border_margin: float, problems: list[str]
+) -> Record | None:
     try:
         width, height = shown_size(path)
     except OSError as e:
@@ -200,13 +206,22 @@ def _read_image(path: Path, root: Path, image_id: int, class_names: list[str], p
         return None
     labels = label_path(path)
     rows = []
-    if labels.is_file():
-        for number, line in enumerate(labels.read_text().splitlines(), start=1):
-            row = _parse_line(line, len(class_names))
-            if isinstance(row, str):
-                problems.append(f"{labels}: line {number}: {row}")
-            elif row is not None:
-                rows.append(row)
+    try:
+        text = read_text(labels) if labels.is_file() else ""
+    except DatasetError as e:
+        problems.append(str(e))
+        return None
+    for number, line in enumerate(text.splitlines(), start=1):
+        row = _parse_line(line, len(class_names))
+        if isinstance(row, list):
+            cx, cy, w, h = row[1] * width, row[2] * height, row[3] * width, row[4] * height
+            outside = border_overshoot([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], width, height)
+            if outside > border_margin:
+                row = f"box lies {outside:.1f} px outside the {width}x{height} image (border_margin={border_margin})"
+        if isinstance(row, str):
+            problems.append(f"{labels}: line {number}: {row}")
+        elif row is not None:
+            rows.append(row)
     table = np.array(rows, dtype=np.float64).reshape(-1, 5)
     cx, cy, w, h = (table[:, 1:] * [width, height, width, height]).T
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).clip(0, [width, height, width, height])
@@ -227,6 +242,8 @@ def _parse_line(line: str, num_classes: int) -> list[float] | str | None:
         return f"not numbers: {line.strip()!r}"
     if not 0 <= label < num_classes:
         return f"class {label} outside 0..{num_classes - 1} of the yaml's names"
+    if not all(math.isfinite(v) for v in values):
+        return f"coordinates {values} hold NaN or infinity"
     if any(v < -TOLERANCE or v > 1 + TOLERANCE for v in values):
         return f"coordinates {values} outside [0, 1]; YOLO labels are normalised by the image size"
     if values[2] <= 0 or values[3] <= 0:

@@ -1,0 +1,340 @@
+"""Bad input never crashes, lies or writes: each case an adversarial export held, then a fuzzer
+that mutates small valid files in every format and checks the contract on each example.
+
+The contract: a reader returns a dataset whose boxes are finite and inside their images, or
+raises one `DatasetError` naming the file; the input's bytes are never changed."""
+
+import json
+import math
+import os
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from detkit.data.formats import convert_dataset, load_export
+from detkit.data.formats.coco import load_coco, load_results
+from detkit.data.formats.voc import load_voc
+from detkit.data.formats.yolo import load_yolo
+from detkit.errors import ConfigError, DatasetError
+
+FUZZ = settings(
+    max_examples=1000,
+    derandomize=True,  # the same examples on every run and machine (CI)
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+ODD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.lists(st.integers(-3, 3), max_size=5),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+def _image(path, size=(64, 48)):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (90, 120, 150)).save(path)
+
+
+def _coco(folder):
+    """A valid COCO folder: two images, three boxes, two classes."""
+    _image(folder / "images" / "a.png")
+    _image(folder / "images" / "b.png")
+    coco = {
+        "images": [
+            {"id": 1, "file_name": "a.png", "width": 64, "height": 48},
+            {"id": 2, "file_name": "b.png", "width": 64, "height": 48},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 3, 20, 10], "area": 200, "iscrowd": 0},
+            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [30, 5, 10, 30], "area": 300, "iscrowd": 0},
+            {"id": 3, "image_id": 2, "category_id": 2, "bbox": [1, 1, 40, 40], "area": 1600, "iscrowd": 1},
+        ],
+        "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}],
+    }
+    (folder / "annotations.json").write_text(json.dumps(coco))
+    return coco
+
+
+def _write(folder, coco, text=None):
+    (folder / "annotations.json").write_text(json.dumps(coco) if text is None else text)
+    return folder / "annotations.json"
+
+
+def _assert_sound(dataset):
+    """What a reader may return: finite boxes inside their images, labels of its classes."""
+    for record in dataset.records:
+        assert np.isfinite(record.boxes).all() and np.isfinite(record.areas).all()
+        assert (record.boxes >= 0).all() and (record.boxes[:, 2] <= record.width).all()
+        assert (record.boxes[:, 3] <= record.height).all()
+        assert ((record.labels >= 0) & (record.labels < dataset.num_classes)).all()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c["annotations"][0].update(bbox=[2, 3, math.nan, 10]), "finite numbers"),
+        (lambda c: c["annotations"][0].update(bbox=[2, 3, True, 10]), "finite numbers"),
+        (lambda c: c["annotations"][0].update(area="200"), "area must be a finite number, got '200'"),
+        (lambda c: c["categories"][0].update(id="1"), "needs an integer 'id'"),
+        (lambda c: c.update(categories=["cat", "dog"]), "categories[0]: must be an object"),
+        (lambda c: c["images"][0].update(id=[1]), "id must be a whole number, got [1]"),
+        (lambda c: c["images"][0].update(id="abc"), "id must be a whole number, got 'abc'"),
+        (lambda c: c.update(images={"1": "a.png"}), "must be lists of objects"),
+        (lambda c: c["images"][0].update(width="64"), "width must be a whole number of pixels > 0, got '64'"),
+        (lambda c: c["annotations"][0].update(iscrowd="yes"), "iscrowd must be 0 or 1"),
+    ],
+)
+def test_coco_fields_of_the_wrong_type_are_named(tmp_path, change, message):
+    coco = _coco(tmp_path)
+    change(coco)
+    path = _write(tmp_path, coco)
+    with pytest.raises(DatasetError, match=None) as raised:
+        load_coco(path)
+    assert message in str(raised.value) and "annotations.json" in str(raised.value)
+
+
+def test_text_that_is_not_utf8_names_the_byte(tmp_path):
+    coco = _coco(tmp_path)
+    coco["categories"][0]["name"] = "chat-éé"
+    (tmp_path / "annotations.json").write_bytes(json.dumps(coco, ensure_ascii=False).encode("latin-1"))
+    with pytest.raises(DatasetError, match=r"byte \d+: not UTF-8 \(0xe9\); save the file as UTF-8"):
+        load_coco(tmp_path / "annotations.json")
+
+
+def test_a_link_out_of_the_image_root_is_refused(tmp_path):
+    coco = _coco(tmp_path / "export")
+    _image(tmp_path / "secret" / "outside.png")
+    os.symlink(tmp_path / "secret" / "outside.png", tmp_path / "export" / "images" / "link.png")
+    coco["images"][1]["file_name"] = "link.png"
+    with pytest.raises(DatasetError, match="inside the image root"):
+        load_coco(_write(tmp_path / "export", coco))
+
+
+def _voc(folder, box=("2", "3", "20", "30"), image_set=None):
+    _image(folder / "JPEGImages" / "a.jpg")
+    xmin, ymin, xmax, ymax = box
+    (folder / "Annotations").mkdir(parents=True, exist_ok=True)
+    (folder / "Annotations" / "a.xml").write_text(
+        "<annotation><filename>a.jpg</filename><size><width>64</width><height>48</height></size>"
+        f"<object><name>cat</name><bndbox><xmin>{xmin}</xmin><ymin>{ymin}</ymin><xmax>{xmax}</xmax>"
+        f"<ymax>{ymax}</ymax></bndbox></object></annotation>"
+    )
+    if image_set is not None:
+        (folder / "ImageSets" / "Main").mkdir(parents=True, exist_ok=True)
+        (folder / "ImageSets" / "Main" / "train.txt").write_text(image_set)
+    return folder
+
+
+def test_voc_nan_corners_and_image_sets_leaving_the_folder_are_refused(tmp_path):
+    with pytest.raises(DatasetError, match="NaN or infinity"):
+        load_voc(_voc(tmp_path / "nan", box=("nan", "3", "20", "30")))
+    with pytest.raises(DatasetError, match=r"image-set line '\.\./\.\./outside' leaves Annotations/"):
+        load_voc(_voc(tmp_path / "sets", image_set="a\n../../outside\n"))
+
+
+def _yolo(folder, label="0 0.5 0.5 0.25 0.25\n"):
+    _image(folder / "images" / "a.png")
+    (folder / "labels").mkdir(parents=True, exist_ok=True)
+    (folder / "labels" / "a.txt").write_bytes(label.encode("utf-8") if isinstance(label, str) else label)
+    (folder / "data.yaml").write_text("names: [cat, dog]\n")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [
+        ("0 nan 0.5 0.25 0.25\n", "NaN or infinity"),
+        ("0 0.5 0.5 inf 0.25\n", "NaN or infinity"),
+        ("chat 0.5 0.5 0.25 0.25\n".encode("latin-1").replace(b"a", b"\xe9", 1), "not UTF-8"),
+        ("0 0.95 0.5 0.3 0.25\n", "px outside the 64x48 image (border_margin=2.0)"),  # 6.4 px past the border
+    ],
+)
+def test_yolo_labels_that_cannot_be_boxes_are_named(tmp_path, label, message):
+    with pytest.raises(DatasetError, match=None) as raised:
+        load_yolo(_yolo(tmp_path / "yolo", label))
+    assert message in str(raised.value) and "a.txt" in str(raised.value)
+
+
+def test_a_yolo_label_file_with_a_byte_order_mark_reads(tmp_path):
+    (record,) = load_yolo(_yolo(tmp_path / "yolo", "\ufeff0 0.5 0.5 0.25 0.25\n")).records
+    np.testing.assert_allclose(record.boxes, [[24, 18, 40, 30]])
+
+
+def test_a_yolo_root_that_is_not_a_yaml_says_so(tmp_path):
+    (tmp_path / "labels.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    with pytest.raises(DatasetError, match="not a YOLO dataset yaml"):
+        load_export(tmp_path / "labels.txt", "yolo")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": NaN}]', "score must be a finite number"),
+        ('[{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3], "score": 0.5}]', "bbox must be [x, y, width, height]"),
+        ('[{"image_id": 1, "category_id": 1, "bbox": ["1", 2, 3, 4], "score": 0.5}]', "finite numbers"),
+        ('[{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": "0.5"}]', "score must be a finite"),
+        ('[{"image_id": [1], "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5}]', "must be whole numbers"),
+        ('[{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5}', "line 1, column"),
+    ],
+)
+def test_results_files_that_cannot_be_scored_are_named(tmp_path, text, message):
+    (tmp_path / "results.json").write_text(text)
+    ground_truth = {"images": [{"id": 1}], "categories": [{"id": 1}]}
+    with pytest.raises(DatasetError, match=None) as raised:
+        load_results(tmp_path / "results.json", ground_truth)
+    assert message in str(raised.value) and "results.json" in str(raised.value)
+
+
+def _fresh(tmp_path, name):
+    """An empty folder for one example (rebuilt each time: cheaper than a new temporary folder)."""
+    folder = tmp_path / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    return folder
+
+
+def _snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _check_contract(read, folder):
+    before = _snapshot(folder)
+    try:
+        _assert_sound(read())
+    except DatasetError as error:
+        assert str(error), "a message"
+    assert _snapshot(folder) == before, "the input is never written to"
+
+
+@st.composite
+def coco_mutations(draw):
+    """Where in a COCO file to put an odd value (or take a key away), or how to spoil the bytes."""
+    kind = draw(st.sampled_from(["value", "delete", "truncate", "latin-1", "top"]))
+    section = draw(st.sampled_from(["images", "annotations", "categories"]))
+    index = draw(st.integers(0, 2))
+    key = draw(
+        st.sampled_from(
+            [
+                "id",
+                "file_name",
+                "width",
+                "height",
+                "image_id",
+                "category_id",
+                "bbox",
+                "area",
+                "iscrowd",
+                "name",
+                "neg_category_ids",
+                "split",
+                "group",
+            ]
+        )
+    )
+    return kind, section, index, key, draw(ODD_VALUES), draw(st.integers(0, 400)), draw(st.integers(0, 3))
+
+
+@FUZZ
+@given(mutation=coco_mutations())
+def test_fuzzed_coco_files_give_a_sound_dataset_or_one_message(tmp_path, mutation):
+    folder = _fresh(tmp_path, "coco")
+    coco = _coco(folder)
+    kind, section, index, key, value, cut, box_field = mutation
+    entries = coco[section]
+    entry = entries[index % len(entries)]
+    text = None
+    if kind == "value":
+        if key == "bbox" and "bbox" in entry and box_field < 4 and not isinstance(value, (list, dict)):
+            entry["bbox"][box_field] = value
+        else:
+            entry[key] = value
+    elif kind == "delete":
+        entry.pop(key, None)
+    elif kind == "top":
+        coco[section] = value
+    else:
+        text = json.dumps(coco)
+        text = text[:cut] if kind == "truncate" else text
+    path = _write(folder, coco, text)
+    if kind == "latin-1":
+        path.write_bytes(json.dumps(coco).replace('"cat"', '"ch\\u00e9"').encode().replace(b"\\u00e9", b"\xe9"))
+    _check_contract(lambda: load_coco(path), folder)
+
+
+@st.composite
+def yolo_lines(draw):
+    token = st.one_of(
+        st.sampled_from(["0", "1", "2", "-1", "nan", "inf", "1e9", "0.5", "x", "", "\ufeff0"]),
+        st.floats(-2, 2).map(str),
+        st.text(max_size=4),
+    )
+    lines = draw(st.lists(st.lists(token, min_size=0, max_size=7).map(" ".join), max_size=4))
+    return "\n".join(lines), draw(st.sampled_from(["utf-8", "latin-1", "utf-16"]))
+
+
+@FUZZ
+@given(label=yolo_lines())
+def test_fuzzed_yolo_labels_give_a_sound_dataset_or_one_message(tmp_path, label):
+    text, encoding = label
+    folder = _yolo(_fresh(tmp_path, "yolo"), text.encode(encoding, errors="replace"))
+    _check_contract(lambda: load_yolo(folder), folder)
+
+
+@st.composite
+def voc_fields(draw):
+    value = st.one_of(
+        st.sampled_from(["nan", "inf", "-1", "0", "64", "1e9", "", "3.5", "x"]),
+        st.integers(-100, 200).map(str),
+        st.floats().map(str),
+        st.text(max_size=4),
+    )
+    return tuple(draw(value) for _ in range(4)), draw(st.sampled_from([None, "a\n", "../x\n", "a b\n", "\n"]))
+
+
+@FUZZ
+@given(fields=voc_fields())
+def test_fuzzed_voc_files_give_a_sound_dataset_or_one_message(tmp_path, fields):
+    box, image_set = fields
+    box = tuple(v.replace("<", "").replace("&", "") for v in box)
+    folder = _voc(_fresh(tmp_path, "voc"), box=box, image_set=image_set)
+    _check_contract(lambda: load_voc(folder), folder)
+
+
+@FUZZ
+@given(key=st.sampled_from(["image_id", "category_id", "bbox", "score"]), value=ODD_VALUES, drop=st.booleans())
+def test_fuzzed_results_files_are_read_whole_or_refused_with_one_message(tmp_path, key, value, drop):
+    folder = _fresh(tmp_path, "results")
+    detection = {"image_id": 1, "category_id": 1, "bbox": [1.0, 2.0, 3.0, 4.0], "score": 0.5}
+    if drop:
+        del detection[key]
+    else:
+        detection[key] = value
+    (folder / "results.json").write_text(json.dumps([detection]))
+    ground_truth = {"images": [{"id": 1}], "categories": [{"id": 1}]}
+    before = _snapshot(folder)
+    try:
+        (result,) = load_results(folder / "results.json", ground_truth)
+        assert all(math.isfinite(v) for v in [*result["bbox"], result["score"]]) and len(result["bbox"]) == 4
+    except DatasetError:
+        pass
+    assert _snapshot(folder) == before
+
+
+def test_convert_of_a_missing_or_empty_source_says_so(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        convert_dataset("auto", tmp_path / "missing", "yolo", tmp_path / "out")
+    coco = _coco(tmp_path / "empty")
+    coco["images"], coco["annotations"] = [], []
+    _write(tmp_path / "empty", coco)
+    with pytest.raises(DatasetError, match="no images to convert"):
+        convert_dataset("coco", tmp_path / "empty", "yolo", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
