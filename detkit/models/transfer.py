@@ -9,6 +9,8 @@ copied. Outputs are named as the model counts them: index 0 is ``BACKGROUND``.
 from __future__ import annotations
 
 import logging
+import pickle
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -156,12 +158,22 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], list[str] | No
             f"checkpoint {path}: no such file; pass a .ckpt of a detkit run (<run>/checkpoints/best.ckpt)"
         )
     try:
+        if not zipfile.is_zipfile(path):  # torch.save's format; a cut-short file loses its directory at the end
+            raise EOFError
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises several types for a file that is not a checkpoint
+    except pickle.UnpicklingError:  # what the safe loader raises for anything but tensors and plain data
         raise ConfigError(
-            f"checkpoint {path} cannot be read ({error}); pass a .ckpt written by tools/train.py"
+            f"checkpoint {path} holds objects other than tensors and plain data, which detkit never loads: "
+            "it is not a checkpoint detkit wrote; pass a .ckpt written by tools/train.py"
         ) from None
-    if "state_dict" not in checkpoint:
-        raise ConfigError(f"checkpoint {path} has no 'state_dict'; pass a .ckpt written by tools/train.py")
+    except Exception:  # torch raises several types for a file that is cut short or not a checkpoint
+        raise ConfigError(
+            f"checkpoint {path} is truncated or not a checkpoint at all; pass a .ckpt written by tools/train.py"
+        ) from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
+        raise ConfigError(
+            f"checkpoint {path} is a {type(checkpoint).__name__} without a 'state_dict': not a Lightning "
+            "checkpoint; pass a .ckpt written by tools/train.py"
+        )
     state = {k.removeprefix(MODEL_PREFIX): v for k, v in checkpoint["state_dict"].items() if k.startswith(MODEL_PREFIX)}
     return state, checkpoint.get(CHECKPOINT_CLASSES)

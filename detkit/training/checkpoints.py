@@ -34,11 +34,13 @@ def find_run(run: str | Path, checkpoint: str | Path | None) -> tuple[Path, Path
     one) and an optional explicit ``checkpoint``; ``best.ckpt`` by default."""
     path = Path(run)
     if path.is_file():
-        return path.parent.parent, path
-    chosen = Path(checkpoint) if checkpoint else path / "checkpoints" / "best.ckpt"
+        run_dir, chosen = path.parent.parent, path
+    else:
+        run_dir, chosen = path, Path(checkpoint) if checkpoint else path / "checkpoints" / "best.ckpt"
     if not chosen.is_file():
         raise ConfigError(f"checkpoint {chosen} not found; pass run=<run dir> or checkpoint=<path to a .ckpt>")
-    return path, chosen
+    read_checkpoint(chosen)  # one clear message for a file that is not a detkit checkpoint, before Lightning
+    return run_dir, chosen
 
 
 def build_architecture(model_cfg: DictConfig) -> nn.Module:

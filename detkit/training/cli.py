@@ -10,7 +10,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from detkit.errors import DetkitError
+from detkit.errors import ConfigError, DetkitError
 from detkit.training.quiet import silence_known_noise
 
 USAGE_ERROR = 2
@@ -33,14 +33,35 @@ def run_dir(resume: str | None, default: str) -> str:
     return str(max(runs, key=lambda run: (run / "checkpoints" / "last.ckpt").stat().st_mtime, default=default))
 
 
-def run_hydra_tool(task: Callable[[DictConfig], Any], config_dir: Path, config_name: str) -> None:
-    """Compose ``config_name`` from ``config_dir`` with the command line and call ``task``.
+def check_resume_argument(arguments: list[str]) -> None:
+    """Refuse ``resume=<folder>`` that is not a run before Hydra starts: Hydra would first
+    write ``.hydra/`` and ``train.log`` into it (or create it)."""
+    values = [a.split("=", 1)[1] for a in arguments if a.lstrip("+").startswith("resume=")]
+    resume = values[-1] if values else None
+    if resume not in (None, "", "null", LAST) and not (Path(resume) / "checkpoints" / "last.ckpt").is_file():
+        raise ConfigError(f"resume={resume}: no checkpoints/last.ckpt there; pass a detkit run directory")
+
+
+def run_hydra_tool(
+    task: Callable[[DictConfig], Any],
+    config_dir: Path,
+    config_name: str,
+    check_arguments: Callable[[list[str]], None] | None = None,
+) -> None:
+    """Compose ``config_name`` from ``config_dir`` with the command line and call ``task``
+    (``check_arguments`` first looks at the command line, before Hydra writes anything).
 
     A `DetkitError` from the task, or a config Hydra cannot compose (unknown group option,
     bad override), ends the process with one message and exit code 2.
     """
     register_resolvers()
     silence_known_noise()
+    if check_arguments is not None:
+        try:
+            check_arguments(sys.argv[1:])
+        except DetkitError as error:
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(USAGE_ERROR)
     started = False
 
     @hydra.main(version_base="1.3", config_path=str(config_dir.resolve()), config_name=config_name)

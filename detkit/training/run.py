@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from detkit.errors import ConfigError
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.models.finetune import Finetune
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
+from detkit.models.transfer import read_checkpoint
 from detkit.training.callbacks import DevImageLogger
 from detkit.training.checkpoints import (
     CONFIG_FILE,
@@ -118,6 +120,7 @@ def build_datamodule(cfg: DictConfig) -> DetectionDataModule:
 def build_module(cfg: DictConfig, from_checkpoint: bool = False) -> DetectionModule:
     """The LightningModule: the configured detector, initialised as ``init`` says (or, with
     ``from_checkpoint``, bare: a checkpoint fills it), and its training."""
+    _check_optimizer_values(cfg.optimizer)
     finetune = Finetune(**OmegaConf.to_container(OmegaConf.select(cfg, "finetune", default={})))
     if finetune.unfreeze_epoch is not None and not from_checkpoint:
         check_single_process(
@@ -234,6 +237,20 @@ def check_single_process(trainer_cfg: DictConfig, why: str) -> None:
         )
 
 
+def _check_optimizer_values(optimizer_cfg: DictConfig) -> None:
+    """The optimiser's numbers, checked before torch would raise mid-start: lr > 0, weight decay
+    >= 0, momentum in [0, 1)."""
+    ranges = {"lr": (0.0, False, math.inf), "weight_decay": (0.0, True, math.inf), "momentum": (0.0, True, 1.0)}
+    for key, (low, low_allowed, high) in ranges.items():
+        value = optimizer_cfg.get(key)
+        if value is None:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not number or value < low or (value == low and not low_allowed) or value >= high:
+            bound = f"in [{low}, {high})" if high != math.inf else (f"> {low}" if not low_allowed else f">= {low}")
+            raise ConfigError(f"optimizer.{key} must be a number {bound}, got {value!r}")
+
+
 def _check_trainer_values(trainer_cfg: DictConfig) -> None:
     for key in ("max_epochs", "check_val_every_n_epoch", "log_every_n_steps"):
         value = trainer_cfg.get(key)
@@ -284,6 +301,7 @@ def _resume_checkpoint(cfg: DictConfig) -> str | None:
     checkpoint = Path(cfg.resume) / "checkpoints" / "last.ckpt"
     if not checkpoint.is_file():
         raise ConfigError(f"resume={cfg.resume}: no checkpoints/last.ckpt there; pass a detkit run directory")
+    read_checkpoint(checkpoint)  # one clear message for a damaged or foreign file, before Lightning reads it
     return str(checkpoint)
 
 

@@ -33,6 +33,7 @@ from tests.tools.conftest import tool_command
         ("train", ["trainer.max_epochs=oops"], "max_epochs"),
         ("train", ["init.checkpoint=missing.ckpt"], "init.checkpoint=missing.ckpt: missing.ckpt not found"),
         ("train", ["finetune.freeze=head"], "choose one of ('none', 'backbone')"),
+        ("train", ["optimizer.lr=-1"], "optimizer.lr must be a number > 0.0, got -1"),
         ("predict", ["run=nowhere", "images=nowhere/*.jpg"], "nowhere/checkpoints/best.ckpt not found"),
         ("predict", ["images=photos"], "give run="),
     ],
