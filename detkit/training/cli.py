@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -71,7 +72,7 @@ def run_hydra_tool(
         try:
             task(cfg)
         except Exception as error:
-            user_error = _find_user_error(error)
+            user_error = _find_user_error(error) or _unwritable(error)
             if user_error is None:
                 raise
             print(f"error: {user_error}", file=sys.stderr)
@@ -89,6 +90,13 @@ def print_comparison(out: Path, curves: str) -> None:
     """Print ``<out>/comparison.md`` and where the comparison and its TensorBoard runs are."""
     print((out / "comparison.md").read_text(encoding="utf-8"))
     print(f"comparison written to {out}; {curves}: tensorboard --logdir {out}")
+
+
+def _unwritable(error: BaseException) -> str | None:
+    """The message for an output the file system refuses (no permission, read-only, full)."""
+    if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC):
+        return f"cannot write {error.filename or 'an output'} ({error.strerror}); choose another output folder"
+    return None
 
 
 def _find_user_error(error: BaseException | None) -> DetkitError | None:

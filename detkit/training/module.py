@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -97,12 +98,16 @@ class DetectionModule(L.LightningModule):
             return
         terms = ", ".join(f"{name}={value.item():.4g}" for name, value in losses.items())
         images = [int(target["image_id"]) for target in batch[1]]
-        where = self.trainer.checkpoint_callback.dirpath if self.trainer.checkpoint_callback else "the run"
+        folder = Path(self.trainer.checkpoint_callback.dirpath) if self.trainer.checkpoint_callback else None
+        if folder is not None and (folder / "last.ckpt").is_file():
+            kept = f"the last good checkpoints are in {folder} (resume=<run dir> continues from last.ckpt)"
+        else:
+            kept = "no checkpoint was written yet (it happened in the first epoch)"
         raise TrainingError(
             f"non-finite training loss at step {self.global_step} (epoch {self.current_epoch})"
             + (f": {terms}, images {images}" if bad else " on another process")
-            + f". Stopped before updating; the last good checkpoints are in {where} (resume=<run dir> continues "
-            "from last.ckpt). Lower optimizer.lr, keep trainer.gradient_clip_val, or check those images' boxes"
+            + f". Stopped before updating; {kept}. Lower optimizer.lr, keep trainer.gradient_clip_val, "
+            "or check those images' boxes"
         )
 
     def predict_batch(self, batch: Batch) -> list[dict[str, np.ndarray]]:

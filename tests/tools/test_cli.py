@@ -61,6 +61,15 @@ def test_evaluate_scores_a_results_file_without_images(run_tool_here, tmp_path):
     assert "mAP50" in result.stdout
 
 
+def test_an_output_folder_that_cannot_be_written_is_one_message(run_tool_here, tmp_path):
+    rng = np.random.default_rng(0)
+    gt = _ground_truth(rng)
+    _pycocotools_on_files(tmp_path, gt, _random_detections(rng, gt))
+    files = [f"annotations={tmp_path / 'gt.json'}", f"predictions={tmp_path / 'dt.json'}"]
+    result = run_tool_here("evaluate", *files, "out=/sys")  # not writable, even by root
+    assert result.returncode == 2 and "cannot write /sys/" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_evaluate_without_inputs_says_what_to_give(run_tool):
     result = run_tool("evaluate")  # a real process: exit code 2, no traceback
     assert result.returncode == 2 and "give run=<run dir>" in result.stderr and "Traceback" not in result.stderr

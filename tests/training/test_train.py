@@ -126,6 +126,21 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     assert all(torch.isfinite(v).all() for v in last["state_dict"].values() if v.is_floating_point())
 
 
+def test_a_non_finite_loss_before_any_checkpoint_does_not_point_to_one(tmp_path, monkeypatch):
+    finite = DetectionModule.loss_terms
+
+    def poisoned(self, batch):
+        losses = finite(self, batch)
+        losses["classification"] = losses["classification"] * float("inf")
+        return losses
+
+    monkeypatch.setattr(DetectionModule, "loss_terms", poisoned)
+    cfg = compose_train(tmp_path, ["trainer.max_epochs=1", "evaluation.images.every_n_epochs=0"])
+    with pytest.raises(TrainingError, match=r"step 0 .*no checkpoint was written yet") as raised:
+        train(cfg)
+    assert "checkpoints are in" not in str(raised.value), "before: named a folder that did not exist"
+
+
 def test_checkpoints_are_replaced_whole_or_not_at_all(tmp_path):
     checkpoint_io, path = AtomicCheckpointIO(), tmp_path / "last.ckpt"
     checkpoint_io.save_checkpoint({"global_step": 1}, path)
