@@ -13,7 +13,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from detkit.evaluation.summary import format_metrics_table
-from detkit.training.cli import check_resume_argument, run_hydra_tool
+from detkit.training.cli import check_run_dir_arguments, run_hydra_tool
 from detkit.training.run import resumed_config, train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -33,4 +33,4 @@ def report(metrics: dict, run_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    run_hydra_tool(main, CONFIGS, "train", check_resume_argument)
+    run_hydra_tool(main, CONFIGS, "train", check_run_dir_arguments)

@@ -34,13 +34,20 @@ def run_dir(resume: str | None, default: str) -> str:
     return str(max(runs, key=lambda run: (run / "checkpoints" / "last.ckpt").stat().st_mtime, default=default))
 
 
-def check_resume_argument(arguments: list[str]) -> None:
-    """Refuse ``resume=<folder>`` that is not a run before Hydra starts: Hydra would first
-    write ``.hydra/`` and ``train.log`` into it (or create it)."""
-    values = [a.split("=", 1)[1] for a in arguments if a.lstrip("+").startswith("resume=")]
-    resume = values[-1] if values else None
+def check_run_dir_arguments(arguments: list[str]) -> None:
+    """Refuse, before Hydra starts (it would first write ``.hydra/`` and ``train.log`` there),
+    ``resume=<folder>`` that is not a run, and ``hydra.run.dir=<folder>`` holding files but no run."""
+    resume = _last_value(arguments, "resume")
     if resume not in (None, "", "null", LAST) and not (Path(resume) / "checkpoints" / "last.ckpt").is_file():
         raise ConfigError(f"resume={resume}: no checkpoints/last.ckpt there; pass a detkit run directory")
+    run_dir = _last_value(arguments, "hydra.run.dir")
+    if run_dir and Path(run_dir).is_dir() and any(Path(run_dir).iterdir()) and not (Path(run_dir) / ".hydra").is_dir():
+        raise ConfigError(f"hydra.run.dir={run_dir} holds files of something else; choose a new or empty folder")
+
+
+def _last_value(arguments: list[str], key: str) -> str | None:
+    values = [a.split("=", 1)[1] for a in arguments if a.lstrip("+").startswith(f"{key}=")]
+    return values[-1] if values else None
 
 
 def run_hydra_tool(

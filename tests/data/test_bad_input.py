@@ -338,3 +338,11 @@ def test_convert_of_a_missing_or_empty_source_says_so(tmp_path):
     with pytest.raises(DatasetError, match="no images to convert"):
         convert_dataset("coco", tmp_path / "empty", "yolo", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_yolo_image_link_out_of_its_folder_is_refused(tmp_path):
+    folder = _yolo(tmp_path / "yolo")
+    _image(tmp_path / "secret" / "outside.png")
+    os.symlink(tmp_path / "secret" / "outside.png", folder / "images" / "linked.png")
+    with pytest.raises(DatasetError, match=r"1 image link\(s\) lead outside the folder"):
+        load_yolo(folder)

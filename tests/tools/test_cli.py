@@ -340,3 +340,15 @@ def _kill_after_checkpoint(tmp_path: Path, overrides: list[str], epoch: int) -> 
         process.wait()
     assert last is not None, f"no checkpoint of epoch {epoch} appeared under {runs}"
     return last.parents[1], torch.load(last, weights_only=True)
+
+
+@pytest.mark.parametrize("key", ["resume", "hydra.run.dir"])
+def test_a_folder_that_is_not_a_run_is_refused_before_anything_is_written_into_it(run_tool_here, tmp_path, key):
+    folder = tmp_path / "my_dataset"
+    folder.mkdir()
+    (folder / "labels.txt").write_text("mine\n")
+    result = run_tool_here("train", f"{key}={folder}")
+    assert result.returncode == 2 and f"{key}={folder}" in result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["labels.txt"], "no .hydra/, no train.log"
+    missing = tmp_path / "nowhere"
+    assert run_tool_here("train", f"resume={missing}").returncode == 2 and not missing.exists()

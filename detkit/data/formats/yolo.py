@@ -193,7 +193,16 @@ def _entry_images(entry: str, base: Path, where: str) -> list[Path]:
 
 
 def _folder_images(folder: Path) -> list[Path]:
-    return sorted(p.resolve() for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    """The images under ``folder``; a link to a file or folder outside it is refused, as a
+    ``../`` path would be."""
+    found = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
+    leaving = [p for p in found if not p.resolve().is_relative_to(folder.resolve())]
+    if leaving:
+        listed = ", ".join(f"{p} -> {p.resolve()}" for p in leaving[:5])
+        raise DatasetError(
+            f"{len(leaving)} image link(s) lead outside the folder: {listed}; copy the images in", str(folder)
+        )
+    return sorted(p.resolve() for p in found)
 
 
 def _read_image(
