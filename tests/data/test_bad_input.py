@@ -20,6 +20,8 @@ from detkit.data.formats.coco import load_coco, load_results
 from detkit.data.formats.voc import load_voc
 from detkit.data.formats.yolo import load_yolo
 from detkit.errors import ConfigError, DatasetError
+from tests.data.test_coco import _coco as valid_coco
+from tests.data.test_coco import _write_images
 
 FUZZ = settings(
     max_examples=1000,
@@ -45,21 +47,9 @@ def _image(path, size=(64, 48)):
 
 
 def _coco(folder):
-    """A valid COCO folder: two images, three boxes, two classes."""
-    _image(folder / "images" / "a.png")
-    _image(folder / "images" / "b.png")
-    coco = {
-        "images": [
-            {"id": 1, "file_name": "a.png", "width": 64, "height": 48},
-            {"id": 2, "file_name": "b.png", "width": 64, "height": 48},
-        ],
-        "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [2, 3, 20, 10], "area": 200, "iscrowd": 0},
-            {"id": 2, "image_id": 1, "category_id": 2, "bbox": [30, 5, 10, 30], "area": 300, "iscrowd": 0},
-            {"id": 3, "image_id": 2, "category_id": 2, "bbox": [1, 1, 40, 40], "area": 1600, "iscrowd": 1},
-        ],
-        "categories": [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}],
-    }
+    """A valid COCO folder (tests/data/test_coco.py's two images, with their files)."""
+    _write_images(folder / "images", ["a.png", "b.png"])
+    coco = valid_coco()
     (folder / "annotations.json").write_text(json.dumps(coco))
     return coco
 
