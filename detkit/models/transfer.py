@@ -175,5 +175,13 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], list[str] | No
             f"checkpoint {path} is a {type(checkpoint).__name__} without a 'state_dict': not a Lightning "
             "checkpoint; pass a .ckpt written by tools/train.py"
         )
-    state = {k.removeprefix(MODEL_PREFIX): v for k, v in checkpoint["state_dict"].items() if k.startswith(MODEL_PREFIX)}
-    return state, checkpoint.get(CHECKPOINT_CLASSES)
+    weights, names = checkpoint["state_dict"], checkpoint.get(CHECKPOINT_CLASSES)
+    if not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in weights.items()) or not (
+        names is None or (isinstance(names, list) and all(isinstance(n, str) for n in names))
+    ):
+        raise ConfigError(
+            f"checkpoint {path}: its state_dict must map names to tensors and {CHECKPOINT_CLASSES!r} list class "
+            "names; it is not a checkpoint detkit wrote; pass a .ckpt written by tools/train.py"
+        )
+    state = {k.removeprefix(MODEL_PREFIX): v for k, v in weights.items() if k.startswith(MODEL_PREFIX)}
+    return state, names

@@ -5,9 +5,11 @@ import os
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from detkit.errors import ConfigError
-from detkit.models.transfer import read_checkpoint
+from detkit.models.transfer import CHECKPOINT_CLASSES, read_checkpoint
 from detkit.training.run import train
 from tests.conftest import compose_train
 
@@ -70,3 +72,36 @@ def test_resume_and_init_refuse_files_that_are_not_checkpoints(tmp_path, bad_che
     with pytest.raises(ConfigError, match=MESSAGES["malicious"]):
         train(compose_train(tmp_path, [f"resume={run}", "trainer.max_epochs=1"]))
     assert not marker.exists()
+
+
+CHECKPOINT_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5), st.just(torch.zeros(2))),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=3)),
+    max_leaves=8,
+)
+
+
+@settings(
+    max_examples=300,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    content=CHECKPOINT_VALUES,
+    key=st.sampled_from(["state_dict", "epoch", CHECKPOINT_CLASSES, "x"]),
+    cut=st.one_of(st.none(), st.integers(0, 2000)),
+)
+def test_fuzzed_checkpoints_are_read_or_refused_with_one_message(tmp_path, content, key, cut):
+    """Odd contents where a checkpoint's parts go, or the file cut short: never another error."""
+    path = tmp_path / "fuzzed.ckpt"
+    torch.save({"state_dict": {"model.weight": torch.ones(3)}, key: content}, path)
+    if cut is not None:
+        path.write_bytes(path.read_bytes()[:cut])
+    try:
+        state, names = read_checkpoint(path)
+        assert all(isinstance(v, torch.Tensor) for v in state.values())
+        assert names is None or all(isinstance(n, str) for n in names)
+    except ConfigError as error:
+        assert str(path) in str(error) and "weights_only" not in str(error)
