@@ -17,10 +17,10 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def main(cfg: DictConfig) -> None:
-    data = cfg.data
-    options = {k: data[k] for k in ("images", "image_set", "on_invalid", "border_margin", "min_box_size")}
-    options["keep_empty_classes"] = data.keep_empty_classes
-    dataset = convert_dataset(data.format, data.root, cfg.to, cfg.dst, splits=data.splits, **options)
+    # the reader's options exactly as training passes them (configs/data/_files.yaml)
+    options = {k: v for k, v in cfg.data.module.source.items() if not k.startswith("_")}
+    source_format, src = options.pop("format"), options.pop("root")
+    dataset = convert_dataset(source_format, src, cfg.to, cfg.dst, splits=cfg.data.splits, **options)
     boxes = sum(len(r.boxes) for r in dataset.records)
     print(f"converted {len(dataset)} images, {boxes} boxes, {dataset.num_classes} classes: {cfg.dst}")
 

@@ -51,6 +51,17 @@ class Record:
         if not self.group:
             self.group = Path(self.file_name).stem
 
+    def select(self, keep: np.ndarray, **changes: object) -> Record:
+        """A copy with only the objects ``keep`` (a boolean mask over the boxes) and ``changes``
+        (e.g. new ``labels`` for the kept boxes)."""
+        kept = {
+            "boxes": self.boxes[keep],
+            "labels": self.labels[keep],
+            "iscrowd": self.iscrowd[keep],
+            "areas": self.areas[keep],
+        }
+        return replace(self, **{**kept, **changes})
+
 
 def box_areas(boxes: np.ndarray) -> np.ndarray:
     """Areas of ``[N, 4]`` xyxy boxes."""
@@ -108,16 +119,7 @@ class DetectionDataset:
             if record.annotated is not None and index not in record.annotated:
                 continue
             keep = record.labels == index
-            records.append(
-                replace(
-                    record,
-                    boxes=record.boxes[keep],
-                    labels=np.zeros(int(keep.sum()), dtype=np.int64),
-                    iscrowd=record.iscrowd[keep],
-                    areas=record.areas[keep],
-                    annotated=None,
-                )
-            )
+            records.append(record.select(keep, labels=np.zeros(int(keep.sum()), dtype=np.int64), annotated=None))
         return DetectionDataset(self.root, [name], records, [self.category_ids[index]])
 
     def without_classes(self, names: Iterable[str]) -> DetectionDataset:
@@ -128,21 +130,13 @@ class DetectionDataset:
         records = []
         for record in self.records:
             keep = np.isin(record.labels, kept)
+            labels = np.array([new_index[int(i)] for i in record.labels[keep]], dtype=np.int64)
             annotated = (
                 None
                 if record.annotated is None
                 else frozenset(new_index[i] for i in record.annotated if i in new_index)
             )
-            records.append(
-                replace(
-                    record,
-                    boxes=record.boxes[keep],
-                    labels=np.array([new_index[int(i)] for i in record.labels[keep]], dtype=np.int64),
-                    iscrowd=record.iscrowd[keep],
-                    areas=record.areas[keep],
-                    annotated=annotated,
-                )
-            )
+            records.append(record.select(keep, labels=labels, annotated=annotated))
         names_kept = [self.class_names[i] for i in kept]
         ids_kept = [self.category_ids[i] for i in kept]
         return DetectionDataset(

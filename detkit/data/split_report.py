@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from detkit.data.records import DetectionDataset
-from detkit.data.splits import resolve_split_mode, split_dataset, split_given, write_manifests
+from detkit.data.splits import make_splits, write_manifests
 from detkit.files import write_json_atomic, write_text_atomic
 
 EVALUATED = ("dev", "test")
@@ -69,10 +69,9 @@ def write_splits(
     min_instances: int = 10,
     mode: str = "auto",
 ) -> dict[str, Any]:
-    """Split ``dataset`` (on its own splits or anew, as ``mode`` says: `resolve_split_mode`),
+    """Split ``dataset`` (on its own splits or anew, as ``mode`` says: `make_splits`),
     write one manifest per split and ``report.md`` / ``report.json`` to ``out``."""
-    mode = resolve_split_mode(dataset, mode)
-    splits = (split_given if mode == "given" else split_dataset)(dataset, seed=seed, **split)
+    mode, splits = make_splits(dataset, mode, split, seed)
     write_manifests(out, splits, dataset, {"splits": mode, "seed": seed, "split": split})
     summary = summarize_splits(dataset, splits, min_instances)
     summary["mode"] = mode

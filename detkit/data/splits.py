@@ -70,6 +70,16 @@ def resolve_split_mode(dataset: DetectionDataset, mode: str) -> str:
     return "given" if mode == "given" or (mode == "auto" and dataset.given_splits) else "resplit"
 
 
+def make_splits(
+    dataset: DetectionDataset, mode: str, split: dict[str, Any], seed: int
+) -> tuple[str, dict[str, list[int]]]:
+    """How ``data.splits=mode`` splits ``dataset`` (`resolve_split_mode`) and the splits it
+    makes with the ``split`` options: the export's own (`split_given`) or new ones (`split_dataset`)."""
+    mode = resolve_split_mode(dataset, mode)
+    make = split_given if mode == "given" else split_dataset
+    return mode, make(dataset, seed=seed, **split)
+
+
 def split_given(
     dataset: DetectionDataset,
     fractions: dict[str, float],

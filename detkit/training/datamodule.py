@@ -16,7 +16,7 @@ import torch
 
 from detkit.data.formats.coco import dataset_to_coco
 from detkit.data.records import DetectionDataset
-from detkit.data.splits import read_manifests, resolve_split_mode, split_dataset, split_given, write_manifests
+from detkit.data.splits import make_splits, read_manifests, write_manifests
 from detkit.data.torch_dataset import DetectionImages, collate_detections, reseed_worker
 from detkit.data.transforms import build_transforms
 from detkit.errors import ConfigError
@@ -107,9 +107,7 @@ class DetectionDataModule(L.LightningDataModule):
             self.split_mode = "manifests"
             splits = read_manifests(self.splits_dir, dataset)
         else:
-            self.split_mode = resolve_split_mode(dataset, self.splits)
-            make = split_given if self.split_mode == "given" else split_dataset
-            splits = make(dataset, seed=self.seed, **self.split)
+            self.split_mode, splits = make_splits(dataset, self.splits, self.split, self.seed)
         if self.train_fraction < 1.0:
             splits["train"] = self._train_share(splits["train"])
         if self.manifest_dir:

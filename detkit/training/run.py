@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
+from detkit.data.formats.fields import is_number
 from detkit.data.records import DetectionDataset
 from detkit.errors import ConfigError
 from detkit.files import write_json_atomic, write_text_atomic
@@ -240,14 +240,14 @@ def check_single_process(trainer_cfg: DictConfig, why: str) -> None:
 def _check_optimizer_values(optimizer_cfg: DictConfig) -> None:
     """The optimiser's numbers, checked before torch would raise mid-start: lr > 0, weight decay
     >= 0, momentum in [0, 1)."""
-    ranges = {"lr": (0.0, False, math.inf), "weight_decay": (0.0, True, math.inf), "momentum": (0.0, True, 1.0)}
-    for key, (low, low_allowed, high) in ranges.items():
+    ranges = {
+        "lr": ("> 0.0", lambda v: v > 0),
+        "weight_decay": (">= 0.0", lambda v: v >= 0),
+        "momentum": ("in [0.0, 1.0)", lambda v: 0 <= v < 1),
+    }
+    for key, (bound, within) in ranges.items():
         value = optimizer_cfg.get(key)
-        if value is None:
-            continue
-        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-        if not number or value < low or (value == low and not low_allowed) or value >= high:
-            bound = f"in [{low}, {high})" if high != math.inf else (f"> {low}" if not low_allowed else f">= {low}")
+        if value is not None and not (is_number(value) and within(value)):
             raise ConfigError(f"optimizer.{key} must be a number {bound}, got {value!r}")
 
 

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from detkit.data.formats import convert_dataset, load_export
 from detkit.data.formats.coco import load_coco, load_results
@@ -22,6 +21,7 @@ from detkit.data.formats.yolo import load_yolo
 from detkit.errors import ConfigError, DatasetError
 from tests.data.test_coco import _coco as valid_coco
 from tests.data.test_coco import _write_images
+from tests.data.test_formats import _digest, _write_image
 
 FUZZ = settings(
     max_examples=1000,
@@ -30,6 +30,7 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+SIZE = (64, 48)  # the images' size, as the annotations below say
 ODD_VALUES = st.one_of(
     st.none(),
     st.booleans(),
@@ -39,11 +40,6 @@ ODD_VALUES = st.one_of(
     st.lists(st.integers(-3, 3), max_size=5),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
 )
-
-
-def _image(path, size=(64, 48)):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, (90, 120, 150)).save(path)
 
 
 def _coco(folder):
@@ -102,7 +98,7 @@ def test_text_that_is_not_utf8_names_the_byte(tmp_path):
 
 def test_a_link_out_of_the_image_root_is_refused(tmp_path):
     coco = _coco(tmp_path / "export")
-    _image(tmp_path / "secret" / "outside.png")
+    _write_image(tmp_path / "secret" / "outside.png", SIZE)
     os.symlink(tmp_path / "secret" / "outside.png", tmp_path / "export" / "images" / "link.png")
     coco["images"][1]["file_name"] = "link.png"
     with pytest.raises(DatasetError, match="inside the image root"):
@@ -110,7 +106,7 @@ def test_a_link_out_of_the_image_root_is_refused(tmp_path):
 
 
 def _voc(folder, box=("2", "3", "20", "30"), image_set=None):
-    _image(folder / "JPEGImages" / "a.jpg")
+    _write_image(folder / "JPEGImages" / "a.jpg", SIZE)
     xmin, ymin, xmax, ymax = box
     (folder / "Annotations").mkdir(parents=True, exist_ok=True)
     (folder / "Annotations" / "a.xml").write_text(
@@ -132,7 +128,7 @@ def test_voc_nan_corners_and_image_sets_leaving_the_folder_are_refused(tmp_path)
 
 
 def _yolo(folder, label="0 0.5 0.5 0.25 0.25\n"):
-    _image(folder / "images" / "a.png")
+    _write_image(folder / "images" / "a.png", SIZE)
     (folder / "labels").mkdir(parents=True, exist_ok=True)
     (folder / "labels" / "a.txt").write_bytes(label.encode("utf-8") if isinstance(label, str) else label)
     (folder / "data.yaml").write_text("names: [cat, dog]\n")
@@ -192,17 +188,13 @@ def _fresh(tmp_path, name):
     return folder
 
 
-def _snapshot(folder):
-    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def _check_contract(read, folder):
-    before = _snapshot(folder)
+    before = _digest(folder)
     try:
         _assert_sound(read())
     except DatasetError as error:
         assert str(error), "a message"
-    assert _snapshot(folder) == before, "the input is never written to"
+    assert _digest(folder) == before, "the input is never written to"
 
 
 @st.composite
@@ -310,13 +302,13 @@ def test_fuzzed_results_files_are_read_whole_or_refused_with_one_message(tmp_pat
         detection[key] = value
     (folder / "results.json").write_text(json.dumps([detection]))
     ground_truth = {"images": [{"id": 1}], "categories": [{"id": 1}]}
-    before = _snapshot(folder)
+    before = _digest(folder)
     try:
         (result,) = load_results(folder / "results.json", ground_truth)
         assert all(math.isfinite(v) for v in [*result["bbox"], result["score"]]) and len(result["bbox"]) == 4
     except DatasetError:
         pass
-    assert _snapshot(folder) == before
+    assert _digest(folder) == before
 
 
 def test_convert_of_a_missing_or_empty_source_says_so(tmp_path):
@@ -332,7 +324,7 @@ def test_convert_of_a_missing_or_empty_source_says_so(tmp_path):
 
 def test_a_yolo_image_link_out_of_its_folder_is_refused(tmp_path):
     folder = _yolo(tmp_path / "yolo")
-    _image(tmp_path / "secret" / "outside.png")
+    _write_image(tmp_path / "secret" / "outside.png", SIZE)
     os.symlink(tmp_path / "secret" / "outside.png", folder / "images" / "linked.png")
     with pytest.raises(DatasetError, match=r"1 image link\(s\) lead outside the folder"):
         load_yolo(folder)

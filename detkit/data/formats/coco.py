@@ -118,7 +118,7 @@ def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -
             problems.append(f"{where}: duplicate image id; every image needs its own id")
             continue
         name = image["file_name"]
-        if escapes_root(name) or (root is not None and not is_inside(root / name, root)):
+        if leaves_root(name, root):
             problems.append(f"{where}: file_name must be a relative path inside the image root, without '..'")
             continue
         if name in names_seen:
@@ -157,6 +157,12 @@ def is_inside(path: Path, root: Path) -> bool:
     """Whether ``path``, links followed, lies under ``root`` (links followed too): a link to a
     file outside the image root is refused as a ``../`` name is."""
     return path.resolve().is_relative_to(root.resolve())
+
+
+def leaves_root(name: str, root: Path | None) -> bool:
+    """Whether a file name from an annotation file points outside ``root``: by ``..`` or an
+    absolute path (`escapes_root`), or through a link (`is_inside`; not checked without a root)."""
+    return escapes_root(name) or (root is not None and not is_inside(root / name, root))
 
 
 def escapes_root(name: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ from detkit.data.formats.coco import load_coco
 from detkit.data.formats.quirks import drop_empty_classes, settle_small_boxes, warn_similar_names
 from detkit.data.formats.split_names import detkit_split
 from detkit.data.formats.voc import load_voc
-from detkit.data.formats.yolo import load_yolo, yolo_yamls
+from detkit.data.formats.yolo import find_yolo_yaml, load_yolo, yolo_yamls
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.splits import SPLITS
 from detkit.errors import ConfigError, DatasetError
@@ -73,8 +74,9 @@ def load_export(
     else:
         if images is not None:
             raise ConfigError("data.images does not apply to YOLO: its yaml names the images; leave it out")
-        dataset = load_yolo(root, on_invalid=on_invalid, border_margin=border_margin)
-        files = str(yolo_yamls(root)[0].name if root.is_dir() else root.name)
+        yaml_path = find_yolo_yaml(root)
+        dataset = load_yolo(yaml_path, on_invalid=on_invalid, border_margin=border_margin)
+        files = yaml_path.name
     log.info("data: %s", describe(found, root, files, dataset))
     dataset = dataset if keep_empty_classes else drop_empty_classes(dataset)
     warn_similar_names(dataset)
@@ -199,18 +201,8 @@ def join_splits(parts: list[tuple[str, DetectionDataset]]) -> DetectionDataset:
             file_name = (dataset.root.resolve() / record.file_name).relative_to(root).as_posix()
             annotated = None if record.annotated is None else frozenset(int(to_joined[i]) for i in record.annotated)
             records.append(
-                Record(
-                    image_id,
-                    file_name,
-                    record.width,
-                    record.height,
-                    record.boxes,
-                    to_joined[record.labels],
-                    record.iscrowd,
-                    record.areas,
-                    record.group,
-                    record.domain,
-                    annotated,
+                replace(
+                    record, image_id=image_id, file_name=file_name, labels=to_joined[record.labels], annotated=annotated
                 )
             )
             given.setdefault(split, []).append(image_id)

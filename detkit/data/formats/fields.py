@@ -31,8 +31,3 @@ def is_number(value: Any) -> bool:
 def is_whole(value: Any) -> bool:
     """An int that is not a bool: what ids and pixel sizes must be."""
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def number_problem(value: Any, name: str) -> str | None:
-    """Why ``value`` cannot be the number ``name``, if so."""
-    return None if is_number(value) else f"{name} must be a finite number, got {value!r}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import replace
 
 import numpy as np
 
@@ -76,9 +77,10 @@ def settle_small_boxes(dataset: DetectionDataset, min_box_size: float, on_invali
     drop: dict[int, set[int]] = {}
     for image_id, k, _ in found:
         drop.setdefault(image_id, set()).add(k)
-    for record in dataset.records:
-        if record.image_id in drop:
-            keep = np.array([k not in drop[record.image_id] for k in range(len(record.boxes))], dtype=bool)
-            record.boxes, record.labels = record.boxes[keep], record.labels[keep]
-            record.iscrowd, record.areas = record.iscrowd[keep], record.areas[keep]
-    return dataset
+    records = [
+        record.select(np.array([k not in drop[record.image_id] for k in range(len(record.boxes))], dtype=bool))
+        if record.image_id in drop
+        else record
+        for record in dataset.records
+    ]
+    return replace(dataset, records=records)

@@ -16,6 +16,9 @@ GIVEN_SPLITS = {
 }
 
 
+FILE_NAMES = {"train": "train", "dev": "val", "test": "test"}  # VOC's image sets and YOLO's yaml keys
+
+
 def detkit_split(name: str) -> str | None:
     """``train``, ``dev`` or ``test`` for an export's split name (case and a trailing year or
     number ignored: ``val2017`` is dev), else ``None``."""

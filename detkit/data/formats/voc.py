@@ -14,11 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from detkit.data.formats.coco import escapes_root, is_inside
+from detkit.data.formats.coco import leaves_root
 from detkit.data.formats.fields import read_text
 from detkit.data.formats.images import border_overshoot, copy_images
 from detkit.data.formats.problems import check_on_invalid, image_problem, settle_problems
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
+from detkit.data.formats.split_names import FILE_NAMES
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import DatasetError
 from detkit.files import write_text_atomic
@@ -36,9 +37,8 @@ def load_voc(
     their images; ``images`` names another image folder). ``image_set`` names
     ``ImageSets/Main/<image_set>.txt``; without it, the ``train`` (or ``trainval``), ``val`` and
     ``test`` sets there are read as the dataset's `given_splits`, and with none of them every
-    xml is. Classes are ``class_names`` if given,
-    else the names found, sorted. Boxes crossing the border by at most ``border_margin`` px are
-    clipped; ``on_invalid`` as in `load_coco`."""
+    xml is. Classes are ``class_names`` if given, else the names found, sorted. Boxes crossing
+    the border by at most ``border_margin`` px are clipped; ``on_invalid`` as in `load_coco`."""
     check_on_invalid(on_invalid)
     root = Path(root)
     annotations, found = voc_folders(root)
@@ -47,7 +47,7 @@ def load_voc(
     stems = list(dict.fromkeys(s for names in listed.values() for s in names)) if listed else None
     problems: list[str] = []
     if stems is not None:
-        leaving = [s for s in stems if escapes_root(s) or not is_inside(annotations / f"{s}.xml", annotations)]
+        leaving = [s for s in stems if leaves_root(f"{s}.xml", annotations)]
         problems += [f"{root / 'ImageSets' / 'Main'}: image-set line {s!r} leaves Annotations/" for s in leaving]
         stems = [s for s in stems if s not in leaving]
     paths = sorted(annotations.glob("*.xml")) if stems is None else [annotations / f"{s}.xml" for s in stems]
@@ -95,7 +95,7 @@ def _image_sets(root: Path, image_set: str | None) -> dict[str, list[str]]:
     train = next((folder / f"{n}.txt" for n in ("train", "trainval") if (folder / f"{n}.txt").is_file()), None)
     if train is None:
         return {}
-    sets = {"train": train, "dev": folder / "val.txt", "test": folder / "test.txt"}
+    sets = {split: folder / f"{name}.txt" for split, name in FILE_NAMES.items()} | {"train": train}
     if train.stem == "trainval":
         del sets["dev"]  # trainval holds val
     return {split: _stems(path) for split, path in sets.items() if path.is_file()}
@@ -125,8 +125,7 @@ def _parse(path: Path, images: Path, margin: float, problems: list[str]) -> tupl
     if min(size) <= 0:
         problems.append(f"{path}: <size> needs whole numbers > 0 in <width> and <height>")
         return None
-    outside = escapes_root(file_name) or not is_inside(images / file_name, images)
-    wrong = f"a path outside {images.name}/" if outside else None
+    wrong = f"a path outside {images.name}/" if leaves_root(file_name, images) else None
     wrong = wrong or image_problem(images / file_name, *size)
     if wrong:
         problems.append(f"{path}: image {file_name!r}: {wrong}")
@@ -167,7 +166,7 @@ def write_voc(dataset: DetectionDataset, root: str | Path) -> Path:
         stem = stems[record.image_id] = Path(record.file_name).with_suffix("").as_posix().replace("/", "__")
         write_text_atomic(root / "Annotations" / f"{stem}.xml", _xml(record, dataset.class_names))
         write_sidecar(root / "Annotations" / f"{stem}.json", record, dataset.class_names)
-    for split, image_set in (("train", "train"), ("dev", "val"), ("test", "test")):
+    for split, image_set in FILE_NAMES.items():
         if split in dataset.given_splits:
             listing = "".join(f"{stems[i]}\n" for i in dataset.given_splits[split])
             write_text_atomic(root / "ImageSets" / "Main" / f"{image_set}.txt", listing)

@@ -13,7 +13,6 @@ labels live in an optional ``<label>.json`` sidecar.
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from pathlib import Path
@@ -22,10 +21,12 @@ from typing import Any
 import numpy as np
 import yaml
 
+from detkit.data.formats.coco import is_inside
 from detkit.data.formats.fields import read_text
 from detkit.data.formats.images import border_overshoot, copy_images
 from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
+from detkit.data.formats.split_names import FILE_NAMES
 from detkit.data.image_files import shown_size
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import DatasetError
@@ -33,8 +34,6 @@ from detkit.files import write_text_atomic
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 TOLERANCE = 1e-6  # exporters round normalised coordinates; 1.0000001 is still inside
-SPLIT_KEYS = {"train": "train", "val": "dev", "test": "test"}  # the yaml's keys -> detkit's splits
-log = logging.getLogger(__name__)
 
 
 def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float = 2.0) -> DetectionDataset:
@@ -63,8 +62,8 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
             records.append(record)
             ids[path] = image_id
     settle_problems(problems, str(yaml_path), on_invalid)
-    given = {SPLIT_KEYS[key]: [ids[p] for p in paths if p in ids] for key, paths in listed.items() if key}
-    if set(listed.get("val", ())) == set(listed.get("train", ())):
+    given = {split: [ids[p] for p in paths if p in ids] for split, paths in listed.items() if split}
+    if set(listed.get("dev", ())) == set(listed.get("train", ())):
         given = {}  # "val" is the training images again: the export has no splits of its own
     return DetectionDataset(image_root, names, records, given_splits=given)
 
@@ -163,17 +162,17 @@ def _dataset_root(config: dict[str, Any], yaml_path: Path) -> Path:
 
 
 def _listed_images(config: dict[str, Any], base: Path, yaml_path: Path) -> dict[str, list[Path]]:
-    """The images of each of ``train`` / ``val`` (or ``validation``) / ``test``; without any of
-    them, every image under ``base/images`` (key ``""``)."""
+    """The images of each of ``train`` / ``val`` (or ``validation``) / ``test``, by detkit's
+    split name; without any of them, every image under ``base/images`` (key ``""``)."""
     config = dict(config)
     if "val" not in config and "validation" in config:
         config["val"] = config["validation"]
     listed = {}
-    for key in SPLIT_KEYS:
+    for split, key in FILE_NAMES.items():
         entries = config.get(key)
         if entries:
             entries = entries if isinstance(entries, list) else [entries]
-            listed[key] = [p for entry in entries for p in _entry_images(str(entry), base, f"{yaml_path}: {key}")]
+            listed[split] = [p for entry in entries for p in _entry_images(str(entry), base, f"{yaml_path}: {key}")]
     return listed or {"": _folder_images(base / "images")}
 
 
@@ -196,7 +195,7 @@ def _folder_images(folder: Path) -> list[Path]:
     """The images under ``folder``; a link to a file or folder outside it is refused, as a
     ``../`` path would be."""
     found = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
-    leaving = [p for p in found if not p.resolve().is_relative_to(folder.resolve())]
+    leaving = [p for p in found if not is_inside(p, folder)]
     if leaving:
         listed = ", ".join(f"{p} -> {p.resolve()}" for p in leaving[:5])
         raise DatasetError(
@@ -278,7 +277,7 @@ def write_yolo(dataset: DetectionDataset, root: str | Path) -> Path:
         write_sidecar(labels.with_suffix(".json"), record, dataset.class_names)
     config: dict[str, Any] = {"path": ".", "train": "images", "val": "images"}
     names_of = {r.image_id: r.file_name for r in dataset.records}
-    for key, split in SPLIT_KEYS.items():
+    for split, key in FILE_NAMES.items():
         if split in dataset.given_splits:
             listing = "".join(f"./images/{names_of[i]}\n" for i in dataset.given_splits[split])
             write_text_atomic(root / f"{key}.txt", listing)
