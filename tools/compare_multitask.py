@@ -9,7 +9,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from detkit.training.cli import print_comparison, run_hydra_tool
+from detkit.training.cli import check_run_dir_can_be_made, print_comparison, run_hydra_tool
 from detkit.training.multitask import compare_multitask
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -21,4 +21,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    run_hydra_tool(main, CONFIGS, "compare_multitask")
+    run_hydra_tool(main, CONFIGS, "compare_multitask", check_run_dir_can_be_made)

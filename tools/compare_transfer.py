@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from detkit.training.cli import print_comparison, run_hydra_tool
+from detkit.training.cli import check_run_dir_can_be_made, print_comparison, run_hydra_tool
 from detkit.training.transfer import compare_transfer
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -22,4 +22,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    run_hydra_tool(main, CONFIGS, "compare_transfer")
+    run_hydra_tool(main, CONFIGS, "compare_transfer", check_run_dir_can_be_made)

@@ -6,6 +6,7 @@ import glob
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from detkit.data.formats.fields import file_name_problem
 from detkit.data.image_files import shown_size
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import ConfigError, DatasetError
@@ -46,6 +47,8 @@ def image_dataset(
     records = []
     for index, path in enumerate(paths, start=1):
         name = path.relative_to(root).as_posix()
+        if bad_name := file_name_problem(name):
+            raise DatasetError(bad_name, source=str(root))
         try:
             width, height = shown_size(path)
         except OSError as error:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import errno
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
+from detkit.data.formats.fields import is_number, is_whole
 from detkit.errors import ConfigError, DetkitError
 from detkit.training.quiet import silence_known_noise
 
@@ -35,14 +40,41 @@ def run_dir(resume: str | None, default: str) -> str:
 
 
 def check_run_dir_arguments(arguments: list[str]) -> None:
-    """Refuse, before Hydra starts (it would first write ``.hydra/`` and ``train.log`` there),
-    ``resume=<folder>`` that is not a run, and ``hydra.run.dir=<folder>`` holding files but no run."""
+    """Refuse, before Hydra starts (it would first write ``.hydra/`` and ``train.log`` there, and
+    print a traceback for a folder it cannot make), ``resume=<folder>`` that is not a run,
+    ``hydra.run.dir=<folder>`` holding files but no run, and a run directory that cannot be made."""
     resume = _last_value(arguments, "resume")
     if resume not in (None, "", "null", LAST) and not (Path(resume) / "checkpoints" / "last.ckpt").is_file():
         raise ConfigError(f"resume={resume}: no checkpoints/last.ckpt there; pass a detkit run directory")
     run_dir = _last_value(arguments, "hydra.run.dir")
     if run_dir and Path(run_dir).is_dir() and any(Path(run_dir).iterdir()) and not (Path(run_dir) / ".hydra").is_dir():
         raise ConfigError(f"hydra.run.dir={run_dir} holds files of something else; choose a new or empty folder")
+    if run_dir or resume in (None, "", "null", LAST):  # else the run directory is resume's
+        check_run_dir_can_be_made(arguments)
+
+
+def check_run_dir_can_be_made(arguments: list[str]) -> None:
+    """Refuse, before Hydra tries (its error is a traceback), a run directory that cannot be
+    made: ``hydra.run.dir=`` or, by default, one under ``outputs/``."""
+    run_dir = _last_value(arguments, "hydra.run.dir")
+    problem = _cannot_make(Path(run_dir.split("${", 1)[0] or ".") if run_dir else Path("outputs"))
+    if problem:
+        where = f"hydra.run.dir={run_dir}" if run_dir else f"the run directory under {Path.cwd()}"
+        raise ConfigError(f"{where}: cannot be made ({problem}); pass hydra.run.dir=<a folder you can write>")
+
+
+def _cannot_make(folder: Path) -> str | None:
+    """Why ``folder`` could not be created, found by making (and removing) a scratch folder in
+    its nearest existing parent: the only test that holds for root, read-only mounts and /sys."""
+    folder = folder.absolute()
+    existing = next(p for p in (folder, *folder.parents) if os.path.lexists(p))
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".detkit-probe-", dir=existing))
+    except OSError as error:
+        return f"{existing}: {error.strerror}"
+    return None
 
 
 def _last_value(arguments: list[str], key: str) -> str | None:
@@ -77,6 +109,7 @@ def run_hydra_tool(
         nonlocal started
         started = True
         try:
+            check_value_types(cfg, config_name)
             task(cfg)
         except Exception as error:
             user_error = _find_user_error(error) or _unwritable(error)
@@ -91,6 +124,46 @@ def run_hydra_tool(
         if exit_.code == 1 and not started:  # Hydra has printed why the config did not compose
             sys.exit(USAGE_ERROR)
         raise
+
+
+def check_value_types(cfg: DictConfig, config_name: str) -> None:
+    """Refuse a command-line value of another type than the default it replaces (``seed=abc``,
+    ``model.image_size=1.5``, ``data.module.augment.hflip=yes``) before a library meets it deep
+    in a traceback: the defaults, with the same config groups chosen, are the schema. A whole
+    number's default takes whole numbers, a float's any finite number, a boolean's true / false;
+    ``null`` is left to the code that reads the key. Lightning's ``trainer.*`` keys take several
+    types each (``devices=auto``, ``precision=16-mixed``) and are checked by Lightning."""
+    hydra_cfg = HydraConfig.get()
+    groups = hydra_cfg.runtime.choices
+    overrides = OverridesParser.create().parse_overrides(list(hydra_cfg.overrides.task))
+    values = [
+        o.key_or_group
+        for o in overrides
+        if o.key_or_group not in groups and not o.is_delete() and not o.key_or_group.startswith(("hydra.", "trainer."))
+    ]
+    if not values:
+        return
+    defaults = hydra.compose(config_name, overrides=[o.input_line for o in overrides if o.key_or_group in groups])
+    for key in values:
+        default = OmegaConf.select(defaults, key, throw_on_resolution_failure=False)
+        value = OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
+        wanted = _wanted_type(default)
+        if wanted and value is not None and not _is_type(value, default):
+            raise ConfigError(f"{key} must be {wanted} (its default is {default!r}), got {value!r}")
+
+
+def _wanted_type(default: Any) -> str | None:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "a whole number"
+    return "a finite number" if isinstance(default, float) else None
+
+
+def _is_type(value: Any, default: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    return is_whole(value) if isinstance(default, int) else is_number(value)
 
 
 def print_comparison(out: Path, curves: str) -> None:

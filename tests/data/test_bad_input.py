@@ -14,18 +14,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from detkit.analysis.human_level import annotator_results
 from detkit.data.formats import convert_dataset, load_export
 from detkit.data.formats.coco import load_coco, load_results
+from detkit.data.formats.fields import is_number
 from detkit.data.formats.voc import load_voc
 from detkit.data.formats.yolo import load_yolo
+from detkit.data.image_folder import find_images, image_dataset
 from detkit.errors import ConfigError, DatasetError
+from detkit.training.diagnose import read_annotator
 from tests.data.test_coco import _coco as valid_coco
 from tests.data.test_coco import _write_images
 from tests.data.test_formats import _digest, _write_image
 
+EXAMPLES = int(os.environ.get("DETKIT_FUZZ_EXAMPLES", "1000"))  # more, to search deeper than CI does
 FUZZ = settings(
-    max_examples=1000,
-    derandomize=True,  # the same examples on every run and machine (CI)
+    max_examples=EXAMPLES,
+    derandomize="DETKIT_FUZZ_EXAMPLES" not in os.environ,  # the same examples on every run and machine (CI)
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -69,7 +74,8 @@ def _assert_sound(dataset):
     [
         (lambda c: c["annotations"][0].update(bbox=[2, 3, math.nan, 10]), "finite numbers"),
         (lambda c: c["annotations"][0].update(bbox=[2, 3, True, 10]), "finite numbers"),
-        (lambda c: c["annotations"][0].update(area="200"), "area must be a finite number, got '200'"),
+        (lambda c: c["annotations"][0].update(area="200"), "area must be a finite number >= 0, got '200'"),
+        (lambda c: c["annotations"][0].update(area=1e300), "area must be a finite number >= 0, got 1e+300"),
         (lambda c: c["categories"][0].update(id="1"), "needs an integer 'id'"),
         (lambda c: c.update(categories=["cat", "dog"]), "categories[0]: must be an object"),
         (lambda c: c["images"][0].update(id=[1]), "id must be a whole number, got [1]"),
@@ -103,6 +109,61 @@ def test_a_link_out_of_the_image_root_is_refused(tmp_path):
     coco["images"][1]["file_name"] = "link.png"
     with pytest.raises(DatasetError, match="inside the image root"):
         load_coco(_write(tmp_path / "export", coco))
+
+
+NOT_UTF8 = os.fsdecode(b"caf\xe9")  # a latin-1 name, as Python reads it from the file system
+
+
+def _rename_to_latin1(path):
+    os.rename(path, path.with_name(NOT_UTF8 + path.suffix))
+
+
+def _latin1_coco(folder):
+    coco = _coco(folder)
+    _rename_to_latin1(folder / "images" / "a.png")
+    coco["images"][0]["file_name"] = NOT_UTF8 + ".png"  # json.dumps escapes it as "caf\\udce9.png"
+    return _write(folder, coco)
+
+
+def _latin1_voc(folder):
+    _voc(folder)
+    _write_image(folder / "JPEGImages" / "b.jpg", SIZE)
+    (folder / "Annotations" / "b.xml").write_text(
+        (folder / "Annotations" / "a.xml").read_text().replace("a.jpg", "b.jpg")
+    )
+    _rename_to_latin1(folder / "Annotations" / "a.xml")
+    return folder
+
+
+def _latin1_yolo(folder):
+    _yolo(folder)
+    _write_image(folder / "images" / "b.png", SIZE)
+    _rename_to_latin1(folder / "images" / "a.png")
+    _rename_to_latin1(folder / "labels" / "a.txt")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("build", "read"),
+    [(_latin1_coco, load_coco), (_latin1_voc, load_voc), (_latin1_yolo, load_yolo)],
+    ids=["coco", "voc", "yolo"],
+)
+def test_a_file_name_that_is_not_utf8_is_named_and_can_be_left_out(tmp_path, build, read):
+    source = build(tmp_path / "export")
+    before = _digest(tmp_path / "export")
+    with pytest.raises(DatasetError, match=r"file name b'caf\\xe9\.(png|xml)' is not UTF-8; rename the file"):
+        read(source)
+    (record,) = read(source, on_invalid="drop").records
+    assert record.file_name in ("b.png", "b.jpg")
+    assert _digest(tmp_path / "export") == before
+
+
+def test_predict_names_an_image_whose_name_is_not_utf8(tmp_path):
+    _write_image(tmp_path / "photos" / "a.png", SIZE)
+    _rename_to_latin1(tmp_path / "photos" / "a.png")
+    root, paths = find_images(str(tmp_path / "photos"))
+    with pytest.raises(DatasetError, match=r"file name b'caf\\xe9\.png' is not UTF-8"):
+        image_dataset(root, paths, ["cat"])
 
 
 def _voc(folder, box=("2", "3", "20", "30"), image_set=None):
@@ -225,10 +286,8 @@ def coco_mutations(draw):
     return kind, section, index, key, draw(ODD_VALUES), draw(st.integers(0, 400)), draw(st.integers(0, 3))
 
 
-@FUZZ
-@given(mutation=coco_mutations())
-def test_fuzzed_coco_files_give_a_sound_dataset_or_one_message(tmp_path, mutation):
-    folder = _fresh(tmp_path, "coco")
+def _mutated_coco(folder, mutation):
+    """A valid COCO folder whose json is then spoilt as ``mutation`` says; the json's path."""
     coco = _coco(folder)
     kind, section, index, key, value, cut, box_field = mutation
     entries = coco[section]
@@ -249,7 +308,36 @@ def test_fuzzed_coco_files_give_a_sound_dataset_or_one_message(tmp_path, mutatio
     path = _write(folder, coco, text)
     if kind == "latin-1":
         path.write_bytes(json.dumps(coco).replace('"cat"', '"ch\\u00e9"').encode().replace(b"\\u00e9", b"\xe9"))
+    return path
+
+
+@FUZZ
+@given(mutation=coco_mutations())
+def test_fuzzed_coco_files_give_a_sound_dataset_or_one_message(tmp_path, mutation):
+    folder = _fresh(tmp_path, "coco")
+    path = _mutated_coco(folder, mutation)
     _check_contract(lambda: load_coco(path), folder)
+
+
+@FUZZ
+@given(mutation=coco_mutations())
+def test_fuzzed_second_annotator_files_are_scored_or_refused_with_one_message(tmp_path, mutation):
+    """Human-level labels: a second person's COCO file (read without images, as diagnose reads
+    it) becomes detections on the reference's images, or one `DatasetError`."""
+    reference = load_coco(tmp_path / "reference" / "annotations.json") if (tmp_path / "reference").exists() else None
+    reference = reference or load_coco(_write(_fresh(tmp_path, "reference"), _coco(tmp_path / "reference")))
+    folder = _fresh(tmp_path, "annotator")
+    path = _mutated_coco(folder, mutation)
+    before = _digest(folder)
+    try:
+        annotator = read_annotator(path, "coco")
+        _assert_sound(annotator)
+        truth, results = annotator_results(annotator, reference, str(path))
+        assert {r["image_id"] for r in results} <= {image["id"] for image in truth["images"]}
+        assert all(is_number(v) for r in results for v in [*r["bbox"], r["score"]])
+    except DatasetError as error:
+        assert str(error), "a message"
+    assert _digest(folder) == before
 
 
 @st.composite
@@ -279,14 +367,14 @@ def voc_fields(draw):
         st.floats().map(str),
         st.text(max_size=4),
     )
-    return tuple(draw(value) for _ in range(4)), draw(st.sampled_from([None, "a\n", "../x\n", "a b\n", "\n"]))
+    box = tuple(draw(value).replace("<", "").replace("&", "") for _ in range(4))  # text, not markup
+    return box, draw(st.sampled_from([None, "a\n", "../x\n", "a b\n", "\n"]))
 
 
 @FUZZ
 @given(fields=voc_fields())
 def test_fuzzed_voc_files_give_a_sound_dataset_or_one_message(tmp_path, fields):
     box, image_set = fields
-    box = tuple(v.replace("<", "").replace("&", "") for v in box)
     folder = _voc(_fresh(tmp_path, "voc"), box=box, image_set=image_set)
     _check_contract(lambda: load_voc(folder), folder)
 
@@ -309,6 +397,56 @@ def test_fuzzed_results_files_are_read_whole_or_refused_with_one_message(tmp_pat
     except DatasetError:
         pass
     assert _digest(folder) == before
+
+
+LINKS = ["outside copy", "outside image", "inside", "dangling", "loop", "folder"]
+
+
+def _replace_with_link(victim, kind, outside):
+    """Put a link where ``victim`` was: to a copy of it or another image outside the export, to
+    a file beside it, to nothing, to itself, or to a folder outside."""
+    targets = {
+        "outside copy": outside / f"copy{victim.suffix}",
+        "outside image": outside / "image.png",
+        "inside": next((p for p in sorted(victim.parent.iterdir()) if p != victim), victim),
+        "dangling": outside / "missing.png",
+        "loop": victim,
+        "folder": outside,
+    }
+    if victim.is_file():
+        shutil.copy(victim, targets["outside copy"])
+    if victim.is_dir():
+        shutil.copytree(victim, targets["outside copy"])
+    os.rename(victim, victim.with_name(victim.name + ".moved"))  # kept (an orphan), not deleted
+    os.symlink(targets[kind], victim)
+
+
+EXPORTS = {
+    "coco": (_coco, lambda folder: load_coco(folder / "annotations.json")),
+    "voc": (_voc, load_voc),
+    "yolo": (_yolo, load_yolo),
+}
+
+
+@pytest.mark.parametrize("format", sorted(EXPORTS))
+@settings(FUZZ, max_examples=EXAMPLES // 5)
+@given(kind=st.sampled_from(LINKS), index=st.integers(0, 50))
+def test_fuzzed_links_never_lead_a_reader_outside_the_export(tmp_path, format, kind, index):
+    build, read = EXPORTS[format]
+    folder, outside = _fresh(tmp_path, "export"), _fresh(tmp_path, "outside")
+    build(folder)
+    _write_image(outside / "image.png", SIZE)
+    entries = sorted(folder.rglob("*"))
+    _replace_with_link(entries[index % len(entries)], kind, outside)
+    before = _digest(folder), _digest(outside)
+    try:
+        dataset = read(folder)
+        _assert_sound(dataset)
+        for record in dataset.records:
+            assert dataset.image_path(record).resolve().is_relative_to(dataset.root.resolve())
+    except DatasetError as error:
+        assert str(error), "a message"
+    assert (_digest(folder), _digest(outside)) == before
 
 
 def test_convert_of_a_missing_or_empty_source_says_so(tmp_path):

@@ -17,6 +17,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torchvision.io import decode_jpeg
 
+from detkit.errors import ConfigError
+from detkit.training.cli import check_run_dir_can_be_made
 from tests.conftest import TINY_SHAPES_OVERRIDES
 from tests.evaluation.test_coco_eval import _ground_truth, _pycocotools_on_files, _random_detections
 from tests.tools.conftest import tool_command
@@ -34,6 +36,10 @@ from tests.tools.conftest import tool_command
         ("train", ["init.checkpoint=missing.ckpt"], "init.checkpoint=missing.ckpt: missing.ckpt not found"),
         ("train", ["finetune.freeze=head"], "choose one of ('none', 'backbone')"),
         ("train", ["optimizer.lr=-1"], "optimizer.lr must be a number > 0.0, got -1"),
+        ("train", ["seed=abc"], "seed must be a whole number (its default is 0), got 'abc'"),
+        ("train", ["model=fcos_resnet50_fpn", "model.image_size=1.5"], "model.image_size must be a whole number"),
+        ("train", ["data.module.augment.hflip=yes"], "hflip must be a finite number (its default is 0.5), got 'yes'"),
+        ("errors", ["run=nowhere", "worst=many"], "worst must be a whole number (its default is 16), got 'many'"),
         ("predict", ["run=nowhere", "images=nowhere/*.jpg"], "nowhere/checkpoints/best.ckpt not found"),
         ("predict", ["images=photos"], "give run="),
     ],
@@ -340,6 +346,28 @@ def _kill_after_checkpoint(tmp_path: Path, overrides: list[str], epoch: int) -> 
         process.wait()
     assert last is not None, f"no checkpoint of epoch {epoch} appeared under {runs}"
     return last.parents[1], torch.load(last, weights_only=True)
+
+
+@pytest.mark.parametrize(
+    ("tool", "run_dir", "cause"),
+    [
+        ("train", "{tmp}/notes.txt/run", "notes.txt is a file, not a folder"),
+        ("train", "/sys/detkit_run/${{now:%H}}", "(/sys: "),  # not writable, even by root
+        ("compare_transfer", "/sys/detkit_run", "(/sys: "),
+    ],
+)
+def test_a_run_directory_that_cannot_be_made_is_one_message(run_tool_here, tmp_path, tool, run_dir, cause):
+    (tmp_path / "notes.txt").write_text("mine\n")
+    result = run_tool_here(tool, f"hydra.run.dir={run_dir.format(tmp=tmp_path)}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "cannot be made" in result.stderr and cause in result.stderr, result.stderr
+    assert (tmp_path / "notes.txt").read_text() == "mine\n"
+
+
+def test_the_default_run_directory_is_checked_where_the_tool_runs(monkeypatch):
+    monkeypatch.chdir("/sys")
+    with pytest.raises(ConfigError, match=r"the run directory under /sys: cannot be made \(/sys: "):
+        check_run_dir_can_be_made([])
 
 
 @pytest.mark.parametrize("key", ["resume", "hydra.run.dir"])

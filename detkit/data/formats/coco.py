@@ -13,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from detkit.data.formats.fields import is_number, is_whole, read_text
+from detkit.data.formats.fields import file_name_problem, is_number, is_whole, read_text
 from detkit.data.formats.images import border_overshoot
 from detkit.data.formats.problems import check_on_invalid, image_problem, settle_problems
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import DatasetError
 from detkit.files import write_json_atomic
+
+MAX_AREA = float(np.finfo(np.float32).max)  # areas are kept as float32
 
 
 def load_coco(
@@ -62,10 +64,7 @@ def default_image_root(annotations: Path) -> Path:
 
 def _read_json(path: Path, problems: list[str]) -> dict[str, Any]:
     """The json's three lists, each entry an object (the others reported and left out)."""
-    try:
-        text = read_text(path)
-    except FileNotFoundError:
-        raise DatasetError("file not found; check the annotations path", source=str(path)) from None
+    text = read_text(path, missing="check the annotations path")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -147,6 +146,8 @@ def _image_field_problem(image: dict[str, Any]) -> str | None:
         return f"id must be a whole number, got {image['id']!r}"
     if not isinstance(image["file_name"], str) or not image["file_name"]:
         return f"file_name must be a non-empty string, got {image['file_name']!r}"
+    if bad_name := file_name_problem(image["file_name"]):
+        return bad_name
     for key in ("width", "height"):
         if not (is_whole(image[key]) and image[key] > 0):
             return f"{key} must be a whole number of pixels > 0, got {image[key]!r}"
@@ -155,8 +156,11 @@ def _image_field_problem(image: dict[str, Any]) -> str | None:
 
 def is_inside(path: Path, root: Path) -> bool:
     """Whether ``path``, links followed, lies under ``root`` (links followed too): a link to a
-    file outside the image root is refused as a ``../`` name is."""
-    return path.resolve().is_relative_to(root.resolve())
+    file outside the image root is refused as a ``../`` name is, and so is a link loop."""
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+        return False
 
 
 def leaves_root(name: str, root: Path | None) -> bool:
@@ -181,7 +185,7 @@ def _attach_annotations(
         where = f"annotations[{index}] (id={ann.get('id')!r}, image_id={ann.get('image_id')!r})"
         box = ann.get("bbox")
         if not is_whole(ann.get("image_id")) or ann["image_id"] not in records:
-            if ann.get("image_id") not in listed_ids:  # else: its image was already reported
+            if not (is_whole(ann.get("image_id")) and ann["image_id"] in listed_ids):  # else: reported with its image
                 problems.append(f"{where}: image_id refers to no image in 'images'")
             continue
         if not is_whole(ann.get("category_id")) or ann["category_id"] not in label_of:
@@ -190,8 +194,8 @@ def _attach_annotations(
         if not (isinstance(box, list) and len(box) == 4 and all(is_number(v) for v in box)):
             problems.append(f"{where}: bbox must be [x, y, width, height] finite numbers, got {box!r}")
             continue
-        if "area" in ann and not is_number(ann["area"]):
-            problems.append(f"{where}: area must be a finite number, got {ann['area']!r}")
+        if "area" in ann and not (is_number(ann["area"]) and 0 <= ann["area"] <= MAX_AREA):
+            problems.append(f"{where}: area must be a finite number >= 0, got {ann['area']!r}")
             continue
         if ann.get("iscrowd", 0) not in (0, 1):
             problems.append(f"{where}: iscrowd must be 0 or 1, got {ann['iscrowd']!r}")
@@ -318,10 +322,9 @@ def predictions_to_results(
 def load_results(path: str | Path, ground_truth: dict[str, Any]) -> list[dict[str, Any]]:
     """Read a COCO results json and check it refers only to images and categories of ``ground_truth``."""
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError("results file not found; check the predictions path", source=str(path))
+    text = read_text(path, missing="check the predictions path")
     try:
-        results = json.loads(read_text(path))
+        results = json.loads(text)
     except json.JSONDecodeError as e:
         raise DatasetError(f"line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})", source=str(path)) from None
     if not isinstance(results, list):

@@ -1,20 +1,30 @@
 """The checks every reader applies to a field before using it: text that is UTF-8, numbers that
 are numbers (not strings, booleans, NaN or infinity), whole numbers where ids and sizes go.
+File names get the same care: a name the file system holds in another encoding than UTF-8
+(Python reads its bad bytes as lone surrogates) is named, not written on into JSON or logs.
 Every reader reports what fails through these, so one bad value is one message, never a crash."""
 
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 from detkit.errors import DatasetError
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, missing: str = "check the path") -> str:
     """The file as text: UTF-8, with or without a byte-order mark. Anything else is a
-    `DatasetError` naming the first bad byte's offset and the fix."""
-    data = path.read_bytes()
+    `DatasetError`: a missing file (``missing`` says what to fix), one that cannot be read (a
+    folder, a link to nothing or to itself), or the first byte that is not UTF-8 and its offset."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        link = f" (a link to {os.readlink(path)}, which does not exist)" if path.is_symlink() else ""
+        raise DatasetError(f"file not found{link}; {missing}", source=str(path)) from None
+    except OSError as e:
+        raise DatasetError(f"cannot read it ({e.strerror}); give a readable file", source=str(path)) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -31,3 +41,20 @@ def is_number(value: Any) -> bool:
 def is_whole(value: Any) -> bool:
     """An int that is not a bool: what ids and pixel sizes must be."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def file_name_problem(name: str) -> str | None:
+    """Why ``name`` (a path as Python read it from the file system or a JSON escape) cannot be
+    kept: its bytes are not UTF-8, which JSON, XML and every log detkit writes need."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            shown = os.fsencode(name)  # the bytes on disk
+        except UnicodeEncodeError:  # a surrogate written as a JSON escape, not read from disk
+            shown = name.encode("utf-8", "backslashreplace")
+        return (
+            f"file name {shown!r} is not UTF-8; rename the file in UTF-8 "
+            "(e.g. convmv -f latin1 -t utf8 --notest -r <folder>) and the annotations that name it"
+        )
+    return None

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from detkit.data.formats.fields import read_text
@@ -14,7 +15,7 @@ from detkit.files import write_json_atomic
 
 def apply_sidecar(path: Path, record: Record, class_names: list[str], problems: list[str]) -> None:
     """Fill ``record.group``, ``domain`` and ``annotated`` from ``path`` if that file exists."""
-    if not path.is_file():
+    if not os.path.lexists(path):  # a link to nothing is a problem, not "no sidecar"
         return
     try:
         extra = json.loads(read_text(path))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from detkit.data.formats.coco import leaves_root
-from detkit.data.formats.fields import read_text
+from detkit.data.formats.fields import file_name_problem, read_text
 from detkit.data.formats.images import border_overshoot, copy_images
 from detkit.data.formats.problems import check_on_invalid, image_problem, settle_problems
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
@@ -107,6 +107,9 @@ def _stems(listing: Path) -> list[str]:
 
 
 def _parse(path: Path, images: Path, margin: float, problems: list[str]) -> tuple | None:
+    if bad_name := file_name_problem(path.name):
+        problems.append(f"{path.parent}: {bad_name}")
+        return None
     try:
         tree = ET.parse(path)
     except FileNotFoundError:
@@ -115,6 +118,9 @@ def _parse(path: Path, images: Path, margin: float, problems: list[str]) -> tupl
     except ET.ParseError as e:
         line, column = e.position
         problems.append(f"{path}: line {line}, column {column}: malformed XML ({e}); fix or re-export it")
+        return None
+    except OSError as e:  # a folder, or a link to itself
+        problems.append(f"{path}: cannot read it ({e.strerror}); give a readable file")
         return None
     node = tree.getroot()
     file_name = (node.findtext("filename") or f"{path.stem}.jpg").strip()

@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 from detkit.data.formats.coco import is_inside
-from detkit.data.formats.fields import read_text
+from detkit.data.formats.fields import file_name_problem, read_text
 from detkit.data.formats.images import border_overshoot, copy_images
 from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
@@ -119,12 +119,9 @@ def label_path(image: Path) -> Path:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    text = read_text(path, missing="point data.root at the dataset yaml or its folder")
     try:
-        config = yaml.safe_load(read_text(path))
-    except FileNotFoundError:
-        raise DatasetError(
-            "file not found; point data.root at the dataset yaml or its folder", source=str(path)
-        ) from None
+        config = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -197,7 +194,7 @@ def _folder_images(folder: Path) -> list[Path]:
     found = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
     leaving = [p for p in found if not is_inside(p, folder)]
     if leaving:
-        listed = ", ".join(f"{p} -> {p.resolve()}" for p in leaving[:5])
+        listed = ", ".join(f"{p} -> {os.readlink(p)}" for p in leaving[:5])
         raise DatasetError(
             f"{len(leaving)} image link(s) lead outside the folder: {listed}; copy the images in", str(folder)
         )
@@ -207,6 +204,10 @@ def _folder_images(folder: Path) -> list[Path]:
 def _read_image(
     path: Path, root: Path, image_id: int, class_names: list[str], border_margin: float, problems: list[str]
 ) -> Record | None:
+    name = path.relative_to(root).as_posix()
+    if bad_name := file_name_problem(name):
+        problems.append(f"{root}: {bad_name}")
+        return None
     try:
         width, height = shown_size(path)
     except OSError as e:
@@ -215,7 +216,7 @@ def _read_image(
     labels = label_path(path)
     rows = []
     try:
-        text = read_text(labels) if labels.is_file() else ""
+        text = read_text(labels) if os.path.lexists(labels) else ""  # a broken link is not "no labels"
     except DatasetError as e:
         problems.append(str(e))
         return None
@@ -233,7 +234,7 @@ def _read_image(
     table = np.array(rows, dtype=np.float64).reshape(-1, 5)
     cx, cy, w, h = (table[:, 1:] * [width, height, width, height]).T
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1).clip(0, [width, height, width, height])
-    record = Record(image_id, path.relative_to(root).as_posix(), width, height, boxes, table[:, 0].astype(np.int64))
+    record = Record(image_id, name, width, height, boxes, table[:, 0].astype(np.int64))
     apply_sidecar(labels.with_suffix(".json"), record, class_names, problems)
     return record
 
