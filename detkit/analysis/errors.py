@@ -16,7 +16,7 @@ fits, in TIDE's order, judged against the image's non-ignored boxes:
 
 A box no detection took is *missed* unless a classification or localisation error aims at it.
 The worth of a kind is TIDE's oracle: fix every error of that kind and nothing else, score
-AP50 again (pycocotools' ``accumulate`` on the edited matching) and take the difference.
+AP50 again (the edited matching pooled as pycocotools' ``accumulate`` pools it) and take the difference.
 A classification or localisation error becomes a match of its box when that box is unmatched and
 it is the highest-scoring such error aimed at it; otherwise, like duplicates, background and
 both, the fix removes the detection. Fixing a missed box removes it from the ground truth.

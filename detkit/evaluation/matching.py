@@ -5,8 +5,9 @@ greedy by score, each detection to the best unmatched box at each IoU threshold,
 absorbing what they cover) and then pools those per-image results into precision/recall
 (``accumulate``). `CocoMatching` keeps the per-image results, so that pooling can be re-run on
 an edited or resampled copy of them: the bootstrap over images (`detkit.evaluation.bootstrap`)
-draws images again, error analysis (`detkit.analysis.errors`) fixes errors; both score with
-pycocotools' own ``accumulate`` and never match a second time.
+draws images again, error analysis (`detkit.analysis.errors`) fixes errors; both pool with
+`detkit.evaluation.accumulate` (pycocotools' ``accumulate`` in array operations, the same numbers)
+and never match a second time.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from detkit.evaluation.accumulate import PooledMatching
 from detkit.evaluation.coco import load_results_into
 from detkit.evaluation.partial_labels import apply_partial_labels
 
@@ -63,6 +65,7 @@ class CocoMatching:
         self.per_image: PerImage = list(self._evaluator.evalImgs)
         self.image_ids: list[int] = list(params.imgIds)
         self.category_ids: list[int] = list(params.catIds)
+        self._pooled: PooledMatching | None = None
 
     @property
     def num_images(self) -> int:
@@ -75,18 +78,16 @@ class CocoMatching:
     def precision(self, per_image: PerImage | None = None, draw: Sequence[int] | None = None) -> np.ndarray:
         """pycocotools' interpolated precision ``[T, R, K]`` (-1 where a class has no ground truth),
         pooled from ``per_image`` (default: as matched) over the images at positions ``draw``
-        (default: every image once; repeats count as separate images)."""
-        evaluator, count = self._evaluator, self.num_images
-        per_image = self.per_image if per_image is None else per_image
-        draw = np.arange(count) if draw is None else np.asarray(draw)
-        classes = len(self.category_ids)
-        evaluator.evalImgs = [per_image[k * count + i] for k in range(classes) for i in draw]
-        evaluator.params.imgIds = evaluator._paramsEval.imgIds = list(range(len(draw)))
-        with contextlib.redirect_stdout(io.StringIO()):
-            evaluator.accumulate()
-        evaluator.evalImgs, evaluator.params.imgIds = self.per_image, self.image_ids
-        evaluator._paramsEval.imgIds = self.image_ids
-        return evaluator.eval["precision"][:, :, :, 0, 0]
+        (default: every image once; repeats count as separate images), exactly as its
+        ``accumulate`` pools them (`detkit.evaluation.accumulate`)."""
+        if per_image is None:
+            if self._pooled is None:
+                self._pooled = self._pool(self.per_image)
+            return self._pooled.precision(draw)
+        return self._pool(per_image).precision(draw)
+
+    def _pool(self, per_image: PerImage) -> PooledMatching:
+        return PooledMatching(per_image, len(self.category_ids), self.num_images, MAX_DETECTIONS)
 
 
 def mean_defined(values: np.ndarray) -> float:

@@ -1,0 +1,85 @@
+"""The array pooling against pycocotools' own ``accumulate`` on the same per-image matching:
+the same floats for every image once, for draws with repeats, with tied scores, crowd regions,
+classes without boxes or without detections, and entries over the detection limit."""
+
+import contextlib
+import copy
+import io
+
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from detkit.evaluation.accumulate import PooledMatching
+from tests.evaluation.test_coco_eval import _ground_truth, _random_detections
+
+
+def _evaluated(ground_truth, detections, max_detections=100):
+    """COCOeval after ``evaluate`` at one area range and detection limit, as detkit matches."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO()
+        truth.dataset = copy.deepcopy(ground_truth)
+        truth.createIndex()
+        evaluator = COCOeval(truth, truth.loadRes(copy.deepcopy(detections)), "bbox")
+        params = evaluator.params
+        params.areaRng, params.areaRngLbl, params.maxDets = [params.areaRng[0]], ["all"], [max_detections]
+        evaluator.evaluate()
+    return evaluator
+
+
+def _pycocotools_precision(evaluator, per_image, draw):
+    """pycocotools' ``accumulate`` over the images at positions ``draw`` of ``per_image``."""
+    images, classes = len(evaluator.params.imgIds), len(evaluator.params.catIds)
+    drawn = copy.copy(evaluator)
+    drawn.params = copy.deepcopy(evaluator.params)
+    drawn._paramsEval = copy.deepcopy(evaluator._paramsEval)
+    drawn.evalImgs = [per_image[k * images + i] for k in range(classes) for i in draw]
+    drawn.params.imgIds = drawn._paramsEval.imgIds = list(range(len(draw)))
+    with contextlib.redirect_stdout(io.StringIO()):
+        drawn.accumulate()
+    return drawn.eval["precision"][:, :, :, 0, 0]
+
+
+def _data(seed, tie_scores):
+    rng = np.random.default_rng(seed)
+    ground_truth = _ground_truth(rng, num_images=30, num_classes=4)  # class 4: boxes only where drawn
+    detections = _random_detections(rng, ground_truth)
+    if tie_scores:  # scores from a few values: many ties across images and within them
+        for detection in detections:
+            detection["score"] = round(detection["score"] * 4) / 4
+    return ground_truth, detections
+
+
+@pytest.mark.parametrize("tie_scores", [False, True], ids=["distinct_scores", "tied_scores"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_every_draw_pools_to_pycocotools_numbers(seed, tie_scores):
+    ground_truth, detections = _data(seed, tie_scores)
+    evaluator = _evaluated(ground_truth, detections)
+    images, classes = len(evaluator.params.imgIds), len(evaluator.params.catIds)
+    pooled = PooledMatching(evaluator.evalImgs, classes, images, max_detections=100)
+    rng = np.random.default_rng(seed + 10)
+    draws = [np.arange(images), rng.integers(images, size=images), rng.integers(images, size=5), np.array([3, 3, 3])]
+    undefined = 0
+    for draw in draws:
+        expected = _pycocotools_precision(evaluator, evaluator.evalImgs, draw)
+        np.testing.assert_array_equal(pooled.precision(draw), expected)  # the same floats, not close ones
+        undefined += (expected == -1).any()
+    assert (pooled.precision() > 0).any() and undefined, "scored classes, and draws missing a class"
+
+
+def test_the_detection_limit_and_empty_draws_pool_as_pycocotools_does():
+    ground_truth, detections = _data(4, tie_scores=True)
+    evaluator = _evaluated(ground_truth, detections, max_detections=3)  # most classes hit the limit
+    images, classes = len(evaluator.params.imgIds), len(evaluator.params.catIds)
+    per_image = list(evaluator.evalImgs)
+    edited = next(i for i, entry in enumerate(per_image) if entry is not None and len(entry["dtScores"]) == 3)
+    entry = per_image[edited] = copy.deepcopy(per_image[edited])  # one more than the limit, as an edit leaves it
+    entry["dtScores"] = [*entry["dtScores"], 0.0]
+    entry["dtMatches"] = np.append(entry["dtMatches"], [[0]] * len(entry["dtMatches"]), axis=1)
+    entry["dtIgnore"] = np.append(entry["dtIgnore"], [[0]] * len(entry["dtIgnore"]), axis=1)
+    pooled = PooledMatching(per_image, classes, images, max_detections=3)
+    no_detections = [i for i in range(images) if all(per_image[k * images + i] is None for k in range(classes))]
+    for draw in [np.arange(images), np.array(no_detections[:2] or [0]), np.array([], dtype=int)]:
+        expected = _pycocotools_precision(evaluator, per_image, draw)
+        np.testing.assert_array_equal(pooled.precision(draw), expected)
