@@ -7,7 +7,6 @@ Both write <out>/metrics.json and print the metrics.
 
 from pathlib import Path
 
-from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from detkit.errors import ConfigError
@@ -15,24 +14,25 @@ from detkit.evaluation.coco import score_files
 from detkit.evaluation.summary import format_metrics_table
 from detkit.files import write_json_atomic
 from detkit.training.cli import run_hydra_tool
-from detkit.training.evaluate import evaluate_run
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def main(cfg: DictConfig) -> None:
-    if cfg.annotations and cfg.predictions:
+    if cfg.annotations and cfg.predictions:  # files only: no torch or Lightning to import (seconds)
         metrics = score_files(cfg.annotations, cfg.predictions, cfg.backend, cfg.partial_labels)
-        out, name = Path(cfg.out or Path(cfg.predictions).parent), "predictions"
+        report(metrics, "predictions", Path(cfg.out or Path(cfg.predictions).parent))
     elif cfg.run:
+        from lightning.pytorch.utilities import rank_zero_only
+
+        from detkit.training.evaluate import evaluate_run
+
         metrics = evaluate_run(cfg.run, cfg.split, cfg.trainer, cfg.checkpoint)
-        out, name = Path(cfg.out or Path(cfg.run) / "eval" / cfg.split), cfg.split
+        rank_zero_only(report)(metrics, cfg.split, Path(cfg.out or Path(cfg.run) / "eval" / cfg.split))
     else:
         raise ConfigError("give run=<run dir>, or annotations=<COCO json> predictions=<COCO results json>")
-    report(metrics, name, out)
 
 
-@rank_zero_only
 def report(metrics: dict, name: str, out: Path) -> None:
     write_json_atomic(out / "metrics.json", {name: metrics})
     print(format_metrics_table({name: metrics}))
