@@ -5,6 +5,8 @@ background, missed) with what fixing each is worth, and writes errors.{json,md,c
 confusion matrix, precision-recall curves and a gallery of the worst images to
 <run>/errors/<split> (and the run's TensorBoard). After tagging errors.csv by hand:
   python tools/errors.py run=<run dir> tags=<run dir>/errors/dev/errors.csv
+Any system's detections, without a model (images only for the gallery):
+  python tools/errors.py annotations=instances.json predictions=results.json [images=<folder>]
 """
 
 import json
@@ -13,17 +15,25 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from detkit.analysis.error_report import render_error_summary
+from detkit.analysis.file_errors import analyse_file_errors
 from detkit.errors import ConfigError
 from detkit.training.cli import run_hydra_tool
-from detkit.training.errors import analyse_run_errors
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def main(cfg: DictConfig) -> None:
-    if not cfg.run:
-        raise ConfigError("give run=<a run directory made by tools/train.py> (or a checkpoint inside one)")
-    out = analyse_run_errors(cfg)
+    if cfg.annotations and cfg.predictions:  # files only: no torch or Lightning to import (seconds)
+        out = analyse_file_errors(cfg)
+    elif cfg.run:
+        from detkit.training.errors import analyse_run_errors
+
+        out = analyse_run_errors(cfg)
+    else:
+        raise ConfigError(
+            "give run=<a run directory made by tools/train.py> (or a checkpoint inside one), "
+            "or annotations=<COCO json> predictions=<COCO results json>"
+        )
     if out is None:  # a rank other than 0 under DDP: rank 0 writes the report
         return
     if cfg.tags:

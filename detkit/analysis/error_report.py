@@ -55,6 +55,10 @@ CSV_COLUMNS = (
 SIZES = ("small", "medium", "large")
 
 
+COUNTED_LABELS = 21  # 20 classes and background: a heat map with every count written in
+MAX_FIGURE_INCHES = 24.0
+
+
 def error_rows(analysis: ErrorAnalysis, file_names: dict[int, str]) -> list[dict[str, Any]]:
     """One row per error, as in ``errors.csv`` (``tags`` empty, for a person to fill in)."""
     names = analysis.matching.names
@@ -191,15 +195,20 @@ def breakdown_png(report: dict[str, Any]) -> bytes:
 
 
 def confusion_png(confusion: dict[str, Any]) -> bytes:
-    """The confusion matrix as a heat map with its counts."""
+    """The confusion matrix as a heat map, with its counts up to `COUNTED_LABELS` labels (COCO's
+    81 would be 6,561 numbers on a 90-inch figure: half a minute to draw, unreadable; the counts
+    are in errors.json and the confused pairs in errors.md)."""
     matrix, labels = np.asarray(confusion["matrix"]), confusion["labels"]
-    figure, axes = subplots(figsize=(1.1 * len(labels) + 2, 1.0 * len(labels) + 1.5))
+    side = min(1.1 * len(labels) + 2, MAX_FIGURE_INCHES)
+    figure, axes = subplots(figsize=(side, side - 0.5))
     axes.imshow(matrix, cmap="Blues")
-    for (row, column), count in np.ndenumerate(matrix):
-        colour = "white" if count > matrix.max() / 2 else "black"
-        axes.text(column, row, str(count), ha="center", va="center", color=colour)
-    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
-    axes.set_yticks(range(len(labels)), labels)
+    if len(labels) <= COUNTED_LABELS:
+        for (row, column), count in np.ndenumerate(matrix):
+            colour = "white" if count > matrix.max() / 2 else "black"
+            axes.text(column, row, str(count), ha="center", va="center", color=colour)
+    font = "medium" if len(labels) <= COUNTED_LABELS else "xx-small"
+    axes.set_xticks(range(len(labels)), labels, rotation=45 if font == "medium" else 90, ha="right", fontsize=font)
+    axes.set_yticks(range(len(labels)), labels, fontsize=font)
     axes.set_xlabel("predicted")
     axes.set_ylabel("truth")
     axes.set_title(f"IoU {confusion['iou']}, score >= {confusion['score_threshold']}")

@@ -137,3 +137,13 @@ img {{ max-width: 100%; }} span {{ margin-right: 1em; }}
 {cards}
 </body></html>
 """
+
+
+def draw_worst(
+    analysis: ErrorAnalysis, root: Path, file_names: dict[int, str], report: dict[str, Any], threshold: float
+) -> list[torch.Tensor]:
+    """The report's worst images (``root / file_name``) with their boxes and errors drawn."""
+    return [
+        draw_image(Path(root) / file_names[item["image_id"]], boxes_to_draw(analysis, item["image_id"], threshold))
+        for item in report["worst_images"]
+    ]

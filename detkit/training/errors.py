@@ -13,22 +13,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
-from detkit.analysis.confusion import confusion_matrix
-from detkit.analysis.error_report import (
-    build_error_report,
-    error_rows,
-    render_errors,
-    write_error_figures,
-    write_error_sheet,
-)
-from detkit.analysis.error_tags import read_tagged_sheet, render_tags, rows_tagged, summarise_tags
+from detkit.analysis.error_outputs import check_error_options, error_report, write_error_report, write_tag_summary
+from detkit.analysis.error_report import render_errors
 from detkit.analysis.errors import KINDS, ErrorAnalysis
-from detkit.analysis.gallery import boxes_to_draw, draw_image, write_gallery
+from detkit.analysis.gallery import draw_worst, write_gallery
 from detkit.analysis.grids import same_size
 from detkit.data.formats.coco import predictions_to_results
 from detkit.errors import ConfigError
-from detkit.evaluation.coco import evaluate_coco
-from detkit.files import write_json_atomic, write_text_atomic
+from detkit.files import write_json_atomic
 from detkit.training.checkpoints import find_run, load_run_config
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run import build_module, evaluate_splits, load_run_datamodule
@@ -41,7 +33,7 @@ def analyse_run_errors(cfg: DictConfig) -> Path | None:
     """Analyse the errors of ``cfg.run``'s checkpoint on ``cfg.split`` (``configs/errors.yaml``)
     and write the report to ``cfg.out`` (default ``<run>/errors/<split>``); with ``cfg.tags``,
     summarise a tagged error sheet instead. The output folder; None on ranks other than 0."""
-    _check_values(cfg)
+    check_error_options(cfg)
     run_dir, checkpoint = find_run(cfg.run, cfg.checkpoint)
     run_cfg = load_run_config(run_dir)
     datamodule = load_run_datamodule(run_dir, run_cfg)
@@ -55,26 +47,17 @@ def analyse_run_errors(cfg: DictConfig) -> Path | None:
     ground_truth = datamodule.ground_truth(cfg.split)
     analysis = ErrorAnalysis(ground_truth, results, partial_labels)
     if cfg.tags:
-        _write_tag_summary(out, analysis, cfg.tags, cfg.mislabelled_tag)
+        write_tag_summary(out, analysis, cfg.tags, cfg.mislabelled_tag)
         return out
-    file_names = {r.image_id: r.file_name for r in datamodule.subset(cfg.split).records}
-    report = _report(analysis, ground_truth, results, file_names, cfg, partial_labels)
+    dataset = datamodule.subset(cfg.split)
+    file_names = {r.image_id: r.file_name for r in dataset.records}
+    report = error_report(analysis, ground_truth, results, file_names, cfg.split, cfg, partial_labels)
     report |= {"run": str(run_dir), "checkpoint": str(checkpoint)}
-    images = _draw_worst(analysis, datamodule, cfg.split, report, cfg.score_threshold)
-    write_json_atomic(out / "errors.json", report)
-    write_text_atomic(out / "errors.md", render_errors(report))
-    write_error_sheet(out / "errors.csv", error_rows(analysis, file_names))
-    write_error_figures(out, report, analysis)
+    images = draw_worst(analysis, dataset.root, file_names, report, cfg.score_threshold)
+    write_error_report(out, report, analysis, file_names)
     write_gallery(out, report, images, cfg.score_threshold)
     log_errors(run_dir, report, analysis, images)
     return out
-
-
-def _check_values(cfg: DictConfig) -> None:
-    if not 0.0 <= cfg.score_threshold <= 1.0:
-        raise ConfigError(f"score_threshold must be a score in [0, 1], got {cfg.score_threshold!r}")
-    if not (isinstance(cfg.worst, int) and cfg.worst >= 0):
-        raise ConfigError(f"worst must be a number of images >= 0, got {cfg.worst!r}")
 
 
 def split_results(
@@ -108,46 +91,6 @@ def _cache_key(checkpoint: Path, datamodule: DetectionDataModule, split: str) ->
     stat = checkpoint.stat()
     image_ids = sorted(r.image_id for r in datamodule.subset(split).records)
     return {"checkpoint": checkpoint.name, "bytes": stat.st_size, "modified_ns": stat.st_mtime_ns, "images": image_ids}
-
-
-def _report(
-    analysis: ErrorAnalysis,
-    ground_truth: dict[str, Any],
-    results: list[dict[str, Any]],
-    file_names: dict[int, str],
-    cfg: DictConfig,
-    partial_labels: str,
-) -> dict[str, Any]:
-    metrics = evaluate_coco(ground_truth, results, partial_labels=partial_labels)
-    matrix = confusion_matrix(analysis.matching.ground_truth, analysis.matching.detections, cfg.score_threshold)
-    confusion = {
-        "labels": [*analysis.class_names, "background"],
-        "iou": 0.5,
-        "score_threshold": cfg.score_threshold,
-        "matrix": matrix.tolist(),
-    }
-    return build_error_report(analysis, cfg.split, file_names, metrics, confusion, cfg.worst, cfg.score_threshold)
-
-
-def _draw_worst(
-    analysis: ErrorAnalysis, datamodule: DetectionDataModule, split: str, report: dict[str, Any], threshold: float
-) -> list[torch.Tensor]:
-    dataset = datamodule.subset(split)
-    paths = {r.image_id: Path(dataset.root) / r.file_name for r in dataset.records}
-    return [
-        draw_image(paths[item["image_id"]], boxes_to_draw(analysis, item["image_id"], threshold))
-        for item in report["worst_images"]
-    ]
-
-
-def _write_tag_summary(out: Path, analysis: ErrorAnalysis, sheet: str, mislabelled_tag: str) -> None:
-    rows, tags = read_tagged_sheet(sheet, analysis)
-    summary = summarise_tags(analysis, tags)
-    write_json_atomic(out / "tags.json", summary)
-    write_text_atomic(out / "tags.md", render_tags(summary))
-    mislabelled = rows_tagged(rows, mislabelled_tag)
-    if mislabelled:
-        write_error_sheet(out / f"{mislabelled_tag}.csv", mislabelled)
 
 
 def log_errors(run_dir: Path, report: dict[str, Any], analysis: ErrorAnalysis, images: list[torch.Tensor]) -> None:

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torchvision.io import decode_jpeg
 
+from detkit.analysis.errors import KINDS
 from detkit.errors import ConfigError
 from detkit.training.cli import check_run_dir_can_be_made
 from tests.conftest import ROOT, TINY_SHAPES_OVERRIDES
@@ -52,13 +54,14 @@ def test_bad_config_ends_with_one_message_and_exit_code_2(run_tool_here, tool, o
     assert "Traceback" not in result.stderr
 
 
-def test_scoring_files_starts_without_torch_or_lightning(tmp_path):
+@pytest.mark.parametrize("tool", ["evaluate", "errors"])
+def test_scoring_files_starts_without_torch_or_lightning(tmp_path, tool):
     """Their imports are most of a tool's start-up (8 s of 12 here): scoring files needs neither."""
     rng = np.random.default_rng(0)
     gt = _ground_truth(rng)
     _pycocotools_on_files(tmp_path, gt, _random_detections(rng, gt))
     files = [f"annotations={tmp_path / 'gt.json'}", f"predictions={tmp_path / 'dt.json'}"]
-    argv = [str(ROOT / "tools" / "evaluate.py"), *files]
+    argv = [str(ROOT / "tools" / f"{tool}.py"), *files]
     check = (
         "import atexit, runpy, sys\n"
         "atexit.register(lambda: print('loaded:', sorted({'torch', 'lightning'} & set(sys.modules))))\n"
@@ -67,7 +70,26 @@ def test_scoring_files_starts_without_torch_or_lightning(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "mAP" in result.stdout and "loaded: []" in result.stdout, result.stdout[-2000:]
+    assert "AP50" in result.stdout and "loaded: []" in result.stdout, result.stdout[-2000:]
+
+
+def test_errors_analyses_a_results_file_without_a_model(run_tool_here, tmp_path):
+    """Any system's detections: the breakdown of a results file, its AP50 pycocotools', the worst
+    images drawn from ``images=``."""
+    rng = np.random.default_rng(0)
+    gt = _ground_truth(rng)
+    reference = _pycocotools_on_files(tmp_path, gt, _random_detections(rng, gt))
+    for image in gt["images"]:
+        Image.new("RGB", (image["width"], image["height"]), (90, 120, 150)).save(tmp_path / image["file_name"])
+    files = [f"annotations={tmp_path / 'gt.json'}", f"predictions={tmp_path / 'dt.json'}"]
+    result = run_tool_here("errors", *files, f"images={tmp_path}", "worst=4")
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "errors" / "errors.json").read_text())
+    assert report["metrics"]["mAP50"] == pytest.approx(reference.stats[1], abs=1e-12)
+    assert report["predictions"] == str(tmp_path / "dt.json") and len(report["worst_images"]) == 4
+    assert set(report["breakdown"]["kinds"]) == set(KINDS)
+    assert (tmp_path / "errors" / "gallery.html").read_text().count("<figure>") == 4
+    assert f"written to {tmp_path / 'errors'}" in result.stdout
 
 
 def test_evaluate_scores_a_results_file_without_images(run_tool_here, tmp_path):

@@ -1,0 +1,74 @@
+"""What an error analysis writes, from a run or from a results file: the report (breakdown,
+per class and size, confusions, worst images) as errors.json / errors.md / errors.csv and its
+figures, or, after a person tagged the sheet, the tag summary. Imports neither torch nor
+Lightning, so that analysing files starts in a second or two."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from detkit.analysis.confusion import confusion_matrix
+from detkit.analysis.error_report import (
+    build_error_report,
+    error_rows,
+    render_errors,
+    write_error_figures,
+    write_error_sheet,
+)
+from detkit.analysis.error_tags import read_tagged_sheet, render_tags, rows_tagged, summarise_tags
+from detkit.analysis.errors import ErrorAnalysis
+from detkit.errors import ConfigError
+from detkit.evaluation.coco import evaluate_coco
+from detkit.files import write_json_atomic, write_text_atomic
+
+
+def check_error_options(cfg: DictConfig) -> None:
+    """``score_threshold`` and ``worst`` of ``configs/errors.yaml``, before any work."""
+    if not 0.0 <= cfg.score_threshold <= 1.0:
+        raise ConfigError(f"score_threshold must be a score in [0, 1], got {cfg.score_threshold!r}")
+    if not (isinstance(cfg.worst, int) and cfg.worst >= 0):
+        raise ConfigError(f"worst must be a number of images >= 0, got {cfg.worst!r}")
+
+
+def error_report(
+    analysis: ErrorAnalysis,
+    ground_truth: dict[str, Any],
+    results: list[dict[str, Any]],
+    file_names: dict[int, str],
+    split: str,
+    cfg: DictConfig,
+    partial_labels: str,
+) -> dict[str, Any]:
+    """The report of ``analysis``: its breakdown, the metrics, the confusion matrix at
+    ``cfg.score_threshold`` and the ``cfg.worst`` images."""
+    metrics = evaluate_coco(ground_truth, results, partial_labels=partial_labels)
+    matrix = confusion_matrix(analysis.matching.ground_truth, analysis.matching.detections, cfg.score_threshold)
+    confusion = {
+        "labels": [*analysis.class_names, "background"],
+        "iou": 0.5,
+        "score_threshold": cfg.score_threshold,
+        "matrix": matrix.tolist(),
+    }
+    return build_error_report(analysis, split, file_names, metrics, confusion, cfg.worst, cfg.score_threshold)
+
+
+def write_error_report(out: Path, report: dict[str, Any], analysis: ErrorAnalysis, file_names: dict[int, str]) -> None:
+    """errors.json, errors.md, the errors.csv sheet to tag and the figures, in ``out``."""
+    write_json_atomic(out / "errors.json", report)
+    write_text_atomic(out / "errors.md", render_errors(report))
+    write_error_sheet(out / "errors.csv", error_rows(analysis, file_names))
+    write_error_figures(out, report, analysis)
+
+
+def write_tag_summary(out: Path, analysis: ErrorAnalysis, sheet: str, mislabelled_tag: str) -> None:
+    """tags.json / tags.md from a tagged errors.csv, and the rows tagged ``mislabelled_tag``."""
+    rows, tags = read_tagged_sheet(sheet, analysis)
+    summary = summarise_tags(analysis, tags)
+    write_json_atomic(out / "tags.json", summary)
+    write_text_atomic(out / "tags.md", render_tags(summary))
+    mislabelled = rows_tagged(rows, mislabelled_tag)
+    if mislabelled:
+        write_error_sheet(out / f"{mislabelled_tag}.csv", mislabelled)
