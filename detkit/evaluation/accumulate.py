@@ -7,9 +7,9 @@ it at 101 recall points one by one. That is most of a bootstrap draw's cost (2.5
 matching is kept as flat arrays, and any draw of the images (repeats count as separate images,
 in the order drawn) is pooled with array operations that give pycocotools' numbers exactly:
 
-- the draw's detections are gathered class by class in the order pycocotools concatenates them
-  (image by image as drawn), then stably sorted by score, as its mergesort does (ties keep that
-  order);
+- the detections are sorted once by class and descending score; a draw repeats each as often
+  as its image was drawn, and where scores tie, puts them in the order pycocotools' stable
+  mergesort leaves them: images as drawn, then each image's own order;
 - cumulative true and false positives and the precision ``tp / (fp + tp + eps)`` are the same
   float operations;
 - the recall point ``r`` is reached at the first detection with ``tp / npig >= r``: the smallest
@@ -31,14 +31,19 @@ RECALL_POINTS = np.linspace(0.0, 1.00, int(np.round((1.00 - 0.0) / 0.01)) + 1, e
 
 class PooledMatching:
     """COCOeval's ``evalImgs`` for ``num_classes`` x ``num_images`` (entry ``k * num_images + i``,
-    None where an image has neither boxes nor detections of the class) as flat arrays, pooled by
-    `precision` for any draw of the images. Each entry's first ``max_detections`` detections
-    count, as in ``accumulate``."""
+    None where an image has neither boxes nor detections of the class) at ``num_thresholds`` IoU
+    thresholds, as flat arrays, pooled by `precision` for any draw of the images. Each entry's
+    first ``max_detections`` detections count, as in ``accumulate``."""
 
     def __init__(
-        self, per_image: Sequence[dict[str, Any] | None], num_classes: int, num_images: int, max_detections: int
+        self,
+        per_image: Sequence[dict[str, Any] | None],
+        num_classes: int,
+        num_images: int,
+        num_thresholds: int,
+        max_detections: int,
     ) -> None:
-        self.num_classes, self.num_images = num_classes, num_images
+        self.num_classes, self.num_images, self.thresholds = num_classes, num_images, num_thresholds
         self.counts = np.zeros((num_classes, num_images), dtype=np.int64)  # detections per class and image
         self.positives = np.zeros((num_classes, num_images), dtype=np.int64)  # boxes not ignored
         present = [index for index, entry in enumerate(per_image) if entry is not None]
@@ -57,7 +62,6 @@ class PooledMatching:
         over = sizes < np.array([len(entry["dtScores"]) for entry in entries], dtype=np.int64)
         matched = [e["dtMatches"][:, :max_detections] if o else e["dtMatches"] for e, o in zip(entries, over)]
         ignored = [e["dtIgnore"][:, :max_detections] if o else e["dtIgnore"] for e, o in zip(entries, over)]
-        self.thresholds = matched[0].shape[0] if matched else 1
         matched_all = np.concatenate(matched, axis=1) != 0 if matched else np.zeros((self.thresholds, 0), dtype=bool)
         counted = ~(np.concatenate(ignored, axis=1).astype(bool) if ignored else np.zeros_like(matched_all))
         scores = np.fromiter((score for kept in scores for score in kept), dtype=float, count=int(sizes.sum()))
@@ -69,7 +73,6 @@ class PooledMatching:
         self.true_positive = (matched_all & counted)[:, self.order]
         self.false_positive = (~matched_all & counted)[:, self.order]
         self.image_of = images[self.order]
-        self.class_sizes = self.counts.sum(axis=1)
         # a detection whose class and score another detection shares: its place among those
         # depends on the order the images are drawn in
         ordered_classes, ordered_scores = classes[self.order], scores[self.order]

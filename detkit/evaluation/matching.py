@@ -87,7 +87,8 @@ class CocoMatching:
         return self._pool(per_image).precision(draw)
 
     def _pool(self, per_image: PerImage) -> PooledMatching:
-        return PooledMatching(per_image, len(self.category_ids), self.num_images, MAX_DETECTIONS)
+        thresholds = len(self._evaluator.params.iouThrs)
+        return PooledMatching(per_image, len(self.category_ids), self.num_images, thresholds, MAX_DETECTIONS)
 
 
 def mean_defined(values: np.ndarray) -> float:

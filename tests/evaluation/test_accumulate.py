@@ -12,6 +12,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from detkit.evaluation.accumulate import PooledMatching
+from detkit.evaluation.bootstrap import ImageMatches
 from tests.evaluation.test_coco_eval import _ground_truth, _random_detections
 
 
@@ -57,7 +58,7 @@ def test_every_draw_pools_to_pycocotools_numbers(seed, tie_scores):
     ground_truth, detections = _data(seed, tie_scores)
     evaluator = _evaluated(ground_truth, detections)
     images, classes = len(evaluator.params.imgIds), len(evaluator.params.catIds)
-    pooled = PooledMatching(evaluator.evalImgs, classes, images, max_detections=100)
+    pooled = PooledMatching(evaluator.evalImgs, classes, images, num_thresholds=10, max_detections=100)
     rng = np.random.default_rng(seed + 10)
     draws = [np.arange(images), rng.integers(images, size=images), rng.integers(images, size=5), np.array([3, 3, 3])]
     undefined = 0
@@ -78,8 +79,17 @@ def test_the_detection_limit_and_empty_draws_pool_as_pycocotools_does():
     entry["dtScores"] = [*entry["dtScores"], 0.0]
     entry["dtMatches"] = np.append(entry["dtMatches"], [[0]] * len(entry["dtMatches"]), axis=1)
     entry["dtIgnore"] = np.append(entry["dtIgnore"], [[0]] * len(entry["dtIgnore"]), axis=1)
-    pooled = PooledMatching(per_image, classes, images, max_detections=3)
+    pooled = PooledMatching(per_image, classes, images, num_thresholds=10, max_detections=3)
     no_detections = [i for i in range(images) if all(per_image[k * images + i] is None for k in range(classes))]
     for draw in [np.arange(images), np.array(no_detections[:2] or [0]), np.array([], dtype=int)]:
         expected = _pycocotools_precision(evaluator, per_image, draw)
         np.testing.assert_array_equal(pooled.precision(draw), expected)
+
+
+def test_an_evaluation_without_boxes_or_detections_is_undefined_everywhere():
+    ground_truth = {
+        "images": [{"id": 1, "width": 10, "height": 10, "file_name": "a.jpg"}],
+        "annotations": [],
+        "categories": [{"id": 1, "name": "a"}],
+    }
+    assert set(ImageMatches(ground_truth, []).metrics().values()) == {-1.0}
