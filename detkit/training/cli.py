@@ -55,12 +55,14 @@ def check_run_dir_arguments(arguments: list[str]) -> None:
 
 def check_run_dir_can_be_made(arguments: list[str]) -> None:
     """Refuse, before Hydra tries (its error is a traceback), a run directory that cannot be
-    made: ``hydra.run.dir=`` or, by default, one under ``outputs/``."""
-    run_dir = _last_value(arguments, "hydra.run.dir")
+    made: ``hydra.run.dir=`` (``hydra.sweep.dir=`` for a ``-m`` sweep) or, by default, one
+    under ``outputs/``."""
+    key = "hydra.sweep.dir" if {"-m", "--multirun"} & set(arguments) else "hydra.run.dir"
+    run_dir = _last_value(arguments, key)
     problem = _cannot_make(Path(run_dir.split("${", 1)[0] or ".") if run_dir else Path("outputs"))
     if problem:
-        where = f"hydra.run.dir={run_dir}" if run_dir else f"the run directory under {Path.cwd()}"
-        raise ConfigError(f"{where}: cannot be made ({problem}); pass hydra.run.dir=<a folder you can write>")
+        where = f"{key}={run_dir}" if run_dir else f"the run directory under {Path.cwd()}"
+        raise ConfigError(f"{where}: cannot be made ({problem}); pass {key}=<a folder you can write>")
 
 
 def _cannot_make(folder: Path) -> str | None:

@@ -409,6 +409,8 @@ def test_the_default_run_directory_is_checked_where_the_tool_runs(monkeypatch):
     monkeypatch.chdir("/sys")
     with pytest.raises(ConfigError, match=r"the run directory under /sys: cannot be made \(/sys: "):
         check_run_dir_can_be_made([])
+    with pytest.raises(ConfigError, match=r"hydra.sweep.dir=/sys/sweep: cannot be made"):
+        check_run_dir_can_be_made(["-m", "seed=0,1", "hydra.sweep.dir=/sys/sweep", "hydra.run.dir=/tmp"])
 
 
 @pytest.mark.parametrize("key", ["resume", "hydra.run.dir"])
