@@ -155,3 +155,37 @@ def test_on_invalid_drop_keeps_the_rest_and_says_what_it_dropped(tmp_path, caplo
     dataset = load_coco(tmp_path / "instances.json", on_invalid="drop")
     assert [r.image_id for r in dataset.records] == [7, 9] and len(dataset.records[0].boxes) == 2
     assert "dropped 2 invalid record(s)" in caplog.text and "unknown category_id 42" in caplog.text
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_large_files_read_column_by_column_give_what_the_checked_loop_gives(tmp_path, monkeypatch, seed):
+    """Valid annotations are attached with arrays (`_attach_valid_annotations`); the values are
+    the per-annotation loop's: crowds, given and missing areas, int and float boxes, boxes
+    clipped at the border, images without annotations, annotations out of id order."""
+    rng = np.random.default_rng(seed)
+    images = [
+        {"id": i, "file_name": f"{i}.jpg", "width": int(rng.integers(50, 400)), "height": 90} for i in range(1, 60)
+    ]
+    annotations = []
+    for index in range(400):
+        image = images[int(rng.integers(0, 50))]  # the last nine images have none
+        w, h = rng.uniform(1, 40), rng.uniform(1, 40)
+        x, y = rng.uniform(-1.5, image["width"] - w + 1.5), rng.uniform(-1.5, 90 - h + 1.5)  # within the margin
+        box = [round(x), round(y), max(1, round(w)), max(1, round(h))] if index % 3 == 0 else [x, y, w, h]
+        annotation = {"id": index + 1, "image_id": image["id"], "category_id": int(rng.choice([3, 7, 9])), "bbox": box}
+        if index % 4:
+            annotation["area"] = float(rng.uniform(0, w * h))
+        if index % 5 == 0:
+            annotation["iscrowd"] = int(rng.random() < 0.5)
+        annotations.append(annotation)
+    categories = [{"id": k, "name": f"c{k}"} for k in (9, 3, 7)]
+    path = tmp_path / "annotations.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    columns = load_coco(path, check_images=False)
+    monkeypatch.setattr("detkit.data.formats.coco._attach_valid_annotations", lambda *args: False)
+    checked = load_coco(path, check_images=False)
+    assert sum(len(r.boxes) for r in columns.records) == 400 and columns.class_names == checked.class_names
+    for fast, slow in zip(columns.records, checked.records, strict=True):
+        for name in ("boxes", "labels", "iscrowd", "areas"):
+            a, b = getattr(fast, name), getattr(slow, name)
+            assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b), (fast.image_id, name)

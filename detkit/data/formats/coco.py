@@ -178,6 +178,8 @@ def escapes_root(name: str) -> bool:
 def _attach_annotations(
     data: dict[str, Any], records: dict[int, Record], category_ids: list[int], margin: float, problems: list[str]
 ) -> None:
+    if _attach_valid_annotations(data["annotations"], records, category_ids, margin):
+        return
     label_of = {cid: i for i, cid in enumerate(category_ids)}
     listed_ids = {image.get("id") for image in data["images"] if is_whole(image.get("id"))}
     per_image: dict[int, list[tuple[list[float], int, bool, float]]] = {i: [] for i in records}
@@ -212,6 +214,67 @@ def _attach_annotations(
         per_image[ann["image_id"]].append((box, label_of[ann["category_id"]], bool(ann.get("iscrowd", 0)), area))
     for image_id, anns in per_image.items():
         _fill_record(records[image_id], anns)
+
+
+def _attach_valid_annotations(
+    anns: list[dict[str, Any]], records: dict[int, Record], category_ids: list[int], margin: float
+) -> bool:
+    """The annotations attached column by column, when every one passes the checks of
+    `_attach_annotations` (which then has nothing to report): its per-annotation loop costs
+    14 us an annotation, most of a large file's reading. False, attaching nothing, at the first
+    check that fails; the loop then names each problem. The same values as the loop's."""
+    try:
+        image_ids = [ann["image_id"] for ann in anns]
+        classes = [ann["category_id"] for ann in anns]
+        bboxes = [ann["bbox"] for ann in anns]
+    except KeyError:
+        return False
+    crowd = [ann.get("iscrowd", 0) for ann in anns]
+    given_areas = [ann["area"] for ann in anns if "area" in ann]
+    if (
+        {type(v) for v in image_ids} - {int}
+        or {type(v) for v in classes} - {int}
+        or any(type(box) is not list or len(box) != 4 for box in bboxes)
+        or {type(v) for box in bboxes for v in box} - {int, float}
+        or {type(v) for v in crowd} - {int, bool}
+        or not set(crowd) <= {0, 1}
+        or {type(v) for v in given_areas} - {int, float}
+    ):
+        return False
+    if not anns:
+        return True
+    box = np.array(bboxes, dtype=float)
+    ids, labels_of = np.array(image_ids, dtype=np.int64), np.array(category_ids, dtype=np.int64)
+    if not (np.isfinite(box).all() and np.abs(box).max() < 2**52) or not np.isin(ids, list(records)).all():
+        return False  # (ints beyond 2**52 would not compare as Python compares them)
+    if not (np.isin(classes, labels_of).all() and (box[:, 2:] > 0).all()):
+        return False
+    area = np.array(given_areas, dtype=float)
+    if not (np.isfinite(area).all() and (area >= 0).all() and (area <= MAX_AREA).all()):
+        return False
+    width = np.array([records[i].width for i in image_ids], dtype=float)
+    height = np.array([records[i].height for i in image_ids], dtype=float)
+    right, bottom = box[:, 0] + box[:, 2], box[:, 1] + box[:, 3]
+    overshoot = np.maximum.reduce([np.zeros(len(box)), -box[:, 0], -box[:, 1], right - width, bottom - height])
+    if (overshoot > margin).any():
+        return False
+    areas = box[:, 2] * box[:, 3]
+    areas[[i for i, ann in enumerate(anns) if "area" in ann]] = area
+    order = np.argsort(ids, kind="stable")  # each image's annotations in the file's order
+    xywh = box.astype(np.float32)[order]
+    xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    xyxy[:, 0::2] = np.clip(xyxy[:, 0::2], 0, width[order, None])
+    xyxy[:, 1::2] = np.clip(xyxy[:, 1::2], 0, height[order, None])
+    labels = np.searchsorted(labels_of, np.array(classes, dtype=np.int64)[order])
+    crowded = np.array(crowd, dtype=bool)[order]
+    areas32 = areas.astype(np.float32)[order]
+    found, starts = np.unique(ids[order], return_index=True)
+    ends = [*starts[1:], len(order)]
+    for image_id, start, end in zip(found.tolist(), starts.tolist(), ends):
+        record = records[image_id]
+        record.boxes, record.labels = xyxy[start:end], labels[start:end]
+        record.iscrowd, record.areas = crowded[start:end], areas32[start:end]
+    return True
 
 
 def _fill_record(record: Record, anns: list[tuple[list[float], int, bool, float]]) -> None:
