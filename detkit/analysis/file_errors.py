@@ -4,15 +4,14 @@ scores one. Images are needed only for the gallery of the worst ones (``images=`
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from detkit.analysis.error_outputs import check_error_options, error_report, write_error_report, write_tag_summary
 from detkit.analysis.errors import ErrorAnalysis
-from detkit.data.formats.coco import load_coco, load_results
-from detkit.data.formats.fields import read_text
+from detkit.data.formats.coco import load_results
+from detkit.evaluation.coco import checked_ground_truth
 
 RESULTS_SPLIT = "predictions"  # what the report calls the images scored
 
@@ -23,8 +22,7 @@ def analyse_file_errors(cfg: DictConfig) -> Path:
     The annotations are checked first (with ``cfg.images``, the images' sizes too) and then
     scored exactly as written, as `detkit.evaluation.coco.score_files` scores them."""
     check_error_options(cfg)
-    load_coco(cfg.annotations, image_root=cfg.images, check_images=bool(cfg.images))
-    ground_truth = json.loads(read_text(Path(cfg.annotations)))
+    ground_truth = checked_ground_truth(cfg.annotations, cfg.images or None)
     results = load_results(cfg.predictions, ground_truth)
     out = Path(cfg.out or Path(cfg.predictions).parent / "errors")
     analysis = ErrorAnalysis(ground_truth, results, cfg.partial_labels)

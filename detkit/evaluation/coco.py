@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from detkit.data.formats.coco import load_coco, load_results
+from detkit.data.formats.fields import read_text
 from detkit.evaluation.partial_labels import apply_partial_labels
 
 BACKENDS = ("faster_coco_eval", "pycocotools")
@@ -127,6 +128,12 @@ def score_files(
     The annotations are checked first (one clear error for what cannot be used) and then
     given to the evaluator exactly as written.
     """
-    load_coco(annotations, check_images=False)
-    ground_truth = json.loads(Path(annotations).read_text(encoding="utf-8"))
+    ground_truth = checked_ground_truth(annotations)
     return evaluate_coco(ground_truth, load_results(predictions, ground_truth), backend, partial_labels)
+
+
+def checked_ground_truth(annotations: str | Path, images: str | Path | None = None) -> dict[str, Any]:
+    """A COCO annotations file as written, once `load_coco` found nothing wrong with it (with
+    ``images``, the folder its file names are in, the images' sizes too)."""
+    load_coco(annotations, image_root=images, check_images=images is not None)
+    return json.loads(read_text(Path(annotations)))

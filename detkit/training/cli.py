@@ -44,12 +44,13 @@ def check_run_dir_arguments(arguments: list[str]) -> None:
     print a traceback for a folder it cannot make), ``resume=<folder>`` that is not a run,
     ``hydra.run.dir=<folder>`` holding files but no run, and a run directory that cannot be made."""
     resume = _last_value(arguments, "resume")
-    if resume not in (None, "", "null", LAST) and not (Path(resume) / "checkpoints" / "last.ckpt").is_file():
+    resumes_a_folder = resume not in (None, "", "null", LAST)
+    if resumes_a_folder and not (Path(resume) / "checkpoints" / "last.ckpt").is_file():
         raise ConfigError(f"resume={resume}: no checkpoints/last.ckpt there; pass a detkit run directory")
     run_dir = _last_value(arguments, "hydra.run.dir")
     if run_dir and Path(run_dir).is_dir() and any(Path(run_dir).iterdir()) and not (Path(run_dir) / ".hydra").is_dir():
         raise ConfigError(f"hydra.run.dir={run_dir} holds files of something else; choose a new or empty folder")
-    if run_dir or resume in (None, "", "null", LAST):  # else the run directory is resume's
+    if run_dir or not resumes_a_folder:  # else the run directory is resume's, checked above
         check_run_dir_can_be_made(arguments)
 
 
@@ -149,23 +150,20 @@ def check_value_types(cfg: DictConfig, config_name: str) -> None:
     for key in values:
         default = OmegaConf.select(defaults, key, throw_on_resolution_failure=False)
         value = OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
-        wanted = _wanted_type(default)
-        if wanted and value is not None and not _is_type(value, default):
+        wanted = _wanted_type(default, value)
+        if wanted and value is not None:
             raise ConfigError(f"{key} must be {wanted} (its default is {default!r}), got {value!r}")
 
 
-def _wanted_type(default: Any) -> str | None:
+def _wanted_type(default: Any, value: Any) -> str | None:
+    """What ``value`` must be to replace ``default``, if it is not that."""
     if isinstance(default, bool):
-        return "true or false"
+        return None if isinstance(value, bool) else "true or false"
     if isinstance(default, int):
-        return "a whole number"
-    return "a finite number" if isinstance(default, float) else None
-
-
-def _is_type(value: Any, default: Any) -> bool:
-    if isinstance(default, bool):
-        return isinstance(value, bool)
-    return is_whole(value) if isinstance(default, int) else is_number(value)
+        return None if is_whole(value) else "a whole number"
+    if isinstance(default, float):
+        return None if is_number(value) else "a finite number"
+    return None
 
 
 def print_comparison(out: Path, curves: str) -> None:
