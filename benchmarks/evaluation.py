@@ -1,11 +1,15 @@
-"""faster-coco-eval (detkit's default) against pycocotools, in the same run, on the same data.
+"""Every evaluation backend against pycocotools, in the same run, on the same COCO-size data.
 
-    python benchmarks/evaluation.py [--images 2000] [--repeats 3]
+    python benchmarks/evaluation.py [--images 1000] [--repeats 3]
 
-Prints both backends' seconds through detkit's `evaluate_coco` (partial-label handling, copying,
-indexing, loading results, evaluating) and for the libraries' evaluation alone (COCOeval's
-evaluate, accumulate, summarize on objects built beforehand), each speed ratio, and how far
-apart the twelve summary numbers are (float summation order can move the last bit).
+On 80 classes, about 7 boxes and 100 detections an image (`coco_size_case`) prints, per
+backend: detkit's in-memory evaluation (`evaluate_coco` on the ``[N, 7]`` array that training
+and the workflows hand it, and on COCO result dicts), scoring the json files as
+``tools/evaluate.py annotations= predictions=`` does without its start-up (`score_files`:
+reading and checking both files, evaluating), and the library alone on the same files (its own
+load, evaluate, accumulate, summarize); each as a speed-up over pycocotools' own load and
+evaluation of the files (the baseline), and the largest difference from pycocotools' numbers
+(the twelve and AP per class). pycocotools is timed once; the others ``--repeats`` times, best.
 """
 
 from __future__ import annotations
@@ -13,97 +17,71 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
+import tempfile
 import time
+from collections.abc import Callable
+from pathlib import Path
 
-import numpy as np
+from coco_cases import coco_size_case  # benchmarks/ is the script's folder
 
-from detkit.evaluation.coco import SUMMARY_NAMES, coco_backend, evaluate_coco, load_results_into, writable_copy
-
-
-def synthetic_case(num_images: int, seed: int = 0) -> tuple[dict, list[dict]]:
-    """COCO-like ground truth (5 classes, crowd regions) and noisy detections with false positives."""
-    rng = np.random.default_rng(seed)
-    images, annotations, detections = [], [], []
-    for image_id in range(1, num_images + 1):
-        images.append({"id": image_id, "width": 640, "height": 480, "file_name": f"{image_id}.jpg"})
-        for _ in range(rng.integers(1, 12)):
-            w, h = rng.uniform(8, 300), rng.uniform(8, 250)
-            x, y, cat = rng.uniform(0, 640 - w), rng.uniform(0, 480 - h), int(rng.integers(1, 6))
-            annotations.append(
-                {
-                    "id": len(annotations) + 1,
-                    "image_id": image_id,
-                    "category_id": cat,
-                    "bbox": [x, y, w, h],
-                    "area": w * h,
-                    "iscrowd": int(rng.random() < 0.03),
-                }
-            )
-            noise = rng.normal(0, 0.08, 4) * [w, h, w, h]
-            detections.append(
-                {
-                    "image_id": image_id,
-                    "category_id": cat,
-                    "score": float(rng.random()),
-                    "bbox": [x + noise[0], y + noise[1], w + noise[2], h + noise[3]],
-                }
-            )
-        for _ in range(rng.integers(0, 20)):
-            detections.append(
-                {
-                    "image_id": image_id,
-                    "category_id": int(rng.integers(1, 6)),
-                    "score": float(rng.random()),
-                    "bbox": [*rng.uniform(0, 400, 2).tolist(), *rng.uniform(5, 200, 2).tolist()],
-                }
-            )
-    categories = [{"id": k, "name": f"c{k}"} for k in range(1, 6)]
-    return {"images": images, "annotations": annotations, "categories": categories}, detections
+from detkit.evaluation.coco import BACKENDS, coco_backend, evaluate_coco, results_array, score_files
 
 
-def best_time(backend: str, gt: dict, dt: list[dict], repeats: int) -> tuple[float, dict[str, float]]:
-    times, metrics = [], {}
+def best_time(call: Callable[[], object], repeats: int) -> tuple[float, object]:
+    """The fastest of ``repeats`` calls, and what the last one returned."""
+    times, result = [], None
     for _ in range(repeats):
         start = time.perf_counter()
-        metrics = evaluate_coco(gt, dt, backend=backend)
+        result = call()
         times.append(time.perf_counter() - start)
-    return min(times), metrics
+    return min(times), result
 
 
-def library_time(backend: str, gt: dict, dt: list[dict], repeats: int) -> float:
-    """Seconds of the backend's COCOeval alone: evaluate, accumulate, summarize."""
+def library_alone(backend: str, annotations: Path, predictions: Path) -> None:
+    """The backend's own COCO API on the files, as its documentation shows it."""
     coco_cls, eval_cls = coco_backend(backend)
-    times = []
-    for _ in range(repeats):
-        with contextlib.redirect_stdout(io.StringIO()):
-            ground_truth = coco_cls()
-            ground_truth.dataset = writable_copy(gt)
-            ground_truth.createIndex()
-            results = load_results_into(ground_truth, coco_cls, dt)
-            start = time.perf_counter()
-            evaluator = eval_cls(ground_truth, results, "bbox")
-            evaluator.evaluate()
-            evaluator.accumulate()
-            evaluator.summarize()
-            times.append(time.perf_counter() - start)
-    return min(times)
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = coco_cls(str(annotations))
+        evaluator = eval_cls(truth, truth.loadRes(str(predictions)), "bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    gt, dt = synthetic_case(args.images)
-    fast, fast_metrics = best_time("faster_coco_eval", gt, dt, args.repeats)
-    ref, ref_metrics = best_time("pycocotools", gt, dt, args.repeats)
-    difference = max(abs(fast_metrics[k] - ref_metrics[k]) for k in SUMMARY_NAMES)
-    ref_alone, fast_alone = (library_time(b, gt, dt, args.repeats) for b in ("pycocotools", "faster_coco_eval"))
-    print(f"{args.images} images, {len(gt['annotations'])} boxes, {len(dt)} detections")
-    print(f"through detkit:  pycocotools {ref:6.2f} s, faster_coco_eval {fast:6.2f} s: {ref / fast:.1f}x")
-    alone = ref_alone / fast_alone
-    print(f"libraries alone: pycocotools {ref_alone:6.2f} s, faster_coco_eval {fast_alone:6.2f} s: {alone:.1f}x")
-    print(f"mAP {ref_metrics['mAP']:.6f}; largest difference over the 12 summary numbers {difference:.1e}")
+    ground_truth, detections = coco_size_case(args.images)
+    array = results_array(detections)
+    folder = Path(tempfile.mkdtemp())
+    annotations, predictions = folder / "annotations.json", folder / "predictions.json"
+    annotations.write_text(json.dumps(ground_truth))
+    predictions.write_text(json.dumps(detections))
+    print(f"{args.images} images, {len(ground_truth['annotations'])} boxes, {len(detections)} detections, 80 classes")
+
+    baseline, _ = best_time(lambda: library_alone("pycocotools", annotations, predictions), 1)
+    reference = evaluate_coco(ground_truth, detections, backend="pycocotools")
+    print(f"baseline, pycocotools' own load and evaluation of the files: {baseline:.2f} s\n")
+    print("| backend | in memory, array | in memory, dicts | files (tools/evaluate.py) | library alone, files |")
+    print("|---|---:|---:|---:|---:|")
+    for backend in BACKENDS:
+        repeats = 1 if backend == "pycocotools" else args.repeats
+        runs = {
+            "array": lambda b=backend: evaluate_coco(ground_truth, array, backend=b),
+            "dicts": lambda b=backend: evaluate_coco(ground_truth, detections, backend=b),
+            "files": lambda b=backend: score_files(annotations, predictions, backend=b),
+            "alone": lambda b=backend: library_alone(b, annotations, predictions),
+        }
+        cells, difference = [], 0.0
+        for name, call in runs.items():
+            seconds, metrics = best_time(call, repeats)
+            if name != "alone":
+                difference = max([difference, *(abs(metrics[k] - v) for k, v in reference.items())])
+            cells.append(f"{seconds:.3f} s ({baseline / seconds:.0f}x)")
+        print(f"| {backend} | " + " | ".join(cells) + f" |  largest difference {difference:.1e}")
 
 
 if __name__ == "__main__":

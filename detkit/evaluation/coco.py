@@ -1,8 +1,14 @@
 """The one evaluator: COCO box mAP with pycocotools semantics, on in-memory COCO dicts.
 
-``faster-coco-eval`` is the default backend (same numbers, several times faster);
-``pycocotools`` is the reference. Both receive the same ground-truth dict, so crowd regions and
-the annotations' own ``area`` are honoured exactly as pycocotools does.
+Backends, chosen by measurement (``benchmarks/evaluation.py``; issue 19): ultrafast-pycocotools
+(the default) and hotcoco, both Rust, both giving pycocotools' precision, recall and twelve
+numbers to the bit on detkit's cases (``tests/evaluation/test_coco_eval.py``), and pycocotools,
+the reference. faster-coco-eval was the default until both measured several times faster at
+COCO size and it differed from pycocotools in the last bit (2e-16); it stays a dependency only
+for the confusion matrix (`detkit.analysis.confusion`). Every backend receives the same
+ground-truth dict, so crowd regions and the annotations' own ``area`` are honoured as
+pycocotools does, and detections as one ``[N, 7]`` array (`results_array`), which the Rust
+backends read without a Python dict per detection.
 """
 
 from __future__ import annotations
@@ -10,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -20,9 +25,12 @@ import numpy as np
 
 from detkit.data.formats.coco import load_coco, load_results
 from detkit.data.formats.fields import read_text
+from detkit.errors import ConfigError
 from detkit.evaluation.partial_labels import apply_partial_labels
 
-BACKENDS = ("faster_coco_eval", "pycocotools")
+BACKENDS = ("ultrafast_pycocotools", "hotcoco", "pycocotools")
+DEFAULT_BACKEND = BACKENDS[0]
+Detections = list[dict[str, Any]] | np.ndarray  # COCO results, or their `results_array`
 PARTIAL_LABELS = ("lvis", "naive")
 
 # Names of COCOeval.stats, in its order.
@@ -44,11 +52,12 @@ SUMMARY_NAMES = (
 
 def evaluate_coco(
     ground_truth: dict[str, Any],
-    detections: list[dict[str, Any]],
-    backend: str = "faster_coco_eval",
+    detections: Detections,
+    backend: str = DEFAULT_BACKEND,
     partial_labels: str = "lvis",
 ) -> dict[str, float]:
-    """COCO box metrics of ``detections`` (COCO results: image_id, category_id, bbox xywh, score).
+    """COCO box metrics of ``detections`` (COCO results: image_id, category_id, bbox xywh, score;
+    or their `results_array`).
 
     Returns the twelve summary numbers of `SUMMARY_NAMES` and ``AP/<class name>`` per category
     (AP at IoU .50:.95, all areas, 100 detections; -1 where the category has no ground truth,
@@ -56,11 +65,11 @@ def evaluate_coco(
     with LVIS semantics (`apply_partial_labels`), or ``partial_labels="naive"`` as if every
     unlabelled class were absent.
     """
-    if partial_labels not in PARTIAL_LABELS:
-        raise ValueError(f"partial_labels={partial_labels!r}; choose one of {PARTIAL_LABELS}")
+    check_evaluation_options(backend, partial_labels)
+    coco_cls, eval_cls = coco_backend(backend)
+    detections = results_array(detections)
     if partial_labels == "lvis":
         ground_truth, detections = apply_partial_labels(ground_truth, detections)
-    coco_cls, eval_cls = coco_backend(backend)
     with contextlib.redirect_stdout(io.StringIO()):
         gt = coco_cls()
         gt.dataset = writable_copy(ground_truth)
@@ -83,24 +92,51 @@ def writable_copy(ground_truth: dict[str, Any]) -> dict[str, Any]:
     return copied
 
 
-def coco_backend(name: str) -> tuple[Callable[[], Any], Callable[..., Any]]:
-    """The COCO and COCOeval classes of ``name`` ("faster_coco_eval" or "pycocotools"), quiet."""
-    if name == "faster_coco_eval":
-        from faster_coco_eval import COCO, COCOeval_faster
+def check_evaluation_options(backend: str, partial_labels: str) -> None:
+    """A `ConfigError` naming the valid choices unless both are known (checked before training)."""
+    check_backend(backend)
+    if partial_labels not in PARTIAL_LABELS:
+        raise ConfigError(f"partial_labels={partial_labels!r}; choose one of {', '.join(PARTIAL_LABELS)}")
 
-        quiet = logging.getLogger(__name__).debug  # its summary goes to logging, not to stdout
-        return partial(COCO, print_function=quiet), partial(COCOeval_faster, print_function=quiet)
-    if name == "pycocotools":
-        from pycocotools.coco import COCO
-        from pycocotools.cocoeval import COCOeval
+
+def check_backend(name: str) -> None:
+    """A `ConfigError` naming the backends unless ``name`` is one of them."""
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown evaluation backend {name!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def coco_backend(name: str) -> tuple[Callable[[], Any], Callable[..., Any]]:
+    """The COCO and COCOeval classes of backend ``name`` (one of `BACKENDS`); what they print
+    goes to stdout, which `evaluate_coco` holds back."""
+    check_backend(name)
+    if name == "ultrafast_pycocotools":
+        from ultrafast_pycocotools import COCO, COCOeval
+
+        return partial(COCO, verbose=False), COCOeval
+    if name == "hotcoco":
+        from hotcoco import COCO, COCOeval
 
         return COCO, COCOeval
-    raise ValueError(f"unknown evaluation backend {name!r}; choose one of {BACKENDS}")
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    return COCO, COCOeval
 
 
-def load_results_into(gt: Any, coco_cls: Callable[[], Any], detections: list[dict[str, Any]]) -> Any:
+def results_array(detections: Detections) -> np.ndarray:
+    """COCO results as pycocotools' ``[N, 7]`` array (image_id, x, y, w, h, score, category_id),
+    the form every backend's ``loadRes`` takes; an array is returned as it is."""
+    if isinstance(detections, np.ndarray):
+        return detections
+    rows = [(d["image_id"], *d["bbox"], d["score"], d["category_id"]) for d in detections]
+    return np.array(rows, dtype=np.float64).reshape(-1, 7)
+
+
+def load_results_into(gt: Any, coco_cls: Callable[[], Any], detections: Detections) -> Any:
     """``detections`` as a results object of ``coco_cls`` for the ground truth ``gt``."""
-    if detections:
+    if len(detections):
+        if isinstance(detections, np.ndarray):
+            return gt.loadRes(detections)
         return gt.loadRes([dict(d) for d in detections])  # loadRes adds keys to the dicts it is given
     # pycocotools' loadRes cannot take an empty list; an empty result set scores 0, not an error.
     dt = coco_cls()
@@ -121,13 +157,14 @@ def _per_class_ap(precision: np.ndarray, categories: list[dict[str, Any]], cat_i
 
 
 def score_files(
-    annotations: str | Path, predictions: str | Path, backend: str = "faster_coco_eval", partial_labels: str = "lvis"
+    annotations: str | Path, predictions: str | Path, backend: str = DEFAULT_BACKEND, partial_labels: str = "lvis"
 ) -> dict[str, float]:
     """Score a COCO results file against a COCO annotations file; no images, no model.
 
     The annotations are checked first (one clear error for what cannot be used) and then
     given to the evaluator exactly as written.
     """
+    check_evaluation_options(backend, partial_labels)
     ground_truth = checked_ground_truth(annotations)
     return evaluate_coco(ground_truth, load_results(predictions, ground_truth), backend, partial_labels)
 

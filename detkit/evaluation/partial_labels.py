@@ -11,29 +11,35 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from typing import Any
+from typing import Any, TypeVar
+
+import numpy as np
 
 from detkit.data.formats.coco import exhaustive_category_ids
 
+Detections = TypeVar("Detections", list[dict[str, Any]], np.ndarray)
 
-def apply_partial_labels(
-    ground_truth: dict[str, Any], detections: list[dict[str, Any]]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+
+def apply_partial_labels(ground_truth: dict[str, Any], detections: Detections) -> tuple[dict[str, Any], Detections]:
     """The ground truth (with ignore regions added) and detections that score partial labels as
-    LVIS does; both unchanged when no image declares partial labels."""
+    LVIS does; both unchanged when no image declares partial labels. ``detections``: COCO
+    results, or their ``[N, 7]`` array (`detkit.evaluation.coco.results_array`)."""
     present: dict[Any, set[int]] = defaultdict(set)
     for ann in ground_truth["annotations"]:
         present[ann["image_id"]].add(ann["category_id"])
     exhaustive = {image["id"]: exhaustive_category_ids(image, present[image["id"]]) for image in ground_truth["images"]}
     if all(known is None for known in exhaustive.values()):
         return ground_truth, detections
-    kept = [
-        d
-        for d in detections
-        if exhaustive.get(d["image_id"]) is None
-        or d["category_id"] in exhaustive[d["image_id"]]
-        or d["category_id"] in present[d["image_id"]]
-    ]
+
+    def kept(image_id: Any, category_id: Any) -> bool:
+        known = exhaustive.get(image_id)
+        return known is None or category_id in known or category_id in present[image_id]
+
+    if isinstance(detections, np.ndarray):
+        ids = detections[:, [0, 6]].astype(np.int64).tolist()
+        detections = detections[np.array([kept(i, c) for i, c in ids], dtype=bool).reshape(-1)]
+    else:
+        detections = [d for d in detections if kept(d["image_id"], d["category_id"])]
     ground_truth = copy.deepcopy(ground_truth)
     next_id = max((a["id"] for a in ground_truth["annotations"]), default=0) + 1
     for image in ground_truth["images"]:
@@ -51,4 +57,4 @@ def apply_partial_labels(
                 }
             )
             next_id += 1
-    return ground_truth, kept
+    return ground_truth, detections

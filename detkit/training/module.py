@@ -11,9 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from detkit.data.formats.coco import predictions_to_results
+from detkit.data.formats.coco import predictions_to_array
 from detkit.errors import ConfigError, TrainingError
-from detkit.evaluation.coco import evaluate_coco
+from detkit.evaluation.coco import DEFAULT_BACKEND, check_evaluation_options, evaluate_coco
 from detkit.evaluation.gather import broadcast_from_zero, gather_by_image
 from detkit.models.detectors import to_model_target
 from detkit.models.finetune import BackboneFreeze, Finetune, parameter_groups
@@ -45,7 +45,7 @@ class DetectionModule(L.LightningModule):
         model: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
-        evaluation_backend: str = "faster_coco_eval",
+        evaluation_backend: str = DEFAULT_BACKEND,
         partial_labels: str = "lvis",
         partial_labels_loss: str = "gated",
         partial_labels_gate: float = 0.5,
@@ -55,6 +55,7 @@ class DetectionModule(L.LightningModule):
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        check_evaluation_options(evaluation_backend, partial_labels)
         self.evaluation_backend = evaluation_backend
         self.partial_labels = partial_labels
         if partial_labels_loss not in PARTIAL_LABELS_LOSSES:
@@ -148,7 +149,7 @@ class DetectionModule(L.LightningModule):
         if self.trainer.is_global_zero:
             datamodule = self.trainer.datamodule
             ground_truth = datamodule.ground_truth(self.eval_split)
-            results = predictions_to_results(predictions, datamodule.load().category_ids)
+            results = predictions_to_array(predictions, datamodule.load().category_ids)
             metrics = evaluate_coco(ground_truth, results, self.evaluation_backend, self.partial_labels)
         return broadcast_from_zero(metrics)
 

@@ -15,7 +15,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from detkit.analysis.multitask import ModelCost, build_comparison, write_comparison
-from detkit.data.formats.coco import predictions_to_results
+from detkit.data.formats.coco import predictions_to_array
 from detkit.errors import ConfigError
 from detkit.evaluation.coco import evaluate_coco
 from detkit.models.inference import Detections, detect_all
@@ -52,7 +52,7 @@ def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
     category_ids = datamodule.load().category_ids
 
     def score(detections: dict[int, Detections]) -> dict[str, float]:
-        results = predictions_to_results(detections, category_ids)
+        results = predictions_to_array(detections, category_ids)
         return evaluate_coco(ground_truth, results, cfg.evaluation.backend, cfg.evaluation.partial_labels)
 
     comparison = build_comparison(

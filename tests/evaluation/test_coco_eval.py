@@ -9,7 +9,9 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from detkit.evaluation.coco import SUMMARY_NAMES, evaluate_coco, score_files
+from detkit.data.formats.coco import predictions_to_array, predictions_to_results
+from detkit.errors import ConfigError
+from detkit.evaluation.coco import BACKENDS, SUMMARY_NAMES, evaluate_coco, results_array, score_files
 
 
 def _ground_truth(rng, num_images=30, num_classes=3):
@@ -74,7 +76,7 @@ def _pycocotools_on_files(tmp_path, gt, detections):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("backend", ["faster_coco_eval", "pycocotools"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_equals_pycocotools_on_files_with_crowd_regions(tmp_path, seed, backend):
     rng = np.random.default_rng(seed)
     gt = _ground_truth(rng)
@@ -101,6 +103,75 @@ def test_perfect_predictions_score_one_and_none_score_zero():
     metrics = evaluate_coco(gt, perfect)
     assert metrics["mAP"] == pytest.approx(1.0) and metrics["mAP50"] == pytest.approx(1.0)
     assert metrics["AR100"] == pytest.approx(1.0)
-    for backend in ("faster_coco_eval", "pycocotools"):
+    for backend in BACKENDS:
         empty = evaluate_coco(gt, [], backend=backend)
         assert empty["mAP"] == 0.0 and empty["AR100"] == 0.0
+
+
+def _hard_case(seed):
+    """Crowd regions, areas unlike the boxes', 4 classes plus one unused, every size range (the
+    case drawn three times larger); on some seeds scores tied in tenths, on others 250
+    detections on one image (over maxDets)."""
+    rng = np.random.default_rng(seed)
+    gt = _ground_truth(rng, num_images=40, num_classes=4)
+    gt["categories"].append({"id": 99, "name": "unused"})
+    detections = _random_detections(rng, gt)
+    for record in gt["images"]:
+        record["width"], record["height"] = 3 * record["width"], 3 * record["height"]
+    for record in gt["annotations"] + detections:
+        record["bbox"] = [3 * v for v in record["bbox"]]
+        if "area" in record:
+            record["area"] *= 9
+    if seed % 2:
+        for d in detections:
+            d["score"] = round(d["score"], 1)
+    else:
+        crowded = gt["images"][0]["id"]
+        boxes = np.concatenate([rng.uniform(0, 100, (250, 2)), rng.uniform(5, 60, (250, 2))], axis=1)
+        detections += [
+            {"image_id": crowded, "category_id": 1, "bbox": box, "score": score}
+            for box, score in zip(boxes.tolist(), rng.random(250).tolist())
+        ]
+    return gt, detections
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "pycocotools"])
+def test_every_backend_gives_pycocotools_numbers_from_dicts_and_from_the_array(seed, backend):
+    gt, detections = _hard_case(seed)
+    reference = evaluate_coco(gt, detections, backend="pycocotools")
+    assert reference["AP/unused"] == -1.0 and 0.05 < reference["mAP"] < 0.95
+    assert all(reference[name] > -1 for name in ("mAP_small", "mAP_medium", "mAP_large", "AR1", "AR10"))
+    for given in (detections, results_array(detections)):
+        ours = evaluate_coco(gt, given, backend=backend)
+        assert ours.keys() == reference.keys()
+        np.testing.assert_allclose(list(ours.values()), list(reference.values()), rtol=0, atol=1e-12)
+
+
+def test_an_unknown_backend_or_partial_label_mode_names_the_choices():
+    gt, detections = _hard_case(0)
+    with pytest.raises(ConfigError, match="unknown evaluation backend 'faster'; choose one of ultrafast_pycocotools"):
+        evaluate_coco(gt, detections, backend="faster")
+    with pytest.raises(ConfigError, match="partial_labels='ignore'; choose one of lvis, naive"):
+        evaluate_coco(gt, detections, partial_labels="ignore")
+
+
+def test_predictions_as_the_array_score_as_their_result_dicts():
+    """Training hands the evaluator `predictions_to_array`; files and tools hold the dicts."""
+    gt, detections = _hard_case(2)
+    category_ids = [c["id"] for c in gt["categories"]]
+    predictions = {}
+    for d in detections:
+        x, y, w, h = d["bbox"]
+        found = predictions.setdefault(d["image_id"], {"boxes": [], "scores": [], "labels": []})
+        found["boxes"].append([x, y, x + w, y + h])
+        found["scores"].append(d["score"])
+        found["labels"].append(category_ids.index(d["category_id"]))
+    predictions = {i: {k: np.asarray(v, dtype=np.float32) for k, v in p.items()} for i, p in predictions.items()}
+    for p in predictions.values():
+        p["labels"] = p["labels"].astype(np.int64)
+    as_dicts = predictions_to_results(predictions, category_ids)
+    as_array = predictions_to_array(predictions, category_ids)
+    assert as_array.shape == (len(detections), 7) and np.array_equal(results_array(as_dicts), as_array)
+    assert evaluate_coco(gt, as_array) == evaluate_coco(gt, as_dicts)
+    assert predictions_to_array({}, category_ids).shape == (0, 7)

@@ -11,7 +11,8 @@ from pycocotools.cocoeval import COCOeval
 
 from detkit.data.formats.coco import dataset_to_coco
 from detkit.data.shapes import ensure_shapes
-from detkit.evaluation.coco import evaluate_coco
+from detkit.errors import ConfigError
+from detkit.evaluation.coco import BACKENDS, evaluate_coco
 from tests.conftest import TINY_SHAPES, noisy_detections
 
 A, B = 1, 2
@@ -70,7 +71,7 @@ def test_lvis_semantics_equal_scoring_without_what_they_forgive():
     forgiven = [DETECTIONS[1], DETECTIONS[4]]
     expected = evaluate_coco(_case(partial=False), [d for d in DETECTIONS if d not in forgiven])
     del expected["AR1"]
-    for backend in ("faster_coco_eval", "pycocotools"):
+    for backend in BACKENDS:
         metrics = evaluate_coco(_case(partial=True), DETECTIONS, backend=backend)
         assert metrics.pop("AR1") == 0.75 and metrics == pytest.approx(expected)
 
@@ -82,7 +83,7 @@ def test_verified_absent_detections_still_count_and_naive_treatment_penalises_th
     assert lvis["AP/a"] < clean["AP/a"], "the false positive on image 4 costs AP"
     naive = evaluate_coco(_case(partial=True), DETECTIONS, partial_labels="naive")
     assert naive["AP/a"] < lvis["AP/a"] and naive["AP/b"] < lvis["AP/b"]
-    with pytest.raises(ValueError, match="partial_labels"):
+    with pytest.raises(ConfigError, match="partial_labels"):
         evaluate_coco(_case(partial=True), DETECTIONS, partial_labels="ignore")
 
 

@@ -361,25 +361,49 @@ def write_coco(dataset: DetectionDataset, path: str | Path) -> Path:
     return write_json_atomic(path, dataset_to_coco(dataset), indent=None)
 
 
+def predictions_to_array(predictions: dict[int, dict[str, np.ndarray]], category_ids: list[int]) -> np.ndarray:
+    """pycocotools' ``[N, 7]`` results array (image_id, x, y, w, h, score, category_id), by image id,
+    from ``{image_id: {"boxes" xyxy [N,4], "scores" [N], "labels" [N]}}``; what the evaluator reads."""
+    blocks = [np.empty((0, 7))]
+    for image_id in sorted(predictions):
+        pred = predictions[image_id]
+        boxes = np.asarray(pred["boxes"], dtype=np.float64).reshape(-1, 4)
+        block = np.empty((len(boxes), 7))
+        block[:, 0] = image_id
+        block[:, 1:3] = boxes[:, :2]
+        block[:, 3:5] = boxes[:, 2:] - boxes[:, :2]
+        block[:, 5] = np.asarray(pred["scores"], dtype=np.float64)
+        block[:, 6] = np.asarray(category_ids, dtype=np.float64)[np.asarray(pred["labels"], dtype=np.int64)]
+        blocks.append(block)
+    return np.concatenate(blocks)
+
+
 def predictions_to_results(
     predictions: dict[int, dict[str, np.ndarray]], category_ids: list[int]
 ) -> list[dict[str, Any]]:
     """COCO results (``bbox`` xywh) from ``{image_id: {"boxes" xyxy [N,4], "scores" [N], "labels" [N]}}``."""
-    results = []
-    for image_id in sorted(predictions):
-        pred = predictions[image_id]
-        for (x1, y1, x2, y2), score, label in zip(
-            pred["boxes"].tolist(), pred["scores"].tolist(), pred["labels"].tolist()
-        ):
-            results.append(
-                {
-                    "image_id": image_id,
-                    "category_id": category_ids[int(label)],
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "score": score,
-                }
-            )
-    return results
+    return [
+        {"image_id": int(row[0]), "category_id": int(row[6]), "bbox": row[1:5], "score": row[5]}
+        for row in predictions_to_array(predictions, category_ids).tolist()
+    ]
+
+
+def _result_problem(det: Any, image_ids: set[Any], category_ids: set[Any]) -> str | None:
+    """What is wrong with one record of a COCO results file, or None."""
+    if not isinstance(det, dict) or not {"image_id", "category_id", "bbox", "score"} <= det.keys():
+        return "needs image_id, category_id, bbox [x, y, w, h] and score"
+    if not (is_whole(det["image_id"]) and is_whole(det["category_id"])):
+        return "image_id and category_id must be whole numbers"
+    box = det["bbox"]
+    if not (isinstance(box, list) and len(box) == 4 and all(is_number(v) for v in box)):
+        return f"bbox must be [x, y, width, height] finite numbers, got {box!r}"
+    if not is_number(det["score"]):
+        return f"score must be a finite number, got {det['score']!r}"
+    if det["image_id"] not in image_ids:
+        return "image_id is not in the annotations; score against the file it came from"
+    if det["category_id"] not in category_ids:
+        return f"unknown category_id {det['category_id']!r}; known: {sorted(category_ids)}"
+    return None
 
 
 def load_results(path: str | Path, ground_truth: dict[str, Any]) -> list[dict[str, Any]]:
@@ -394,21 +418,11 @@ def load_results(path: str | Path, ground_truth: dict[str, Any]) -> list[dict[st
         raise DatasetError("expected a COCO results file: a JSON list of detections", source=str(path))
     image_ids = {image["id"] for image in ground_truth["images"]}
     category_ids = {cat["id"] for cat in ground_truth["categories"]}
-    problems = []
-    for index, det in enumerate(results):
-        where = f"[{index}] (image_id={det.get('image_id')!r})" if isinstance(det, dict) else f"[{index}]"
-        if not isinstance(det, dict) or not {"image_id", "category_id", "bbox", "score"} <= det.keys():
-            problems.append(f"{where}: needs image_id, category_id, bbox [x, y, w, h] and score")
-        elif not (is_whole(det["image_id"]) and is_whole(det["category_id"])):
-            problems.append(f"{where}: image_id and category_id must be whole numbers")
-        elif not (isinstance(det["bbox"], list) and len(det["bbox"]) == 4 and all(is_number(v) for v in det["bbox"])):
-            problems.append(f"{where}: bbox must be [x, y, width, height] finite numbers, got {det['bbox']!r}")
-        elif not is_number(det["score"]):
-            problems.append(f"{where}: score must be a finite number, got {det['score']!r}")
-        elif det["image_id"] not in image_ids:
-            problems.append(f"{where}: image_id is not in the annotations; score against the file it came from")
-        elif det["category_id"] not in category_ids:
-            problems.append(f"{where}: unknown category_id {det['category_id']!r}; known: {sorted(category_ids)}")
+    problems = [
+        f"[{index}] (image_id={det.get('image_id')!r}): {problem}" if isinstance(det, dict) else f"[{index}]: {problem}"
+        for index, det in enumerate(results)
+        if (problem := _result_problem(det, image_ids, category_ids))
+    ]
     if problems:
         raise DatasetError(problems, source=str(path))
     return results
