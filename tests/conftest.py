@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +84,10 @@ def noisy_detections(ground_truth: dict, category_ids: list[int], seed: int = 0)
 
 def _detection(image_id: int, category: int, bbox: list[float], score: float) -> dict:
     return {"image_id": image_id, "category_id": category, "bbox": bbox, "score": score}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a rendezvous or a store)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

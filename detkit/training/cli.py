@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from detkit.data.formats.fields import is_number, is_whole
 from detkit.errors import ConfigError, DetkitError
+from detkit.training.launch import run_stamp
 from detkit.training.quiet import silence_known_noise
 
 USAGE_ERROR = 2
@@ -24,9 +25,12 @@ LAST = "last"  # resume=last: the newest run of this name
 
 
 def register_resolvers() -> None:
-    """``${detkit.run_dir:${resume},default}``: a resumed run writes into its own directory."""
+    """``${detkit.run_dir:${resume},default}``: a resumed run writes into its own directory;
+    ``${detkit.run_stamp:}``: a new run's time, one for every process of a launch (`run_stamp`)."""
     if not OmegaConf.has_resolver("detkit.run_dir"):
         OmegaConf.register_new_resolver("detkit.run_dir", run_dir)
+    if not OmegaConf.has_resolver("detkit.run_stamp"):
+        OmegaConf.register_new_resolver("detkit.run_stamp", run_stamp)
 
 
 def run_dir(resume: str | None, default: str) -> str:

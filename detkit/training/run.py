@@ -217,12 +217,15 @@ def report_batch_size(trainer: L.Trainer, batch_size: int, lr: float | None) -> 
     """Say the effective batch size and the learning rate used with it (detkit never rescales it)."""
     effective = effective_batch_size(trainer, batch_size)
     log.info(
-        "effective batch size %d = %d per process x %d processes x %d accumulated; optimizer.lr %s as given "
-        "(linear scaling rule: with a k-times larger effective batch, try k-times the lr with a longer warm-up)",
+        "effective batch size %d = %d per process x %d processes x %d accumulated (processes: %d node(s) x %d "
+        "device(s)); optimizer.lr %s as given (linear scaling rule: with a k-times larger effective batch, try "
+        "k-times the lr with a longer warm-up)",
         effective,
         batch_size,
         trainer.world_size,
         trainer.accumulate_grad_batches,
+        trainer.num_nodes,
+        trainer.num_devices,
         lr,
     )
 

@@ -1,0 +1,42 @@
+"""What a launch of several processes (torchrun, SLURM's srun) gives detkit before Hydra starts:
+one name for the run directory that every process of the job agrees on.
+
+Each process of a multi-node job runs ``tools/train.py`` itself, so a run directory stamped
+with the time would be stamped by each, a second apart on a slow node: two run directories,
+each with half the outputs. Under torchrun, global rank 0 stamps the time and hands it to the
+others through the store torchrun's agent already serves at ``MASTER_ADDR:MASTER_PORT``; under
+SLURM the job (and step) id names the run, as every task of it sees the same.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from datetime import timedelta
+
+STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
+AGREE_TIMEOUT = timedelta(minutes=5)  # the other nodes start within it, or the launch is broken
+
+
+@functools.cache  # Hydra resolves the run directory more than once; the stamp must not move
+def run_stamp() -> str:
+    """The last part of a new run's directory: the time, stamped once for the whole job (or the
+    SLURM job id of a job of several tasks)."""
+    env = os.environ
+    if int(env.get("WORLD_SIZE", "1")) > 1 and env.get("TORCHELASTIC_USE_AGENT_STORE") == "True":
+        return _stamp_of_rank_zero(env["MASTER_ADDR"], int(env["MASTER_PORT"]), int(env["RANK"]))
+    if int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_JOB_ID" in env:
+        step = env.get("SLURM_STEP_ID")
+        return f"slurm-{env['SLURM_JOB_ID']}" + (f".{step}" if step else "")
+    return time.strftime(STAMP_FORMAT)
+
+
+def _stamp_of_rank_zero(host: str, port: int, rank: int) -> str:
+    from torch.distributed import TCPStore  # only under torchrun: the tools that score files stay torch-free
+
+    store = TCPStore(host, port, is_master=False, timeout=AGREE_TIMEOUT)
+    key = f"detkit/run_stamp/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"  # a restart is a new run
+    if rank == 0:
+        store.set(key, time.strftime(STAMP_FORMAT))
+    return store.get(key).decode()

@@ -1,0 +1,84 @@
+"""Two "nodes" on one machine, launched as a cluster launches them: torchrun's c10d rendezvous,
+and the environment srun gives each task (Lightning's SLURM environment). Each node is a
+separate launch started two seconds after the other, as nodes of a real job start, with no
+``hydra.run.dir``: the run directory must still be one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, free_port
+from tests.tools.conftest import tool_command
+
+NODES = 2
+TIMEOUT = 600
+
+
+def _node_command(launcher: str, node: int, port: int) -> tuple[list[str], dict[str, str]]:
+    train = tool_command("train", "trainer=ddp_cpu", f"trainer.num_nodes={NODES}", "trainer.devices=1")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if launcher == "torchrun":
+        rendezvous = [f"--nnodes={NODES}", "--nproc_per_node=1", f"--node_rank={node}", "--rdzv_backend=c10d"]
+        command = [sys.executable, "-m", "torch.distributed.run", *rendezvous, f"--rdzv_endpoint=127.0.0.1:{port}"]
+        return [*command, *train[1:]], env
+    slurm = {  # what srun --nodes=2 --ntasks-per-node=1 sets in each task
+        "SLURM_JOB_ID": "4242",
+        "SLURM_STEP_ID": "0",
+        "SLURM_JOB_NAME": "train",
+        "SLURM_NTASKS": str(NODES),
+        "SLURM_NNODES": str(NODES),
+        "SLURM_NTASKS_PER_NODE": "1",
+        "SLURM_NODELIST": "localhost",
+        "SLURM_PROCID": str(node),
+        "SLURM_LOCALID": "0",
+        "SLURM_NODEID": str(node),
+        "MASTER_PORT": str(port),
+    }
+    return train, {**env, **slurm}
+
+
+def _launch(launcher: str, folder: Path) -> list[subprocess.CompletedProcess]:
+    port, nodes = free_port(), []
+    for node in range(NODES):
+        command, env = _node_command(launcher, node, port)
+        log = (folder / f"node{node}.log").open("w")
+        nodes.append((subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+        time.sleep(2)  # a later node stamps a later time: the run directory must not follow it
+    results = []
+    for node, (process, log) in enumerate(nodes):
+        process.wait(timeout=TIMEOUT)
+        log.close()
+        output = (folder / f"node{node}.log").read_text()
+        results.append(subprocess.CompletedProcess(process.args, process.returncode, output, ""))
+    return results
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+@pytest.mark.parametrize("launcher", ["torchrun", "slurm"])
+def test_two_nodes_train_into_one_run_that_scores_as_one_process(run_tool, tmp_path, launcher):
+    nodes = _launch(launcher, tmp_path)
+    for result in nodes:
+        assert result.returncode == 0, result.stdout[-3000:]
+    runs = [p.parent for p in (tmp_path / "outputs").glob("*/*/.hydra")]
+    assert len(runs) == 1, f"one run directory for both nodes, found {runs}"
+    run = runs[0]
+    if launcher == "slurm":
+        assert run.name == "slurm-4242.0", "a SLURM job's run is named by its job and step"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    said = "".join(result.stdout for result in nodes)
+    assert said.count("effective batch size 8 = 4 per process x 2 processes x 1 accumulated (processes: 2 node(s)") == 1
+    trained = json.loads((run / "metrics.json").read_text())
+    alone = run_tool("evaluate", f"run={run}", "trainer=cpu", "split=dev", f"out={tmp_path / 'alone'}")
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    assert json.loads((tmp_path / "alone" / "metrics.json").read_text())["dev"] == pytest.approx(
+        trained["dev"], abs=1e-9
+    )
+    assert ROOT not in run.parents
