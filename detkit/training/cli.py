@@ -119,7 +119,7 @@ def run_hydra_tool(
             check_value_types(cfg, config_name)
             task(cfg)
         except Exception as error:
-            user_error = _find_user_error(error) or _unwritable(error)
+            user_error = _find_user_error(error) or _unwritable(error) or timed_out_waiting(error, cfg)
             if user_error is None:
                 raise
             print(f"error: {user_error}", file=sys.stderr)
@@ -180,6 +180,26 @@ def _unwritable(error: BaseException) -> str | None:
     """The message for an output the file system refuses (no permission, read-only, full)."""
     if isinstance(error, OSError) and error.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC):
         return f"cannot write {error.filename or 'an output'} ({error.strerror}); choose another output folder"
+    return None
+
+
+def timed_out_waiting(error: BaseException, cfg: DictConfig) -> str | None:
+    """The message for a DDP process that waited ``trainer.ddp_timeout_s`` for the others in
+    vain (torch's store or gloo timing out): another node failed, or never started."""
+    distributed = sys.modules.get("torch.distributed")  # not imported by the tools that score files
+    cause: BaseException | None = error
+    while cause is not None and distributed is not None:
+        if isinstance(cause, distributed.DistError) and "timed out" in str(cause).lower():
+            env = os.environ
+            rank = env.get("RANK", env.get("SLURM_PROCID", "?"))
+            size = env.get("WORLD_SIZE", env.get("SLURM_NTASKS", "?"))
+            waited = OmegaConf.select(cfg, "trainer.ddp_timeout_s")
+            return (
+                f"process {rank} of {size} waited trainer.ddp_timeout_s={waited} s for the other processes of this "
+                "launch in vain: another node failed or never started (see its log); if nodes start slowly, "
+                "raise trainer.ddp_timeout_s"
+            )
+        cause = cause.__cause__ or cause.__context__
     return None
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
@@ -24,6 +23,7 @@ from detkit.files import write_json_atomic
 from detkit.training.checkpoints import find_run, load_run_config
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run import build_module, evaluate_splits, load_run_datamodule
+from detkit.training.trainers import instantiate_trainer
 
 PREDICTIONS_DIR = "predictions"
 PR_THRESHOLDS = 101
@@ -77,7 +77,7 @@ def split_results(
     stored = json.loads(cache.read_text(encoding="utf-8")) if cache.is_file() else None
     if stored is not None and stored.get("key") == key:
         return stored["results"]
-    trainer = instantiate(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
+    trainer = instantiate_trainer(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
     module = build_module(run_cfg, from_checkpoint=True)
     evaluate_splits(trainer, module, datamodule, [split], ckpt_path=str(checkpoint))
     if not trainer.is_global_zero:

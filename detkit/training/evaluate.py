@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from detkit.training.checkpoints import find_run, load_run_config
 from detkit.training.run import build_module, evaluate_splits, load_run_datamodule
+from detkit.training.trainers import instantiate_trainer
 
 
 def evaluate_run(
@@ -19,7 +19,7 @@ def evaluate_run(
     run_dir, checkpoint = find_run(run_dir, checkpoint)
     cfg = load_run_config(run_dir)
     datamodule = load_run_datamodule(run_dir, cfg)
-    trainer = instantiate(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
+    trainer = instantiate_trainer(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
     metrics = evaluate_splits(
         trainer, build_module(cfg, from_checkpoint=True), datamodule, [split], ckpt_path=str(checkpoint)
     )

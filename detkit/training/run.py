@@ -41,6 +41,7 @@ from detkit.training.datamodule import DetectionDataModule
 from detkit.training.module import DetectionModule
 from detkit.training.quiet import silence_known_noise
 from detkit.training.random_state import RandomStateCheckpoint
+from detkit.training.trainers import instantiate_trainer
 
 METRICS_FILE = "metrics.json"
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         RandomStateCheckpoint(),
         DevImageLogger(**cfg.evaluation.images),
     ]
-    trainer = instantiate(
+    trainer = instantiate_trainer(
         cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()]
     )
     if isinstance(trainer.accelerator, CPUAccelerator) and not THREADS_SET_BY_ENVIRONMENT:

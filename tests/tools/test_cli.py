@@ -42,6 +42,7 @@ from tests.tools.conftest import tool_command
         ("train", ["seed=abc"], "seed must be a whole number (its default is 0), got 'abc'"),
         ("train", ["model=fcos_resnet50_fpn", "model.image_size=1.5"], "model.image_size must be a whole number"),
         ("train", ["data.module.augment.hflip=yes"], "hflip must be a finite number (its default is 0.5), got 'yes'"),
+        ("train", ["trainer.ddp_timeout_s=-5"], "trainer.ddp_timeout_s must be a number of seconds > 0, got -5"),
         ("train", ["evaluation.backend=faster_coco_eval"], "unknown evaluation backend 'faster_coco_eval'; choose"),
         ("evaluate", ["annotations=a.json", "predictions=b.json", "backend=hot"], "unknown evaluation backend 'hot'"),
         ("errors", ["run=nowhere", "worst=many"], "worst must be a whole number (its default is 16), got 'many'"),

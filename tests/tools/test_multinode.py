@@ -21,8 +21,8 @@ NODES = 2
 TIMEOUT = 600
 
 
-def _node_command(launcher: str, node: int, port: int) -> tuple[list[str], dict[str, str]]:
-    train = tool_command("train", "trainer=ddp_cpu", f"trainer.num_nodes={NODES}", "trainer.devices=1")
+def _node_command(launcher: str, node: int, port: int, *overrides: str) -> tuple[list[str], dict[str, str]]:
+    train = tool_command("train", "trainer=ddp_cpu", f"trainer.num_nodes={NODES}", "trainer.devices=1", *overrides)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if launcher == "torchrun":
         rendezvous = [f"--nnodes={NODES}", "--nproc_per_node=1", f"--node_rank={node}", "--rdzv_backend=c10d"]
@@ -44,10 +44,11 @@ def _node_command(launcher: str, node: int, port: int) -> tuple[list[str], dict[
     return train, {**env, **slurm}
 
 
-def _launch(launcher: str, folder: Path) -> list[subprocess.CompletedProcess]:
+def _launch(launcher: str, folder: Path, overrides: tuple = ([], [])) -> list[subprocess.CompletedProcess]:
+    """Each node's launch (with its ``overrides``), 2 s apart; what each printed, once all ended."""
     port, nodes = free_port(), []
     for node in range(NODES):
-        command, env = _node_command(launcher, node, port)
+        command, env = _node_command(launcher, node, port, *overrides[node])
         log = (folder / f"node{node}.log").open("w")
         nodes.append((subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT), log))
         time.sleep(2)  # a later node stamps a later time: the run directory must not follow it
@@ -82,3 +83,17 @@ def test_two_nodes_train_into_one_run_that_scores_as_one_process(run_tool, tmp_p
         trained["dev"], abs=1e-9
     )
     assert ROOT not in run.parents
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_a_node_that_fails_before_joining_ends_the_others_with_a_message_not_a_hang(tmp_path):
+    """srun's tasks, node 1 refused by its config before it joins: node 0 would wait for it for
+    Lightning's 30 minutes; with trainer.ddp_timeout_s=10 it stops then, naming the setting."""
+    started = time.monotonic()
+    waiting, failed = _launch("slurm", tmp_path, (["trainer.ddp_timeout_s=10"], ["data.module.batch_size=-1"]))
+    assert time.monotonic() - started < 180
+    assert failed.returncode == 2 and "error: data.batch_size must be >= 1" in failed.stdout
+    assert waiting.returncode == 2, waiting.stdout[-3000:]
+    assert "error: process 0 of 2 waited trainer.ddp_timeout_s=10 s for the other processes" in waiting.stdout
+    assert "Traceback" not in waiting.stdout
