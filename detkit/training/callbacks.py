@@ -1,4 +1,5 @@
-"""Callbacks: dev images with ground truth and predictions drawn, logged to TensorBoard."""
+"""Callbacks: dev images with ground truth and predictions drawn, logged to TensorBoard; every
+process of a launch checked to run the same config."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.loggers import TensorBoardLogger
+from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import draw_bounding_boxes, make_grid
 
 from detkit.analysis.grids import same_size
+from detkit.errors import ConfigError
 
 
 class DevImageLogger(L.Callback):
@@ -65,3 +68,37 @@ def _draw_boxes(pixels: torch.Tensor, boxes: torch.Tensor, labels: list[str], co
     if len(boxes) == 0:
         return pixels
     return draw_bounding_boxes(pixels, boxes, labels=labels, colors=colour, width=width)
+
+
+class SameConfigEverywhere(L.Callback):
+    """Stop every process of a launch, with the keys that differ, when they were not all given
+    the same config (a node with an older checkout, another command line): each would
+    otherwise train its share of a different run, or wait forever at a collective whose
+    shapes differ. Compared when the processes first meet, before any data or step."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.settings = _flat(OmegaConf.to_container(cfg, resolve=True))
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if trainer.world_size == 1:
+            return
+        first = trainer.strategy.broadcast(self.settings, src=0)
+        differ = sorted(key for key in first.keys() | self.settings.keys() if first.get(key) != self.settings.get(key))
+        if trainer.strategy.reduce_boolean_decision(bool(differ), all=False):
+            shown = ", ".join(f"{k}={self.settings.get(k)!r} (process 0: {first.get(k)!r})" for k in differ[:5])
+            which = f"process {trainer.global_rank} has {shown}" if differ else "another's differs (its log says)"
+            raise ConfigError(
+                f"the processes of this launch were given different configs: {which}; start every node with the "
+                "same command line and checkout"
+            )
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"a.b": value}`` for a nested config."""
+    if not (isinstance(tree, dict) and tree):
+        return {prefix: tree}
+    return {
+        key: value
+        for name, child in tree.items()
+        for key, value in _flat(child, f"{prefix}.{name}" if prefix else str(name)).items()
+    }

@@ -27,7 +27,7 @@ from detkit.files import write_json_atomic, write_text_atomic
 from detkit.models.finetune import Finetune
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
 from detkit.models.transfer import read_checkpoint
-from detkit.training.callbacks import DevImageLogger
+from detkit.training.callbacks import DevImageLogger, SameConfigEverywhere
 from detkit.training.checkpoints import (
     CONFIG_FILE,
     AtomicCheckpointIO,
@@ -188,6 +188,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         LearningRateMonitor(logging_interval="step"),
         RandomStateCheckpoint(),
         DevImageLogger(**cfg.evaluation.images),
+        SameConfigEverywhere(cfg),
     ]
     trainer = instantiate_trainer(
         cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()]

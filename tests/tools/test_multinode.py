@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -97,3 +98,15 @@ def test_a_node_that_fails_before_joining_ends_the_others_with_a_message_not_a_h
     assert waiting.returncode == 2, waiting.stdout[-3000:]
     assert "error: process 0 of 2 waited trainer.ddp_timeout_s=10 s for the other processes" in waiting.stdout
     assert "Traceback" not in waiting.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_nodes_given_different_configs_stop_together_naming_the_difference(tmp_path):
+    first, second = _launch("torchrun", tmp_path, ([], ["optimizer.lr=0.01"]))
+    said = first.stdout + second.stdout
+    assert first.returncode != 0 and second.returncode != 0
+    # torchrun's rendezvous may make either node process 0
+    assert re.search(r"optimizer\.lr=0\.0(1|03) \(process 0: 0\.0(03|1)\)", said), said[-3000:]
+    assert "the processes of this launch were given different configs" in said
+    assert not list((tmp_path / "outputs").glob("*/*/checkpoints/*.ckpt")), "nothing trained"
