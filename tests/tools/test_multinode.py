@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.conftest import ROOT, free_port
 from tests.tools.conftest import tool_command
@@ -22,8 +24,12 @@ NODES = 2
 TIMEOUT = 600
 
 
-def _node_command(launcher: str, node: int, port: int, *overrides: str) -> tuple[list[str], dict[str, str]]:
-    train = tool_command("train", "trainer=ddp_cpu", f"trainer.num_nodes={NODES}", "trainer.devices=1", *overrides)
+def _node_command(launcher: str, node: int, port: int, overrides: list[str]) -> tuple[list[str], dict[str, str]]:
+    """One node's command line and environment: a new run on the tests' tiny data with the
+    two-node trainer, or (``overrides`` with ``resume=``) a run's own config."""
+    fresh = not any(o.startswith("resume=") for o in overrides)
+    trainer = ["trainer=ddp_cpu", f"trainer.num_nodes={NODES}", "trainer.devices=1"] if fresh else []
+    train = tool_command("train", *trainer, *overrides, tiny=fresh)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     if launcher == "torchrun":
         rendezvous = [f"--nnodes={NODES}", "--nproc_per_node=1", f"--node_rank={node}", "--rdzv_backend=c10d"]
@@ -45,20 +51,27 @@ def _node_command(launcher: str, node: int, port: int, *overrides: str) -> tuple
     return train, {**env, **slurm}
 
 
-def _launch(launcher: str, folder: Path, overrides: tuple = ([], [])) -> list[subprocess.CompletedProcess]:
-    """Each node's launch (with its ``overrides``), 2 s apart; what each printed, once all ended."""
+def _start(launcher: str, folder: Path, overrides: tuple = ([], [])) -> list[tuple[subprocess.Popen, Path]]:
+    """Each node's launch (with its ``overrides``), 2 s apart, each in its own session."""
     port, nodes = free_port(), []
     for node in range(NODES):
-        command, env = _node_command(launcher, node, port, *overrides[node])
-        log = (folder / f"node{node}.log").open("w")
-        nodes.append((subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT), log))
+        command, env = _node_command(launcher, node, port, overrides[node])
+        log = folder / f"node{node}.log"
+        with log.open("w") as out:
+            started = subprocess.Popen(
+                command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        nodes.append((started, log))
         time.sleep(2)  # a later node stamps a later time: the run directory must not follow it
+    return nodes
+
+
+def _launch(launcher: str, folder: Path, overrides: tuple = ([], [])) -> list[subprocess.CompletedProcess]:
+    """`_start`, then what each node printed once all ended."""
     results = []
-    for node, (process, log) in enumerate(nodes):
+    for process, log in _start(launcher, folder, overrides):
         process.wait(timeout=TIMEOUT)
-        log.close()
-        output = (folder / f"node{node}.log").read_text()
-        results.append(subprocess.CompletedProcess(process.args, process.returncode, output, ""))
+        results.append(subprocess.CompletedProcess(process.args, process.returncode, log.read_text(), ""))
     return results
 
 
@@ -110,3 +123,37 @@ def test_nodes_given_different_configs_stop_together_naming_the_difference(tmp_p
     assert re.search(r"optimizer\.lr=0\.0(1|03) \(process 0: 0\.0(03|1)\)", said), said[-3000:]
     assert "the processes of this launch were given different configs" in said
     assert not list((tmp_path / "outputs").glob("*/*/checkpoints/*.ckpt")), "nothing trained"
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_two_nodes_killed_mid_epoch_resume_to_the_uninterrupted_result(tmp_path):
+    steps = ["trainer.max_epochs=4", "data.module.source.num_scenes=16", "evaluation.splits=[dev]"]
+    steps += ["evaluation.images.every_n_epochs=0"]
+    for result in _launch("torchrun", tmp_path, ([*steps, "name=whole"],) * NODES):
+        assert result.returncode == 0, result.stdout[-3000:]
+
+    killed = _start("torchrun", tmp_path, ([*steps, "name=killed"],) * NODES)
+    last, deadline = None, time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and all(process.poll() is None for process, _ in killed):
+            last = next((tmp_path / "outputs" / "killed").glob("*/checkpoints/last.ckpt"), None)
+            if last is not None and torch.load(last, weights_only=True)["epoch"] >= 1:
+                time.sleep(0.3)  # into the next epoch's steps
+                break
+            time.sleep(0.2)
+    finally:
+        for process, _ in killed:  # both nodes at once, agents and workers
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert last is not None and torch.load(last, weights_only=True)["epoch"] == 1, "killed during epoch 2"
+    for result in _launch("torchrun", tmp_path, (["resume=last", "name=killed"],) * NODES):
+        assert result.returncode == 0, result.stdout[-3000:]
+
+    runs = [next((tmp_path / "outputs" / name).iterdir()) for name in ("whole", "killed")]
+    whole, resumed = (torch.load(run / "checkpoints" / "last.ckpt", weights_only=True) for run in runs)
+    assert resumed["global_step"] == whole["global_step"] and resumed["epoch"] == whole["epoch"] == 3
+    for key, value in whole["state_dict"].items():  # exact: the same shuffles, augmentations and updates
+        assert torch.equal(resumed["state_dict"][key], value), key
+    metrics = [json.loads((run / "metrics.json").read_text())["dev"] for run in runs]
+    assert metrics[1] == metrics[0]
