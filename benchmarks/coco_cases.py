@@ -1,8 +1,14 @@
-"""COCO-size synthetic cases that the benchmarks share."""
+"""COCO-size synthetic cases, and a library's own evaluation of json files, that the benchmarks share."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+from pathlib import Path
+
 import numpy as np
+
+from detkit.evaluation.coco import coco_backend
 
 
 def coco_size_case(num_images: int, num_classes: int = 80, per_image: int = 100, seed: int = 0):
@@ -35,3 +41,14 @@ def coco_size_case(num_images: int, num_classes: int = 80, per_image: int = 100,
         detections += found
     categories = [{"id": k, "name": f"c{k}"} for k in range(1, num_classes + 1)]
     return {"images": images, "annotations": annotations, "categories": categories}, detections
+
+
+def library_alone(backend: str, annotations: Path, predictions: Path) -> None:
+    """The backend's own COCO API on the files, as its documentation shows it."""
+    coco_cls, eval_cls = coco_backend(backend)
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = coco_cls(str(annotations))
+        evaluator = eval_cls(truth, truth.loadRes(str(predictions)), "bbox")
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()

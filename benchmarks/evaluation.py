@@ -15,17 +15,15 @@ evaluation of the files (the baseline), and the largest difference from pycocoto
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from coco_cases import coco_size_case  # benchmarks/ is the script's folder
+from coco_cases import coco_size_case, library_alone  # benchmarks/ is the script's folder
 
-from detkit.evaluation.coco import BACKENDS, coco_backend, evaluate_coco, results_array, score_files
+from detkit.evaluation.coco import BACKENDS, evaluate_coco, results_array, score_files
 
 
 def best_time(call: Callable[[], object], repeats: int) -> tuple[float, object]:
@@ -36,17 +34,6 @@ def best_time(call: Callable[[], object], repeats: int) -> tuple[float, object]:
         result = call()
         times.append(time.perf_counter() - start)
     return min(times), result
-
-
-def library_alone(backend: str, annotations: Path, predictions: Path) -> None:
-    """The backend's own COCO API on the files, as its documentation shows it."""
-    coco_cls, eval_cls = coco_backend(backend)
-    with contextlib.redirect_stdout(io.StringIO()):
-        truth = coco_cls(str(annotations))
-        evaluator = eval_cls(truth, truth.loadRes(str(predictions)), "bbox")
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from coco_cases import coco_size_case  # benchmarks/ is the script's folder
+from coco_cases import coco_size_case, library_alone  # benchmarks/ is the script's folder
 from PIL import Image
 
 from detkit.analysis.errors import ErrorAnalysis
@@ -52,19 +52,6 @@ def timed(call: Callable[[], object]) -> tuple[float, object]:
     start = time.perf_counter()
     result = call()
     return time.perf_counter() - start, result
-
-
-def pycocotools_on_files(annotations: Path, predictions: Path) -> None:
-    """pycocotools' own load and evaluation of the json files: the evaluation baseline."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        truth = COCO(str(annotations))
-        evaluator = COCOeval(truth, truth.loadRes(str(predictions)), "bbox")
-        evaluator.evaluate()
-        evaluator.accumulate()
-        evaluator.summarize()
 
 
 def pycocotools_load(annotations: Path) -> None:
@@ -101,10 +88,10 @@ def evaluation_rows(folder: Path, args: argparse.Namespace) -> list[str]:
     truth, detections, annotations, predictions = write_case(folder, "val", args.val_images, 100)
     if args.skip_pycocotools_eval:
         *_, small_gt, small_dt = write_case(folder, "val_small", max(args.val_images // 10, 1), 100)
-        small, _ = timed(lambda: pycocotools_on_files(small_gt, small_dt))
+        small, _ = timed(lambda: library_alone("pycocotools", small_gt, small_dt))
         baseline = small * args.val_images / max(args.val_images // 10, 1)
     else:
-        baseline, _ = timed(lambda: pycocotools_on_files(annotations, predictions))
+        baseline, _ = timed(lambda: library_alone("pycocotools", annotations, predictions))
     array = results_array(detections)
     in_memory, _ = timed(lambda: evaluate_coco(truth, array))
     files, _ = timed(lambda: score_files(annotations, predictions))
