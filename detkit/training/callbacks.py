@@ -77,15 +77,16 @@ class SameConfigEverywhere(L.Callback):
     shapes differ. Compared when the processes first meet, before any data or step."""
 
     def __init__(self, cfg: DictConfig) -> None:
-        self.settings = _flat(OmegaConf.to_container(cfg, resolve=True))
+        self.cfg = cfg  # resolved when compared: the data module fills in keys (num_classes) first
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if trainer.world_size == 1:
             return
-        first = trainer.strategy.broadcast(self.settings, src=0)
-        differ = sorted(key for key in first.keys() | self.settings.keys() if first.get(key) != self.settings.get(key))
+        mine = _flat(OmegaConf.to_container(self.cfg, resolve=True))
+        first = trainer.strategy.broadcast(mine, src=0)
+        differ = sorted(key for key in first.keys() | mine.keys() if first.get(key) != mine.get(key))
         if trainer.strategy.reduce_boolean_decision(bool(differ), all=False):
-            shown = ", ".join(f"{k}={self.settings.get(k)!r} (process 0: {first.get(k)!r})" for k in differ[:5])
+            shown = ", ".join(f"{k}={mine.get(k)!r} (process 0: {first.get(k)!r})" for k in differ[:5])
             which = f"process {trainer.global_rank} has {shown}" if differ else "another's differs (its log says)"
             raise ConfigError(
                 f"the processes of this launch were given different configs: {which}; start every node with the "

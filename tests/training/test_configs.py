@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from detkit.training import run
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run import build_datamodule, build_module, build_trainer, train
+from detkit.training.trainers import instantiate_trainer
 from tests.conftest import CONFIGS, compose_train
 
 
@@ -74,7 +75,7 @@ def test_every_trainer_config_composes(tmp_path, trainer):
     cfg = compose_train(tmp_path, [f"trainer={trainer}"])
     assert cfg.trainer._target_ == "lightning.Trainer"
     if trainer in ("default", "cpu", "ddp_cpu"):  # the GPU ones need a GPU to instantiate
-        built = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+        built = instantiate_trainer(cfg.trainer, logger=False, enable_checkpointing=False)
         assert built.num_devices == cfg.trainer.devices
 
 
