@@ -13,7 +13,9 @@ from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import draw_bounding_boxes, make_grid
 
 from detkit.analysis.grids import same_size
+from detkit.data.splits import dataset_fingerprint
 from detkit.errors import ConfigError
+from detkit.training.datamodule import DetectionDataModule
 
 
 class DevImageLogger(L.Callback):
@@ -70,11 +72,15 @@ def _draw_boxes(pixels: torch.Tensor, boxes: torch.Tensor, labels: list[str], co
     return draw_bounding_boxes(pixels, boxes, labels=labels, colors=colour, width=width)
 
 
+DATA_KEY = "the data read (fingerprint of its records)"
+
+
 class SameConfigEverywhere(L.Callback):
     """Stop every process of a launch, with the keys that differ, when they were not all given
-    the same config (a node with an older checkout, another command line): each would
-    otherwise train its share of a different run, or wait forever at a collective whose
-    shapes differ. Compared when the processes first meet, before any data or step."""
+    the same config (a node with an older checkout, another command line) or did not read the
+    same data with it (another copy of the data folder): each would otherwise train its share
+    of a different run, or wait forever at a collective whose shapes differ. Compared when the
+    processes first meet, before any step."""
 
     def __init__(self, cfg: DictConfig) -> None:
         self.cfg = cfg  # resolved when compared: the data module fills in keys (num_classes) first
@@ -83,6 +89,9 @@ class SameConfigEverywhere(L.Callback):
         if trainer.world_size == 1:
             return
         mine = _flat(OmegaConf.to_container(self.cfg, resolve=True))
+        datamodule = trainer.datamodule
+        if isinstance(datamodule, DetectionDataModule):  # the same config can read other files on another node
+            mine[DATA_KEY] = dataset_fingerprint(datamodule.load())
         first = trainer.strategy.broadcast(mine, src=0)
         differ = sorted(key for key in first.keys() | mine.keys() if first.get(key) != mine.get(key))
         if trainer.strategy.reduce_boolean_decision(bool(differ), all=False):

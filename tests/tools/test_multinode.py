@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import ROOT, free_port
+from detkit.training.run import build_datamodule
+from tests.conftest import ROOT, compose_train, free_port
 from tests.tools.conftest import tool_command
 
 NODES = 2
@@ -51,25 +52,31 @@ def _node_command(launcher: str, node: int, port: int, overrides: list[str]) -> 
     return train, {**env, **slurm}
 
 
-def _start(launcher: str, folder: Path, overrides: tuple = ([], [])) -> list[tuple[subprocess.Popen, Path]]:
-    """Each node's launch (with its ``overrides``), 2 s apart, each in its own session."""
+def _start(launcher: str, folder: Path, overrides: tuple = ([], []), cwds: tuple = ()) -> list:
+    """Each node's launch (with its ``overrides``; in ``folder`` or its own of ``cwds``), 2 s
+    apart, each in its own session: ``(process, log)`` per node."""
     port, nodes = free_port(), []
     for node in range(NODES):
         command, env = _node_command(launcher, node, port, overrides[node])
         log = folder / f"node{node}.log"
         with log.open("w") as out:
             started = subprocess.Popen(
-                command, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                cwd=cwds[node] if cwds else folder,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         nodes.append((started, log))
         time.sleep(2)  # a later node stamps a later time: the run directory must not follow it
     return nodes
 
 
-def _launch(launcher: str, folder: Path, overrides: tuple = ([], [])) -> list[subprocess.CompletedProcess]:
-    """`_start`, then what each node printed once all ended."""
+def _launch(launcher: str, folder: Path, overrides: tuple = ([], []), cwds: tuple = ()) -> list:
+    """`_start`, then what each node printed once all ended (a `CompletedProcess` per node)."""
     results = []
-    for process, log in _start(launcher, folder, overrides):
+    for process, log in _start(launcher, folder, overrides, cwds):
         process.wait(timeout=TIMEOUT)
         results.append(subprocess.CompletedProcess(process.args, process.returncode, log.read_text(), ""))
     return results
@@ -157,3 +164,25 @@ def test_two_nodes_killed_mid_epoch_resume_to_the_uninterrupted_result(tmp_path)
         assert torch.equal(resumed["state_dict"][key], value), key
     metrics = [json.loads((run / "metrics.json").read_text())["dev"] for run in runs]
     assert metrics[1] == metrics[0]
+
+
+@pytest.mark.slow
+@pytest.mark.ddp
+def test_nodes_reading_different_data_under_one_config_stop_naming_it(tmp_path):
+    """Each node in its own folder, as on machines of their own: node 1's data/ is the same
+    generated dataset with one box moved by a pixel (an edited copy), the command line the same."""
+    folders = (tmp_path / "node0", tmp_path / "node1")
+    folders[0].mkdir()
+    build_datamodule(compose_train(folders[1])).load()  # what the command line generates, in data/
+    annotations = folders[1] / "data" / "shapes" / "annotations.json"
+    coco = json.loads(annotations.read_text())
+    coco["annotations"][0]["bbox"][0] += 1
+    annotations.write_text(json.dumps(coco))
+    first, second = _launch("torchrun", tmp_path, cwds=folders)
+    said = first.stdout + second.stdout
+    assert first.returncode != 0 and second.returncode != 0
+    # (the run directories differ too: on one machine each node's folder has another path)
+    fingerprints = r"the data read \(fingerprint of its records\)='([0-9a-f]+)' \(process 0: '([0-9a-f]+)'\)"
+    found = re.search(fingerprints, said)
+    assert found and found[1] != found[2], said[-3000:]
+    assert not list(tmp_path.glob("node*/outputs/*/*/checkpoints/*.ckpt")), "nothing trained"
