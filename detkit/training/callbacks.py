@@ -86,7 +86,7 @@ class SameConfigEverywhere(L.Callback):
         self.cfg = cfg  # resolved when compared: the data module fills in keys (num_classes) first
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if trainer.world_size == 1:
+        if trainer.world_size == 1 or stage != "fit":  # once a run: the test stages after fit meet the same
             return
         mine = _flat(OmegaConf.to_container(self.cfg, resolve=True))
         datamodule = trainer.datamodule

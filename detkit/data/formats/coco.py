@@ -157,17 +157,12 @@ def _image_field_problem(image: dict[str, Any]) -> str | None:
     return None
 
 
-def is_inside(path: Path, root: Path) -> bool:
-    """Whether ``path``, links followed, lies under ``root`` (links followed too): a link to a
-    file outside the image root is refused as a ``../`` name is, and so is a link loop."""
-    return resolves_under(path, os.path.realpath(root))
-
-
 def resolves_under(path: Path, real_root: str) -> bool:
-    """`is_inside` for a ``root`` already resolved (``os.path.realpath``), as a reader checking
-    thousands of names resolves its root once; os.path rather than pathlib's ``resolve``, which
-    took three times as long a name (34 us against 10 us, building path objects), for the
-    same answer."""
+    """Whether ``path``, links followed, lies under ``real_root`` (a root resolved once with
+    ``os.path.realpath``, as a reader checks thousands of names): a link to a file outside the
+    image root is refused as a ``../`` name is, and so is a link loop. os.path rather than
+    pathlib's ``resolve``, which took three times as long a name (34 us against 10 us, building
+    path objects), for the same answer."""
     real = os.path.realpath(path)
     try:
         os.stat(real)
@@ -179,7 +174,7 @@ def resolves_under(path: Path, real_root: str) -> bool:
 
 def leaves_root(name: str, root: Path | None, real_root: str | None = None) -> bool:
     """Whether a file name from an annotation file points outside ``root``: by ``..`` or an
-    absolute path (`escapes_root`), or through a link (`is_inside`; not checked without a root).
+    absolute path (`escapes_root`), or through a link (`resolves_under`; not checked without a root).
     ``real_root``: the root resolved already (`resolves_under`)."""
     if escapes_root(name):
         return True
@@ -382,7 +377,7 @@ def write_coco(dataset: DetectionDataset, path: str | Path) -> Path:
 def predictions_to_array(predictions: dict[int, dict[str, np.ndarray]], category_ids: list[int]) -> np.ndarray:
     """pycocotools' ``[N, 7]`` results array (image_id, x, y, w, h, score, category_id), by image id,
     from ``{image_id: {"boxes" xyxy [N,4], "scores" [N], "labels" [N]}}``; what the evaluator reads."""
-    blocks = [np.empty((0, 7))]
+    blocks, category_of = [np.empty((0, 7))], np.asarray(category_ids, dtype=np.float64)
     for image_id in sorted(predictions):
         pred = predictions[image_id]
         boxes = np.asarray(pred["boxes"], dtype=np.float64).reshape(-1, 4)
@@ -391,7 +386,7 @@ def predictions_to_array(predictions: dict[int, dict[str, np.ndarray]], category
         block[:, 1:3] = boxes[:, :2]
         block[:, 3:5] = boxes[:, 2:] - boxes[:, :2]
         block[:, 5] = np.asarray(pred["scores"], dtype=np.float64)
-        block[:, 6] = np.asarray(category_ids, dtype=np.float64)[np.asarray(pred["labels"], dtype=np.int64)]
+        block[:, 6] = category_of[np.asarray(pred["labels"], dtype=np.int64)]
         blocks.append(block)
     return np.concatenate(blocks)
 

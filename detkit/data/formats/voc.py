@@ -9,6 +9,7 @@ and partial labels live in an optional ``Annotations/<stem>.json`` sidecar.
 from __future__ import annotations
 
 import math
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -47,11 +48,13 @@ def load_voc(
     stems = list(dict.fromkeys(s for names in listed.values() for s in names)) if listed else None
     problems: list[str] = []
     if stems is not None:
-        leaving = [s for s in stems if leaves_root(f"{s}.xml", annotations)]
+        real_annotations = os.path.realpath(annotations)
+        leaving = [s for s in stems if leaves_root(f"{s}.xml", annotations, real_annotations)]
         problems += [f"{root / 'ImageSets' / 'Main'}: image-set line {s!r} leaves Annotations/" for s in leaving]
         stems = [s for s in stems if s not in leaving]
     paths = sorted(annotations.glob("*.xml")) if stems is None else [annotations / f"{s}.xml" for s in stems]
-    parsed = [_parse(path, images, border_margin, problems) for path in paths]
+    real_images = os.path.realpath(images)
+    parsed = [_parse(path, images, real_images, border_margin, problems) for path in paths]
     parsed = [p for p in parsed if p is not None]
     names = list(class_names) if class_names else sorted({obj[0] for _, _, _, objects in parsed for obj in objects})
     records, ids = [], {}
@@ -106,7 +109,7 @@ def _stems(listing: Path) -> list[str]:
     return [line.split()[0] for line in read_text(listing).splitlines() if line.strip()]
 
 
-def _parse(path: Path, images: Path, margin: float, problems: list[str]) -> tuple | None:
+def _parse(path: Path, images: Path, real_images: str, margin: float, problems: list[str]) -> tuple | None:
     if bad_name := file_name_problem(path.name):
         problems.append(f"{path.parent}: {bad_name}")
         return None
@@ -131,7 +134,7 @@ def _parse(path: Path, images: Path, margin: float, problems: list[str]) -> tupl
     if min(size) <= 0:
         problems.append(f"{path}: <size> needs whole numbers > 0 in <width> and <height>")
         return None
-    wrong = f"a path outside {images.name}/" if leaves_root(file_name, images) else None
+    wrong = f"a path outside {images.name}/" if leaves_root(file_name, images, real_images) else None
     wrong = wrong or image_problem(images / file_name, *size)
     if wrong:
         problems.append(f"{path}: image {file_name!r}: {wrong}")

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from detkit.data.formats.coco import is_inside
+from detkit.data.formats.coco import resolves_under
 from detkit.data.formats.fields import file_name_problem, read_text
 from detkit.data.formats.images import border_overshoot, copy_images
 from detkit.data.formats.problems import check_on_invalid, settle_problems
@@ -192,7 +192,8 @@ def _folder_images(folder: Path) -> list[Path]:
     """The images under ``folder``; a link to a file or folder outside it is refused, as a
     ``../`` path would be."""
     found = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
-    leaving = [p for p in found if not is_inside(p, folder)]
+    real_folder = os.path.realpath(folder)  # once, not once an image
+    leaving = [p for p in found if not resolves_under(p, real_folder)]
     if leaving:
         listed = ", ".join(f"{p} -> {os.readlink(p)}" for p in leaving[:5])
         raise DatasetError(
