@@ -5,7 +5,8 @@
 On COCO-like data (80 classes, about 7 boxes and 100 detections per image) prints, in one run:
 one pycocotools evaluation (load, evaluate, accumulate, summarize: the baseline), detkit's
 matching once, ``--samples`` bootstrap draws pooled with arrays (`detkit.evaluation.accumulate`)
-against the same draws pooled by pycocotools' ``accumulate`` (timed on ``--old-draws`` of them),
+against the same draws pooled by pycocotools' ``accumulate`` from pycocotools' own matching
+(timed on ``--old-draws`` of them),
 the error analysis (matching, kinds, the oracle breakdown), each as a ratio to the baseline,
 and the largest difference between the two poolings' numbers (they should be identical).
 """
@@ -14,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import io
 import time
 
 import numpy as np
 from coco_cases import coco_size_case  # benchmarks/ is the script's folder
+from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from detkit.analysis.errors import ErrorAnalysis
@@ -26,12 +29,23 @@ from detkit.evaluation.bootstrap import ImageMatches
 from detkit.evaluation.coco import evaluate_coco
 
 
-def pycocotools_draw(matches: ImageMatches, draw: np.ndarray) -> np.ndarray:
+def pycocotools_matching(ground_truth: dict, detections: list[dict]) -> COCOeval:
+    """pycocotools' own matching at area all and 100 detections, as detkit matches."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO()
+        truth.dataset = copy.deepcopy(ground_truth)
+        truth.createIndex()
+        evaluator = COCOeval(truth, truth.loadRes(copy.deepcopy(detections)), "bbox")
+        params = evaluator.params
+        params.areaRng, params.areaRngLbl, params.maxDets = [params.areaRng[0]], ["all"], [100]
+        evaluator.evaluate()
+    return evaluator
+
+
+def pycocotools_draw(evaluator: COCOeval, per_image: list, draw: np.ndarray) -> np.ndarray:
     """One draw pooled by pycocotools' own ``accumulate`` (what detkit did before the arrays)."""
-    matching = matches.matching
-    evaluator: COCOeval = matching._evaluator
-    classes, count = len(matching.category_ids), matching.num_images
-    evaluator.evalImgs = [matching.per_image[k * count + i] for k in range(classes) for i in draw]
+    classes, count = len(evaluator.params.catIds), len(per_image) // len(evaluator.params.catIds)
+    evaluator.evalImgs = [per_image[k * count + i] for k in range(classes) for i in draw]
     evaluator.params.imgIds = evaluator._paramsEval.imgIds = list(range(len(draw)))
     with contextlib.redirect_stdout(io.StringIO()):
         evaluator.accumulate()
@@ -58,7 +72,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     draws = [rng.integers(args.images, size=args.images) for _ in range(args.samples)]
     pooled, arrays = timed(lambda: [matches.matching.precision(draw=d) for d in draws])
-    old, old_time = timed(lambda: [pycocotools_draw(matches, d) for d in draws[: args.old_draws]])
+    evaluator = pycocotools_matching(ground_truth, detections)
+    per_image = list(evaluator.evalImgs)
+    old, old_time = timed(lambda: [pycocotools_draw(evaluator, per_image, d) for d in draws[: args.old_draws]])
     difference = max(float(np.abs(a - b).max()) for a, b in zip(pooled, old))
     old_all = old_time / args.old_draws * args.samples
     analysis, analysis_time = timed(lambda: ErrorAnalysis(ground_truth, detections))
