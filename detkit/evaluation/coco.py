@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -23,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from detkit.data.formats.coco import load_coco, load_results
-from detkit.data.formats.fields import read_text
+from detkit.data.formats.coco import load_coco, load_results, results_to_array
+from detkit.data.formats.fields import parse_json, read_text
 from detkit.errors import ConfigError
 from detkit.evaluation.partial_labels import apply_partial_labels
 
@@ -126,10 +125,7 @@ def coco_backend(name: str) -> tuple[Callable[[], Any], Callable[..., Any]]:
 def results_array(detections: Detections) -> np.ndarray:
     """COCO results as pycocotools' ``[N, 7]`` array (image_id, x, y, w, h, score, category_id),
     the form every backend's ``loadRes`` takes; an array is returned as it is."""
-    if isinstance(detections, np.ndarray):
-        return detections
-    rows = [(d["image_id"], *d["bbox"], d["score"], d["category_id"]) for d in detections]
-    return np.array(rows, dtype=np.float64).reshape(-1, 7)
+    return detections if isinstance(detections, np.ndarray) else results_to_array(detections)
 
 
 def load_results_into(gt: Any, coco_cls: Callable[[], Any], detections: Detections) -> Any:
@@ -173,4 +169,4 @@ def checked_ground_truth(annotations: str | Path, images: str | Path | None = No
     """A COCO annotations file as written, once `load_coco` found nothing wrong with it (with
     ``images``, the folder its file names are in, the images' sizes too)."""
     load_coco(annotations, image_root=images, check_images=images is not None)
-    return json.loads(read_text(Path(annotations)))
+    return parse_json(read_text(Path(annotations)))

@@ -97,6 +97,22 @@ def test_results_must_match_the_annotations(tmp_path):
     assert len(load_results(path, gt)) == 1
 
 
+def test_results_are_read_as_the_evaluators_array_by_either_reader(tmp_path):
+    """msgspec reads well-formed files into typed records; a file it refuses (here an escaped
+    lone surrogate, which Python's json takes) is read record by record: the same array."""
+    gt, path = _coco(), tmp_path / "results.json"
+    records = [
+        {"image_id": 7, "category_id": 3, "bbox": [1, 1.5, 2, 2], "score": 1, "id": 4, "segmentation": []},
+        {"image_id": 7, "category_id": 3, "bbox": [0.1, 0.2, 0.3, 0.4], "score": 0.25},
+    ]
+    expected = [[7, 1, 1.5, 2, 2, 1, 3], [7, 0.1, 0.2, 0.3, 0.4, 0.25, 3]]
+    path.write_text(json.dumps(records))
+    assert load_results(path, gt).tolist() == expected
+    path.write_text(json.dumps([records[0], {**records[1], "note": "caf\udce9"}]))
+    assert "\\udce9" in path.read_text()
+    assert load_results(path, gt).tolist() == expected
+
+
 def test_partial_labels_from_lvis_keys_and_detkits_own_survive_a_round_trip(tmp_path):
     data = _coco()
     data["images"][0].update(neg_category_ids=[8], not_exhaustive_category_ids=[5])  # 3 present; 5 not exhaustive

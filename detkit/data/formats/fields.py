@@ -6,10 +6,16 @@ Every reader reports what fails through these, so one bad value is one message, 
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import json
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from detkit.errors import DatasetError
 
@@ -31,6 +37,32 @@ def read_text(path: Path, missing: str = "check the path") -> str:
         raise DatasetError(
             f"byte {e.start}: not UTF-8 (0x{data[e.start]:02x}); save the file as UTF-8", source=str(path)
         ) from None
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector held off while a JSON file becomes objects: it would
+    run again and again as hundreds of thousands of containers appear (a third of the reading
+    time of a 100,000-detection file), and parsed JSON holds no cycles to collect."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def parse_json(text: str) -> Any:
+    """JSON text as Python objects, with msgspec (several times the standard library on a COCO
+    file); where msgspec refuses, the standard library reads it: it takes NaN, Infinity and
+    escaped lone surrogates, which the readers then name, and raises `json.JSONDecodeError`
+    with the line and column of what is invalid."""
+    try:
+        with collector_paused():
+            return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
 
 
 def is_number(value: Any) -> bool:

@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from detkit.data.formats.fields import read_text
+from detkit.data.formats.fields import parse_json, read_text
 from detkit.data.records import Record
 from detkit.errors import DatasetError
 from detkit.files import write_json_atomic
@@ -18,7 +18,7 @@ def apply_sidecar(path: Path, record: Record, class_names: list[str], problems: 
     if not os.path.lexists(path):  # a link to nothing is a problem, not "no sidecar"
         return
     try:
-        extra = json.loads(read_text(path))
+        extra = parse_json(read_text(path))
     except json.JSONDecodeError as e:
         problems.append(f"{path}: line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})")
         return
