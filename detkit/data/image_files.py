@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
+from detkit.data.image_headers import read_header
+
 TURNED = {5, 6, 7, 8}  # EXIF orientations that swap width and height (a quarter turn, maybe mirrored)
 
 
@@ -29,15 +31,21 @@ def orientation(image: Image.Image) -> int:
     return value if value in range(1, 9) else 1
 
 
-def stored_and_shown_size(path: Path) -> tuple[tuple[int, int], tuple[int, int], int]:
-    """``(width, height)`` as stored and as shown, and the EXIF orientation, from the header."""
-    with Image.open(path) as image:
-        turn = orientation(image)
-        width, height = image.size
+def stored_and_shown_size(path: Path | str) -> tuple[tuple[int, int], tuple[int, int], int]:
+    """``(width, height)`` as stored and as shown, and the EXIF orientation, from the header
+    (`read_header` for a plain JPEG or PNG, PIL for the rest: the same answers)."""
+    header = read_header(path)
+    if header is None:
+        with Image.open(path) as image:
+            turn = orientation(image)
+            width, height = image.size
+    else:
+        width, height, turn = header
+        turn = turn if turn in range(1, 9) else 1
     return (width, height), ((height, width) if turn in TURNED else (width, height)), turn
 
 
-def shown_size(path: Path) -> tuple[int, int]:
+def shown_size(path: Path | str) -> tuple[int, int]:
     """``(width, height)`` of the image at ``path`` as a viewer shows it (header only)."""
     return stored_and_shown_size(path)[1]
 

@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import yaml
 
-from detkit.data.formats.coco import resolves_under
-from detkit.data.formats.fields import file_name_problem, read_text
+from detkit.data.formats.fields import collector_paused, file_name_problem, read_text
 from detkit.data.formats.images import border_overshoot, copy_images
 from detkit.data.formats.problems import check_on_invalid, settle_problems
+from detkit.data.formats.roots import ImageRoot
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.formats.split_names import FILE_NAMES
 from detkit.data.image_files import shown_size
@@ -36,6 +36,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 TOLERANCE = 1e-6  # exporters round normalised coordinates; 1.0000001 is still inside
 
 
+@collector_paused()  # records by the 100,000 hold no cycles; the collector would walk them again and again
 def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float = 2.0) -> DetectionDataset:
     """Read a YOLO dataset: ``root`` is its yaml or the folder holding it. The yaml's
     ``train`` / ``val`` / ``test`` become the dataset's `given_splits` (none when ``val`` lists
@@ -51,7 +52,7 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
     if not images:
         raise DatasetError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found for it under {base}", str(yaml_path))
     image_root = next(
-        (folder for folder in (base / "images", base) if all(p.is_relative_to(folder) for p in images)),
+        (folder for folder in (base / "images", base) if all(_under(p, folder) for p in images)),
         Path(os.path.commonpath(images)),
     )
     problems: list[str] = []
@@ -115,7 +116,13 @@ def label_path(image: Path) -> Path:
     text, images, labels = str(image), f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
     if images in text:
         text = labels.join(text.rsplit(images, 1))
-    return Path(text).with_suffix(".txt")
+    return Path(os.path.splitext(text)[0] + ".txt")
+
+
+def _under(path: Path, folder: Path) -> bool:
+    """``path.is_relative_to(folder)`` with string operations (pathlib's costs more than the
+    rest of a record's reading, and the paths here are resolved already)."""
+    return str(path).startswith(os.path.join(str(folder), ""))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -184,7 +191,7 @@ def _entry_images(entry: str, base: Path, where: str) -> list[Path]:
         return _folder_images(path)
     if path.is_file() and path.suffix == ".txt":
         lines = [line.strip() for line in read_text(path).splitlines()]
-        return [(path.parent / line).resolve() for line in lines if line]
+        return [Path(os.path.realpath(path.parent / line)) for line in lines if line]
     raise DatasetError(f"{entry!r} is not a folder or .txt list of images (looked for {path}); fix the path", where)
 
 
@@ -192,20 +199,21 @@ def _folder_images(folder: Path) -> list[Path]:
     """The images under ``folder``; a link to a file or folder outside it is refused, as a
     ``../`` path would be."""
     found = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
-    real_folder = os.path.realpath(folder)  # once, not once an image
-    leaving = [p for p in found if not resolves_under(p, real_folder)]
+    inside, start = ImageRoot(folder), len(os.path.join(str(folder), ""))
+    real = [inside.real_path(str(p)[start:]) for p in found]
+    leaving = [p for p, resolved in zip(found, real) if resolved is None]
     if leaving:
         listed = ", ".join(f"{p} -> {os.readlink(p)}" for p in leaving[:5])
         raise DatasetError(
             f"{len(leaving)} image link(s) lead outside the folder: {listed}; copy the images in", str(folder)
         )
-    return sorted(p.resolve() for p in found)
+    return sorted(map(Path, real), key=lambda p: p.parts)  # in the order Paths compare
 
 
 def _read_image(
     path: Path, root: Path, image_id: int, class_names: list[str], border_margin: float, problems: list[str]
 ) -> Record | None:
-    name = path.relative_to(root).as_posix()
+    name = str(path)[len(os.path.join(str(root), "")) :] if _under(path, root) else path.relative_to(root).as_posix()
     if bad_name := file_name_problem(name):
         problems.append(f"{root}: {bad_name}")
         return None
