@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,22 +128,50 @@ def _check_fractions(fractions: dict[str, float]) -> dict[str, float]:
 
 def group_records(dataset: DetectionDataset, group_regex: str | None = None) -> list[_Group]:
     """The dataset's groups, from ``Record.group`` or, with ``group_regex``, from file names
-    (the first capture group if the pattern has one, else the whole match)."""
+    (the first capture group if the pattern has one, else the whole match). Each group's
+    strata are counted with numpy over all records at once (a ``np.unique`` per record was
+    most of splitting COCO's 118,287 images)."""
     pattern = re.compile(group_regex) if group_regex else None
-    members: dict[str, list[Record]] = {}
-    for record in dataset.records:
-        members.setdefault(_group_key(record, pattern), []).append(record)
-    domains = sorted({r.domain for r in dataset.records})
-    groups = []
-    for key in sorted(members):
-        records = members[key]
-        strata = np.zeros(dataset.num_classes + len(domains), dtype=np.int64)
-        for record in records:
-            strata[np.unique(record.labels)] += 1
-            strata[dataset.num_classes + domains.index(record.domain)] += 1
-        domain = Counter(r.domain for r in records).most_common(1)[0][0]
-        groups.append(_Group(key, [r.image_id for r in records], strata, domain))
-    return groups
+    records = dataset.records
+    if not records:
+        return []
+    names, group_of = _sorted_codes([_group_key(record, pattern) for record in records])
+    domains, domain_of = _sorted_codes([r.domain for r in records])
+    classes, count = dataset.num_classes, len(names)
+    strata = np.zeros((count, classes + len(domains)), dtype=np.int64)
+    sizes = np.fromiter((len(r.labels) for r in records), dtype=np.int64, count=len(records))
+    labels = np.concatenate([r.labels for r in records])
+    record_of = np.repeat(np.arange(len(records)), sizes)
+    present = np.unique(record_of * classes + labels)  # each class once per image
+    np.add.at(strata, (group_of[present // classes], present % classes), 1)
+    np.add.at(strata, (group_of, classes + domain_of), 1)
+    # a group's domain: its most common, ties to the one met first (as Counter.most_common)
+    first_met = np.full((count, len(domains)), len(records))
+    np.minimum.at(first_met, (group_of, domain_of), np.arange(len(records)))
+    votes = strata[:, classes:]
+    tied_best = votes == votes.max(axis=1, keepdims=True)
+    domain = np.where(tied_best, first_met, len(records) + 1).argmin(axis=1)
+    order = np.argsort(group_of, kind="stable")  # each group's images in the dataset's order
+    starts = np.searchsorted(group_of[order], np.arange(count + 1))
+    image_ids = np.array([r.image_id for r in records], dtype=np.int64)[order].tolist()
+    starts, domain_names = starts.tolist(), [domains[d] for d in domain.tolist()]
+    return [
+        _Group(name, image_ids[start:end], row, domain_name)
+        for name, start, end, row, domain_name in zip(names, starts, starts[1:], strata, domain_names)
+    ]
+
+
+def _sorted_codes(values: list[str]) -> tuple[list[str], np.ndarray]:
+    """The distinct ``values`` sorted, and each value's position among them (``np.unique``
+    with ``return_inverse``, through a dict: numpy's object sort took 0.3 s at 40,000 names)."""
+    first_seen: dict[str, int] = {}
+    seen_as = np.fromiter(
+        (first_seen.setdefault(v, len(first_seen)) for v in values), dtype=np.int64, count=len(values)
+    )
+    names = sorted(first_seen)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[[first_seen[name] for name in names]] = np.arange(len(names))
+    return names, rank[seen_as]
 
 
 def _group_key(record: Record, pattern: re.Pattern[str] | None) -> str:
@@ -191,26 +218,31 @@ def _stratify(groups: list[_Group], ratios: dict[str, float], rng: np.random.Gen
     sizes = np.array([len(g.image_ids) for g in groups], dtype=float)
     need_class = ratio[:, None] * strata.sum(axis=0)[None, :]
     need_size = ratio * sizes.sum()
-    remaining = list(rng.permutation(len(groups)))
+    remaining = rng.permutation(len(groups))
     assigned: dict[str, list[_Group]] = {s: [] for s in names}
 
     def place(index: int, column: np.ndarray) -> None:
-        ties = np.flatnonzero(column == column.max())
-        best = ties[np.argmax(need_size[ties])] if len(ties) > 1 else ties[0]
+        # the split that needs it most; ties to the one short of most images, then the first
+        # (plain Python on these few splits: numpy's per-call cost was most of the loop)
+        needs = column.tolist()
+        most = max(needs)
+        ties = [k for k, need in enumerate(needs) if need == most]
+        best = ties[0] if len(ties) == 1 else max(ties, key=need_size.__getitem__)
         assigned[names[best]].append(groups[index])
         need_class[best] -= strata[index]
         need_size[best] -= sizes[index]
 
-    while remaining:
+    while len(remaining):
         left = strata[remaining].sum(axis=0)
         if not left.any():  # groups without objects: by image count alone
-            for index in remaining:
+            for index in remaining.tolist():
                 place(index, need_size)
             break
         rarest = int(np.argmin(np.where(left > 0, left, np.iinfo(np.int64).max)))
-        for index in [i for i in remaining if strata[i, rarest] > 0]:
+        has_rarest = strata[remaining, rarest] > 0
+        for index in remaining[has_rarest].tolist():
             place(index, need_class[:, rarest])
-        remaining = [i for i in remaining if strata[i, rarest] == 0]
+        remaining = remaining[~has_rarest]
     return assigned
 
 
