@@ -29,17 +29,22 @@ from detkit.evaluation.bootstrap import ImageMatches
 from detkit.evaluation.coco import evaluate_coco
 
 
-def pycocotools_matching(ground_truth: dict, detections: list[dict]) -> COCOeval:
-    """pycocotools' own matching at area all and 100 detections, as detkit matches."""
+def pycocotools_matching(ground_truth: dict, detections: list[dict]) -> tuple[COCOeval, list]:
+    """pycocotools' own ``evaluate`` as its documentation runs it, narrowed afterwards to the
+    entries detkit pools (area all, 100 detections: each class's first area range)."""
+    truth = COCO()
+    truth.dataset = copy.deepcopy(ground_truth)
     with contextlib.redirect_stdout(io.StringIO()):
-        truth = COCO()
-        truth.dataset = copy.deepcopy(ground_truth)
         truth.createIndex()
         evaluator = COCOeval(truth, truth.loadRes(copy.deepcopy(detections)), "bbox")
-        params = evaluator.params
-        params.areaRng, params.areaRngLbl, params.maxDets = [params.areaRng[0]], ["all"], [100]
         evaluator.evaluate()
-    return evaluator
+    images, areas = len(evaluator.params.imgIds), len(evaluator.params.areaRng)
+    per_image = [
+        evaluator.evalImgs[(k * areas) * images + i] for k in range(len(evaluator.params.catIds)) for i in range(images)
+    ]
+    for params in (evaluator.params, evaluator._paramsEval):
+        params.areaRng, params.areaRngLbl, params.maxDets = [params.areaRng[0]], ["all"], [100]
+    return evaluator, per_image
 
 
 def pycocotools_draw(evaluator: COCOeval, per_image: list, draw: np.ndarray) -> np.ndarray:
@@ -72,8 +77,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     draws = [rng.integers(args.images, size=args.images) for _ in range(args.samples)]
     pooled, arrays = timed(lambda: [matches.matching.precision(draw=d) for d in draws])
-    evaluator = pycocotools_matching(ground_truth, detections)
-    per_image = list(evaluator.evalImgs)
+    evaluator, per_image = pycocotools_matching(ground_truth, detections)
     old, old_time = timed(lambda: [pycocotools_draw(evaluator, per_image, d) for d in draws[: args.old_draws]])
     difference = max(float(np.abs(a - b).max()) for a, b in zip(pooled, old))
     old_all = old_time / args.old_draws * args.samples
