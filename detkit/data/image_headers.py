@@ -4,7 +4,7 @@ Written by hand because PIL's ``Image.open`` parses every JPEG table in Python o
 the size (its quantisation and Huffman tables, each APP segment): 170 us an image here, 20 s
 for COCO train2017's 118,287 images, when a reader only checks sizes. Here the segments before
 the size are skipped, not parsed. Anything this module does not read exactly as PIL would
-(junk between markers, 12-bit JPEGs, EXIF in several segments or with an orientation that is
+(junk between markers, 12-bit JPEGs, a width or height of 0, EXIF in several segments or with an orientation that is
 not one SHORT, XMP that could carry the orientation, a PNG whose chunks before the pixels
 carry EXIF or fail their checksum, an image past PIL's pixel limit) returns None, and the
 caller asks PIL (``tests/data/test_image_headers.py`` compares the two on such files).
@@ -22,8 +22,8 @@ from PIL import Image
 JPEG_START, PNG_SIGNATURE = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
 # start-of-frame markers (every coding but the DHT, JPG and DAC codes that share the range)
 FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-# and the segments read on the way: APPn, DQT, DHT, DRI, COM, DAC
-KNOWN_MARKERS = FRAME_MARKERS | {*range(0xE0, 0xF0), 0xDB, 0xC4, 0xDD, 0xFE, 0xCC}
+# and the segments read on the way: APPn, DQT, DHT, DRI, COM, DAC, and SOS, which ends the header
+KNOWN_MARKERS = FRAME_MARKERS | {*range(0xE0, 0xF0), 0xDB, 0xC4, 0xDD, 0xFE, 0xCC, 0xDA}
 ORIENTATION_TAG, SHORT = 0x0112, 3
 # PNG bit depths PIL opens, per colour type (PngImagePlugin's _MODES)
 PNG_DEPTHS = {0: {1, 2, 4, 8, 16}, 2: {8, 16}, 3: {1, 2, 4, 8}, 4: {8, 16}, 6: {8, 16}}
@@ -40,8 +40,8 @@ def read_header(path: Path | str) -> tuple[int, int, int] | None:
             header = _png_header(file)
         else:
             return None
-    if header is None or header[0] * header[1] > (Image.MAX_IMAGE_PIXELS or float("inf")):
-        return None  # PIL warns of (or refuses) a decompression bomb
+    if header is None or min(header[:2]) <= 0 or header[0] * header[1] > (Image.MAX_IMAGE_PIXELS or float("inf")):
+        return None  # PIL refuses an empty image, and warns of (or refuses) a decompression bomb
     return header
 
 
@@ -52,14 +52,16 @@ def _jpeg_header(file: BinaryIO) -> tuple[int, int, int] | None:
     size, orientation, exif_seen, xmp_seen = None, 0, False, False
     while True:
         marker = file.read(4)
-        if len(marker) >= 2 and marker[:2] == b"\xff\xda":  # start of scan: the header is over
-            break
         if len(marker) < 4 or marker[0] != 0xFF or marker[1] not in KNOWN_MARKERS:
             return None
         length = struct.unpack(">H", marker[2:])[0] - 2
-        segment = file.read(length)
-        if length < 0 or len(segment) < length or _refused(marker[1], segment):
+        if length < 0:  # PIL reads nothing and goes on from there
             return None
+        segment = file.read(length)
+        if len(segment) < length or _refused(marker[1], segment):
+            return None
+        if marker[1] == 0xDA:  # start of scan, its own segment read whole as PIL does: the header is over
+            break
         if marker[1] in FRAME_MARKERS:
             height, width = struct.unpack(">HH", segment[1:5])
             size = (width, height)

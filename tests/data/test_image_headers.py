@@ -2,18 +2,20 @@
 every file it answers for, and no answer (PIL decides) on the files it does not read as PIL."""
 
 import io
+import os
 import struct
 import warnings
 import zlib
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from detkit.data.image_files import TURNED, orientation, stored_and_shown_size
 from detkit.data.image_headers import read_header
+from tests.data.test_bad_input import EXAMPLES, FUZZ
 
 
 def _pil_answer(path):
@@ -123,7 +125,7 @@ def test_a_missing_file_raises_as_pil_does(tmp_path):
         stored_and_shown_size(tmp_path / "nothing.jpg")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(FUZZ, max_examples=EXAMPLES if "DETKIT_FUZZ_EXAMPLES" in os.environ else 300)  # derandomised in CI
 @given(
     source=st.sampled_from(["jpeg_orientation_6_>", "jpeg_icc_and_comment", "png_text", "jpeg_progressive"]),
     edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), min_size=1, max_size=4),
