@@ -104,7 +104,6 @@ class ErrorAnalysis:
         in_file = np.array([position[i] for i in first.truth_id.tolist()], dtype=np.int64)
         # an image's boxes by class, those that count first, each in the file's order (COCOeval's)
         self._truth_order = np.lexsort((in_file, first.truth_ignored, first.truth_label, first.truth_image))
-        self._truth_row = {int(i): n for n, i in enumerate(first.truth_id.tolist())}
         self._matched_score = np.full(len(first.truth_id), -1.0)
         hits = np.flatnonzero(first.truth >= 0)  # a crowd region keeps the last (lowest) score matched
         self._matched_score[self._rows_of_truths(first.truth[hits])] = found.score[hits]
@@ -267,9 +266,7 @@ class ErrorAnalysis:
             ignored[table.detection[table.kind != MISSED]] = True
         elif perfect == "false_negatives":
             truth_left_out[self._unmatched_rows] = True
-        counted = ~first.truth_ignored & ~truth_left_out
-        positives = np.zeros((len(self.matching.category_ids), self.matching.num_images), dtype=np.int64)
-        np.add.at(positives, (first.truth_label[counted], first.truth_image[counted]), 1)
+        positives = self.matching.positives(truth_left_out)
         joins = fixed[(kind == CLASSIFICATION) & takes]  # the detection joins its box's class, matched
         if len(joins):
             truths = table.truth[joins]

@@ -106,12 +106,12 @@ class CocoMatching:
     def num_images(self) -> int:
         return len(self.image_ids)
 
-    @property
-    def positives(self) -> np.ndarray:
-        """``[K, I]``: the boxes that count (not crowd regions) per class and image."""
+    def positives(self, left_out: np.ndarray | None = None) -> np.ndarray:
+        """``[K, I]``: the boxes that count (not crowd regions, nor the rows of
+        `FirstThreshold`'s boxes marked in ``left_out``) per class and image."""
         counts = np.zeros((len(self.category_ids), self.num_images), dtype=np.int64)
         first = self.first_threshold
-        kept = ~first.truth_ignored
+        kept = ~first.truth_ignored if left_out is None else ~first.truth_ignored & ~left_out
         np.add.at(counts, (first.truth_label[kept], first.truth_image[kept]), 1)
         return counts
 
@@ -159,7 +159,7 @@ class CocoMatching:
         ties after them)."""
         image = self.found.image if image is None else image
         key = np.arange(len(label)) if key is None else key
-        positives = self.positives if positives is None else positives
+        positives = self.positives() if positives is None else positives
         return PooledMatching(image, label, key, score, true_positive, ignored, positives, MAX_DETECTIONS)
 
 
