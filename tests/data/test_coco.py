@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from detkit.data.formats import coco
 from detkit.data.formats.coco import dataset_to_coco, load_coco, load_results, write_coco
+from detkit.data.formats.coco_columns import object_columns
 from detkit.errors import DatasetError
 
 
@@ -175,9 +177,10 @@ def test_on_invalid_drop_keeps_the_rest_and_says_what_it_dropped(tmp_path, caplo
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_large_files_read_column_by_column_give_what_the_checked_loop_gives(tmp_path, monkeypatch, seed):
-    """Valid annotations are attached with arrays (`_attach_valid_annotations`); the values are
-    the per-annotation loop's: crowds, given and missing areas, int and float boxes, boxes
-    clipped at the border, images without annotations, annotations out of id order."""
+    """Valid annotations are attached with arrays (`object_columns` in coco_columns); the values are
+    the per-annotation loop's: crowds (0/1 and booleans), given, zero and missing areas, int and
+    float boxes, boxes clipped at the border, segmentations, images without annotations,
+    annotations out of id order."""
     rng = np.random.default_rng(seed)
     images = [
         {"id": i, "file_name": f"{i}.jpg", "width": int(rng.integers(50, 400)), "height": 90} for i in range(1, 60)
@@ -192,13 +195,18 @@ def test_large_files_read_column_by_column_give_what_the_checked_loop_gives(tmp_
         if index % 4:
             annotation["area"] = float(rng.uniform(0, w * h))
         if index % 5 == 0:
-            annotation["iscrowd"] = int(rng.random() < 0.5)
+            annotation["iscrowd"] = int(rng.random() < 0.5) if index % 10 else bool(rng.random() < 0.5)
+        if index % 7 == 0:
+            annotation |= {"area": 0.0, "segmentation": [[x, y, x + w, y, x, y + h]]}
         annotations.append(annotation)
     categories = [{"id": k, "name": f"c{k}"} for k in (9, 3, 7)]
     path = tmp_path / "annotations.json"
     path.write_text(json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+    answers = []
+    monkeypatch.setattr(coco, "object_columns", lambda *args: answers.append(object_columns(*args)) or answers[-1])
     columns = load_coco(path, check_images=False)
-    monkeypatch.setattr("detkit.data.formats.coco._attach_valid_annotations", lambda *args: False)
+    assert answers[0] is not None, "the columns took every annotation"
+    monkeypatch.setattr(coco, "object_columns", lambda *args: None)
     checked = load_coco(path, check_images=False)
     assert sum(len(r.boxes) for r in columns.records) == 400 and columns.class_names == checked.class_names
     for fast, slow in zip(columns.records, checked.records, strict=True):

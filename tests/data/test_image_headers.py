@@ -82,6 +82,10 @@ PLAIN = {  # files the reader answers for itself
     "png_grey16": _png("I;16"),
     "png_palette": _png("P"),
     "png_text": _after_ihdr(_png(), _png_chunk(b"tEXt", b"Comment\0hello")),
+    # headers longer than the first read: a phone's EXIF with its thumbnail, a long text chunk
+    "jpeg_phone_exif": _with_segment(_jpeg(), 0xE1, _exif(6) + bytes(60_000)),
+    "jpeg_large_icc": _jpeg(icc_profile=bytes(20_000)),
+    "png_long_text": _after_ihdr(_png(), _png_chunk(b"tEXt", b"Comment\0" + b"x" * 10_000)),
 } | {
     f"jpeg_orientation_{turn}_{order}": _with_segment(_jpeg(), 0xE1, _exif(turn, order))
     for turn in range(1, 9)
@@ -94,6 +98,8 @@ PIL_DECIDES = {  # files the reader leaves to PIL
         _jpeg(), 0xE1, _exif(6).replace(b"\x03\x00\x01\x00", b"\x04\x00\x01\x00", 1)
     ),
     "jpeg_truncated": _jpeg()[:40],
+    "jpeg_truncated_past_the_first_read": _with_segment(_jpeg(), 0xE1, _exif(6) + bytes(60_000))[:9_000],
+    "png_truncated_past_the_first_read": _after_ihdr(_png(), _png_chunk(b"tEXt", b"C\0" + b"x" * 10_000))[:6_000],
     "jpeg_short_jfif": _with_segment(_jpeg()[:2] + _jpeg()[20:], 0xE0, b"JFIF\0"),
     "png_exif_chunk": _after_ihdr(_png(), _png_chunk(b"eXIf", _exif(6)[6:])),
     "png_bad_crc": _png()[:29] + b"\0\0\0\0" + _png()[33:],

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from detkit.data.formats.coco_columns import MAX_AREA, NO_OBJECTS, Objects, object_columns, read_well_typed
 from detkit.data.formats.fields import (
     collector_paused,
     file_name_problem,
@@ -25,13 +26,11 @@ from detkit.data.formats.fields import (
     read_text,
 )
 from detkit.data.formats.images import border_overshoot
-from detkit.data.formats.problems import check_on_invalid, image_problem, settle_problems
+from detkit.data.formats.problems import check_on_invalid, image_problems, settle_problems
 from detkit.data.formats.roots import ImageRoot, escapes_root
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import DatasetError
 from detkit.files import write_json_atomic
-
-MAX_AREA = float(np.finfo(np.float32).max)  # areas are kept as float32
 
 
 @collector_paused()  # records by the 100,000 hold no cycles; the collector would walk them again and again
@@ -55,10 +54,16 @@ def load_coco(
     path = Path(annotations)
     root = Path(image_root) if image_root is not None else default_image_root(path)
     problems: list[str] = []
-    data = _read_json(path, problems)
+    text = read_text(path, missing="check the annotations path")
+    typed = read_well_typed(text)
+    data = typed if typed is not None else _parse_coco(text, path, problems)
     class_names, category_ids = _read_categories(data, problems)
-    records = _read_images(data, root if check_images else None, problems)
-    _attach_annotations(data, records, category_ids, border_margin, problems)
+    images = _read_images(data, root if check_images else None, problems)
+    objects = None if typed is None else object_columns(typed["annotations"], images, category_ids, border_margin)
+    if objects is None:
+        annotations = data["annotations"] if typed is None else _parse_coco(text, path, [])["annotations"]
+        objects = _check_annotations(annotations, data["images"], images, category_ids, border_margin, problems)
+    records = {image_id: _record(image, objects.get(image_id, NO_OBJECTS)) for image_id, image in images.items()}
     _read_partial_labels(data, records, category_ids, problems)
     settle_problems(problems, str(path), on_invalid)
     given: dict[str, list[int]] = {}
@@ -74,9 +79,9 @@ def default_image_root(annotations: Path) -> Path:
     return beside if beside.is_dir() else annotations.parent
 
 
-def _read_json(path: Path, problems: list[str]) -> dict[str, Any]:
-    """The json's three lists, each entry an object (the others reported and left out)."""
-    text = read_text(path, missing="check the annotations path")
+def _parse_coco(text: str, path: Path, problems: list[str]) -> dict[str, Any]:
+    """The json's three lists as plain JSON, each entry an object (the others reported and
+    left out)."""
     try:
         data = parse_json(text)
     except json.JSONDecodeError as e:
@@ -112,49 +117,41 @@ def _read_categories(data: dict[str, Any], problems: list[str]) -> tuple[list[st
     return names, ids
 
 
-def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -> dict[int, Record]:
-    records: dict[int, Record] = {}
+def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -> dict[int, dict[str, Any]]:
+    """The image entries that can be used, by id, in the file's order; with ``root``, only
+    those whose image file is there with the size the entry gives. The others' problems are
+    named in the file's order."""
+    kept: dict[int, dict[str, Any]] = {}
     names_seen: set[str] = set()
     image_root = None if root is None else ImageRoot(root)
+    found: list[tuple[int, str]] = []  # (index, problem)
+    places: list[int] = []  # the index of each image kept
     for index, image in enumerate(data["images"]):
-        where = f"images[{index}] (id={image.get('id')!r}, file_name={image.get('file_name')!r})"
-        missing = [k for k in ("id", "file_name", "width", "height") if k not in image]
-        if missing:
-            problems.append(f"{where}: missing {missing}")
+        wrong = _image_field_problem(image) or _image_place_problem(image, kept, names_seen, image_root)
+        if wrong is not None:
+            found.append((index, wrong))
             continue
-        wrong = _image_field_problem(image)
-        if wrong:
-            problems.append(f"{where}: {wrong}")
-            continue
-        if image["id"] in records:
-            problems.append(f"{where}: duplicate image id; every image needs its own id")
-            continue
-        name = image["file_name"]
-        if escapes_root(name) if image_root is None else not image_root.holds(name):
-            problems.append(f"{where}: file_name must be a relative path inside the image root, without '..'")
-            continue
-        if name in names_seen:
-            problems.append(f"{where}: duplicate file_name; each image must be listed once")
-            continue
-        names_seen.add(name)
-        if image_root is not None:
-            wrong = image_problem(image_root.path(name), image["width"], image["height"])
-            if wrong:
-                problems.append(f"{where}: {wrong}")
-                continue
-        records[image["id"]] = Record(
-            image_id=int(image["id"]),
-            file_name=name,
-            width=int(image["width"]),
-            height=int(image["height"]),
-            group=str(image.get("group", "")),
-            domain=str(image.get("domain", "default")),
-        )
-    return records
+        names_seen.add(image["file_name"])
+        kept[image["id"]] = image
+        places.append(index)
+    if image_root is not None:
+        entries = list(kept.values())
+        files = [(image_root.path(image["file_name"]), image["width"], image["height"]) for image in entries]
+        for index, image, wrong in zip(places, entries, image_problems(files), strict=True):
+            if wrong is not None:
+                found.append((index, wrong))
+                del kept[image["id"]]
+    for index, wrong in sorted(found):
+        image = data["images"][index]
+        problems.append(f"images[{index}] (id={image.get('id')!r}, file_name={image.get('file_name')!r}): {wrong}")
+    return kept
 
 
 def _image_field_problem(image: dict[str, Any]) -> str | None:
     """Why an image entry's id, file_name or size cannot be used, if so."""
+    missing = [k for k in ("id", "file_name", "width", "height") if k not in image]
+    if missing:
+        return f"missing {missing}"
     if not is_whole(image["id"]):
         return f"id must be a whole number, got {image['id']!r}"
     if not isinstance(image["file_name"], str) or not image["file_name"]:
@@ -167,18 +164,39 @@ def _image_field_problem(image: dict[str, Any]) -> str | None:
     return None
 
 
-def _attach_annotations(
-    data: dict[str, Any], records: dict[int, Record], category_ids: list[int], margin: float, problems: list[str]
-) -> None:
-    if _attach_valid_annotations(data["annotations"], records, category_ids, margin):
-        return
+def _image_place_problem(
+    image: dict[str, Any], kept: dict[int, Any], names_seen: set[str], image_root: ImageRoot | None
+) -> str | None:
+    """Why an image entry with usable fields cannot be kept beside those ``kept`` so far: its
+    id or file name is taken, or the name leads outside the image root."""
+    name = image["file_name"]
+    if image["id"] in kept:
+        return "duplicate image id; every image needs its own id"
+    if escapes_root(name) if image_root is None else not image_root.holds(name):
+        return "file_name must be a relative path inside the image root, without '..'"
+    if name in names_seen:
+        return "duplicate file_name; each image must be listed once"
+    return None
+
+
+def _check_annotations(
+    annotations: list[dict[str, Any]],
+    listed: list[dict[str, Any]],
+    images: dict[int, dict[str, Any]],
+    category_ids: list[int],
+    margin: float,
+    problems: list[str],
+) -> dict[int, Objects]:
+    """Each annotation checked, one by one, against the ``images`` kept (of those ``listed``),
+    and its problem named if it has one (those of an image left out were named with it); the
+    others as each image's `Objects`."""
     label_of = {cid: i for i, cid in enumerate(category_ids)}
-    listed_ids = {image.get("id") for image in data["images"] if is_whole(image.get("id"))}
-    per_image: dict[int, list[tuple[list[float], int, bool, float]]] = {i: [] for i in records}
-    for index, ann in enumerate(data["annotations"]):
+    listed_ids = {image.get("id") for image in listed if is_whole(image.get("id"))}
+    per_image: dict[int, list[tuple[list[float], int, bool, float]]] = {i: [] for i in images}
+    for index, ann in enumerate(annotations):
         where = f"annotations[{index}] (id={ann.get('id')!r}, image_id={ann.get('image_id')!r})"
         box = ann.get("bbox")
-        if not is_whole(ann.get("image_id")) or ann["image_id"] not in records:
+        if not is_whole(ann.get("image_id")) or ann["image_id"] not in images:
             if not (is_whole(ann.get("image_id")) and ann["image_id"] in listed_ids):  # else: reported with its image
                 problems.append(f"{where}: image_id refers to no image in 'images'")
             continue
@@ -197,87 +215,36 @@ def _attach_annotations(
         if box[2] <= 0 or box[3] <= 0:
             problems.append(f"{where}: bbox {box} has zero or negative width/height; fix or remove it")
             continue
-        record = records[ann["image_id"]]
-        outside = border_overshoot([box[0], box[1], box[0] + box[2], box[1] + box[3]], record.width, record.height)
+        image = images[ann["image_id"]]
+        outside = border_overshoot([box[0], box[1], box[0] + box[2], box[1] + box[3]], image["width"], image["height"])
         if outside > margin:
             problems.append(f"{where}: bbox {box} lies {outside:.1f} px outside the image (border_margin={margin})")
             continue
         area = float(ann.get("area", box[2] * box[3]))
         per_image[ann["image_id"]].append((box, label_of[ann["category_id"]], bool(ann.get("iscrowd", 0)), area))
-    for image_id, anns in per_image.items():
-        _fill_record(records[image_id], anns)
+    return {image_id: _objects(anns, images[image_id]) for image_id, anns in per_image.items() if anns}
 
 
-def _attach_valid_annotations(
-    anns: list[dict[str, Any]], records: dict[int, Record], category_ids: list[int], margin: float
-) -> bool:
-    """The annotations attached column by column, when every one passes the checks of
-    `_attach_annotations` (which then has nothing to report): its per-annotation loop costs
-    14 us an annotation, most of a large file's reading. False, attaching nothing, at the first
-    check that fails; the loop then names each problem. The same values as the loop's."""
-    try:
-        image_ids = [ann["image_id"] for ann in anns]
-        classes = [ann["category_id"] for ann in anns]
-        bboxes = [ann["bbox"] for ann in anns]
-    except KeyError:
-        return False
-    crowd = [ann.get("iscrowd", 0) for ann in anns]
-    given_areas = [ann["area"] for ann in anns if "area" in ann]
-    if (
-        {type(v) for v in image_ids} - {int}
-        or {type(v) for v in classes} - {int}
-        or any(type(box) is not list or len(box) != 4 for box in bboxes)
-        or {type(v) for box in bboxes for v in box} - {int, float}
-        or {type(v) for v in crowd} - {int, bool}
-        or not set(crowd) <= {0, 1}
-        or {type(v) for v in given_areas} - {int, float}
-    ):
-        return False
-    if not anns:
-        return True
-    box = np.array(bboxes, dtype=float)
-    ids, labels_of = np.array(image_ids, dtype=np.int64), np.array(category_ids, dtype=np.int64)
-    if not (np.isfinite(box).all() and np.abs(box).max() < 2**52) or not np.isin(ids, list(records)).all():
-        return False  # (ints beyond 2**52 would not compare as Python compares them)
-    if not (np.isin(classes, labels_of).all() and (box[:, 2:] > 0).all()):
-        return False
-    area = np.array(given_areas, dtype=float)
-    if not (np.isfinite(area).all() and (area >= 0).all() and (area <= MAX_AREA).all()):
-        return False
-    width = np.array([records[i].width for i in image_ids], dtype=float)
-    height = np.array([records[i].height for i in image_ids], dtype=float)
-    right, bottom = box[:, 0] + box[:, 2], box[:, 1] + box[:, 3]
-    overshoot = np.maximum.reduce([np.zeros(len(box)), -box[:, 0], -box[:, 1], right - width, bottom - height])
-    if (overshoot > margin).any():
-        return False
-    areas = box[:, 2] * box[:, 3]
-    areas[[i for i, ann in enumerate(anns) if "area" in ann]] = area
-    order = np.argsort(ids, kind="stable")  # each image's annotations in the file's order
-    xywh = box.astype(np.float32)[order]
-    xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-    xyxy[:, 0::2] = np.clip(xyxy[:, 0::2], 0, width[order, None])
-    xyxy[:, 1::2] = np.clip(xyxy[:, 1::2], 0, height[order, None])
-    labels = np.searchsorted(labels_of, np.array(classes, dtype=np.int64)[order])
-    crowded = np.array(crowd, dtype=bool)[order]
-    areas32 = areas.astype(np.float32)[order]
-    found, starts = np.unique(ids[order], return_index=True)
-    ends = [*starts[1:], len(order)]
-    for image_id, start, end in zip(found.tolist(), starts.tolist(), ends):
-        record = records[image_id]
-        record.boxes, record.labels = xyxy[start:end], labels[start:end]
-        record.iscrowd, record.areas = crowded[start:end], areas32[start:end]
-    return True
-
-
-def _fill_record(record: Record, anns: list[tuple[list[float], int, bool, float]]) -> None:
+def _objects(anns: list[tuple[list[float], int, bool, float]], image: dict[str, Any]) -> Objects:
     xywh = np.array([a[0] for a in anns], dtype=np.float32).reshape(-1, 4)
     boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-    boxes[:, 0::2] = boxes[:, 0::2].clip(0, record.width)
-    boxes[:, 1::2] = boxes[:, 1::2].clip(0, record.height)
-    record.boxes = boxes
-    record.labels = np.array([a[1] for a in anns], dtype=np.int64)
-    record.iscrowd = np.array([a[2] for a in anns], dtype=bool)
-    record.areas = np.array([a[3] for a in anns], dtype=np.float32)
+    boxes[:, 0::2] = boxes[:, 0::2].clip(0, image["width"])
+    boxes[:, 1::2] = boxes[:, 1::2].clip(0, image["height"])
+    labels = np.array([a[1] for a in anns], dtype=np.int64)
+    return boxes, labels, np.array([a[2] for a in anns], dtype=bool), np.array([a[3] for a in anns], dtype=np.float32)
+
+
+def _record(image: dict[str, Any], objects: Objects) -> Record:
+    """The record of a kept image entry and its objects."""
+    return Record(
+        int(image["id"]),
+        image["file_name"],
+        int(image["width"]),
+        int(image["height"]),
+        *objects,
+        group=str(image.get("group", "")),
+        domain=str(image.get("domain", "default")),
+    )
 
 
 def _read_partial_labels(

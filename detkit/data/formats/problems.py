@@ -32,6 +32,11 @@ def settle_problems(problems: list[str], source: str, on_invalid: str) -> None:
     )
 
 
+def image_problems(files: list[tuple[str, int, int]]) -> list[str | None]:
+    """`image_problem` of each ``(path, width, height)``."""
+    return [image_problem(*file) for file in files]
+
+
 def image_problem(path: Path | str, width: int, height: int) -> str | None:
     """Why the image at ``path`` cannot stand for an annotation of ``width`` x ``height``, if so.
     Its size is the one a viewer shows, after the EXIF orientation (the pixels detkit reads)."""
