@@ -41,11 +41,13 @@ class ImageRoot:
     def __init__(self, folder: Path | str) -> None:
         self.folder = str(folder)
         self.real = os.path.realpath(folder)
+        self._prefix = os.path.join(self.folder, "")  # + a relative name: os.path.join's answer, without its cost
         self._real_folders: dict[str, str | None] = {}  # a name's folder -> where it leads (None: outside)
+        self._links: dict[str, dict[str, bool]] = {}  # a name's folder -> its entries -> whether each is a link
 
     def path(self, name: str) -> str:
         """Where ``name`` is, as a string (a `Path` per name costs more than the check)."""
-        return os.path.join(self.folder, name)
+        return self._prefix + name
 
     def holds(self, name: str) -> bool:
         """Whether ``name`` stays inside the folder: not `escapes_root`, and neither the folders
@@ -65,10 +67,25 @@ class ImageRoot:
         if real_parent is None:
             return None
         path = self.path(name)
-        try:
-            linked = stat.S_ISLNK(os.lstat(path).st_mode)
-        except OSError:  # nothing there: it leads nowhere else, and the reader names what is missing
-            linked = False
-        if not linked:
+        if not self._is_link(parent, base, path):
             return os.path.join(real_parent, base)
         return os.path.realpath(path) if resolves_under(path, self.real) else None
+
+    def _is_link(self, parent: str, base: str, path: str) -> bool:
+        """Whether the entry at ``path`` (``base`` in the folder ``parent``) is a link: from one
+        listing of the folder (its entries' types come with it; a ``stat`` a name cost more),
+        or for a name the listing does not hold as written (another case on a file system that
+        ignores case) its own ``lstat``."""
+        if parent not in self._links:
+            try:
+                with os.scandir(self.path(parent) if parent else self.folder) as entries:
+                    self._links[parent] = {entry.name: entry.is_symlink() for entry in entries}
+            except OSError:  # no such folder: every name in it is missing, which the reader names
+                self._links[parent] = {}
+        linked = self._links[parent].get(base)
+        if linked is not None:
+            return linked
+        try:
+            return stat.S_ISLNK(os.lstat(path).st_mode)
+        except OSError:  # nothing there: it leads nowhere else, and the reader names what is missing
+            return False
