@@ -30,14 +30,29 @@ from detkit.files import write_json_atomic
 
 SPLITS = ("train", "train_dev", "dev", "test")
 SPLIT_MODES = ("auto", "given", "resplit")  # data.splits: the export's own splits, or pooled and split anew
+NO_GROUPS = np.zeros(0, dtype=np.int64)
 
 
 @dataclass
-class _Group:
-    key: str
-    image_ids: list[int]
-    strata: np.ndarray  # [C + D] images of this group in which each class appears, then per domain
-    domain: str
+class _Groups:
+    """The groups of a dataset's records as arrays: group ``g`` holds the images
+    ``image_ids[starts[g]:starts[g + 1]]`` (in the dataset's order)."""
+
+    keys: list[str]
+    strata: np.ndarray  # [G, C + D] images of each group in which each class appears, then per domain
+    domains: list[str]  # each group's domain
+    image_ids: np.ndarray
+    starts: np.ndarray
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.diff(self.starts)
+
+    def image_ids_of(self, chosen: np.ndarray) -> list[int]:
+        """The image ids of the groups ``chosen`` (indices), sorted."""
+        taken = np.zeros(len(self.keys), dtype=bool)
+        taken[chosen] = True
+        return np.sort(self.image_ids[np.repeat(taken, self.sizes)]).tolist()
 
 
 def split_dataset(
@@ -53,10 +68,10 @@ def split_dataset(
     groups = group_records(dataset, group_regex)
     rng = np.random.default_rng(seed)
     if dev_test_from is None:
-        assigned = _stratify(groups, fractions, rng)
+        assigned = _stratify(groups, np.arange(len(groups.keys)), fractions, rng)
     else:
         assigned = _split_towards_domain(groups, fractions, dev_test_from, target_in_train, rng)
-    return {name: sorted(i for g in assigned.get(name, []) for i in g.image_ids) for name in fractions}
+    return {name: groups.image_ids_of(assigned.get(name, NO_GROUPS)) for name in fractions}
 
 
 def resolve_split_mode(dataset: DetectionDataset, mode: str) -> str:
@@ -126,7 +141,7 @@ def _check_fractions(fractions: dict[str, float]) -> dict[str, float]:
     return fractions
 
 
-def group_records(dataset: DetectionDataset, group_regex: str | None = None) -> list[_Group]:
+def group_records(dataset: DetectionDataset, group_regex: str | None = None) -> _Groups:
     """The dataset's groups, from ``Record.group`` or, with ``group_regex``, from file names
     (the first capture group if the pattern has one, else the whole match). Each group's
     strata are counted with numpy over all records at once (a ``np.unique`` per record was
@@ -134,7 +149,7 @@ def group_records(dataset: DetectionDataset, group_regex: str | None = None) -> 
     pattern = re.compile(group_regex) if group_regex else None
     records = dataset.records
     if not records:
-        return []
+        return _Groups([], np.zeros((0, dataset.num_classes)), [], NO_GROUPS, np.zeros(1, dtype=np.int64))
     names, group_of = _sorted_codes([_group_key(record, pattern) for record in records])
     domains, domain_of = _sorted_codes([r.domain for r in records])
     classes, count = dataset.num_classes, len(names)
@@ -142,7 +157,8 @@ def group_records(dataset: DetectionDataset, group_regex: str | None = None) -> 
     sizes = np.fromiter((len(r.labels) for r in records), dtype=np.int64, count=len(records))
     labels = np.concatenate([r.labels for r in records])
     record_of = np.repeat(np.arange(len(records)), sizes)
-    present = np.unique(record_of * classes + labels)  # each class once per image
+    present = np.sort(record_of * classes + labels)  # each class once per image (np.unique's hash took 0.6 s)
+    present = present[np.r_[True, present[1:] != present[:-1]]] if len(present) else present
     np.add.at(strata, (group_of[present // classes], present % classes), 1)
     np.add.at(strata, (group_of, classes + domain_of), 1)
     # a group's domain: its most common, ties to the one met first (as Counter.most_common)
@@ -153,12 +169,8 @@ def group_records(dataset: DetectionDataset, group_regex: str | None = None) -> 
     domain = np.where(tied_best, first_met, len(records) + 1).argmin(axis=1)
     order = np.argsort(group_of, kind="stable")  # each group's images in the dataset's order
     starts = np.searchsorted(group_of[order], np.arange(count + 1))
-    image_ids = np.array([r.image_id for r in records], dtype=np.int64)[order].tolist()
-    starts, domain_names = starts.tolist(), [domains[d] for d in domain.tolist()]
-    return [
-        _Group(name, image_ids[start:end], row, domain_name)
-        for name, start, end, row, domain_name in zip(names, starts, starts[1:], strata, domain_names)
-    ]
+    image_ids = np.array([r.image_id for r in records], dtype=np.int64)[order]
+    return _Groups(names, strata, [domains[d] for d in domain.tolist()], image_ids, starts)
 
 
 def _sorted_codes(values: list[str]) -> tuple[list[str], np.ndarray]:
@@ -184,66 +196,91 @@ def _group_key(record: Record, pattern: re.Pattern[str] | None) -> str:
 
 
 def _split_towards_domain(
-    groups: list[_Group], fractions: dict[str, float], domain: str, target_in_train: float, rng: np.random.Generator
-) -> dict[str, list[_Group]]:
+    groups: _Groups, fractions: dict[str, float], domain: str, target_in_train: float, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
     if not 0 <= target_in_train < 1:
         raise ConfigError(f"target_in_train must be in [0, 1), got {target_in_train}")
-    target = [g for g in groups if g.domain == domain]
-    if not target:
-        raise ConfigError(f"dev_test_from={domain!r}: no images of that domain; domains: {_domains(groups)}")
+    in_domain = np.array([d == domain for d in groups.domains], dtype=bool)
+    if not in_domain.any():
+        raise ConfigError(f"dev_test_from={domain!r}: no images of that domain; domains: {sorted(set(groups.domains))}")
     evaluate = fractions.get("dev", 0) + fractions.get("test", 0)
     share = {"train": target_in_train}
     if evaluate > 0:
         share.update({s: (1 - target_in_train) * fractions.get(s, 0) / evaluate for s in ("dev", "test")})
-    from_target = _stratify(target, share, rng)
-    training = [g for g in groups if g.domain != domain] + from_target.get("train", [])
+    from_target = _stratify(groups, np.flatnonzero(in_domain), share, rng)
+    training = np.concatenate([np.flatnonzero(~in_domain), from_target.get("train", NO_GROUPS)])
     learn = fractions.get("train", 0) + fractions.get("train_dev", 0)
     carve = {s: fractions.get(s, 0) / learn for s in ("train", "train_dev")} if learn > 0 else {"train": 1.0}
     result = {s: g for s, g in from_target.items() if s != "train"}  # target's train part is in `training`
-    result.update(_stratify(training, carve, rng))
+    result.update(_stratify(groups, training, carve, rng))
     return result
 
 
-def _domains(groups: list[_Group]) -> list[str]:
-    return sorted({g.domain for g in groups})
-
-
-def _stratify(groups: list[_Group], ratios: dict[str, float], rng: np.random.Generator) -> dict[str, list[_Group]]:
-    """Iterative stratification of whole groups over class strata and domain, then image count."""
+def _stratify(
+    groups: _Groups, members: np.ndarray, ratios: dict[str, float], rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Iterative stratification of the groups ``members`` (indices) over class strata and
+    domain, then image count: the members of each split, in the order they were placed. The
+    rarest stratum left is placed first, each of its groups into the split that needs it most
+    (`_choose_splits`)."""
     names = [s for s, r in ratios.items() if r > 0]
-    if not groups or not names:
+    if not len(members) or not names:
         return {}
     ratio = np.array([ratios[s] for s in names])
-    strata = np.stack([g.strata for g in groups])
-    sizes = np.array([len(g.image_ids) for g in groups], dtype=float)
-    need_class = ratio[:, None] * strata.sum(axis=0)[None, :]
-    need_size = ratio * sizes.sum()
-    remaining = rng.permutation(len(groups))
-    assigned: dict[str, list[_Group]] = {s: [] for s in names}
-
-    def place(index: int, column: np.ndarray) -> None:
-        # the split that needs it most; ties to the one short of most images, then the first
-        # (plain Python on these few splits: numpy's per-call cost was most of the loop)
-        needs = column.tolist()
-        most = max(needs)
-        ties = [k for k, need in enumerate(needs) if need == most]
-        best = ties[0] if len(ties) == 1 else max(ties, key=need_size.__getitem__)
-        assigned[names[best]].append(groups[index])
-        need_class[best] -= strata[index]
-        need_size[best] -= sizes[index]
-
+    strata, sizes = groups.strata[members], groups.sizes[members]
+    wanted = ratio[:, None] * strata.sum(axis=0)[None, :]  # [S, K] what each split should end up with
+    wanted_size = (ratio * sizes.sum()).tolist()
+    placed = np.zeros((len(names), strata.shape[1]), dtype=np.int64)  # counts: sums that do not round
+    placed_size = [0] * len(names)
+    choice = np.empty(len(members), dtype=np.int64)
+    remaining = rng.permutation(len(members))
+    left = strata.sum(axis=0)  # the strata of the groups remaining
+    batches = []
     while len(remaining):
-        left = strata[remaining].sum(axis=0)
-        if not left.any():  # groups without objects: by image count alone
-            for index in remaining.tolist():
-                place(index, need_size)
-            break
-        rarest = int(np.argmin(np.where(left > 0, left, np.iinfo(np.int64).max)))
-        has_rarest = strata[remaining, rarest] > 0
-        for index in remaining[has_rarest].tolist():
-            place(index, need_class[:, rarest])
+        if left.any():
+            rarest = int(np.argmin(np.where(left > 0, left, np.iinfo(np.int64).max)))
+            has_rarest = strata[remaining, rarest] > 0
+            batch = remaining[has_rarest]
+            wants, have, counts = wanted[:, rarest].tolist(), placed[:, rarest].tolist(), strata[batch, rarest].tolist()
+        else:  # groups without objects: by image count alone
+            has_rarest = np.ones(len(remaining), dtype=bool)
+            batch = remaining
+            wants, have, counts = wanted_size, placed_size, [0] * len(batch)
+        chosen = _choose_splits(wants, have, counts, wanted_size, placed_size, sizes[batch].tolist())
+        choice[batch] = chosen
+        batches.append(batch)
+        taken = strata[batch]
+        for split in range(len(names)):  # the other strata matter to later batches only
+            placed[split] += taken[chosen == split].sum(axis=0)
+        left -= taken.sum(axis=0)
         remaining = remaining[~has_rarest]
-    return assigned
+    placed_in_turn = np.concatenate(batches)
+    return {name: members[placed_in_turn[choice[placed_in_turn] == split]] for split, name in enumerate(names)}
+
+
+def _choose_splits(
+    wanted: list[float],
+    placed: list[int],
+    counts: list[int],
+    wanted_size: list[float],
+    placed_size: list[int],
+    sizes: list[int],
+) -> np.ndarray:
+    """The split of each group in turn: the one that needs the stratum most (``wanted`` less
+    ``placed``, which each group's count then adds to), ties to the one short of most images
+    (``wanted_size`` less ``placed_size``), then the first. Needs are one subtraction from
+    whole counts, so equal needs are equal. Plain Python on these few splits: numpy's
+    per-call cost was most of the loop."""
+    bests = []
+    for count, size in zip(counts, sizes):
+        needs = [want - have for want, have in zip(wanted, placed)]
+        most = max(needs)
+        ties = [split for split, need in enumerate(needs) if need == most]
+        best = ties[0] if len(ties) == 1 else max(ties, key=lambda k: wanted_size[k] - placed_size[k])
+        placed[best] += count
+        placed_size[best] += size
+        bests.append(best)
+    return np.array(bests, dtype=np.int64)
 
 
 def dataset_fingerprint(dataset: DetectionDataset) -> str:
