@@ -4,18 +4,15 @@ what they found (raise it all at once, or drop it and summarise)."""
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
-import sys
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from pathlib import Path
 
+from detkit.data.formats.parallel import map_files
 from detkit.data.image_files import stored_and_shown_size
 from detkit.errors import ConfigError, DatasetError
 
 ON_INVALID = ("error", "drop")
-PARALLEL_FROM = 5_000  # images; fewer are checked in about the time it takes to fork
-MAX_WORKERS = 16
+HEADERS_PER_WORKER = 5_000  # fewer are read in about the time it takes to fork
 log = logging.getLogger(__name__)
 
 
@@ -38,32 +35,15 @@ def settle_problems(problems: list[str], source: str, on_invalid: str) -> None:
     )
 
 
-def image_problems(files: list[tuple[str, int, int]], workers: int | None = None) -> list[str | None]:
-    """`image_problem` of each ``(path, width, height)``, in order. Thousands of files are
-    shared among ``workers`` processes (by default one per CPU this process may use): a
-    header costs about 15 us, mostly the system calls that open and read the file, so two
-    processes halve it, and on slow disks they wait for the disk side by side. Processes
-    are forked (Linux only; a thread pool was slower: the parsing holds the GIL)."""
-    workers = _header_workers(len(files)) if workers is None else workers
-    if workers < 2:
-        return [image_problem(*file) for file in files]
-    size = -(-len(files) // (4 * workers))  # a few chunks each, so that a slow one evens out
-    chunks = [files[start : start + size] for start in range(0, len(files), size)]
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        return [problem for chunk in pool.map(_problems_of, chunks) for problem in chunk]
+def image_problems(files: Sequence[tuple[str, int, int]]) -> list[str | None]:
+    """`image_problem` of each ``(path, width, height)``, in order; thousands of them in several
+    processes (`map_files`: a header costs about 15 us, mostly the system calls that open and
+    read the file)."""
+    return map_files(_problems_of, files, HEADERS_PER_WORKER)
 
 
-def _problems_of(files: list[tuple[str, int, int]]) -> list[str | None]:
+def _problems_of(files: Sequence[tuple[str, int, int]]) -> list[str | None]:
     return [image_problem(*file) for file in files]
-
-
-def _header_workers(count: int) -> int:
-    """How many processes check ``count`` images: one below `PARALLEL_FROM` files, where and
-    when forking is not safe (not Linux, or inside a daemonic process such as a DataLoader
-    worker, which may not have children)."""
-    if count < PARALLEL_FROM or sys.platform != "linux" or multiprocessing.current_process().daemon:
-        return 1
-    return min(len(os.sched_getaffinity(0)), count // PARALLEL_FROM, MAX_WORKERS)
 
 
 def image_problem(path: Path | str, width: int, height: int) -> str | None:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from detkit.data.formats.fields import collector_paused, file_name_problem, read_text
 from detkit.data.formats.images import border_overshoot, copy_images
+from detkit.data.formats.parallel import map_files
 from detkit.data.formats.problems import check_on_invalid, image_problem, settle_problems
 from detkit.data.formats.roots import ImageRoot
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
@@ -53,9 +56,11 @@ def load_voc(
         problems += [f"{root / 'ImageSets' / 'Main'}: image-set line {s!r} leaves Annotations/" for s in leaving]
         stems = [s for s in stems if s not in leaving]
     paths = sorted(annotations.glob("*.xml")) if stems is None else [annotations / f"{s}.xml" for s in stems]
-    image_root = ImageRoot(images)
-    parsed = [_parse(path, image_root, border_margin, problems) for path in paths]
-    parsed = [p for p in parsed if p is not None]
+    parsed = []
+    for result, found in map_files(partial(_parse_each, images=ImageRoot(images), margin=border_margin), paths, 1_000):
+        problems += found
+        if result is not None:
+            parsed.append(result)
     names = list(class_names) if class_names else sorted({obj[0] for _, _, _, objects in parsed for obj in objects})
     records, ids = [], {}
     for index, (path, file_name, size, objects) in enumerate(parsed, start=1):
@@ -107,6 +112,16 @@ def _image_sets(root: Path, image_set: str | None) -> dict[str, list[str]]:
 def _stems(listing: Path) -> list[str]:
     """The image stems of an image-set file (its lines' first field; VOC's per-class files add a flag)."""
     return [line.split()[0] for line in read_text(listing).splitlines() if line.strip()]
+
+
+def _parse_each(paths: Sequence[Path], images: ImageRoot, margin: float) -> list[tuple[tuple | None, list[str]]]:
+    """`_parse` of each xml, with the problems each one has (`map_files` runs it in workers:
+    parsing an xml and reading its image's header is most of a VOC folder's reading)."""
+    results = []
+    for path in paths:
+        problems: list[str] = []
+        results.append((_parse(path, images, margin, problems), problems))
+    return results
 
 
 def _parse(path: Path, images: ImageRoot, margin: float, problems: list[str]) -> tuple | None:
