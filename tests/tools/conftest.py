@@ -4,6 +4,7 @@ how they refuse bad input, the same command line in this process)."""
 from __future__ import annotations
 
 import logging
+import os
 import runpy
 import subprocess
 import sys
@@ -26,9 +27,12 @@ def tool_command(tool: str, *overrides: str, tiny: bool = True) -> list[str]:
 
 @pytest.fixture
 def run_tool(tmp_path: Path):
-    def run(tool: str, *overrides: str, tiny: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+    def run(
+        tool: str, *overrides: str, tiny: bool = True, timeout: int = 600, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         command = tool_command(tool, *overrides, tiny=tiny)
-        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=timeout)
+        environment = None if env is None else {**os.environ, **env}
+        return subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=environment)
 
     return run
 
