@@ -20,6 +20,11 @@ from detkit.data.image_headers import read_header
 TURNED = {5, 6, 7, 8}  # EXIF orientations that swap width and height (a quarter turn, maybe mirrored)
 
 
+class ImageTooLarge(OSError):
+    """An image of more than twice PIL's ``MAX_IMAGE_PIXELS`` (179 megapixels), which PIL refuses
+    to open as a possible decompression bomb: unreadable, as a damaged file is."""
+
+
 def orientation(image: Image.Image) -> int:
     """The EXIF orientation of an opened image (1: as stored), read from the header only."""
     if image.format == "PNG" and "exif" not in image.info:
@@ -36,9 +41,12 @@ def stored_and_shown_size(path: Path | str) -> tuple[tuple[int, int], tuple[int,
     (`read_header` for a plain JPEG or PNG, PIL for the rest: the same answers)."""
     header = read_header(path)
     if header is None:
-        with Image.open(path) as image:
-            turn = orientation(image)
-            width, height = image.size
+        try:
+            with Image.open(path) as image:
+                turn = orientation(image)
+                width, height = image.size
+        except Image.DecompressionBombError as error:  # not an OSError: readers would not catch it
+            raise ImageTooLarge(f"{error} Tile it into smaller images") from None
     else:
         width, height, turn = header
         turn = turn if turn in range(1, 9) else 1

@@ -1,7 +1,9 @@
 """Images as cameras and exporters write them: EXIF orientation, 16-bit, palette, alpha, CMYK."""
 
 import json
+import struct
 import warnings
+import zlib
 
 import numpy as np
 import pytest
@@ -126,3 +128,30 @@ def test_other_pixel_formats_become_rgb(tmp_path, mode):
         assert difference.mean() < 3, "JPEG noise only"
     else:
         assert difference.max() == 0
+
+
+def _png_header_only(path, width, height):
+    """A PNG that says it is ``width`` x ``height`` (its header is all PIL reads to open it)."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    )
+
+
+def test_an_image_past_pils_pixel_limit_is_named_not_a_traceback(tmp_path):
+    """A 20,000 x 20,000 image (an orthomosaic, say) is over twice PIL's limit: PIL refuses it
+    with an error that is not an OSError; every reader names it as an unreadable image."""
+    _png_header_only(tmp_path / "coco" / "images" / "huge.png", 20_000, 20_000)
+    coco = {"images": [{"id": 1, "file_name": "huge.png", "width": 20_000, "height": 20_000}]}
+    (tmp_path / "coco" / "annotations.json").write_text(json.dumps({**coco, "annotations": [], "categories": []}))
+    with pytest.raises(DatasetError, match=r"huge\.png.*decompression bomb.*Tile it into smaller images"):
+        load_coco(tmp_path / "coco" / "annotations.json")
+    _png_header_only(tmp_path / "yolo" / "images" / "huge.png", 20_000, 20_000)
+    (tmp_path / "yolo" / "data.yaml").write_text("names: [cat]\n")
+    with pytest.raises(DatasetError, match=r"huge\.png: unreadable image .*decompression bomb"):
+        load_yolo(tmp_path / "yolo")
