@@ -60,6 +60,12 @@ class ErrorEstimate:
         return percentile_interval(self.samples, confidence)
 
 
+def error_of(metric: float) -> float | None:
+    """The error ``1 - metric`` of a COCO metric, None where COCO gives -1 (undefined: no
+    ground truth that the metric covers, e.g. no large objects for ``mAP_large``)."""
+    return None if metric < 0 else 1.0 - metric
+
+
 def error_from_metrics(
     point: dict[str, float], samples: list[dict[str, float]], key: str, images: int
 ) -> ErrorEstimate:

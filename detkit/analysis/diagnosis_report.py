@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,8 @@ def plot_learning_curve(points: list[dict[str, Any]], metric: str) -> bytes:
     figure, axes = subplots(figsize=(6, 4))
     sizes = [p["train_images"] for p in points]
     for split, style in (("train", "o-"), ("dev", "s-")):
-        axes.plot(sizes, [p[f"{split}_error"] for p in points], style, label=f"{split} error")
+        errors = [math.nan if p[f"{split}_error"] is None else p[f"{split}_error"] for p in points]  # gaps
+        axes.plot(sizes, errors, style, label=f"{split} error")
     axes.set_xscale("log")
     axes.set_xlabel("training images")
     axes.set_ylabel(f"error (1 − {metric})")

@@ -9,7 +9,14 @@ from typing import Any
 from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
-from detkit.analysis.bias_variance import ERROR_NAMES, ErrorEstimate, build_diagnosis, error_from_metrics, fixed_error
+from detkit.analysis.bias_variance import (
+    ERROR_NAMES,
+    ErrorEstimate,
+    build_diagnosis,
+    error_from_metrics,
+    error_of,
+    fixed_error,
+)
 from detkit.analysis.diagnosis_report import render_diagnosis, write_diagnosis
 from detkit.analysis.human_level import annotator_results
 from detkit.data.formats import READERS, load_coco
@@ -108,13 +115,7 @@ def worst_classes(points: dict[str, dict[str, float]], metric: str, count: int) 
     if prefix is None or not points or count < 1:
         return {}
     names = [key.removeprefix(prefix) for key in next(iter(points.values())) if key.startswith(prefix)]
-    table = {
-        name: {
-            split: None if values[prefix + name] < 0 else 1.0 - values[prefix + name]
-            for split, values in points.items()
-        }
-        for name in names
-    }
+    table = {name: {split: error_of(values[prefix + name]) for split, values in points.items()} for name in names}
     ranking = next((s for s in ("dev", "train_dev", "test", "train") if s in points), None)
     ranked = sorted(
         table, key=lambda name: -1.0 if table[name][ranking] is None else table[name][ranking], reverse=True

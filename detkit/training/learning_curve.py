@@ -9,6 +9,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
+from detkit.analysis.bias_variance import error_of
 from detkit.analysis.diagnosis_report import write_learning_curve
 from detkit.errors import ConfigError
 from detkit.training.checkpoints import load_run_config
@@ -19,7 +20,8 @@ from detkit.training.split_scoring import diagnosis_images, match_split, open_ru
 def learning_curve(cfg: DictConfig, run_dir: Path, checkpoint: Path, out: Path) -> list[dict[str, Any]]:
     """Train ``run_dir``'s config on each share of ``cfg.learning_curve`` (the share 1.0 is the
     run itself), score train and dev with ``cfg.metric`` and write ``learning_curve.{json,png}``
-    to ``out`` and scalars to the run's TensorBoard. Runs land in ``out/learning_curve/``."""
+    to ``out`` and scalars to the run's TensorBoard. Runs land in ``out/learning_curve/``. An
+    error is None (null in the json, a gap in the plot) where the metric is undefined."""
     fractions = sorted({float(f) for f in cfg.learning_curve})
     if not fractions or fractions[0] <= 0.0 or fractions[-1] > 1.0:
         raise ConfigError(f"learning_curve={list(cfg.learning_curve)}: give shares of train in (0, 1]")
@@ -37,7 +39,8 @@ def learning_curve(cfg: DictConfig, run_dir: Path, checkpoint: Path, out: Path) 
     with SummaryWriter(log_dir=str(run_dir / "tensorboard")) as writer:
         for point in points:
             for split in ("train", "dev"):
-                writer.add_scalar(f"learning_curve/{split}_error", point[f"{split}_error"], point["train_images"])
+                if point[f"{split}_error"] is not None:
+                    writer.add_scalar(f"learning_curve/{split}_error", point[f"{split}_error"], point["train_images"])
     return points
 
 
@@ -58,5 +61,5 @@ def _score_share(cfg: DictConfig, run_dir: Path, checkpoint: Path, fraction: flo
     for split in ("train", "dev"):
         image_ids = diagnosis_images(datamodule, split, cfg.train_sample, cfg.seed)
         metrics = match_split(model, datamodule, split, image_ids, cfg.device, partial_labels).metrics()
-        point[f"{split}_error"] = 1.0 - metrics[cfg.metric]
+        point[f"{split}_error"] = error_of(metrics[cfg.metric])  # None, not 2.0, where the metric is undefined
     return point

@@ -1,18 +1,24 @@
 """The arithmetic of the diagnosis: gaps, their intervals, the largest gap and its next steps."""
 
+import json
+
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from detkit.analysis.bias_variance import (
     NEXT_STEPS,
     ErrorEstimate,
     build_diagnosis,
     error_from_metrics,
+    error_of,
     fixed_error,
     measure_gap,
     measure_gaps,
 )
 from detkit.analysis.diagnosis_report import render_diagnosis, write_diagnosis
+from detkit.training import learning_curve as curve
 
 
 def _estimate(value: float, spread: float, seed: int, images: int = 50) -> ErrorEstimate:
@@ -87,3 +93,39 @@ def test_error_is_one_minus_the_metric_draw_by_draw():
     estimate = error_from_metrics({"mAP50": 0.9}, [{"mAP50": 0.8}, {"mAP50": 0.95}], "mAP50", images=7)
     assert estimate.value == pytest.approx(0.1) and estimate.images == 7
     assert estimate.samples == pytest.approx([0.2, 0.05])
+
+
+def test_an_undefined_metric_is_no_error_not_an_error_of_two():
+    assert error_of(-1.0) is None and error_of(0.75) == 0.25 and error_of(0.0) == 1.0
+
+
+def test_a_learning_curve_point_with_an_undefined_metric_is_a_gap(tmp_path, monkeypatch):
+    """``metric=mAP_large`` on a dev split without large objects: COCO's -1 is null in the json,
+    a gap in the plot and no TensorBoard scalar, where it was an error of 2.0."""
+    scores = {"train": {"mAP_large": 0.4}, "dev": {"mAP_large": -1.0}}
+
+    class Matched:
+        def __init__(self, split):
+            self.split = split
+
+        def metrics(self):
+            return scores[self.split]
+
+    class Data:
+        def subset(self, split):
+            return list(range(12))
+
+    monkeypatch.setattr(curve, "load_run_config", lambda run_dir: OmegaConf.create({"trainer": {}}))
+    monkeypatch.setattr(curve, "check_single_process", lambda trainer, why: None)
+    monkeypatch.setattr(curve, "open_run", lambda run_dir, checkpoint: (Data(), None, "exhaustive"))
+    monkeypatch.setattr(curve, "diagnosis_images", lambda datamodule, split, sample, seed: split)
+    monkeypatch.setattr(curve, "match_split", lambda model, datamodule, split, *rest: Matched(split))
+    options = {"learning_curve": [1.0], "metric": "mAP_large", "train_sample": 10, "seed": 0, "device": "cpu"}
+    cfg = OmegaConf.create(options)
+    points = curve.learning_curve(cfg, tmp_path, tmp_path / "best.ckpt", tmp_path)
+    assert points[0]["train_error"] == pytest.approx(0.6) and points[0]["dev_error"] is None
+    written = json.loads((tmp_path / "learning_curve.json").read_text())["points"][0]
+    assert written["dev_error"] is None and (tmp_path / "learning_curve.png").read_bytes().startswith(b"\x89PNG")
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert events.Tags()["scalars"] == ["learning_curve/train_error"]
