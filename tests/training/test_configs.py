@@ -25,7 +25,10 @@ def test_train_config_builds_data_model_module_and_trainer(tmp_path):
     assert isinstance(datamodule, DetectionDataModule)
     assert cfg.data.num_classes == 4 and list(cfg.data.class_names) == ["circle", "square", "triangle", "star"]
     module = build_module(cfg)
-    assert isinstance(module.configure_optimizers, object)
+    optimizer = module.optimizer_factory([torch.nn.Parameter(torch.zeros(1))])
+    assert type(optimizer).__name__ == cfg.optimizer._target_.rsplit(".", 1)[-1]
+    assert optimizer.defaults["lr"] == cfg.optimizer.lr, "the optimizer the config names, with its rate"
+    assert module.scheduler_factory is not None, "and its schedule"
     trainer = build_trainer(cfg, Path(cfg.paths.output_dir))
     assert isinstance(trainer, L.Trainer) and trainer.max_epochs == cfg.trainer.max_epochs
     assert sorted((Path(cfg.paths.output_dir) / "splits").glob("*.json")), "manifests are written to the run"
@@ -84,7 +87,11 @@ def test_every_experiment_config_composes_and_instantiates(tmp_path, experiment)
     cfg = compose_train(tmp_path, [f"experiment={experiment}"])
     assert cfg.name.startswith(experiment), "runs of an experiment land under its name"
     build_datamodule(cfg)
-    assert instantiate(cfg.model) is not None
+    detector = instantiate(cfg.model).eval()
+    with torch.no_grad():
+        (detections,) = detector([torch.rand(3, 64, 80)])
+    assert {"boxes", "scores", "labels"} <= set(detections), "the detector it builds runs on an image"
+    assert ((detections["labels"] >= 1) & (detections["labels"] <= cfg.data.num_classes)).all()  # 0: background
 
 
 def test_coco_data_config_trains_on_a_coco_export(tmp_path, tiny_shapes):
