@@ -4,10 +4,10 @@ Written by hand because PIL's ``Image.open`` parses every JPEG table in Python o
 the size (its quantisation and Huffman tables, each APP segment): 170 us an image here, 20 s
 for COCO train2017's 118,287 images, when a reader only checks sizes. Here the segments before
 the size are skipped, not parsed. Anything this module does not read exactly as PIL would
-(junk between markers, 12-bit JPEGs, a width or height of 0, EXIF in several segments or with an orientation that is
-not one SHORT, XMP that could carry the orientation, a PNG whose chunks before the pixels
-carry EXIF or fail their checksum, an image past PIL's pixel limit) returns None, and the
-caller asks PIL (``tests/data/test_image_headers.py`` compares the two on such files).
+(junk between markers, 12-bit JPEGs, a width or height of 0, EXIF in several segments or
+with an orientation that is not one SHORT, XMP that could carry the orientation, a PNG whose
+chunks before the pixels carry EXIF or fail their checksum, an image past PIL's pixel limit)
+returns None, and the caller asks PIL (``tests/data/test_image_headers.py`` compares the two on such files).
 """
 
 from __future__ import annotations

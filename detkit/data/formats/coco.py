@@ -16,7 +16,14 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from detkit.data.formats.coco_columns import MAX_AREA, NO_OBJECTS, Objects, object_columns, read_well_typed
+from detkit.data.formats.coco_columns import (
+    MAX_AREA,
+    NO_OBJECTS,
+    Objects,
+    image_boxes,
+    object_columns,
+    read_well_typed,
+)
 from detkit.data.formats.fields import (
     collector_paused,
     file_name_problem,
@@ -227,9 +234,7 @@ def _check_annotations(
 
 def _objects(anns: list[tuple[list[float], int, bool, float]], image: dict[str, Any]) -> Objects:
     xywh = np.array([a[0] for a in anns], dtype=np.float32).reshape(-1, 4)
-    boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-    boxes[:, 0::2] = boxes[:, 0::2].clip(0, image["width"])
-    boxes[:, 1::2] = boxes[:, 1::2].clip(0, image["height"])
+    boxes = image_boxes(xywh, image["width"], image["height"])
     labels = np.array([a[1] for a in anns], dtype=np.int64)
     return boxes, labels, np.array([a[2] for a in anns], dtype=bool), np.array([a[3] for a in anns], dtype=np.float32)
 

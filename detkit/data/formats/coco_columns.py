@@ -20,6 +20,7 @@ import msgspec
 import numpy as np
 
 from detkit.data.formats.fields import collector_paused
+from detkit.data.formats.images import border_overshoots
 
 MAX_AREA = float(np.finfo(np.float32).max)  # areas are kept as float32
 Objects = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # an image's boxes, labels, iscrowd, areas
@@ -89,7 +90,7 @@ def object_columns(
     at = np.searchsorted(image_ids[by_id], ids).clip(max=len(image_ids) - 1)
     known_category = np.isin(classes, np.asarray(category_ids, dtype=np.int64))
     if not (
-        (image_ids[by_id][at] == ids).all()
+        (image_ids[by_id[at]] == ids).all()
         and known_category.all()
         and ((crowd == 0) | (crowd == 1)).all()
         and np.isfinite(boxes).all()
@@ -98,10 +99,8 @@ def object_columns(
         and (np.isfinite(area[given]) & (area[given] >= 0) & (area[given] <= MAX_AREA)).all()
     ):
         return None
-    sizes = np.array([(image["width"], image["height"]) for image in images.values()], dtype=np.float64)[by_id][at]
-    far_ends = boxes[:, :2] + boxes[:, 2:]
-    overshoot = np.maximum(np.maximum(-boxes[:, :2], far_ends - sizes).max(axis=1), 0.0)
-    if (overshoot > margin).any():
+    sizes = np.array([(image["width"], image["height"]) for image in images.values()], dtype=np.float64)[by_id[at]]
+    if (border_overshoots(np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1), sizes) > margin).any():
         return None
     areas = np.where(given, area, boxes[:, 2] * boxes[:, 3])
     return _per_image(ids, boxes, sizes, np.searchsorted(category_ids, classes), crowd, areas)
@@ -118,10 +117,7 @@ def _per_image(
     """Each image's slice of the columns, its annotations in the file's order, as the loop
     builds them: float32 xyxy clipped to the image."""
     order = np.argsort(ids, kind="stable")
-    xywh = boxes.astype(np.float32)[order]
-    xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-    xyxy[:, 0::2] = np.clip(xyxy[:, 0::2], 0, sizes[order, 0, None])
-    xyxy[:, 1::2] = np.clip(xyxy[:, 1::2], 0, sizes[order, 1, None])
+    xyxy = image_boxes(boxes.astype(np.float32)[order], sizes[order, 0, None], sizes[order, 1, None])
     areas32, labels, crowded = areas.astype(np.float32)[order], labels[order], crowd.astype(bool)[order]
     sorted_ids = ids[order]
     starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
@@ -130,3 +126,12 @@ def _per_image(
         image_id: (xyxy[start:end], labels[start:end], crowded[start:end], areas32[start:end])
         for image_id, start, end in zip(sorted_ids[starts].tolist(), starts.tolist(), ends)
     }
+
+
+def image_boxes(xywh: np.ndarray, widths: np.ndarray | int, heights: np.ndarray | int) -> np.ndarray:
+    """float32 ``xyxy`` of float32 COCO ``[x, y, w, h]`` boxes, clipped to their images
+    (``widths`` and ``heights``: ``[N, 1]``, one per box, or one for all)."""
+    xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    xyxy[:, 0::2] = np.clip(xyxy[:, 0::2], 0, widths)
+    xyxy[:, 1::2] = np.clip(xyxy[:, 1::2], 0, heights)
+    return xyxy

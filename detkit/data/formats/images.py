@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from detkit.data.records import DetectionDataset
 
 
@@ -20,3 +22,9 @@ def border_overshoot(box: list[float], width: int, height: int) -> float:
     """How far an ``xyxy`` box reaches beyond a ``width`` x ``height`` image, in pixels."""
     x1, y1, x2, y2 = box
     return max(0.0, -x1, -y1, x2 - width, y2 - height)
+
+
+def border_overshoots(boxes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """`border_overshoot` of each of ``[N, 4]`` ``xyxy`` boxes, ``sizes`` the ``[N, 2]`` width and
+    height of each box's image."""
+    return np.maximum(-boxes[:, :2], boxes[:, 2:] - sizes).max(axis=1, initial=0.0)

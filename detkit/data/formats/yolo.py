@@ -25,7 +25,7 @@ import numpy as np
 import yaml
 
 from detkit.data.formats.fields import collector_paused, file_name_problem, read_text
-from detkit.data.formats.images import border_overshoot, copy_images
+from detkit.data.formats.images import border_overshoot, border_overshoots, copy_images
 from detkit.data.formats.parallel import map_files
 from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.formats.roots import ImageRoot
@@ -276,18 +276,18 @@ def _well_formed_objects(read: list[_ImageFiles], num_classes: int, margin: floa
     except (ValueError, OverflowError):  # a value float() refuses: every image goes line by line
         return [None] * len(read)
     owner, size = np.array(owners, dtype=np.int64), np.array(sizes, dtype=np.float64).reshape(-1, 2)
-    values, corners = table[:, 1:], _corners(table[:, 1:], np.tile(size, 2))
-    overshoot = np.maximum(-corners[:, :2], corners[:, 2:] - size).max(axis=1, initial=0.0)
+    values, scale = table[:, 1:], np.tile(size, 2)
+    corners = _corners(values, scale)
     good = (
         (table[:, 0] < num_classes)
         & np.isfinite(values).all(axis=1)
         & ((values >= -TOLERANCE) & (values <= 1 + TOLERANCE)).all(axis=1)
         & (values[:, 2] > 0)
         & (values[:, 3] > 0)
-        & (overshoot <= margin)
+        & (border_overshoots(corners, size) <= margin)
     )
     failed = set(owner[~good].tolist())
-    boxes, labels = corners.clip(0, np.tile(size, 2)), table[:, 0].astype(np.int64)
+    boxes, labels = corners.clip(0, scale), table[:, 0].astype(np.int64)
     starts = np.searchsorted(owner, np.arange(len(read) + 1)).tolist()
     return [
         (boxes[start:end], labels[start:end]) if plain[index] and index not in failed else None
