@@ -359,15 +359,17 @@ def test_fuzzed_yolo_labels_give_a_sound_dataset_or_one_message(tmp_path, label)
     _check_contract(lambda: load_yolo(folder), folder)
 
 
+voc_value = st.one_of(
+    st.sampled_from(["nan", "inf", "-1", "0", "64", "1e9", "", "3.5", "x", "1_0", " 7 "]),
+    st.integers(-100, 200).map(str),
+    st.floats().map(str),
+    st.text(max_size=4),
+).map(lambda text: text.replace("<", "").replace("&", ""))  # text, not markup
+
+
 @st.composite
 def voc_fields(draw):
-    value = st.one_of(
-        st.sampled_from(["nan", "inf", "-1", "0", "64", "1e9", "", "3.5", "x"]),
-        st.integers(-100, 200).map(str),
-        st.floats().map(str),
-        st.text(max_size=4),
-    )
-    box = tuple(draw(value).replace("<", "").replace("&", "") for _ in range(4))  # text, not markup
+    box = tuple(draw(voc_value) for _ in range(4))
     return box, draw(st.sampled_from([None, "a\n", "../x\n", "a b\n", "\n"]))
 
 

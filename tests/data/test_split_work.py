@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detkit.data.formats import parallel, problems, roots, yolo
+from detkit.data.formats import parallel, problems, roots, voc, yolo
 from detkit.data.formats.coco import load_coco
 from detkit.data.formats.roots import ImageRoot
 from detkit.data.formats.voc import load_voc
 from detkit.data.formats.yolo import load_yolo
 from detkit.errors import DatasetError
-from tests.data.test_bad_input import EXAMPLES, FUZZ, SIZE, _fresh, yolo_lines
+from tests.data.test_bad_input import EXAMPLES, FUZZ, SIZE, _fresh, voc_value, yolo_lines
 from tests.data.test_coco import _coco as valid_coco
 from tests.data.test_formats import _write_image
 
@@ -64,6 +64,90 @@ def test_yolo_rows_in_range_and_at_the_border_take_the_array_path(tmp_path, monk
     assert all(objects is not None for objects in answers[0]), "every file passed the array checks"
     monkeypatch.setattr(yolo, "_well_formed_objects", lambda read, *args: [None] * len(read))
     assert _outcome(lambda: load_yolo(folder)) == with_arrays
+
+
+def _voc_export(folder, objects):
+    """One image a list of objects, each object a dict of the xml fields it has."""
+    (folder / "Annotations").mkdir(parents=True, exist_ok=True)
+    for index, fields in enumerate(objects):
+        _write_image(folder / "JPEGImages" / f"{index}.jpg", SIZE)
+        body = ""
+        for obj in fields:
+            corners = "".join(f"<{k}>{v}</{k}>" for k, v in obj.items() if k in voc.CORNERS)
+            box = f"<bndbox>{corners}</bndbox>" if "bndbox" in obj else ""
+            plain = "".join(f"<{k}>{v}</{k}>" for k, v in obj.items() if k in ("name", "difficult"))
+            body += f"<object>{plain}{box}</object>"
+        (folder / "Annotations" / f"{index}.xml").write_text(
+            f"<annotation><filename>{index}.jpg</filename><size><width>{SIZE[0]}</width>"
+            f"<height>{SIZE[1]}</height></size>{body}</annotation>"
+        )
+    return folder
+
+
+@st.composite
+def voc_objects(draw):
+    """An object's fields, any of them missing: a name, a difficult flag, a bndbox of corners."""
+    fields = {"name": draw(st.sampled_from(["cat", "dog", " cat ", ""]))}
+    if draw(st.booleans()):
+        fields["difficult"] = draw(st.sampled_from(["0", "1", " 1 ", "", "yes"]))
+    if draw(st.integers(0, 9)):
+        fields["bndbox"] = True
+        for corner in voc.CORNERS:
+            if draw(st.integers(0, 19)):
+                fields[corner] = draw(st.one_of(voc_value, st.integers(0, 70).map(str)))
+    return fields
+
+
+@settings(FUZZ, max_examples=EXAMPLES // 4)
+@given(objects=st.lists(st.lists(voc_objects(), max_size=3), min_size=1, max_size=4))
+def test_voc_boxes_checked_with_arrays_read_as_checked_object_by_object(tmp_path, objects):
+    folder = _voc_export(_fresh(tmp_path, "voc"), objects)
+    with_arrays = _outcome(lambda: load_voc(folder, on_invalid="drop"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(voc, "_well_formed_boxes", lambda corners, *args: [None] * len(corners))
+        assert _outcome(lambda: load_voc(folder, on_invalid="drop")) == with_arrays
+        assert _outcome(lambda: load_voc(folder)) == _outcome(lambda: load_voc(folder))
+
+
+def test_voc_boxes_in_range_and_at_the_border_take_the_array_path(tmp_path, monkeypatch):
+    """Well-formed files (boxes over the border by less than the margin, padded numbers,
+    difficult objects, an image without objects) are read with arrays, to the values the
+    object-by-object check gives."""
+    box = {"bndbox": True, "xmin": "1", "ymin": "1", "xmax": "65.5", "ymax": "48"}
+    objects = [
+        [{"name": "cat", **box}, {"name": "dog", "difficult": "1", **box, "xmin": " 10 ", "ymax": "3.5e1"}],
+        [],
+        [{"name": " dog ", "difficult": "0", **box, "xmin": "0"}],
+    ]
+    folder = _voc_export(tmp_path, objects)
+    answers = []
+    real = voc._well_formed_boxes
+    monkeypatch.setattr(voc, "_well_formed_boxes", lambda *args: answers.append(real(*args)) or answers[-1])
+    with_arrays = _outcome(lambda: load_voc(folder))
+    assert answers and all(boxes is not None for boxes in answers[0]), "every file passed the array checks"
+    assert with_arrays[0][1] == [[0.0, 0.0, 64.0, 48.0], [9.0, 0.0, 64.0, 35.0]] and with_arrays[0][3] == [False, True]
+    monkeypatch.setattr(voc, "_well_formed_boxes", lambda corners, *args: [None] * len(corners))
+    assert _outcome(lambda: load_voc(folder)) == with_arrays
+
+
+def test_yolo_finds_the_images_of_a_folder_as_pathlib_does(tmp_path):
+    """Sub-folders are searched and links to folders are not (as ``rglob``); image suffixes in
+    any case; a link to an image inside is read as that image, one to an image outside is refused."""
+    images, outside = tmp_path / "set" / "images", tmp_path / "outside"
+    for name in ["b.png", "a.JPG", "sub/c.png", "sub/deeper/d.jpeg", ".hidden.png", "notes.txt"]:
+        _write_image(images / name, SIZE) if name.endswith(("png", "JPG", "jpeg")) else (images / name).write_text("")
+    _write_image(outside / "x.png", SIZE)
+    os.symlink(outside, images / "linked")
+    os.symlink(images / "b.png", images / "sub" / "again.png")
+    (tmp_path / "set" / "data.yaml").write_text("names: [cat]\n")
+    found = yolo._folder_images(images)
+    real = str(images.resolve())
+    expected = [".hidden.png", "a.JPG", "b.png", "sub/again.png", "sub/c.png", "sub/deeper/d.jpeg"]
+    assert found == [f"{real}/{name}".replace("sub/again.png", "b.png") for name in expected]
+    assert [r.file_name for r in load_yolo(tmp_path / "set").records] == [*expected[:3], *expected[4:]]
+    os.symlink(outside / "x.png", images / "sub" / "away.png")
+    with pytest.raises(DatasetError, match=r"1 image link\(s\) lead outside the folder: .*away.png ->"):
+        yolo._folder_images(images)
 
 
 def _pids(items):

@@ -20,14 +20,15 @@ import msgspec
 from detkit.errors import DatasetError
 
 
-def read_text(path: Path, missing: str = "check the path") -> str:
+def read_text(path: Path | str, missing: str = "check the path") -> str:
     """The file as text: UTF-8, with or without a byte-order mark. Anything else is a
     `DatasetError`: a missing file (``missing`` says what to fix), one that cannot be read (a
     folder, a link to nothing or to itself), or the first byte that is not UTF-8 and its offset."""
     try:
-        data = path.read_bytes()
+        with open(path, "rb", buffering=0) as file:  # unbuffered: one read, without a buffer to fill
+            data = file.readall()
     except FileNotFoundError:
-        link = f" (a link to {os.readlink(path)}, which does not exist)" if path.is_symlink() else ""
+        link = f" (a link to {os.readlink(path)}, which does not exist)" if os.path.islink(path) else ""
         raise DatasetError(f"file not found{link}; {missing}", source=str(path)) from None
     except OSError as e:
         raise DatasetError(f"cannot read it ({e.strerror}); give a readable file", source=str(path)) from None

@@ -8,16 +8,19 @@ and partial labels live in an optional ``Annotations/<stem>.json`` sidecar.
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from detkit.data.formats.fields import collector_paused, file_name_problem, read_text
-from detkit.data.formats.images import border_overshoot, copy_images
+from detkit.data.formats.images import border_overshoot, border_overshoots, copy_images
 from detkit.data.formats.parallel import map_files
 from detkit.data.formats.problems import check_on_invalid, image_problem, settle_problems
 from detkit.data.formats.roots import ImageRoot
@@ -26,6 +29,8 @@ from detkit.data.formats.split_names import FILE_NAMES
 from detkit.data.records import DetectionDataset, Record
 from detkit.errors import DatasetError
 from detkit.files import write_text_atomic
+
+CORNERS = ("xmin", "ymin", "xmax", "ymax")
 
 
 @collector_paused()  # records by the 100,000 hold no cycles; the collector would walk them again and again
@@ -55,28 +60,38 @@ def load_voc(
         leaving = [s for s in stems if not annotation_root.holds(f"{s}.xml")]
         problems += [f"{root / 'ImageSets' / 'Main'}: image-set line {s!r} leaves Annotations/" for s in leaving]
         stems = [s for s in stems if s not in leaving]
-    paths = sorted(annotations.glob("*.xml")) if stems is None else [annotations / f"{s}.xml" for s in stems]
+    stems = sorted(_xml_stems(annotations)) if stems is None else stems
+    paths = [annotations / f"{stem}.xml" for stem in stems]  # sorting names, not Paths: a sixth of the time
     parsed = []
-    for result, found in map_files(partial(_parse_each, images=ImageRoot(images), margin=border_margin), paths, 1_000):
+    work = partial(_parse_each, images=ImageRoot(images), margin=border_margin)
+    for path, (result, found) in zip(paths, map_files(work, paths, 1_000)):
         problems += found
         if result is not None:
-            parsed.append(result)
-    names = list(class_names) if class_names else sorted({obj[0] for _, _, _, objects in parsed for obj in objects})
+            parsed.append((path, result))
+    found_names = {n for _, xml in parsed for n in xml.objects.names}
+    names = list(class_names) if class_names else sorted(found_names)
+    index_of = {name: k for k, name in enumerate(names)}
     records, ids = [], {}
-    for index, (path, file_name, size, objects) in enumerate(parsed, start=1):
-        unknown = sorted({o[0] for o in objects} - set(names))
+    for index, (path, xml) in enumerate(parsed, start=1):
+        unknown = sorted(set(xml.objects.names) - index_of.keys())
         if unknown:
             problems.append(f"{path}: class name(s) {unknown} not in {names}; fix the name or the class list")
             continue
-        boxes = np.array([o[1] for o in objects], dtype=np.float32).reshape(-1, 4)
-        labels = [names.index(o[0]) for o in objects]
-        record = Record(index, file_name, size[0], size[1], boxes, labels, iscrowd=[o[2] for o in objects])
-        apply_sidecar(path.with_suffix(".json"), record, names, problems)
+        labels = [index_of[n] for n in xml.objects.names]
+        record = Record(index, xml.file_name, *xml.size, xml.objects.boxes, labels, iscrowd=xml.objects.difficult)
+        if xml.sidecar:
+            apply_sidecar(path.with_suffix(".json"), record, names, problems)
         records.append(record)
         ids[path.stem] = index
     settle_problems(problems, str(root), on_invalid)
     given = {split: [ids[s] for s in split_stems if s in ids] for split, split_stems in listed.items() if split}
     return DetectionDataset(images, names, records, given_splits=given)
+
+
+def _xml_stems(folder: Path) -> list[str]:
+    """The stems of the ``*.xml`` entries of ``folder`` (as ``glob("*.xml")`` finds them)."""
+    with os.scandir(folder) as entries:
+        return [entry.name[:-4] for entry in entries if entry.name.endswith(".xml")]
 
 
 def voc_folders(root: Path) -> tuple[Path, Path]:
@@ -114,22 +129,63 @@ def _stems(listing: Path) -> list[str]:
     return [line.split()[0] for line in read_text(listing).splitlines() if line.strip()]
 
 
-def _parse_each(paths: Sequence[Path], images: ImageRoot, margin: float) -> list[tuple[tuple | None, list[str]]]:
-    """`_parse` of each xml, with the problems each one has (`map_files` runs it in workers:
-    parsing an xml and reading its image's header is most of a VOC folder's reading)."""
+class _Xml(NamedTuple):
+    """An annotation file parsed, with the image it names (checked against its header)."""
+
+    path: Path
+    file_name: str
+    size: tuple[int, int]
+    root: ET.Element
+
+
+class _Objects(NamedTuple):
+    """An image's objects: class names, 0-based ``xyxy`` boxes clipped to it, and difficult flags."""
+
+    names: list[str]
+    boxes: list[list[float]]
+    difficult: list[bool]
+
+
+class _Parsed(NamedTuple):
+    """What a worker hands back of a usable xml: its image, that image's size, its objects, and
+    whether a sidecar json lies beside it."""
+
+    file_name: str
+    size: tuple[int, int]
+    objects: _Objects
+    sidecar: bool
+
+
+def _parse_each(paths: Sequence[Path], images: ImageRoot, margin: float) -> list[tuple[_Parsed | None, list[str]]]:
+    """Each xml's contents (None if it cannot be used) with the problems it has. `map_files`
+    runs it in workers: parsing the xml files and reading their images' headers is most of a
+    VOC folder's reading. The boxes of the files whose objects all have their corners are
+    checked with arrays over all of them, the others object by object."""
+    problems = [[] for _ in paths]
+    parsed = [_read(path, images, found) for path, found in zip(paths, problems)]
+    fields = [_fields(xml.root) if xml else None for xml in parsed]
+    regular = [(field[2], xml.size) for field, xml in zip(fields, parsed) if field]
+    well_formed = iter(_well_formed_boxes([c for c, _ in regular], [size for _, size in regular], margin))
     results = []
-    for path in paths:
-        problems: list[str] = []
-        results.append((_parse(path, images, margin, problems), problems))
+    for xml, field, found in zip(parsed, fields, problems):
+        if xml is None:
+            results.append((None, found))
+            continue
+        boxes = next(well_formed) if field else None
+        objects = _checked_objects(xml, margin, found) if boxes is None else _Objects(field[0], boxes, field[1])
+        sidecar = os.path.lexists(os.path.splitext(xml.path)[0] + ".json")
+        results.append((_Parsed(xml.file_name, xml.size, objects, sidecar), found))
     return results
 
 
-def _parse(path: Path, images: ImageRoot, margin: float, problems: list[str]) -> tuple | None:
+def _read(path: Path, images: ImageRoot, problems: list[str]) -> _Xml | None:
+    """The xml at ``path`` parsed, if it can be, and its image checked; else None, the reason in ``problems``."""
     if bad_name := file_name_problem(path.name):
         problems.append(f"{path.parent}: {bad_name}")
         return None
     try:
-        tree = ET.parse(path)
+        with open(path, "rb", buffering=0) as file:  # one read: ET.parse's buffered reads cost a fifth more
+            node = ET.fromstring(file.readall())
     except FileNotFoundError:
         problems.append(f"{path}: listed in the image set but missing")
         return None
@@ -140,7 +196,6 @@ def _parse(path: Path, images: ImageRoot, margin: float, problems: list[str]) ->
     except OSError as e:  # a folder, or a link to itself
         problems.append(f"{path}: cannot read it ({e.strerror}); give a readable file")
         return None
-    node = tree.getroot()
     file_name = (node.findtext("filename") or f"{path.stem}.jpg").strip()
     try:
         size = (int(node.findtext("size/width")), int(node.findtext("size/height")))
@@ -154,20 +209,67 @@ def _parse(path: Path, images: ImageRoot, margin: float, problems: list[str]) ->
     if wrong:
         problems.append(f"{path}: image {file_name!r}: {wrong}")
         return None
-    objects = []
-    for k, obj in enumerate(node.findall("object")):
+    return _Xml(path, file_name, size, node)
+
+
+def _fields(node: ET.Element) -> tuple[list[str], list[bool], list[str]] | None:
+    """The objects' names, difficult flags and corners (``xmin, ymin, xmax, ymax`` of each in
+    turn), the corners as the strings the file holds; None when an object has no ``bndbox`` or a
+    corner of it is missing, for `_checked_objects` to name."""
+    names, difficult, corners = [], [], []
+    for obj in node.iterfind("object"):
         fields = _first_children(obj)
-        box, name = _read_box(fields.get("bndbox"), size, margin), _text(fields, "name")
+        bndbox = fields.get("bndbox")
+        box = {} if bndbox is None else _first_children(bndbox)
+        if any(box.get(corner) is None for corner in CORNERS):
+            return None
+        names.append(_text(fields, "name", "").strip())
+        difficult.append(_text(fields, "difficult", "0").strip() == "1")
+        corners += [box[corner].text or "" for corner in CORNERS]
+    return names, difficult, corners
+
+
+def _well_formed_boxes(
+    corners: list[list[str]], sizes: list[tuple[int, int]], margin: float
+) -> list[list[list[float]] | None]:
+    """For each image, its objects' boxes (0-based ``xyxy``, clipped to the image) when every one
+    passes `_read_box`, checked with arrays over all images at once (object by object, the checks
+    cost 10 us an object); None for an image where one might not."""
+    counts = [len(c) // 4 for c in corners]
+    try:
+        values = list(map(float, itertools.chain.from_iterable(corners)))
+    except (ValueError, OverflowError):  # a value float() refuses: every image goes object by object
+        return [None] * len(corners)
+    boxes = np.array(values, dtype=np.float64).reshape(-1, 4)
+    boxes[:, :2] -= 1
+    size = np.repeat(np.array(sizes, dtype=np.float64).reshape(-1, 2), counts, axis=0)
+    finite = np.isfinite(boxes).all(axis=1)
+    good = finite & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    good &= border_overshoots(np.where(finite[:, None], boxes, 0), size) <= margin
+    clipped = np.clip(boxes, 0, np.tile(size, 2)).tolist()
+    failed = np.bincount(np.repeat(np.arange(len(counts)), counts)[~good], minlength=len(counts)).tolist()
+    starts = np.cumsum([0, *counts]).tolist()
+    return [None if bad else clipped[start : start + count] for bad, start, count in zip(failed, starts, counts)]
+
+
+def _checked_objects(xml: _Xml, margin: float, problems: list[str]) -> _Objects:
+    """The objects of an xml that pass `_read_box`, one by one, each other object's problem named."""
+    objects = _Objects([], [], [])
+    for k, obj in enumerate(xml.root.iterfind("object")):
+        fields = _first_children(obj)
+        box, name = _read_box(fields.get("bndbox"), xml.size, margin), _text(fields, "name")
         if isinstance(box, str):
-            problems.append(f"{path}: object {k} ({name!r}): {box}")
+            problems.append(f"{xml.path}: object {k} ({name!r}): {box}")
             continue
-        objects.append(((name or "").strip(), box, _text(fields, "difficult", "0").strip() == "1"))
-    return path, file_name, size, objects
+        objects.names.append((name or "").strip())
+        objects.boxes.append(box)
+        objects.difficult.append(_text(fields, "difficult", "0").strip() == "1")
+    return objects
 
 
 def _first_children(node: ET.Element) -> dict[str, ET.Element]:
     """Each child tag's first element, in one pass over the children: what ``findtext`` reads,
-    without its path search per field (most of an xml's reading, 4 corners an object)."""
+    without its path search per field."""
     children: dict[str, ET.Element] = {}
     for child in node:
         children.setdefault(child.tag, child)
@@ -183,7 +285,7 @@ def _text(children: dict[str, ET.Element], tag: str, default: str | None = None)
 def _read_box(bndbox: ET.Element | None, size: tuple[int, int], margin: float) -> list[float] | str:
     corners = {} if bndbox is None else _first_children(bndbox)
     try:
-        xmin, ymin, xmax, ymax = (float(_text(corners, k)) for k in ("xmin", "ymin", "xmax", "ymax"))
+        xmin, ymin, xmax, ymax = (float(_text(corners, k)) for k in CORNERS)
     except (TypeError, ValueError):
         return "<bndbox> needs numeric xmin, ymin, xmax, ymax"
     if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)):

@@ -13,6 +13,7 @@ labels live in an optional ``<label>.json`` sidecar.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -28,7 +29,7 @@ from detkit.data.formats.fields import collector_paused, file_name_problem, read
 from detkit.data.formats.images import border_overshoot, border_overshoots, copy_images
 from detkit.data.formats.parallel import map_files
 from detkit.data.formats.problems import check_on_invalid, settle_problems
-from detkit.data.formats.roots import ImageRoot
+from detkit.data.formats.roots import resolves_under
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.formats.split_names import FILE_NAMES
 from detkit.data.image_files import shown_size
@@ -54,7 +55,7 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
     names = _read_names(config, yaml_path)
     base = _dataset_root(config, yaml_path)
     listed = _listed_images(config, base, yaml_path)
-    images = list(dict.fromkeys(path for paths in listed.values() for path in paths))
+    images = list(dict.fromkeys(path for paths in listed.values() for path in paths))  # real paths, as strings
     if not images:
         raise DatasetError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found for it under {base}", str(yaml_path))
     image_root = next(
@@ -62,18 +63,16 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
         Path(os.path.commonpath(images)),
     )
     problems: list[str] = []
-    found = map_files(partial(_read_files, root=image_root), images, FILES_PER_WORKER)
-    read = [files for files in found if isinstance(files, _ImageFiles)]
-    well_formed = iter(_well_formed_objects(read, len(names), border_margin))
+    work = partial(_read_files, root=image_root, num_classes=len(names), margin=border_margin)
     records, ids = [], {}
-    for image_id, (path, files) in enumerate(zip(images, found), start=1):
+    for image_id, (path, files) in enumerate(zip(images, map_files(work, images, FILES_PER_WORKER)), start=1):
         if isinstance(files, str):
             problems.append(files)
             continue
-        objects = next(well_formed) or _checked_objects(files, len(names), border_margin, problems)
+        objects = files.objects or _checked_objects(files, len(names), border_margin, problems)
         records.append(Record(image_id, files.name, files.width, files.height, *objects))
         if files.sidecar:
-            apply_sidecar(Path(files.labels).with_suffix(".json"), records[-1], names, problems)
+            apply_sidecar(Path(os.path.splitext(files.labels)[0] + ".json"), records[-1], names, problems)
         ids[path] = image_id
     settle_problems(problems, str(yaml_path), on_invalid)
     given = {split: [ids[p] for p in paths if p in ids] for split, paths in listed.items() if split}
@@ -124,18 +123,18 @@ def orphan_labels(root: str | Path) -> list[Path]:
     )
 
 
-def label_path(image: Path) -> Path:
+def label_path(image: str) -> str:
     """Ultralytics' rule: the last ``/images/`` of the image's path becomes ``/labels/``, the suffix ``.txt``."""
-    text, images, labels = str(image), f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
-    if images in text:
-        text = labels.join(text.rsplit(images, 1))
-    return Path(os.path.splitext(text)[0] + ".txt")
+    images, labels = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+    if images in image:
+        image = labels.join(image.rsplit(images, 1))
+    return os.path.splitext(image)[0] + ".txt"
 
 
-def _under(path: Path, folder: Path) -> bool:
-    """``path.is_relative_to(folder)`` with string operations (pathlib's costs more than the
-    rest of a record's reading, and the paths here are resolved already)."""
-    return str(path).startswith(os.path.join(str(folder), ""))
+def _under(path: str, folder: Path) -> bool:
+    """``Path(path).is_relative_to(folder)`` with string operations (pathlib's costs more than
+    the rest of a record's reading, and the paths here are resolved already)."""
+    return path.startswith(os.path.join(str(folder), ""))
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -178,22 +177,25 @@ def _dataset_root(config: dict[str, Any], yaml_path: Path) -> Path:
     return root if root.is_dir() else folder
 
 
-def _listed_images(config: dict[str, Any], base: Path, yaml_path: Path) -> dict[str, list[Path]]:
+def _listed_images(config: dict[str, Any], base: Path, yaml_path: Path) -> dict[str, list[str]]:
     """The images of each of ``train`` / ``val`` (or ``validation``) / ``test``, by detkit's
     split name; without any of them, every image under ``base/images`` (key ``""``)."""
     config = dict(config)
     if "val" not in config and "validation" in config:
         config["val"] = config["validation"]
-    listed = {}
+    listed, found = {}, {}  # found: each entry's images, read once (``train`` and ``val`` are often one folder)
     for split, key in FILE_NAMES.items():
         entries = config.get(key)
         if entries:
-            entries = entries if isinstance(entries, list) else [entries]
-            listed[split] = [p for entry in entries for p in _entry_images(str(entry), base, f"{yaml_path}: {key}")]
+            entries = [str(e) for e in (entries if isinstance(entries, list) else [entries])]
+            for entry in entries:
+                if entry not in found:
+                    found[entry] = _entry_images(entry, base, f"{yaml_path}: {key}")
+            listed[split] = [p for entry in entries for p in found[entry]]
     return listed or {"": _folder_images(base / "images")}
 
 
-def _entry_images(entry: str, base: Path, where: str) -> list[Path]:
+def _entry_images(entry: str, base: Path, where: str) -> list[str]:
     """A folder's images (recursively) or the images a ``.txt`` file lists, one path a line
     (relative ones to the list's folder). Roboflow writes ``../train/images`` for a folder
     beside the yaml; as Ultralytics does, that is tried without the ``../``."""
@@ -204,28 +206,43 @@ def _entry_images(entry: str, base: Path, where: str) -> list[Path]:
         return _folder_images(path)
     if path.is_file() and path.suffix == ".txt":
         lines = [line.strip() for line in read_text(path).splitlines()]
-        return [Path(os.path.realpath(path.parent / line)) for line in lines if line]
+        return [os.path.realpath(path.parent / line) for line in lines if line]
     raise DatasetError(f"{entry!r} is not a folder or .txt list of images (looked for {path}); fix the path", where)
 
 
-def _folder_images(folder: Path) -> list[Path]:
-    """The images under ``folder``; a link to a file or folder outside it is refused, as a
-    ``../`` path would be."""
-    found = [p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
-    inside, start = ImageRoot(folder), len(os.path.join(str(folder), ""))
-    real = [inside.real_path(str(p)[start:]) for p in found]
-    leaving = [p for p, resolved in zip(found, real) if resolved is None]
+def _folder_images(folder: Path) -> list[str]:
+    """The real paths of the images under ``folder``, in the order pathlib sorts them; links to
+    folders are not followed (as pathlib's ``rglob``), and a link to a file outside ``folder``
+    is refused, as a ``../`` path would be. Each folder is listed once, its entries' types with
+    it (a ``Path`` and an ``lstat`` per image cost more than reading its labels)."""
+    real_root = os.path.realpath(folder)
+    found, leaving, pending = [], [], [(str(folder), real_root)]
+    while pending:
+        shown, real = pending.pop()
+        with contextlib.suppress(OSError), os.scandir(shown) as entries:  # rglob skips what it cannot list
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append((entry.path, os.path.join(real, entry.name)))
+                elif os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
+                    continue
+                elif not entry.is_symlink():
+                    found.append(os.path.join(real, entry.name))
+                elif resolves_under(entry.path, real_root):
+                    found.append(os.path.realpath(entry.path))
+                else:
+                    leaving.append(entry.path)
     if leaving:
-        listed = ", ".join(f"{p} -> {os.readlink(p)}" for p in leaving[:5])
+        listed = ", ".join(f"{p} -> {os.readlink(p)}" for p in sorted(leaving)[:5])
         raise DatasetError(
             f"{len(leaving)} image link(s) lead outside the folder: {listed}; copy the images in", str(folder)
         )
-    return sorted(map(Path, real), key=lambda p: p.parts)  # in the order Paths compare
+    return sorted(found, key=lambda p: p.split(os.sep))  # in the order Paths compare
 
 
 class _ImageFiles(NamedTuple):
-    """What an image's files hold: its name under the root, its size as shown, its label file
-    and that file's text, and whether a sidecar json lies beside it."""
+    """What an image's files hold: its name under the root, its size as shown, its label file,
+    that file's objects if every line passed the checks (else None, and the file's text for
+    `_checked_objects`), and whether a sidecar json lies beside it."""
 
     name: str
     width: int
@@ -233,16 +250,27 @@ class _ImageFiles(NamedTuple):
     labels: str
     text: str
     sidecar: bool
+    objects: Objects | None = None
 
 
-def _read_files(paths: Sequence[Path], root: Path) -> list[_ImageFiles | str]:
-    """Each image's files read (`map_files` runs it in workers: an image's header and its
-    label file are most of a YOLO dataset's reading), or the problem that stops it."""
-    return [_read_one(path, root) for path in paths]
+def _read_files(paths: Sequence[str], root: Path, num_classes: int, margin: float) -> list[_ImageFiles | str]:
+    """Each image's files read and its label lines checked (`map_files` runs it in workers: an
+    image's header and its label file are most of a YOLO dataset's reading), or the problem
+    that stops it."""
+    start = len(os.path.join(str(root), ""))
+    names = [path[start:] if _under(path, root) else Path(path).relative_to(root).as_posix() for path in paths]
+    found = [_read_one(path, name, root) for path, name in zip(paths, names)]
+    read = [files for files in found if isinstance(files, _ImageFiles)]
+    checked = iter(_well_formed_objects(read, num_classes, margin))
+    return [files if isinstance(files, str) else _with_objects(files, next(checked)) for files in found]
 
 
-def _read_one(path: Path, root: Path) -> _ImageFiles | str:
-    name = str(path)[len(os.path.join(str(root), "")) :] if _under(path, root) else path.relative_to(root).as_posix()
+def _with_objects(files: _ImageFiles, objects: Objects | None) -> _ImageFiles:
+    """``files`` with its checked ``objects``, its text kept only for `_checked_objects` to go through."""
+    return files._replace(objects=objects, text="") if objects is not None else files
+
+
+def _read_one(path: str, name: str, root: Path) -> _ImageFiles | str:
     if bad_name := file_name_problem(name):
         return f"{root}: {bad_name}"
     try:
@@ -254,7 +282,8 @@ def _read_one(path: Path, root: Path) -> _ImageFiles | str:
         text = read_text(labels) if os.path.lexists(labels) else ""  # a broken link is not "no labels"
     except DatasetError as e:
         return str(e)
-    return _ImageFiles(name, width, height, str(labels), text, os.path.lexists(labels.with_suffix(".json")))
+    sidecar = os.path.lexists(os.path.splitext(labels)[0] + ".json")
+    return _ImageFiles(name, width, height, labels, text, sidecar)
 
 
 def _well_formed_objects(read: list[_ImageFiles], num_classes: int, margin: float) -> list[Objects | None]:
@@ -271,8 +300,8 @@ def _well_formed_objects(read: list[_ImageFiles], num_classes: int, margin: floa
             rows += fields
             owners += [index] * len(fields)
             sizes += [(files.width, files.height)] * len(fields)
-    try:
-        table = np.array([[int(f[0]), *map(float, f[1:])] for f in rows], dtype=np.float64).reshape(-1, 5)
+    try:  # one float() a field (the class too: its digits were checked, so its value is whole)
+        table = np.array(list(map(float, itertools.chain.from_iterable(rows))), dtype=np.float64).reshape(-1, 5)
     except (ValueError, OverflowError):  # a value float() refuses: every image goes line by line
         return [None] * len(read)
     owner, size = np.array(owners, dtype=np.int64), np.array(sizes, dtype=np.float64).reshape(-1, 2)
