@@ -23,8 +23,7 @@ from detkit.data.records import DetectionDataset
 from detkit.data.shapes import load_shapes
 from detkit.evaluation.coco import evaluate_coco
 from detkit.models.inference import Detections, detect_all
-from detkit.training.checkpoints import load_detector, load_run_config
-from detkit.training.run import load_run_datamodule
+from detkit.training.run_dir import RunDir
 
 THRESHOLDS = (0.3, 0.5, 0.7)
 SPLIT = "dev"
@@ -32,15 +31,15 @@ SPLIT = "dev"
 
 def dev_detections(run: Path) -> tuple[DetectionDataset, dict[int, Detections]]:
     """The run's dev split (as labelled for training) and its best checkpoint's detections on it."""
-    datamodule = load_run_datamodule(run)
-    model = load_detector(run, run / "checkpoints" / "best.ckpt")
+    opened = RunDir.open(run)
+    datamodule, model = opened.datamodule(), opened.detector()
     detections, _ = detect_all(model, datamodule.loader(SPLIT), warm_up=False)
     return datamodule.subset(SPLIT), detections
 
 
 def complete_labels(run: Path, dev: DetectionDataset) -> DetectionDataset:
     """The dev images with every box: the run's shapes data generated again with nothing hidden."""
-    source = dict(load_run_config(run).data.module.source)
+    source = dict(RunDir.open(run).config.data.module.source)
     source.pop("_target_"), source.pop("_partial_")
     source.update(root=str(Path(source["root"]).with_name(Path(source["root"]).name + "_complete")))
     source.update(hidden_label_fraction=0.0, hidden_label_choice="random")

@@ -9,12 +9,8 @@ copied. Outputs are named as the model counts them: index 0 is ``BACKGROUND``.
 from __future__ import annotations
 
 import logging
-import pickle
-import zipfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
-import torch
 from torch import Tensor, nn
 from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
 from torchvision.models.detection.ssd import SSD
@@ -22,8 +18,6 @@ from torchvision.models.detection.ssd import SSD
 from detkit.errors import ConfigError
 
 BACKGROUND = "__background__"
-CHECKPOINT_CLASSES = "detkit_class_names"  # where a detkit checkpoint records its classes
-MODEL_PREFIX = "model."  # a Lightning checkpoint's keys of the detector
 log = logging.getLogger(__name__)
 
 
@@ -147,41 +141,3 @@ def _check_same_architecture(state: Mapping[str, Tensor], source: Mapping[str, T
             f"{len(differ)} shaped differently (checkpoint vs model, e.g. {differ[:4]}); "
             "use the model the checkpoint was trained with"
         )
-
-
-def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], list[str] | None]:
-    """The detector's state dict in a detkit (Lightning) checkpoint, loaded with
-    ``weights_only=True``, and the class names it records (None for checkpoints without)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(
-            f"checkpoint {path}: no such file; pass a .ckpt of a detkit run (<run>/checkpoints/best.ckpt)"
-        )
-    try:
-        if not zipfile.is_zipfile(path):  # torch.save's format; a cut-short file loses its directory at the end
-            raise EOFError
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # what the safe loader raises for anything but tensors and plain data
-        raise ConfigError(
-            f"checkpoint {path} holds objects other than tensors and plain data, which detkit never loads: "
-            "it is not a checkpoint detkit wrote; pass a .ckpt written by tools/train.py"
-        ) from None
-    except Exception:  # torch raises several types for a file that is cut short or not a checkpoint
-        raise ConfigError(
-            f"checkpoint {path} is truncated or not a checkpoint at all; pass a .ckpt written by tools/train.py"
-        ) from None
-    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
-        raise ConfigError(
-            f"checkpoint {path} is a {type(checkpoint).__name__} without a 'state_dict': not a Lightning "
-            "checkpoint; pass a .ckpt written by tools/train.py"
-        )
-    weights, names = checkpoint["state_dict"], checkpoint.get(CHECKPOINT_CLASSES)
-    if not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in weights.items()) or not (
-        names is None or (isinstance(names, list) and all(isinstance(n, str) for n in names))
-    ):
-        raise ConfigError(
-            f"checkpoint {path}: its state_dict must map names to tensors and {CHECKPOINT_CLASSES!r} list class "
-            "names; it is not a checkpoint detkit wrote; pass a .ckpt written by tools/train.py"
-        )
-    state = {k.removeprefix(MODEL_PREFIX): v for k, v in weights.items() if k.startswith(MODEL_PREFIX)}
-    return state, names

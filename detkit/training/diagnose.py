@@ -23,9 +23,9 @@ from detkit.data.formats import READERS, load_coco
 from detkit.data.records import DetectionDataset
 from detkit.errors import ConfigError
 from detkit.evaluation.bootstrap import ImageMatches, bootstrap_metrics
-from detkit.training.checkpoints import find_run
 from detkit.training.learning_curve import learning_curve
-from detkit.training.split_scoring import diagnosis_images, match_split, open_run
+from detkit.training.run_dir import RunDir
+from detkit.training.split_scoring import diagnosis_images, match_split
 
 SPLITS = ERROR_NAMES[1:]
 PER_CLASS_PREFIX = {"mAP": "AP/", "mAP50": "AP50/"}
@@ -41,8 +41,8 @@ def diagnose_run(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(
             f"bootstrap needs samples >= 1 (got {boot.samples}) and 0 < confidence < 1 (got {boot.confidence})"
         )
-    run_dir, checkpoint = find_run(cfg.run, cfg.checkpoint)
-    datamodule, model, partial_labels = open_run(run_dir, checkpoint)
+    run = RunDir.open(cfg.run, cfg.checkpoint)
+    datamodule, model, partial_labels = run.datamodule(), run.detector(), run.partial_labels
     errors: dict[str, ErrorEstimate | None] = {}
     points: dict[str, dict[str, float]] = {}
     for index, split in enumerate(SPLITS):
@@ -56,12 +56,12 @@ def diagnose_run(cfg: DictConfig) -> dict[str, Any]:
     diagnosis = build_diagnosis(
         cfg.metric, errors, worst_classes(points, cfg.metric, cfg.worst_classes), human_source, boot.confidence
     )
-    diagnosis["run"], diagnosis["checkpoint"] = str(run_dir), str(checkpoint)
-    out = Path(cfg.out or run_dir)
+    diagnosis["run"], diagnosis["checkpoint"] = str(run.path), str(run.checkpoint)
+    out = Path(cfg.out or run.path)
     write_diagnosis(diagnosis, out)
-    log_diagnosis(run_dir, diagnosis)
+    log_diagnosis(run.path, diagnosis)
     if cfg.learning_curve:
-        diagnosis["learning_curve"] = learning_curve(cfg, run_dir, checkpoint, out)
+        diagnosis["learning_curve"] = learning_curve(cfg, run, out)
     return diagnosis
 
 

@@ -20,9 +20,9 @@ from detkit.analysis.grids import same_size
 from detkit.data.formats.coco import predictions_to_results
 from detkit.errors import ConfigError
 from detkit.files import write_json_atomic
-from detkit.training.checkpoints import find_run, load_run_config
 from detkit.training.datamodule import DetectionDataModule
-from detkit.training.run import build_module, evaluate_splits, load_run_datamodule
+from detkit.training.run import build_module, evaluate_splits
+from detkit.training.run_dir import RunDir
 from detkit.training.trainers import instantiate_trainer
 
 PREDICTIONS_DIR = "predictions"
@@ -34,16 +34,15 @@ def analyse_run_errors(cfg: DictConfig) -> Path | None:
     and write the report to ``cfg.out`` (default ``<run>/errors/<split>``); with ``cfg.tags``,
     summarise a tagged error sheet instead. The output folder; None on ranks other than 0."""
     check_error_options(cfg)
-    run_dir, checkpoint = find_run(cfg.run, cfg.checkpoint)
-    run_cfg = load_run_config(run_dir)
-    datamodule = load_run_datamodule(run_dir, run_cfg)
+    run = RunDir.open(cfg.run, cfg.checkpoint)
+    datamodule = run.datamodule()
     if cfg.split not in datamodule.split_names:
         raise ConfigError(f"split={cfg.split!r} is not one of the run's splits {datamodule.split_names}")
-    results = split_results(run_dir, checkpoint, cfg.split, datamodule, run_cfg, cfg.trainer)
+    results = split_results(run, cfg.split, datamodule, cfg.trainer)
     if results is None:
         return None
-    out = Path(cfg.out or run_dir / "errors" / cfg.split)
-    partial_labels = run_cfg.evaluation.get("partial_labels", "lvis")
+    out = Path(cfg.out or run.path / "errors" / cfg.split)
+    partial_labels = run.partial_labels
     ground_truth = datamodule.ground_truth(cfg.split)
     analysis = ErrorAnalysis(ground_truth, results, partial_labels)
     if cfg.tags:
@@ -52,34 +51,29 @@ def analyse_run_errors(cfg: DictConfig) -> Path | None:
     dataset = datamodule.subset(cfg.split)
     file_names = {r.image_id: r.file_name for r in dataset.records}
     report = error_report(analysis, ground_truth, results, file_names, cfg.split, cfg, partial_labels)
-    report |= {"run": str(run_dir), "checkpoint": str(checkpoint)}
+    report |= {"run": str(run.path), "checkpoint": str(run.checkpoint)}
     images = draw_worst(analysis, dataset.root, file_names, report, cfg.score_threshold)
     write_error_report(out, report, analysis, file_names)
     write_gallery(out, report, images, cfg.score_threshold)
-    log_errors(run_dir, report, analysis, images)
+    log_errors(run.path, report, analysis, images)
     return out
 
 
 def split_results(
-    run_dir: Path,
-    checkpoint: Path,
-    split: str,
-    datamodule: DetectionDataModule,
-    run_cfg: DictConfig,
-    trainer_cfg: DictConfig,
+    run: RunDir, split: str, datamodule: DetectionDataModule, trainer_cfg: DictConfig
 ) -> list[dict[str, Any]] | None:
     """The checkpoint's detections on the split as COCO results, predicted once and cached in
     ``<run>/predictions/<split>.json`` (remade when the checkpoint file changes). Predicted
     through the configured trainer, so under DDP every rank predicts a share and the shares are
     gathered, each image once. None on ranks other than 0."""
-    cache = run_dir / PREDICTIONS_DIR / f"{split}.json"
-    key = _cache_key(checkpoint, datamodule, split)
+    cache = run.path / PREDICTIONS_DIR / f"{split}.json"
+    key = _cache_key(run.checkpoint, datamodule, split)
     stored = json.loads(cache.read_text(encoding="utf-8")) if cache.is_file() else None
     if stored is not None and stored.get("key") == key:
         return stored["results"]
     trainer = instantiate_trainer(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
-    module = build_module(run_cfg, from_checkpoint=True)
-    evaluate_splits(trainer, module, datamodule, [split], ckpt_path=str(checkpoint))
+    module = build_module(run.config, from_checkpoint=True)
+    evaluate_splits(trainer, module, datamodule, [split], ckpt_path=str(run.checkpoint))
     if not trainer.is_global_zero:
         return None
     results = predictions_to_results(module.last_predictions, datamodule.load().category_ids)

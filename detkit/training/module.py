@@ -18,7 +18,7 @@ from detkit.evaluation.gather import broadcast_from_zero, gather_by_image
 from detkit.models.detectors import to_model_target
 from detkit.models.finetune import BackboneFreeze, Finetune, parameter_groups
 from detkit.models.inference import detect
-from detkit.models.transfer import CHECKPOINT_CLASSES
+from detkit.training.checkpoints import CHECKPOINT_CLASSES
 
 PARTIAL_LABELS_LOSSES = ("masked", "gated", "naive")
 Batch = tuple[list[torch.Tensor], list[dict[str, Any]]]

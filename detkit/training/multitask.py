@@ -19,8 +19,8 @@ from detkit.data.formats.coco import predictions_to_array
 from detkit.errors import ConfigError
 from detkit.evaluation.coco import evaluate_coco
 from detkit.models.inference import Detections, detect_all
-from detkit.training.checkpoints import load_detector, load_run_config
-from detkit.training.run import TrainedRun, check_single_process, child_config, load_run_datamodule, train
+from detkit.training.run import TrainedRun, check_single_process, child_config, train
+from detkit.training.run_dir import RunDir
 
 
 def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
@@ -29,7 +29,7 @@ def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.paths.output_dir)
     _check_comparable(cfg, out)
     joint = train(child_config(cfg, out / "joint"))
-    joint_cfg = load_run_config(joint.run_dir)
+    joint_run = RunDir(joint.run_dir, joint.checkpoint)
     splits_dir = str(joint.run_dir / "splits")
     per_class = {
         name: train(
@@ -37,9 +37,9 @@ def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
                 cfg, out / "per_class" / name, {"data.module.single_class": name, "data.module.splits_dir": splits_dir}
             )
         )
-        for name in joint_cfg.data.class_names
+        for name in joint_run.class_names
     }
-    datamodule = load_run_datamodule(joint.run_dir, joint_cfg)
+    datamodule = joint_run.datamodule()
     loader = datamodule.loader(cfg.compare.split)
     joint_detections, joint_cost = _predict(joint, loader, cfg.compare.device)
     merged: dict[int, list[Detections]] = {}
@@ -56,7 +56,7 @@ def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
         return evaluate_coco(ground_truth, results, cfg.evaluation.backend, cfg.evaluation.partial_labels)
 
     comparison = build_comparison(
-        list(joint_cfg.data.class_names),
+        joint_run.class_names,
         score(joint_detections),
         score({image_id: _concatenate(parts) for image_id, parts in merged.items()}),
         joint_cost,
@@ -75,7 +75,7 @@ def _check_comparable(cfg: DictConfig, out: Path) -> None:
 
 
 def _predict(run: TrainedRun, loader: Any, device: str) -> tuple[dict[int, Detections], ModelCost]:
-    model = load_detector(run.run_dir, run.checkpoint)
+    model = RunDir(run.run_dir, run.checkpoint).detector()
     detections, seconds = detect_all(model, loader, device)
     parameters = sum(p.numel() for p in model.parameters())
     return detections, ModelCost(parameters, run.fit_seconds, run.steps, seconds)

@@ -19,7 +19,7 @@ from detkit.data.transforms import build_transforms
 from detkit.errors import ConfigError, DatasetError
 from detkit.files import write_bytes_atomic, write_json_atomic
 from detkit.models.inference import Detections, detect_all
-from detkit.training.checkpoints import find_run, load_detector, load_run_config
+from detkit.training.run_dir import RunDir
 
 PREDICTIONS_FILE, IMAGES_FILE, DRAWN_DIR = "predictions.json", "images.json", "drawn"
 DRAW_COLOUR = "#2ca02c"  # matplotlib green, as matches in the error gallery
@@ -38,8 +38,8 @@ def predict_images(cfg: DictConfig) -> Predicted:
     """Run the checkpoint of ``cfg.run`` on ``cfg.images`` and write ``predictions.json`` (COCO
     results with score >= ``score_threshold``), ``images.json`` (the image ids and categories
     they refer to) and, with ``draw``, ``drawn/<image>.jpg`` (detections >= ``draw_threshold``)."""
-    run_dir, checkpoint = find_run(cfg.run, cfg.checkpoint)
-    class_names = list(load_run_config(run_dir).data.class_names)
+    run = RunDir.open(cfg.run, cfg.checkpoint)
+    class_names = run.class_names
     root, paths = find_images(str(cfg.images))
     category_ids, image_ids = list(range(1, len(class_names) + 1)), None
     if cfg.annotations:
@@ -48,12 +48,12 @@ def predict_images(cfg: DictConfig) -> Predicted:
         image_ids = ids_by_file_name(coco, names, str(cfg.annotations))
         category_ids = _category_ids(coco, class_names, str(cfg.annotations))
     dataset = image_dataset(root, paths, class_names, image_ids)
-    detections = _detect(dataset, load_detector(run_dir, checkpoint), cfg)
+    detections = _detect(dataset, run.detector(), cfg)
     kept = {i: _above(d, cfg.score_threshold) for i, d in detections.items()}
-    out = Path(cfg.out) if cfg.out else run_dir / "predict"
+    out = Path(cfg.out) if cfg.out else run.path / "predict"
     results = predictions_to_results(kept, category_ids)
     write_json_atomic(out / PREDICTIONS_FILE, results, indent=None)
-    write_json_atomic(out / IMAGES_FILE, _images_file(dataset, category_ids, checkpoint))
+    write_json_atomic(out / IMAGES_FILE, _images_file(dataset, category_ids, run.checkpoint))
     if cfg.draw:
         _draw(dataset, kept, cfg.draw_threshold, out / DRAWN_DIR)
     return Predicted(out, len(dataset), len(results))

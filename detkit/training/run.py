@@ -26,21 +26,14 @@ from detkit.errors import ConfigError
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.models.finetune import Finetune
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
-from detkit.models.transfer import read_checkpoint
 from detkit.training.callbacks import DevImageLogger, SameConfigEverywhere
-from detkit.training.checkpoints import (
-    CONFIG_FILE,
-    AtomicCheckpointIO,
-    build_architecture,
-    init_checkpoint_path,
-    initialise_from_checkpoint,
-    load_run_config,
-)
+from detkit.training.checkpoints import AtomicCheckpointIO, build_architecture
 from detkit.training.cli import LAST
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.module import DetectionModule
 from detkit.training.quiet import silence_known_noise
 from detkit.training.random_state import RandomStateCheckpoint
+from detkit.training.run_dir import CONFIG_FILE, RunDir, init_run, initialise_from_checkpoint
 from detkit.training.trainers import instantiate_trainer
 
 METRICS_FILE = "metrics.json"
@@ -70,7 +63,7 @@ def train(cfg: DictConfig) -> TrainedRun:
     run_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
     if OmegaConf.select(cfg, "init.checkpoint", default=None):
-        init_checkpoint_path(cfg.init.checkpoint)  # a wrong path fails before the data loads
+        init_run(cfg.init.checkpoint)  # a wrong path fails before the data loads
     datamodule = build_datamodule(cfg)
     module = build_module(cfg)
     check_partial_label_support(datamodule.subset("train"), module)
@@ -78,7 +71,8 @@ def train(cfg: DictConfig) -> TrainedRun:
     report_batch_size(trainer, datamodule.batch_size, cfg.optimizer.get("lr"))
     save_config(cfg, run_dir)
     started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=_resume_checkpoint(cfg), weights_only=True)
+    resumed = str(RunDir.resumed(cfg.resume).checkpoint) if cfg.get("resume") else None
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resumed, weights_only=True)
     fit_seconds = time.perf_counter() - started
     checkpoint = best_checkpoint(trainer, module, datamodule)
     splits = evaluated_splits(cfg, datamodule)
@@ -269,14 +263,6 @@ def save_config(cfg: DictConfig, run_dir: Path) -> None:
     write_text_atomic(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
 
 
-def load_run_datamodule(run_dir: str | Path, cfg: DictConfig | None = None) -> DetectionDataModule:
-    """The data module of a finished run, on the split manifests it saved (``cfg``: its config,
-    when already loaded). Those manifests already hold the run's share of train."""
-    cfg = cfg if cfg is not None else load_run_config(run_dir)
-    splits_dir = str(Path(run_dir) / "splits")
-    return instantiate(cfg.data.module, splits_dir=splits_dir, manifest_dir=None, train_fraction=1.0)
-
-
 def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
     """The config a resumed run continues with: the one it saved, with this command line's value
     overrides (e.g. ``trainer.max_epochs=12``) on top. ``cfg`` itself when not resuming."""
@@ -295,19 +281,10 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
         raise ConfigError(
             f"resume keeps the run's config groups; drop {switches} (values such as trainer.max_epochs=12 may change)"
         )
-    merged = OmegaConf.merge(load_run_config(cfg.resume), OmegaConf.from_dotlist([o.lstrip("+~") for o in values]))
+    changed = OmegaConf.from_dotlist([o.lstrip("+~") for o in values])
+    merged = OmegaConf.merge(RunDir.resumed(cfg.resume).config, changed)
     merged.resume = cfg.resume
     return merged
-
-
-def _resume_checkpoint(cfg: DictConfig) -> str | None:
-    if not cfg.get("resume"):
-        return None
-    checkpoint = Path(cfg.resume) / "checkpoints" / "last.ckpt"
-    if not checkpoint.is_file():
-        raise ConfigError(f"resume={cfg.resume}: no checkpoints/last.ckpt there; pass a detkit run directory")
-    read_checkpoint(checkpoint)  # one clear message for a damaged or foreign file, before Lightning reads it
-    return str(checkpoint)
 
 
 def evaluate_splits(

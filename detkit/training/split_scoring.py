@@ -3,8 +3,6 @@ to be scored and bootstrapped (`detkit.evaluation.bootstrap.ImageMatches`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -12,17 +10,7 @@ from detkit.data.formats.coco import dataset_to_coco, predictions_to_results
 from detkit.errors import ConfigError
 from detkit.evaluation.bootstrap import ImageMatches
 from detkit.models.inference import detect_all
-from detkit.training.checkpoints import load_detector, load_run_config
 from detkit.training.datamodule import DetectionDataModule
-from detkit.training.run import load_run_datamodule
-
-
-def open_run(run_dir: Path, checkpoint: Path) -> tuple[DetectionDataModule, torch.nn.Module, str]:
-    """A finished run's data module (its saved splits), its detector with ``checkpoint``'s
-    weights, and how it scores partially labelled images."""
-    run_cfg = load_run_config(run_dir)
-    partial_labels = run_cfg.evaluation.get("partial_labels", "lvis")  # runs made before partial labels
-    return load_run_datamodule(run_dir, run_cfg), load_detector(run_dir, checkpoint), partial_labels
 
 
 def diagnosis_images(datamodule: DetectionDataModule, split: str, train_sample: str | int, seed: int) -> list[int]:

@@ -13,8 +13,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from detkit.analysis.transfer import CURVE_METRIC, build_transfer_comparison, write_transfer
 from detkit.errors import ConfigError
 from detkit.models.transfer import BACKGROUND, output_mapping, shared_classes
-from detkit.training.checkpoints import load_run_config, read_init_checkpoint
 from detkit.training.run import TrainedRun, check_single_process, child_config, train
+from detkit.training.run_dir import RunDir, init_run
 
 FROM_SCRATCH = {
     "init.checkpoint": None,
@@ -38,7 +38,7 @@ def compare_transfer(cfg: DictConfig) -> dict[str, Any]:
         "finetuned": train(child_config(cfg, out / "finetuned")),
         "scratch": train(child_config(cfg, out / "scratch", FROM_SCRATCH)),
     }
-    class_names = list(load_run_config(runs["finetuned"].run_dir).data.class_names)
+    class_names = RunDir(runs["finetuned"].run_dir, runs["finetuned"].checkpoint).class_names
     comparison = build_transfer_comparison(
         {name: _summary(run) for name, run in runs.items()},
         str(cfg.init.checkpoint),
@@ -64,6 +64,6 @@ def _summary(run: TrainedRun) -> dict[str, Any]:
 
 
 def _carried_classes(cfg: DictConfig, class_names: list[str]) -> list[str]:
-    _, source = read_init_checkpoint(cfg.init.checkpoint)
+    _, source = init_run(cfg.init.checkpoint).weights()
     targets = [BACKGROUND, *class_names]
     return shared_classes(output_mapping([BACKGROUND, *source], targets, dict(cfg.init.class_map or {})), targets)

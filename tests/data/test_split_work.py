@@ -4,6 +4,7 @@ its listing or name by name."""
 
 import json
 import os
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -154,10 +155,17 @@ def _pids(items):
     return [os.getpid() for _ in items]
 
 
+def _pids_slowly(items):
+    """``_pids`` taking 0.2 s a chunk, so that one worker cannot take every chunk before the
+    other has started (CI saw all 8 fast chunks done by the first)."""
+    time.sleep(0.2)
+    return _pids(items)
+
+
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: the work stays in this process")
 def test_work_is_shared_among_processes_and_comes_back_in_order():
     items = list(range(40))
-    assert len(set(parallel.map_files(_pids, items, per_worker=10))) >= 2
+    assert len(set(parallel.map_files(_pids_slowly, items, per_worker=10))) >= 2
     assert parallel.map_files(sorted, items, per_worker=10) == items
     assert set(parallel.map_files(_pids, items, per_worker=100)) == {os.getpid()}, "too few to fork for"
 

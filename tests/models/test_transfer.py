@@ -8,8 +8,9 @@ from torchvision.models import mobilenet_v3_large
 
 from detkit.errors import ConfigError
 from detkit.models import build_detector
-from detkit.models.transfer import BACKGROUND, CHECKPOINT_CLASSES, class_tensors, read_checkpoint, transfer_state
+from detkit.models.transfer import BACKGROUND, class_tensors, transfer_state
 from detkit.models.weights import backbone_weights, detector_weights, hub_file
+from detkit.training.checkpoints import CHECKPOINT_CLASSES, read_checkpoint
 
 OLD = ["circle", "square", "triangle", "star"]
 NEW = ["hexagon", "square", "circle"]  # two shared (in another order), one new

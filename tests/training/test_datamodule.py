@@ -13,7 +13,8 @@ from detkit.data.split_report import write_splits
 from detkit.data.splits import split_dataset
 from detkit.errors import ConfigError, DatasetError
 from detkit.training.datamodule import DetectionDataModule
-from detkit.training.run import build_datamodule, load_run_datamodule, save_config
+from detkit.training.run import build_datamodule, save_config
+from detkit.training.run_dir import RunDir
 from tests.conftest import TINY_SHAPES, compose_train
 
 FOUR = {"train": 0.5, "train_dev": 0.125, "dev": 0.25, "test": 0.125}
@@ -119,5 +120,6 @@ def test_a_finished_run_with_a_share_of_train_is_rebuilt_on_that_share(tmp_path)
     trained = build_datamodule(cfg)
     save_config(cfg, run_dir)
     expected = [r.image_id for r in trained.subset("train").records]
-    rebuilt = [r.image_id for r in load_run_datamodule(run_dir).subset("train").records]
+    reopened = RunDir(run_dir, run_dir / "checkpoints" / "best.ckpt").datamodule()
+    rebuilt = [r.image_id for r in reopened.subset("train").records]
     assert rebuilt == expected, "the saved manifest already holds the share: not halved again"

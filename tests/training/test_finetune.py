@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from detkit.errors import ConfigError
-from detkit.models.transfer import CHECKPOINT_CLASSES
+from detkit.training.checkpoints import CHECKPOINT_CLASSES
 from detkit.training.run import build_module, train
 from tests.conftest import compose_train
 

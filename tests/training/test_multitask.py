@@ -6,8 +6,8 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from detkit.errors import ConfigError
-from detkit.training.checkpoints import load_run_config
 from detkit.training.multitask import compare_multitask
+from detkit.training.run_dir import RunDir
 from tests.conftest import compose_train
 
 
@@ -38,7 +38,7 @@ def test_joint_and_per_class_detectors_are_trained_alike_and_scored_by_one_evalu
     assert set(comparison["classes"]) == {"circle", "square"}
     for name, row in comparison["classes"].items():
         run = out / "per_class" / name
-        assert load_run_config(run).data.class_names == [name]
+        assert RunDir.open(run).config.data.class_names == [name]
         assert {"dev/mAP", "train/loss"} <= _scalar_tags(run) & _scalar_tags(out / "joint"), "tags overlay"
         # The best checkpoints' predictions, scored again here, give what each run scored itself:
         # a class's AP depends only on its own boxes, so merging per-class outputs changes nothing.

@@ -9,11 +9,12 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from detkit.errors import ConfigError, TrainingError
 from detkit.models import build_detector
-from detkit.training.checkpoints import AtomicCheckpointIO, load_run_config
+from detkit.training.checkpoints import AtomicCheckpointIO
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.evaluate import evaluate_run
 from detkit.training.module import DetectionModule
 from detkit.training.run import build_datamodule, resumed_config, train
+from detkit.training.run_dir import RunDir
 from tests.conftest import TRAINING_SEED, compose_config, compose_train
 
 
@@ -79,12 +80,11 @@ def test_resume_continues_a_run_from_its_last_checkpoint(tmp_path):
     assert len(runs) == 2
     steps = runs[1]
     assert steps and min(steps) >= before["global_step"], "the resumed process trained only the new epoch"
-    assert load_run_config(run).model.batch_norm_momentum == 0.2, "the run kept its own config"
+    assert RunDir.open(run).config.model.batch_norm_momentum == 0.2, "the run kept its own config"
 
 
 def test_resume_refuses_to_switch_config_groups(tmp_path):
-    cfg = compose_train(tmp_path, ["+trainer.fast_dev_run=true"])
-    train(cfg)
+    train(compose_train(tmp_path, ["trainer.max_steps=1", "evaluation.splits=[dev]"]))
     resumed = compose_train(tmp_path, [f"resume={tmp_path / 'run'}"])
     with pytest.raises(ConfigError, match="model=fcos_resnet50_fpn"):
         resumed_config(resumed, ["model=fcos_resnet50_fpn"])

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from detkit.errors import ConfigError
-from detkit.training.checkpoints import load_run_config
 from detkit.training.run import train
+from detkit.training.run_dir import RunDir
 from detkit.training.transfer import compare_transfer
 from tests.conftest import compose_train
 
@@ -36,7 +36,7 @@ def test_finetuned_and_scratch_runs_differ_only_in_their_start(tmp_path):
     assert comparison["dev_gain"]["mAP"] == pytest.approx(
         finetuned["metrics"]["dev"]["mAP"] - scratch["metrics"]["dev"]["mAP"]
     )
-    scratch_cfg = load_run_config(out / "scratch")
+    scratch_cfg = RunDir.open(out / "scratch").config
     assert scratch_cfg.init.checkpoint is None and scratch_cfg.finetune.freeze == "none"
     source = torch.load(domain_a / "checkpoints" / "best.ckpt", weights_only=True)["state_dict"]
     start = torch.load(out / "finetuned" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]

@@ -1,0 +1,115 @@
+"""A run's folder as ``tools/train.py`` leaves it, opened once: the config it saved, the
+checkpoint asked for (``checkpoints/best.ckpt`` by default), its classes, its data module on
+the split manifests it saved, and its detector with that checkpoint's weights."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from detkit.errors import ConfigError
+from detkit.models.transfer import BACKGROUND, transfer_state
+from detkit.training.checkpoints import build_architecture, read_checkpoint
+
+if TYPE_CHECKING:
+    from detkit.training.datamodule import DetectionDataModule
+
+CONFIG_FILE = "config.yaml"
+CHECKPOINTS_DIR = "checkpoints"
+BEST, LAST, CHECKPOINT_SUFFIX = "best.ckpt", "last.ckpt", ".ckpt"
+RUN_FIX = "pass run=<run dir> or checkpoint=<path to a .ckpt>"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """A finished (or interrupted) run: its folder and the checkpoint chosen in it."""
+
+    path: Path
+    checkpoint: Path
+
+    @classmethod
+    def open(
+        cls, run: str | Path, checkpoint: str | Path | None = None, argument: str = "", fix: str = RUN_FIX
+    ) -> RunDir:
+        """The run ``run`` names (its folder, or a ``.ckpt`` inside its ``checkpoints/``) with
+        ``checkpoint`` if given, else its best one; the checkpoint is read once here, so that a
+        file detkit did not write gets one clear message (``argument``, e.g. ``"resume=x: "``,
+        says where the path came from and ``fix`` what to pass instead)."""
+        path = Path(run)
+        if path.is_file() or path.suffix == CHECKPOINT_SUFFIX:
+            path, chosen = path.parent.parent, path
+        else:
+            chosen = Path(checkpoint) if checkpoint else path / CHECKPOINTS_DIR / BEST
+        if not chosen.is_file():
+            raise ConfigError(f"{argument or 'checkpoint '}{chosen} not found; {fix}")
+        read_checkpoint(chosen)
+        return cls(path, chosen)
+
+    @classmethod
+    def resumed(cls, run: str | Path) -> RunDir:
+        """The run ``resume=<run>`` continues, at its last checkpoint."""
+        fix = "pass resume=<a detkit run directory that has checkpoints/last.ckpt>"
+        return cls.open(run, Path(run) / CHECKPOINTS_DIR / LAST, f"resume={run}: ", fix)
+
+    @cached_property
+    def config(self) -> DictConfig:
+        """The resolved config the run saved."""
+        path = self.path / CONFIG_FILE
+        if not path.is_file():
+            raise ConfigError(f"{self.path}: no {CONFIG_FILE} there; pass a run directory made by tools/train.py")
+        return OmegaConf.load(path)
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.config.data.class_names)
+
+    @property
+    def partial_labels(self) -> str:
+        """How the run scores partially labelled images (runs made before partial labels: LVIS's way)."""
+        return self.config.evaluation.get("partial_labels", "lvis")
+
+    def datamodule(self) -> DetectionDataModule:
+        """The run's data module on the split manifests it saved (which already hold its share of train)."""
+        splits_dir = str(self.path / "splits")
+        return instantiate(self.config.data.module, splits_dir=splits_dir, manifest_dir=None, train_fraction=1.0)
+
+    def weights(self) -> tuple[dict[str, Tensor], list[str]]:
+        """The checkpoint's detector state and class names (from the config for checkpoints
+        written before checkpoints recorded them)."""
+        state, names = read_checkpoint(self.checkpoint)
+        return state, names if names is not None else self.class_names
+
+    def detector(self) -> nn.Module:
+        """The run's detector with the checkpoint's weights, in eval mode on the CPU."""
+        model = build_architecture(self.config.model)
+        missing, unexpected = model.load_state_dict(self.weights()[0], strict=False)
+        missing = [key for key in missing if not key.endswith("num_batches_tracked")]
+        if missing or unexpected:
+            raise ConfigError(
+                f"{self.checkpoint} does not fit the model of {self.path}: "
+                f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+        return model.eval()
+
+
+def init_run(checkpoint: str | Path) -> RunDir:
+    """The run ``init.checkpoint`` names: a .ckpt, or a run directory (its best checkpoint)."""
+    fix = "pass a detkit run directory or a .ckpt"
+    return RunDir.open(checkpoint, argument=f"init.checkpoint={checkpoint}: ", fix=fix)
+
+
+def initialise_from_checkpoint(
+    model: nn.Module, checkpoint: str | Path, class_names: Sequence[str], class_map: Mapping[str, str] | None = None
+) -> list[str]:
+    """Fill ``model`` (built for ``class_names``) from a detkit ``checkpoint`` (or a run directory:
+    its best checkpoint), re-initialising the classification rows of classes the checkpoint
+    lacks; returns the classes whose rows were carried over (`detkit.models.transfer`)."""
+    state, source_names = init_run(checkpoint).weights()
+    return transfer_state(model, state, [BACKGROUND, *source_names], [BACKGROUND, *class_names], class_map)
