@@ -24,7 +24,7 @@ from coco_cases import coco_size_case  # benchmarks/ is the script's folder
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from detkit.analysis.errors import ErrorAnalysis
+from detkit.analysis.tide import ErrorAnalysis
 from detkit.evaluation.bootstrap import ImageMatches
 from detkit.evaluation.coco import evaluate_coco
 

@@ -38,7 +38,7 @@ import numpy as np
 from coco_cases import coco_size_case, library_alone  # benchmarks/ is the script's folder
 from PIL import Image
 
-from detkit.analysis.errors import ErrorAnalysis
+from detkit.analysis.tide import ErrorAnalysis
 from detkit.data.formats.coco import load_coco, write_coco
 from detkit.data.formats.voc import load_voc, write_voc
 from detkit.data.formats.yolo import load_yolo, write_yolo

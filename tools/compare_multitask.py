@@ -9,8 +9,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from detkit.training.cli import check_run_dir_can_be_made, print_comparison, run_hydra_tool
-from detkit.training.multitask import compare_multitask
+from detkit.workflows.cli import check_run_dir_can_be_made, print_comparison, run_hydra_tool
+from detkit.workflows.compare_multitask import compare_multitask
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from detkit.training.cli import check_run_dir_can_be_made, print_comparison, run_hydra_tool
-from detkit.training.transfer import compare_transfer
+from detkit.workflows.cli import check_run_dir_can_be_made, print_comparison, run_hydra_tool
+from detkit.workflows.compare_transfer import compare_transfer
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

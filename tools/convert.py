@@ -11,7 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from detkit.data.formats import convert_dataset
-from detkit.training.cli import run_hydra_tool
+from detkit.workflows.cli import run_hydra_tool
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from detkit.errors import ConfigError
-from detkit.training.cli import run_hydra_tool
-from detkit.training.diagnose import diagnose_run
+from detkit.exceptions import ConfigError
+from detkit.workflows.cli import run_hydra_tool
+from detkit.workflows.diagnose import diagnose_run
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

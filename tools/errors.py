@@ -15,9 +15,9 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from detkit.analysis.error_report import render_error_summary
-from detkit.analysis.file_errors import analyse_file_errors
-from detkit.errors import ConfigError
-from detkit.training.cli import run_hydra_tool
+from detkit.exceptions import ConfigError
+from detkit.workflows.cli import run_hydra_tool
+from detkit.workflows.file_errors import analyse_file_errors
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -26,7 +26,7 @@ def main(cfg: DictConfig) -> None:
     if cfg.annotations and cfg.predictions:  # files only: no torch or Lightning to import (seconds)
         out = analyse_file_errors(cfg)
     elif cfg.run:
-        from detkit.training.errors import analyse_run_errors
+        from detkit.workflows.error_analysis import analyse_run_errors
 
         out = analyse_run_errors(cfg)
     else:

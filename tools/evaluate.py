@@ -9,11 +9,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from detkit.errors import ConfigError
 from detkit.evaluation.coco import score_files
 from detkit.evaluation.summary import format_metrics_table
+from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic
-from detkit.training.cli import run_hydra_tool
+from detkit.workflows.cli import run_hydra_tool
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> None:
     elif cfg.run:
         from lightning.pytorch.utilities import rank_zero_only
 
-        from detkit.training.evaluate import evaluate_run
+        from detkit.workflows.evaluate import evaluate_run
 
         metrics = evaluate_run(cfg.run, cfg.split, cfg.trainer, cfg.checkpoint)
         rank_zero_only(report)(metrics, cfg.split, Path(cfg.out or Path(cfg.run) / "eval" / cfg.split))

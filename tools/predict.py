@@ -9,9 +9,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from detkit.errors import ConfigError
-from detkit.training.cli import run_hydra_tool
-from detkit.training.predict import predict_images
+from detkit.exceptions import ConfigError
+from detkit.workflows.cli import run_hydra_tool
+from detkit.workflows.predict import predict_images
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from detkit.data.split_report import write_splits
-from detkit.training.cli import run_hydra_tool
+from detkit.workflows.cli import run_hydra_tool
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

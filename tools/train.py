@@ -13,8 +13,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from detkit.evaluation.summary import format_metrics_table
-from detkit.training.cli import check_run_dir_arguments, run_hydra_tool
 from detkit.training.run import resumed_config, train
+from detkit.workflows.cli import check_run_dir_arguments, run_hydra_tool
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from detkit.analysis.errors import KINDS, SPECIAL, ErrorAnalysis
 from detkit.analysis.figures import subplots, to_png
+from detkit.analysis.tide import KINDS, SPECIAL, ErrorAnalysis
 from detkit.evaluation.matching import mean_defined
 from detkit.files import write_bytes_atomic, write_text_atomic
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from detkit.analysis.error_report import CSV_COLUMNS
-from detkit.analysis.errors import ErrorAnalysis
-from detkit.errors import DatasetError
+from detkit.analysis.tide import ErrorAnalysis
+from detkit.exceptions import DatasetError
 
 TAG_SEPARATORS = re.compile(r"[;,|]")
 

@@ -16,8 +16,8 @@ from torchvision.io import encode_jpeg, encode_png
 from torchvision.utils import draw_bounding_boxes, make_grid
 
 from detkit.analysis.error_report import image_errors
-from detkit.analysis.errors import KINDS, ErrorAnalysis
 from detkit.analysis.grids import same_size
+from detkit.analysis.tide import KINDS, ErrorAnalysis
 from detkit.data.image_files import read_rgb
 from detkit.files import write_bytes_atomic, write_text_atomic
 

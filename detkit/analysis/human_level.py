@@ -11,7 +11,7 @@ import numpy as np
 
 from detkit.data.formats.coco import dataset_to_coco, predictions_to_results
 from detkit.data.records import DetectionDataset
-from detkit.errors import DatasetError
+from detkit.exceptions import DatasetError
 
 HUMAN_SCORE = 1.0  # a person's boxes carry no confidence: every one is a detection at score 1
 

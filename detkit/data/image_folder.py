@@ -9,7 +9,7 @@ from pathlib import Path
 from detkit.data.formats.fields import file_name_problem
 from detkit.data.image_files import shown_size
 from detkit.data.records import DetectionDataset, Record
-from detkit.errors import ConfigError, DatasetError
+from detkit.exceptions import ConfigError, DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 

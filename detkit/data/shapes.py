@@ -36,7 +36,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from detkit.data.formats.coco import load_coco, write_coco
 from detkit.data.records import DetectionDataset, Record
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 
 GENERATOR_VERSION = 1
 SHAPE_KINDS = ("circle", "square", "triangle", "star", "cross", "hexagon")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from detkit.data.records import DetectionDataset, Record
-from detkit.errors import ConfigError, DatasetError
+from detkit.exceptions import ConfigError, DatasetError
 from detkit.files import write_json_atomic
 
 SPLITS = ("train", "train_dev", "dev", "test")

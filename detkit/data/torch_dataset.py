@@ -10,7 +10,7 @@ import torch
 
 from detkit.data.image_files import read_rgb
 from detkit.data.records import DetectionDataset
-from detkit.errors import DatasetError
+from detkit.exceptions import DatasetError
 
 
 class DetectionImages(torch.utils.data.Dataset):

@@ -24,8 +24,8 @@ import numpy as np
 
 from detkit.data.formats.coco import load_coco, load_results, results_to_array
 from detkit.data.formats.fields import parse_json, read_text
-from detkit.errors import ConfigError
 from detkit.evaluation.partial_labels import apply_partial_labels
+from detkit.exceptions import ConfigError
 
 BACKENDS = ("ultrafast_pycocotools", "hotcoco", "pycocotools")
 DEFAULT_BACKEND = BACKENDS[0]

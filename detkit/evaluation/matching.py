@@ -7,7 +7,7 @@ cover) and then pools those per-image results into precision/recall (``accumulat
 matching as pycocotools to the bit: ``tests/evaluation/test_accumulate.py``), reads its verdicts
 column-wise (``per_instance``: no Python object per detection) and keeps them as arrays, so that
 pooling can be re-run on an edited or resampled copy: the bootstrap over images
-(`detkit.evaluation.bootstrap`) draws images again, error analysis (`detkit.analysis.errors`)
+(`detkit.evaluation.bootstrap`) draws images again, error analysis (`detkit.analysis.tide`)
 fixes errors; both pool with `detkit.evaluation.accumulate` and never match a second time.
 """
 

@@ -20,10 +20,10 @@ from torchvision.models.detection.fcos import FCOSClassificationHead
 from torchvision.models.detection.ssd import SSD
 from torchvision.models.detection.ssdlite import SSDLiteClassificationHead
 
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 from detkit.models.mobile_fcos import fcos_mobilenet_v3_large_fpn
 from detkit.models.partial_labels import retinanet_classifier_like, use_partial_label_loss
-from detkit.models.transfer import BACKGROUND, carry_class_rows, class_tensors
+from detkit.models.weight_transfer import BACKGROUND, carry_class_rows, class_tensors
 from detkit.models.weights import backbone_weights, detector_weights, offline_message
 
 DETECTORS = (
@@ -56,7 +56,7 @@ def build_detector(
     ``weights`` / ``weights_backbone`` are torchvision weight names ("DEFAULT", "COCO_V1", ...);
     with ``weights`` the pretrained model is loaded and its classification head replaced for
     ``num_classes``, keeping the rows of the pretrained classes among ``class_names`` (by name,
-    or as ``class_map`` maps ours to theirs; `detkit.models.transfer`). A file that cannot be
+    or as ``class_map`` maps ours to theirs; `detkit.models.weight_transfer`). A file that cannot be
     downloaded gives one ConfigError saying where to place it. RetinaNet and FCOS get the
     partial-label classification loss (`detkit.models.partial_labels`), which equals
     torchvision's when every class is labelled.

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 
 FREEZE_CHOICES = ("none", "backbone")
 

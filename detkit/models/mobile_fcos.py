@@ -18,7 +18,7 @@ from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.ops.feature_pyramid_network import LastLevelP6P7
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 from detkit.models.partial_labels import PartialLabelFCOSHead
 
 STRIDE_16_OUTPUT, STRIDE_32_OUTPUT = "12", "16"  # MobileNetV3-Large ``features`` blocks

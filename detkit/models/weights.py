@@ -15,7 +15,7 @@ import torch
 import torchvision
 from torchvision.models import MobileNet_V3_Large_Weights, WeightsEnum
 
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 
 # Backbone weights of the detectors detkit assembles itself (torchvision's builders declare theirs).
 ASSEMBLED_BACKBONE_WEIGHTS: dict[str, type[WeightsEnum]] = {"fcos_mobilenet_v3_large_fpn": MobileNet_V3_Large_Weights}

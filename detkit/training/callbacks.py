@@ -14,7 +14,7 @@ from torchvision.utils import draw_bounding_boxes, make_grid
 
 from detkit.analysis.grids import same_size
 from detkit.data.splits import dataset_fingerprint
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 from detkit.training.datamodule import DetectionDataModule
 
 

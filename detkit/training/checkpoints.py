@@ -15,7 +15,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 from detkit.files import write_bytes_atomic
 
 CHECKPOINT_CLASSES = "detkit_class_names"  # where a detkit checkpoint records its classes

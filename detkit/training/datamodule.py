@@ -19,7 +19,7 @@ from detkit.data.records import DetectionDataset
 from detkit.data.splits import make_splits, read_manifests, write_manifests
 from detkit.data.torch_dataset import DetectionImages, collate_detections, reseed_worker
 from detkit.data.transforms import build_transforms
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 
 
 class DetectionDataModule(L.LightningDataModule):

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from detkit.data.formats.coco import predictions_to_array
-from detkit.errors import ConfigError, TrainingError
 from detkit.evaluation.coco import DEFAULT_BACKEND, check_evaluation_options, evaluate_coco
 from detkit.evaluation.gather import broadcast_from_zero, gather_by_image
+from detkit.exceptions import ConfigError, TrainingError
 from detkit.models.detectors import to_model_target
 from detkit.models.finetune import BackboneFreeze, Finetune, parameter_groups
 from detkit.models.inference import detect

@@ -22,18 +22,18 @@ from torch import nn
 
 from detkit.data.formats.fields import is_number
 from detkit.data.records import DetectionDataset
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.models.finetune import Finetune
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
 from detkit.training.callbacks import DevImageLogger, SameConfigEverywhere
 from detkit.training.checkpoints import AtomicCheckpointIO, build_architecture
-from detkit.training.cli import LAST
 from detkit.training.datamodule import DetectionDataModule
+from detkit.training.layout import BEST, CHECKPOINTS_DIR, CONFIG_FILE, LAST, NEWEST_RUN, checkpoint_file
 from detkit.training.module import DetectionModule
 from detkit.training.quiet import silence_known_noise
 from detkit.training.random_state import RandomStateCheckpoint
-from detkit.training.run_dir import CONFIG_FILE, RunDir, init_run, initialise_from_checkpoint
+from detkit.training.run_dir import RunDir, init_run, initialise_from_checkpoint
 from detkit.training.trainers import instantiate_trainer
 
 METRICS_FILE = "metrics.json"
@@ -175,10 +175,10 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     silence_known_noise()
     logger = TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard", default_hp_metric=False)
     callbacks = [
-        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=MONITOR, mode="max"),
+        ModelCheckpoint(dirpath=run_dir / CHECKPOINTS_DIR, filename=BEST, monitor=MONITOR, mode="max"),
         # Since Lightning 2.6, save_last writes last.ckpt only when a new best is saved; resuming
         # needs the latest epoch, so a second callback without a monitor writes it every epoch.
-        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", enable_version_counter=False),
+        ModelCheckpoint(dirpath=run_dir / CHECKPOINTS_DIR, filename=LAST, enable_version_counter=False),
         LearningRateMonitor(logging_interval="step"),
         RandomStateCheckpoint(),
         DevImageLogger(**cfg.evaluation.images),
@@ -268,9 +268,9 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
     overrides (e.g. ``trainer.max_epochs=12``) on top. ``cfg`` itself when not resuming."""
     if not cfg.get("resume"):
         return cfg
-    if cfg.resume == LAST:  # the run directory resolved to the newest run (`detkit.training.cli.run_dir`)
+    if cfg.resume == NEWEST_RUN:  # the run directory resolved to the newest run (`detkit.workflows.cli.run_dir`)
         cfg.resume = cfg.paths.output_dir
-        if not (Path(cfg.resume) / "checkpoints" / "last.ckpt").is_file():
+        if not checkpoint_file(cfg.resume, LAST).is_file():
             raise ConfigError(
                 f"resume=last: no run under {Path(cfg.resume).parent} has checkpoints/last.ckpt; pass "
                 "resume=<run dir>, or name=<the run's name> (experiments name their runs)"

@@ -14,16 +14,14 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
-from detkit.errors import ConfigError
-from detkit.models.transfer import BACKGROUND, transfer_state
+from detkit.exceptions import ConfigError
+from detkit.models.weight_transfer import BACKGROUND, transfer_state
 from detkit.training.checkpoints import build_architecture, read_checkpoint
+from detkit.training.layout import BEST, CHECKPOINT_SUFFIX, CONFIG_FILE, LAST, SPLITS_DIR, checkpoint_file
 
 if TYPE_CHECKING:
     from detkit.training.datamodule import DetectionDataModule
 
-CONFIG_FILE = "config.yaml"
-CHECKPOINTS_DIR = "checkpoints"
-BEST, LAST, CHECKPOINT_SUFFIX = "best.ckpt", "last.ckpt", ".ckpt"
 RUN_FIX = "pass run=<run dir> or checkpoint=<path to a .ckpt>"
 
 
@@ -46,7 +44,7 @@ class RunDir:
         if path.is_file() or path.suffix == CHECKPOINT_SUFFIX:
             path, chosen = path.parent.parent, path
         else:
-            chosen = Path(checkpoint) if checkpoint else path / CHECKPOINTS_DIR / BEST
+            chosen = Path(checkpoint) if checkpoint else checkpoint_file(path, BEST)
         if not chosen.is_file():
             raise ConfigError(f"{argument or 'checkpoint '}{chosen} not found; {fix}")
         read_checkpoint(chosen)
@@ -56,7 +54,7 @@ class RunDir:
     def resumed(cls, run: str | Path) -> RunDir:
         """The run ``resume=<run>`` continues, at its last checkpoint."""
         fix = "pass resume=<a detkit run directory that has checkpoints/last.ckpt>"
-        return cls.open(run, Path(run) / CHECKPOINTS_DIR / LAST, f"resume={run}: ", fix)
+        return cls.open(run, checkpoint_file(run, LAST), f"resume={run}: ", fix)
 
     @cached_property
     def config(self) -> DictConfig:
@@ -77,7 +75,7 @@ class RunDir:
 
     def datamodule(self) -> DetectionDataModule:
         """The run's data module on the split manifests it saved (which already hold its share of train)."""
-        splits_dir = str(self.path / "splits")
+        splits_dir = str(self.path / SPLITS_DIR)
         return instantiate(self.config.data.module, splits_dir=splits_dir, manifest_dir=None, train_fraction=1.0)
 
     def weights(self) -> tuple[dict[str, Tensor], list[str]]:
@@ -110,6 +108,6 @@ def initialise_from_checkpoint(
 ) -> list[str]:
     """Fill ``model`` (built for ``class_names``) from a detkit ``checkpoint`` (or a run directory:
     its best checkpoint), re-initialising the classification rows of classes the checkpoint
-    lacks; returns the classes whose rows were carried over (`detkit.models.transfer`)."""
+    lacks; returns the classes whose rows were carried over (`detkit.models.weight_transfer`)."""
     state, source_names = init_run(checkpoint).weights()
     return transfer_state(model, state, [BACKGROUND, *source_names], [BACKGROUND, *class_names], class_map)

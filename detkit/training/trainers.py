@@ -12,7 +12,7 @@ from lightning.pytorch.strategies import DDPStrategy
 from omegaconf import DictConfig, OmegaConf
 
 from detkit.data.formats.fields import is_number
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 
 TIMEOUT_KEY = "ddp_timeout_s"  # detkit's key in the trainer configs, not a Trainer argument
 

@@ -18,7 +18,7 @@ from detkit.analysis.bias_variance import (
     measure_gaps,
 )
 from detkit.analysis.diagnosis_report import render_diagnosis, write_diagnosis
-from detkit.training import learning_curve as curve
+from detkit.workflows import learning_curve as curve
 
 
 def _estimate(value: float, spread: float, seed: int, images: int = 50) -> ErrorEstimate:

@@ -13,8 +13,8 @@ from pycocotools.cocoeval import COCOeval
 from detkit.analysis.human_level import annotator_results
 from detkit.data.formats.coco import load_coco, write_coco
 from detkit.data.shapes import SECOND_ANNOTATOR_FILE, ensure_shapes
-from detkit.errors import ConfigError, DatasetError
-from detkit.training.diagnose import human_error
+from detkit.exceptions import ConfigError, DatasetError
+from detkit.workflows.diagnose import human_error
 from tests.conftest import TINY_SHAPES
 
 BOOT = OmegaConf.create({"samples": 50, "seed": 0, "confidence": 0.95})

@@ -21,8 +21,8 @@ from detkit.data.formats.fields import is_number
 from detkit.data.formats.voc import load_voc
 from detkit.data.formats.yolo import load_yolo
 from detkit.data.image_folder import find_images, image_dataset
-from detkit.errors import ConfigError, DatasetError
-from detkit.training.diagnose import read_annotator
+from detkit.exceptions import ConfigError, DatasetError
+from detkit.workflows.diagnose import read_annotator
 from tests.data.test_coco import _coco as valid_coco
 from tests.data.test_coco import _write_images
 from tests.data.test_formats import _digest, _write_image

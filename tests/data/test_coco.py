@@ -7,7 +7,7 @@ from PIL import Image
 from detkit.data.formats import coco
 from detkit.data.formats.coco import dataset_to_coco, load_coco, load_results, write_coco
 from detkit.data.formats.coco_columns import object_columns
-from detkit.errors import DatasetError
+from detkit.exceptions import DatasetError
 
 
 def _write_images(root, names, size=(64, 48)):

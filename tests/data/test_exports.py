@@ -15,7 +15,7 @@ from detkit.data.formats.exports import detect_format
 from detkit.data.splits import resolve_split_mode, split_given
 from detkit.data.torch_dataset import DetectionImages
 from detkit.data.transforms import build_transforms
-from detkit.errors import ConfigError, DatasetError
+from detkit.exceptions import ConfigError, DatasetError
 from tests.exports import official_coco, roboflow_coco, ultralytics_export, voc_export
 
 LAYOUTS = {

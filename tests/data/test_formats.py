@@ -11,7 +11,7 @@ from PIL import Image
 from detkit.data.formats import READERS, convert_dataset
 from detkit.data.formats.voc import load_voc
 from detkit.data.formats.yolo import load_yolo, orphan_labels
-from detkit.errors import ConfigError, DatasetError
+from detkit.exceptions import ConfigError, DatasetError
 
 FORMATS = ("coco", "voc", "yolo")
 

@@ -12,7 +12,7 @@ from PIL import ExifTags, Image
 from detkit.data.formats.coco import load_coco
 from detkit.data.formats.yolo import load_yolo
 from detkit.data.image_files import read_rgb, shown_size
-from detkit.errors import DatasetError
+from detkit.exceptions import DatasetError
 
 # What the file must store so that a viewer, applying the EXIF orientation, shows the picture:
 # the inverse of each orientation's display transform (EXIF 2.32, tag 0x0112).

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from detkit.data.shapes import ShapesParams, ensure_shapes, load_shapes
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 from tests.conftest import TINY_SHAPES
 
 

@@ -15,7 +15,7 @@ from detkit.data.formats.coco import load_coco
 from detkit.data.formats.roots import ImageRoot
 from detkit.data.formats.voc import load_voc
 from detkit.data.formats.yolo import load_yolo
-from detkit.errors import DatasetError
+from detkit.exceptions import DatasetError
 from tests.data.test_bad_input import EXAMPLES, FUZZ, SIZE, _fresh, voc_value, yolo_lines
 from tests.data.test_coco import _coco as valid_coco
 from tests.data.test_formats import _write_image

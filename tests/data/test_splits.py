@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.split_report import summarize_splits, write_splits
 from detkit.data.splits import read_manifest, split_dataset
-from detkit.errors import ConfigError, DatasetError
+from detkit.exceptions import ConfigError, DatasetError
 
 FOUR = {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1}
 MAX_GROUP = 4

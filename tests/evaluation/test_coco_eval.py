@@ -10,8 +10,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from detkit.data.formats.coco import predictions_to_array, predictions_to_results
-from detkit.errors import ConfigError
 from detkit.evaluation.coco import BACKENDS, SUMMARY_NAMES, evaluate_coco, results_array, score_files
+from detkit.exceptions import ConfigError
 
 
 def _ground_truth(rng, num_images=30, num_classes=3):

@@ -11,8 +11,8 @@ from pycocotools.cocoeval import COCOeval
 
 from detkit.data.formats.coco import dataset_to_coco
 from detkit.data.shapes import ensure_shapes
-from detkit.errors import ConfigError
 from detkit.evaluation.coco import BACKENDS, evaluate_coco
+from detkit.exceptions import ConfigError
 from tests.conftest import TINY_SHAPES, noisy_detections
 
 A, B = 1, 2

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torchvision
 
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 from detkit.models import DETECTORS, build_detector, replace_classifier
 from detkit.models.detectors import ASSEMBLED
 

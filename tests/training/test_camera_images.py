@@ -8,8 +8,8 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
 
 from detkit.data.formats import load_export
-from detkit.training.predict import predict_images
 from detkit.training.run import train
+from detkit.workflows.predict import predict_images
 from tests.conftest import compose_config, compose_train
 from tests.exports import camera_image, coco_file
 

@@ -11,7 +11,7 @@ import pytest
 from detkit.data.shapes import ensure_shapes
 from detkit.data.split_report import write_splits
 from detkit.data.splits import split_dataset
-from detkit.errors import ConfigError, DatasetError
+from detkit.exceptions import ConfigError, DatasetError
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run import build_datamodule, save_config
 from detkit.training.run_dir import RunDir

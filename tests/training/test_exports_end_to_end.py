@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from detkit.training.diagnose import diagnose_run
-from detkit.training.errors import analyse_run_errors
-from detkit.training.evaluate import evaluate_run
-from detkit.training.predict import predict_images
 from detkit.training.run import train
+from detkit.workflows.diagnose import diagnose_run
+from detkit.workflows.error_analysis import analyse_run_errors
+from detkit.workflows.evaluate import evaluate_run
+from detkit.workflows.predict import predict_images
 from tests.conftest import compose_config, compose_train
 from tests.exports import official_coco, roboflow_coco, ultralytics_export, voc_export
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 from detkit.training.checkpoints import CHECKPOINT_CLASSES
 from detkit.training.run import build_module, train
 from tests.conftest import compose_train

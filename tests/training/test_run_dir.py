@@ -5,7 +5,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 from detkit.models.detectors import build_detector
 from detkit.training.checkpoints import CHECKPOINT_CLASSES, MODEL_PREFIX
 from detkit.training.run_dir import RunDir, init_run

@@ -7,14 +7,14 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from detkit.errors import ConfigError, TrainingError
+from detkit.exceptions import ConfigError, TrainingError
 from detkit.models import build_detector
 from detkit.training.checkpoints import AtomicCheckpointIO
 from detkit.training.datamodule import DetectionDataModule
-from detkit.training.evaluate import evaluate_run
 from detkit.training.module import DetectionModule
 from detkit.training.run import build_datamodule, resumed_config, train
 from detkit.training.run_dir import RunDir
+from detkit.workflows.evaluate import evaluate_run
 from tests.conftest import TRAINING_SEED, compose_config, compose_train
 
 

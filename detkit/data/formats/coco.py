@@ -36,7 +36,7 @@ from detkit.data.formats.images import border_overshoot
 from detkit.data.formats.problems import check_on_invalid, image_problems, settle_problems
 from detkit.data.formats.roots import ImageRoot, escapes_root
 from detkit.data.records import DetectionDataset, Record
-from detkit.errors import DatasetError
+from detkit.exceptions import DatasetError
 from detkit.files import write_json_atomic
 
 

@@ -23,7 +23,7 @@ from detkit.data.formats.voc import load_voc
 from detkit.data.formats.yolo import find_yolo_yaml, load_yolo, yolo_yamls
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.splits import SPLITS
-from detkit.errors import ConfigError, DatasetError
+from detkit.exceptions import ConfigError, DatasetError
 
 FORMATS = ("coco", "voc", "yolo")
 COCO_FILE = "annotations.json"

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from detkit.errors import DatasetError
+from detkit.exceptions import DatasetError
 
 
 def read_text(path: Path | str, missing: str = "check the path") -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from detkit.data.formats.parallel import map_files
 from detkit.data.image_files import stored_and_shown_size
-from detkit.errors import ConfigError, DatasetError
+from detkit.exceptions import ConfigError, DatasetError
 
 ON_INVALID = ("error", "drop")
 HEADERS_PER_WORKER = 5_000  # fewer are read in about the time it takes to fork

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from detkit.data.formats.fields import parse_json, read_text
 from detkit.data.records import Record
-from detkit.errors import DatasetError
+from detkit.exceptions import DatasetError
 from detkit.files import write_json_atomic
 
 

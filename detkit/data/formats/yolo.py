@@ -34,7 +34,7 @@ from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.formats.split_names import FILE_NAMES
 from detkit.data.image_files import shown_size
 from detkit.data.records import DetectionDataset, Record
-from detkit.errors import DatasetError
+from detkit.exceptions import DatasetError
 from detkit.files import write_text_atomic
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}

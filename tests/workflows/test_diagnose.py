@@ -1,6 +1,6 @@
 """The diagnosis names the problem a run was built to have: each case trained for real.
 
-Spread, measured with ``python -m tests.training.diagnosis_margins`` (seeds, OMP_NUM_THREADS 1
+Spread, measured with ``python -m tests.workflows.diagnosis_margins`` (seeds, OMP_NUM_THREADS 1
 and 2; 2-core CPU, 2026-12-01):
 - avoidable_bias: named in 6 of 6 runs (seeds 0, 1, 2 at 1 and 2 threads): gap 0.940 to 0.975,
   the runner-up at most 0.487, the interval's lower end at least 0.845.
@@ -24,8 +24,8 @@ and 2; 2-core CPU, 2026-12-01):
 
 import pytest
 
-from detkit.training.diagnose import diagnose_run
 from detkit.training.run import train
+from detkit.workflows.diagnose import diagnose_run
 from tests.conftest import TRAINING_SEED, compose_config, compose_train
 
 # One class of large shapes at the model's own 320 px: a detector usually learns it in under 100 steps.

@@ -11,10 +11,11 @@ from torch.utils.tensorboard import SummaryWriter
 
 from detkit.analysis.bias_variance import error_of
 from detkit.analysis.diagnosis_report import write_learning_curve
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
+from detkit.training.layout import SPLITS_DIR
 from detkit.training.run import check_single_process, train
 from detkit.training.run_dir import RunDir
-from detkit.training.split_scoring import diagnosis_images, match_split
+from detkit.workflows.split_scoring import diagnosis_images, match_split
 
 
 def learning_curve(cfg: DictConfig, run: RunDir, out: Path) -> list[dict[str, Any]]:
@@ -47,8 +48,8 @@ def _share_config(run: RunDir, share_dir: Path, fraction: float) -> DictConfig:
     cfg = OmegaConf.create(OmegaConf.to_container(run.config, resolve=True))
     cfg.paths.output_dir = str(share_dir)
     cfg.resume = None
-    cfg.data.module.splits_dir = str(run.path / "splits")
-    cfg.data.module.manifest_dir = str(share_dir / "splits")
+    cfg.data.module.splits_dir = str(run.path / SPLITS_DIR)
+    cfg.data.module.manifest_dir = str(share_dir / SPLITS_DIR)
     cfg.data.module.train_fraction = fraction
     return cfg
 

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
 from torchvision.models.detection.ssd import SSD
 
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 
 BACKGROUND = "__background__"
 log = logging.getLogger(__name__)

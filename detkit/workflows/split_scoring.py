@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 from detkit.data.formats.coco import dataset_to_coco, predictions_to_results
-from detkit.errors import ConfigError
 from detkit.evaluation.bootstrap import ImageMatches
+from detkit.exceptions import ConfigError
 from detkit.models.inference import detect_all
 from detkit.training.datamodule import DetectionDataModule
 

@@ -5,10 +5,10 @@ import json
 import pytest
 import torch
 
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 from detkit.training.run import train
 from detkit.training.run_dir import RunDir
-from detkit.training.transfer import compare_transfer
+from detkit.workflows.compare_transfer import compare_transfer
 from tests.conftest import compose_train
 
 SHORT = ["+trainer.limit_train_batches=2", "evaluation.splits=[dev]", "evaluation.images.every_n_epochs=0"]

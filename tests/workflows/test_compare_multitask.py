@@ -5,9 +5,9 @@ import json
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from detkit.errors import ConfigError
-from detkit.training.multitask import compare_multitask
+from detkit.exceptions import ConfigError
 from detkit.training.run_dir import RunDir
+from detkit.workflows.compare_multitask import compare_multitask
 from tests.conftest import compose_train
 
 

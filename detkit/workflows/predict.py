@@ -16,7 +16,7 @@ from detkit.data.image_folder import find_images, ids_by_file_name, image_datase
 from detkit.data.records import DetectionDataset
 from detkit.data.torch_dataset import DetectionImages, collate_detections
 from detkit.data.transforms import build_transforms
-from detkit.errors import ConfigError, DatasetError
+from detkit.exceptions import ConfigError, DatasetError
 from detkit.files import write_bytes_atomic, write_json_atomic
 from detkit.models.inference import Detections, detect_all
 from detkit.training.run_dir import RunDir

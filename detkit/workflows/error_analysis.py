@@ -1,5 +1,5 @@
 """Error analysis of a finished run (`tools/errors.py`): predictions made once per checkpoint and
-split, cached in the run directory, then analysed (`detkit.analysis.errors`) and written out."""
+split, cached in the run directory, then analysed (`detkit.analysis.tide`) and written out."""
 
 from __future__ import annotations
 
@@ -12,18 +12,18 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
-from detkit.analysis.error_outputs import check_error_options, error_report, write_error_report, write_tag_summary
 from detkit.analysis.error_report import render_errors
-from detkit.analysis.errors import KINDS, ErrorAnalysis
 from detkit.analysis.gallery import draw_worst, write_gallery
 from detkit.analysis.grids import same_size
+from detkit.analysis.tide import KINDS, ErrorAnalysis
 from detkit.data.formats.coco import predictions_to_results
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run import build_module, evaluate_splits
 from detkit.training.run_dir import RunDir
 from detkit.training.trainers import instantiate_trainer
+from detkit.workflows.error_outputs import check_error_options, error_report, write_error_report, write_tag_summary
 
 PREDICTIONS_DIR = "predictions"
 PR_THRESHOLDS = 101

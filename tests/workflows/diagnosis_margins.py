@@ -1,7 +1,7 @@
 """The spread of the diagnosis test's built cases: how far each clears its thresholds, over seeds
 and torch thread counts (which change the order of float reductions, as another CPU does).
 
-    python -m tests.training.diagnosis_margins --seeds 0 1 2 --threads 1 2 [--cases variance ...]
+    python -m tests.workflows.diagnosis_margins --seeds 0 1 2 --threads 1 2 [--cases variance ...]
 
 Each (case, seed, threads) trains in a process of its own, started with ``OMP_NUM_THREADS``, and
 prints one row: the named gap, its value, the runner-up gap, the lower end of its interval and
@@ -24,7 +24,7 @@ from tests.conftest import ROOT
 
 def measure_case(problem: str, seed: int) -> dict:
     """One built case, trained and diagnosed in a scratch folder: its margins as plain data."""
-    from tests.training.test_diagnose import train_and_diagnose  # after OMP_NUM_THREADS is set
+    from tests.workflows.test_diagnose import train_and_diagnose  # after OMP_NUM_THREADS is set
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
@@ -59,7 +59,7 @@ def main() -> None:
         for seed in args.seeds:
             for threads in args.threads:
                 env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-                command = [sys.executable, "-m", "tests.training.diagnosis_margins", "--one", problem, str(seed)]
+                command = [sys.executable, "-m", "tests.workflows.diagnosis_margins", "--one", problem, str(seed)]
                 done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
                 row = json.loads(done.stdout.strip().splitlines()[-1])
                 print(

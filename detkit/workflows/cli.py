@@ -16,12 +16,12 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from detkit.data.formats.fields import is_number, is_whole
-from detkit.errors import ConfigError, DetkitError
+from detkit.exceptions import ConfigError, DetkitError
 from detkit.training.launch import run_stamp
+from detkit.training.layout import LAST, NEWEST_RUN, checkpoint_file, newest_run
 from detkit.training.quiet import silence_known_noise
 
 USAGE_ERROR = 2
-LAST = "last"  # resume=last: the newest run of this name
 
 
 def register_resolvers() -> None:
@@ -37,10 +37,9 @@ def run_dir(resume: str | None, default: str) -> str:
     """The run directory: ``default`` for a new run, ``resume``'s for a resumed one, and for
     ``resume=last`` the run beside ``default`` (same name) whose last.ckpt was written last
     (``default`` when there is none: `detkit.training.run.resumed_config` then says so)."""
-    if resume != LAST:
+    if resume != NEWEST_RUN:
         return resume or default
-    runs = [path.parents[1] for path in Path(default).parent.glob("*/checkpoints/last.ckpt")]
-    return str(max(runs, key=lambda run: (run / "checkpoints" / "last.ckpt").stat().st_mtime, default=default))
+    return str(newest_run(default) or default)
 
 
 def check_run_dir_arguments(arguments: list[str]) -> None:
@@ -48,8 +47,8 @@ def check_run_dir_arguments(arguments: list[str]) -> None:
     print a traceback for a folder it cannot make), ``resume=<folder>`` that is not a run,
     ``hydra.run.dir=<folder>`` holding files but no run, and a run directory that cannot be made."""
     resume = _last_value(arguments, "resume")
-    resumes_a_folder = resume not in (None, "", "null", LAST)
-    if resumes_a_folder and not (Path(resume) / "checkpoints" / "last.ckpt").is_file():
+    resumes_a_folder = resume not in (None, "", "null", NEWEST_RUN)
+    if resumes_a_folder and not checkpoint_file(resume, LAST).is_file():
         raise ConfigError(f"resume={resume}: no checkpoints/last.ckpt there; pass a detkit run directory")
     run_dir = _last_value(arguments, "hydra.run.dir")
     if run_dir and Path(run_dir).is_dir() and any(Path(run_dir).iterdir()) and not (Path(run_dir) / ".hydra").is_dir():

@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig
 
-from detkit.analysis.multitask import ModelCost, build_comparison, write_comparison
+from detkit.analysis.multitask_report import ModelCost, build_comparison, write_comparison
 from detkit.data.formats.coco import predictions_to_array
-from detkit.errors import ConfigError
 from detkit.evaluation.coco import evaluate_coco
+from detkit.exceptions import ConfigError
 from detkit.models.inference import Detections, detect_all
+from detkit.training.layout import SPLITS_DIR
 from detkit.training.run import TrainedRun, check_single_process, child_config, train
 from detkit.training.run_dir import RunDir
 
@@ -30,7 +31,7 @@ def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
     _check_comparable(cfg, out)
     joint = train(child_config(cfg, out / "joint"))
     joint_run = RunDir(joint.run_dir, joint.checkpoint)
-    splits_dir = str(joint.run_dir / "splits")
+    splits_dir = str(joint.run_dir / SPLITS_DIR)
     per_class = {
         name: train(
             child_config(

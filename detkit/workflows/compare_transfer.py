@@ -10,9 +10,9 @@ from typing import Any
 from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from detkit.analysis.transfer import CURVE_METRIC, build_transfer_comparison, write_transfer
-from detkit.errors import ConfigError
-from detkit.models.transfer import BACKGROUND, output_mapping, shared_classes
+from detkit.analysis.transfer_report import CURVE_METRIC, build_transfer_comparison, write_transfer
+from detkit.exceptions import ConfigError
+from detkit.models.weight_transfer import BACKGROUND, output_mapping, shared_classes
 from detkit.training.run import TrainedRun, check_single_process, child_config, train
 from detkit.training.run_dir import RunDir, init_run
 

@@ -9,11 +9,11 @@ from tidecv import TIDE, Data
 from detkit.analysis.confusion import confusion_matrix
 from detkit.analysis.error_report import error_rows, write_error_sheet
 from detkit.analysis.error_tags import read_tagged_sheet, rows_tagged, summarise_tags
-from detkit.analysis.errors import KINDS, ErrorAnalysis
+from detkit.analysis.tide import KINDS, ErrorAnalysis
 from detkit.data.formats.coco import dataset_to_coco
 from detkit.data.shapes import ensure_shapes
-from detkit.errors import DatasetError
 from detkit.evaluation.coco import evaluate_coco
+from detkit.exceptions import DatasetError
 from tests.conftest import TINY_SHAPES, noisy_detections
 
 A, B = 1, 2  # category ids

@@ -6,9 +6,9 @@ import pytest
 import torch
 from torchvision.models import mobilenet_v3_large
 
-from detkit.errors import ConfigError
+from detkit.exceptions import ConfigError
 from detkit.models import build_detector
-from detkit.models.transfer import BACKGROUND, class_tensors, transfer_state
+from detkit.models.weight_transfer import BACKGROUND, class_tensors, transfer_state
 from detkit.models.weights import backbone_weights, detector_weights, hub_file
 from detkit.training.checkpoints import CHECKPOINT_CLASSES, read_checkpoint
 

@@ -21,11 +21,11 @@ from detkit.analysis.diagnosis_report import render_diagnosis, write_diagnosis
 from detkit.analysis.human_level import annotator_results
 from detkit.data.formats import READERS, load_coco
 from detkit.data.records import DetectionDataset
-from detkit.errors import ConfigError
 from detkit.evaluation.bootstrap import ImageMatches, bootstrap_metrics
-from detkit.training.learning_curve import learning_curve
+from detkit.exceptions import ConfigError
 from detkit.training.run_dir import RunDir
-from detkit.training.split_scoring import diagnosis_images, match_split
+from detkit.workflows.learning_curve import learning_curve
+from detkit.workflows.split_scoring import diagnosis_images, match_split
 
 SPLITS = ERROR_NAMES[1:]
 PER_CLASS_PREFIX = {"mAP": "AP/", "mAP50": "AP50/"}

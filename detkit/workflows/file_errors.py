@@ -8,10 +8,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from detkit.analysis.error_outputs import check_error_options, error_report, write_error_report, write_tag_summary
-from detkit.analysis.errors import ErrorAnalysis
+from detkit.analysis.tide import ErrorAnalysis
 from detkit.data.formats.coco import load_results
 from detkit.evaluation.coco import checked_ground_truth
+from detkit.workflows.error_outputs import check_error_options, error_report, write_error_report, write_tag_summary
 
 RESULTS_SPLIT = "predictions"  # what the report calls the images scored
 

@@ -19,9 +19,9 @@ from detkit.analysis.error_report import (
     write_error_sheet,
 )
 from detkit.analysis.error_tags import read_tagged_sheet, render_tags, rows_tagged, summarise_tags
-from detkit.analysis.errors import ErrorAnalysis
-from detkit.errors import ConfigError
+from detkit.analysis.tide import ErrorAnalysis
 from detkit.evaluation.coco import evaluate_coco
+from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic, write_text_atomic
 
 

@@ -1,0 +1,1 @@
+"""What finished runs hold, and the tools that run on them."""

@@ -1,0 +1,74 @@
+"""The package's import rules (docs/architecture.md), read off every module's imports: the
+layers below training know no Lightning or Hydra, models know no Lightning, training knows
+nothing of the workflows run after it, and no layer imports one above it."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "detkit"
+FRAMEWORKS = ("lightning", "pytorch_lightning", "hydra", "omegaconf")
+# each layer and the detkit packages it may import; the top-level modules (exceptions, files) serve all
+MAY_IMPORT = {
+    "data": {"data"},
+    "models": {"models"},
+    "evaluation": {"evaluation", "data"},
+    "analysis": {"analysis", "evaluation", "data", "models"},
+    "training": {"training", "data", "models", "evaluation", "analysis"},
+    "workflows": {"workflows", "training", "data", "models", "evaluation", "analysis"},
+}
+WITHOUT_FRAMEWORKS = ("data", "models", "evaluation", "analysis")
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, at its top or inside a function."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _modules(layer: str) -> list[Path]:
+    return sorted((PACKAGE / layer).rglob("*.py"))
+
+
+def test_every_module_belongs_to_a_layer():
+    packages = {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").is_file()}
+    assert packages == set(MAY_IMPORT)
+
+
+@pytest.mark.parametrize("layer", WITHOUT_FRAMEWORKS)
+def test_the_layers_below_training_import_no_lightning_or_hydra(layer):
+    found = {
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in _modules(layer)
+        for name in _imports(path)
+        if name.split(".")[0] in FRAMEWORKS
+    }
+    assert not found
+
+
+@pytest.mark.parametrize("layer", sorted(MAY_IMPORT))
+def test_no_layer_imports_one_it_may_not(layer):
+    found = set()
+    for path in _modules(layer):
+        for name in _imports(path):
+            parts = name.split(".")
+            if parts[0] != "detkit" or len(parts) < 3 or not (PACKAGE / parts[1]).is_dir():
+                continue  # another library, or a top-level module (detkit.exceptions, detkit.files)
+            allowed = MAY_IMPORT[layer]
+            if parts[1] not in allowed and ".".join(parts[1:3]) not in allowed:
+                found.add(f"{path.relative_to(PACKAGE)}: {name}")
+    assert not found
+
+
+def test_the_rules_catch_an_import_that_breaks_them(tmp_path):
+    """The reader sees imports inside functions too, where a lazy import would hide."""
+    module = tmp_path / "late.py"
+    module.write_text("def f():\n    from detkit.workflows.cli import run_hydra_tool\n    import lightning\n")
+    assert {"detkit.workflows.cli", "lightning"} <= _imports(module)
