@@ -311,6 +311,7 @@ def _mutated_coco(folder, mutation):
     return path
 
 
+@pytest.mark.slow
 @FUZZ
 @given(mutation=coco_mutations())
 def test_fuzzed_coco_files_give_a_sound_dataset_or_one_message(tmp_path, mutation):
@@ -319,6 +320,7 @@ def test_fuzzed_coco_files_give_a_sound_dataset_or_one_message(tmp_path, mutatio
     _check_contract(lambda: load_coco(path), folder)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(mutation=coco_mutations())
 def test_fuzzed_second_annotator_files_are_scored_or_refused_with_one_message(tmp_path, mutation):
@@ -351,6 +353,7 @@ def yolo_lines(draw):
     return "\n".join(lines), draw(st.sampled_from(["utf-8", "latin-1", "utf-16"]))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(label=yolo_lines())
 def test_fuzzed_yolo_labels_give_a_sound_dataset_or_one_message(tmp_path, label):
@@ -373,6 +376,7 @@ def voc_fields(draw):
     return box, draw(st.sampled_from([None, "a\n", "../x\n", "a b\n", "\n"]))
 
 
+@pytest.mark.slow
 @FUZZ
 @given(fields=voc_fields())
 def test_fuzzed_voc_files_give_a_sound_dataset_or_one_message(tmp_path, fields):
@@ -381,6 +385,7 @@ def test_fuzzed_voc_files_give_a_sound_dataset_or_one_message(tmp_path, fields):
     _check_contract(lambda: load_voc(folder), folder)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(key=st.sampled_from(["image_id", "category_id", "bbox", "score"]), value=ODD_VALUES, drop=st.booleans())
 def test_fuzzed_results_files_are_read_whole_or_refused_with_one_message(tmp_path, key, value, drop):

@@ -38,6 +38,7 @@ def test_regenerated_only_when_parameters_change(tmp_path):
     assert not list(tmp_path.glob(".shapes.*")), "staging folders must not be left behind"
 
 
+@pytest.mark.slow
 def test_default_dataset_has_what_later_issues_rely_on(tmp_path):
     params = ShapesParams()
     dataset = ensure_shapes(tmp_path / "shapes", params)

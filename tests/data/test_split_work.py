@@ -43,6 +43,7 @@ def _yolo_export(folder, labels):
     return folder
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=EXAMPLES // 4)
 @given(labels=st.lists(yolo_lines(), min_size=1, max_size=4), on_invalid=st.sampled_from(["error", "drop"]))
 def test_yolo_labels_checked_with_arrays_read_as_checked_line_by_line(tmp_path, labels, on_invalid):
@@ -99,6 +100,7 @@ def voc_objects(draw):
     return fields
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=EXAMPLES // 4)
 @given(objects=st.lists(st.lists(voc_objects(), max_size=3), min_size=1, max_size=4))
 def test_voc_boxes_checked_with_arrays_read_as_checked_object_by_object(tmp_path, objects):

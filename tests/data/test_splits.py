@@ -46,6 +46,7 @@ def _presence(dataset, ids, cls):
     return sum(1 for i in ids if cls in by_id[i].labels)
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(datasets(), st.integers(0, 2**16))
 def test_every_image_once_no_group_twice_and_deterministic(dataset, seed):
@@ -60,6 +61,7 @@ def test_every_image_once_no_group_twice_and_deterministic(dataset, seed):
     assert split_dataset(dataset, FOUR, seed=seed) == splits
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(datasets(min_groups=30, max_groups=80), st.integers(0, 2**16))
 def test_ratios_and_class_shares_follow_the_fractions(dataset, seed):
@@ -77,6 +79,7 @@ def test_ratios_and_class_shares_follow_the_fractions(dataset, seed):
             assert abs(_presence(dataset, splits[name], cls) - fraction * present) <= 4 * MAX_GROUP + 1
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(datasets(min_groups=12), st.integers(0, 2**16))
 def test_dev_and_test_only_from_the_chosen_domain_train_dev_from_training(dataset, seed):

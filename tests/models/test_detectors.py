@@ -9,9 +9,11 @@ from detkit.models import DETECTORS, build_detector, replace_classifier
 from detkit.models.detectors import ASSEMBLED
 
 LIGHT = ["ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn"]
+# ResNet-50 detectors take a second or more to build: slow, kept out of the quick loop
+BY_WEIGHT = [pytest.param(name, marks=pytest.mark.slow) if "resnet50" in name else name for name in DETECTORS]
 
 
-@pytest.mark.parametrize("name", DETECTORS)
+@pytest.mark.parametrize("name", BY_WEIGHT)
 def test_every_detector_builds_for_the_data_and_predicts(name):
     model = build_detector(name, num_classes=3, image_size=128).eval()
     with torch.no_grad():
@@ -31,7 +33,7 @@ def test_training_mode_returns_losses_for_empty_and_full_images(name):
     assert all(torch.isfinite(v) for v in losses.values()) and len(losses) >= 2
 
 
-@pytest.mark.parametrize("name", DETECTORS)
+@pytest.mark.parametrize("name", BY_WEIGHT)
 def test_classifier_of_a_91_class_model_is_replaced(name):
     """What happens after loading COCO weights: the head is refitted to the data's classes."""
     builder = ASSEMBLED.get(name, partial(torchvision.models.get_model, name))

@@ -65,6 +65,7 @@ def test_no_gradient_for_a_class_where_it_is_not_labelled(name):
     assert torch.count_nonzero(grad[0, :, 1]) > 0 and torch.count_nonzero(grad[0, :, 3]) > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PARTIAL_LABEL_DETECTORS)
 def test_the_gate_reaches_the_detector_loss(name):
     """Fresh heads score every class near their 0.01 prior: a gate of 0.5 keeps every negative of

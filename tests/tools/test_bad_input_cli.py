@@ -5,6 +5,7 @@ and one message; never a traceback, never a changed input. A sample of the reade
 
 import shutil
 
+import pytest
 from hypothesis import given, settings
 
 from tests.data.test_bad_input import (
@@ -33,6 +34,7 @@ def _convert(run_tool_here, tmp_path, folder, *source):
     assert _digest(folder) == before
 
 
+@pytest.mark.slow
 @CLI
 @given(mutation=coco_mutations())
 def test_convert_of_a_fuzzed_coco_export_exits_0_or_2(run_tool_here, tmp_path, mutation):
@@ -41,6 +43,7 @@ def test_convert_of_a_fuzzed_coco_export_exits_0_or_2(run_tool_here, tmp_path, m
     _convert(run_tool_here, tmp_path, folder, "data=coco")
 
 
+@pytest.mark.slow
 @CLI
 @given(label=yolo_lines())
 def test_convert_of_a_fuzzed_yolo_export_exits_0_or_2(run_tool_here, tmp_path, label):
@@ -49,6 +52,7 @@ def test_convert_of_a_fuzzed_yolo_export_exits_0_or_2(run_tool_here, tmp_path, l
     _convert(run_tool_here, tmp_path, folder, "data=yolo")
 
 
+@pytest.mark.slow
 @CLI
 @given(fields=voc_fields())
 def test_convert_of_a_fuzzed_voc_export_exits_0_or_2(run_tool_here, tmp_path, fields):

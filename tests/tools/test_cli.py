@@ -57,6 +57,7 @@ def test_bad_config_ends_with_one_message_and_exit_code_2(run_tool_here, tool, o
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tool", ["evaluate", "errors"])
 def test_scoring_files_starts_without_torch_or_lightning(tmp_path, tool):
     """Their imports are most of a tool's start-up (8 s of 12 here): scoring files needs neither."""
@@ -310,6 +311,7 @@ def test_ddp_training_and_one_vs_two_process_evaluation_agree(run_tool, tmp_path
     assert reports["cpu"]["breakdown"] == reports["ddp_cpu"]["breakdown"]
 
 
+@pytest.mark.slow
 def test_split_tool_writes_manifests_and_report_then_training_uses_them(run_tool, tmp_path):
     tiny = [o for o in TINY_SHAPES_OVERRIDES if o.startswith("data.module.source")]
     out = tmp_path / "splits"
@@ -329,6 +331,7 @@ def test_split_tool_writes_manifests_and_report_then_training_uses_them(run_tool
     assert bad.returncode == 2 and "sum to 1" in bad.stderr
 
 
+@pytest.mark.slow
 def test_convert_tool_end_to_end_and_bad_input_exits_2(run_tool, tmp_path, tiny_shapes):
     source = tiny_shapes.root.parent
     before = {p: p.read_bytes() for p in source.rglob("*") if p.is_file()}

@@ -57,6 +57,7 @@ def test_backbone_released_at_its_epoch_learns_at_its_own_rate(tmp_path, pretrai
     assert backbone_group["lr"] == pytest.approx(0.1 * head_group["lr"])
 
 
+@pytest.mark.slow
 def test_impossible_finetune_values_are_config_errors(tmp_path, pretrained):
     with pytest.raises(ConfigError, match=r"finetune\.freeze='head'"):
         build_module(compose_train(tmp_path, ["finetune.freeze=head"]))

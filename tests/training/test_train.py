@@ -27,6 +27,7 @@ def test_fast_dev_run_trains_and_evaluates(tmp_path):
     assert (run / "config.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_loss_falls_on_a_tiny_overfit_set(tiny_shapes):
     """Measured (2026-12-01): the last five losses are 0.0022-0.0025 of the first five, over seeds
     0, 1, 2 at OMP_NUM_THREADS 1 and 2; the bound is 0.5."""
@@ -48,6 +49,7 @@ def test_loss_falls_on_a_tiny_overfit_set(tiny_shapes):
     assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5, losses
 
 
+@pytest.mark.slow
 def test_an_epoch_that_would_end_in_a_batch_of_one_image_trains(tmp_path):
     """SSDlite's last layers see 1x1 features: batch norm raised on a final batch of one image
     (found with seed 1, whose split left one image over on each of 2 processes)."""
@@ -83,6 +85,7 @@ def test_resume_continues_a_run_from_its_last_checkpoint(tmp_path):
     assert RunDir.open(run).config.model.batch_norm_momentum == 0.2, "the run kept its own config"
 
 
+@pytest.mark.slow
 def test_resume_refuses_to_switch_config_groups(tmp_path):
     train(compose_train(tmp_path, ["trainer.max_steps=1", "evaluation.splits=[dev]"]))
     resumed = compose_train(tmp_path, [f"resume={tmp_path / 'run'}"])
@@ -91,6 +94,7 @@ def test_resume_refuses_to_switch_config_groups(tmp_path):
     assert resumed_config(resumed, ["trainer.max_epochs=3"]).trainer.max_epochs == 3
 
 
+@pytest.mark.slow
 def test_partial_labels_need_a_detector_whose_loss_can_leave_classes_out(tmp_path):
     hidden = ["+trainer.fast_dev_run=true", "data.module.source.hidden_label_fraction=0.5"]
     with pytest.raises(ConfigError, match=r"labelled for only some classes.*loss.partial_labels=naive"):
@@ -150,6 +154,7 @@ def test_checkpoints_are_replaced_whole_or_not_at_all(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"], "no temp file left behind"
 
 
+@pytest.mark.slow
 def test_an_iteration_budget_that_ends_before_validation_leaves_a_best_checkpoint(tmp_path):
     """Detectron2 users think in steps: 2 steps end inside the first epoch (5 batches), before any
     validation; best.ckpt must still be there, scored, for every tool (before: only last.ckpt)."""
