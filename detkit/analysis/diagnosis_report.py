@@ -9,6 +9,7 @@ from typing import Any
 from detkit.analysis.bias_variance import ERROR_NAMES, GAPS
 from detkit.analysis.figures import subplots, to_png
 from detkit.files import write_bytes_atomic, write_json_atomic, write_report
+from detkit.markdown import markdown_table
 
 GAP_LABELS = {
     "avoidable_bias": "avoidable bias",
@@ -24,13 +25,9 @@ def render_diagnosis(diagnosis: dict[str, Any]) -> str:
     lines = [
         f"# Bias / variance diagnosis: error = 1 − {diagnosis['metric']}",
         "",
-        f"| error | value | {level} interval | images |",
-        "|---|---:|---|---:|",
-        *_error_rows(diagnosis),
+        *markdown_table(["error", "value", f"{level} interval", "images"], _error_rows(diagnosis), "lrlr"),
         "",
-        f"| gap | value | {level} interval | |",
-        "|---|---:|---|---|",
-        *_gap_rows(diagnosis),
+        *markdown_table(["gap", "value", f"{level} interval", ""], _gap_rows(diagnosis), "lrll"),
         "",
         _verdict(diagnosis),
         "",
@@ -41,33 +38,33 @@ def render_diagnosis(diagnosis: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _error_rows(diagnosis: dict[str, Any]) -> list[str]:
+def _error_rows(diagnosis: dict[str, Any]) -> list[list[object]]:
     rows = []
     for name in ERROR_NAMES:
         value = diagnosis["errors"][name]
         label = f"human ({diagnosis['human_source']})" if name == "human" else name
         if value is None:
             note = "unknown: taken as 0" if name == "human" else "not measured: no such split, or no labels in it"
-            rows.append(f"| {label} | — | {note} | |")
+            rows.append([label, "—", note, ""])
             continue
         interval = diagnosis["intervals"].get(name)
         spread = f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval and diagnosis["images"][name] else ""
         images = diagnosis["images"].get(name) or ""
-        rows.append(f"| {label} | {value:.3f} | {spread} | {images} |")
+        rows.append([label, f"{value:.3f}", spread, images])
     return rows
 
 
-def _gap_rows(diagnosis: dict[str, Any]) -> list[str]:
+def _gap_rows(diagnosis: dict[str, Any]) -> list[list[object]]:
     rows = []
     for name, (earlier, later) in GAPS.items():
         gap = diagnosis["gap_details"][name]
         label = f"{GAP_LABELS[name]} ({later} − {earlier})"
         if gap is None:
-            rows.append(f"| {label} | — | | needs both errors |")
+            rows.append([label, "—", "", "needs both errors"])
             continue
         noise = "beyond the noise" if gap["beyond_noise"] else "within the noise"
         bound = "; at most this (human level unknown)" if gap["bound"] else ""
-        rows.append(f"| {label} | {gap['value']:+.3f} | [{gap['low']:+.3f}, {gap['high']:+.3f}] | {noise}{bound} |")
+        rows.append([label, f"{gap['value']:+.3f}", f"[{gap['low']:+.3f}, {gap['high']:+.3f}]", f"{noise}{bound}"])
     return rows
 
 
@@ -89,13 +86,12 @@ def _class_rows(diagnosis: dict[str, Any]) -> list[str]:
     lines = [
         "## Worst classes (highest dev error)",
         "",
-        "| class | " + " | ".join(splits) + " |",
-        "|---|" + "---:|" * len(splits),
     ]
-    for name, row in diagnosis["per_class"].items():
-        values = [row.get(split) for split in splits]
-        lines.append(f"| {name} | " + " | ".join("—" if v is None else f"{v:.3f}" for v in values) + " |")
-    return lines
+    rows = [
+        [name, *("—" if row.get(split) is None else f"{row[split]:.3f}" for split in splits)]
+        for name, row in diagnosis["per_class"].items()
+    ]
+    return lines + markdown_table(["class", *splits], rows, "l" + "r" * len(splits))
 
 
 def plot_diagnosis(diagnosis: dict[str, Any]) -> bytes:

@@ -15,6 +15,7 @@ from detkit.analysis.figures import subplots, to_png
 from detkit.analysis.tide import KINDS, SPECIAL, ErrorAnalysis
 from detkit.evaluation.matching import mean_defined
 from detkit.files import write_bytes_atomic, write_text_atomic
+from detkit.markdown import markdown_table
 
 KIND_LABELS = {
     "classification": "classification (right box, wrong class)",
@@ -101,10 +102,14 @@ def render_error_summary(report: dict[str, Any]) -> str:
         "",
         f"Fixing {worth} AP50 (each kind fixed alone, TIDE's oracle)." if worth else "No errors.",
         "",
-        "| kind | errors | AP50 gained by fixing it | next step |",
-        "|---|---:|---:|---|",
-        *[f"| {KIND_LABELS[k]} | {kinds[k]['count']} | {kinds[k]['dAP']:+.3f} | {NEXT_STEPS[k]} |" for k in ranked],
-        *[f"| {KIND_LABELS[s]} | | {report['breakdown']['special'][s]['dAP']:+.3f} | bound |" for s in SPECIAL],
+        *markdown_table(
+            ["kind", "errors", "AP50 gained by fixing it", "next step"],
+            [
+                *[[KIND_LABELS[k], kinds[k]["count"], f"{kinds[k]['dAP']:+.3f}", NEXT_STEPS[k]] for k in ranked],
+                *[[KIND_LABELS[s], "", f"{report['breakdown']['special'][s]['dAP']:+.3f}", "bound"] for s in SPECIAL],
+            ],
+            "lrrl",
+        ),
     ]
     return "\n".join(lines) + "\n"
 
@@ -139,7 +144,7 @@ def image_errors(item: dict[str, Any]) -> str:
 
 def _class_rows(report: dict[str, Any]) -> list[str]:
     kinds = report["breakdown"]["kinds"]
-    rows = ["| class | AP50 | AP | errors | largest kind (AP50 gained) |", "|---|---:|---:|---:|---|"]
+    rows = []
     for name in report["classes"]:
         per_kind = {k: kinds[k]["per_class"][name] for k in KINDS}
         count = sum(v["count"] for v in per_kind.values())
@@ -147,18 +152,15 @@ def _class_rows(report: dict[str, Any]) -> list[str]:
         top = max(gains, key=gains.get) if gains else None
         ap50, ap = report["class_ap50"][name], report["metrics"].get(f"AP/{name}", -1.0)
         largest = f"{top} ({gains[top]:+.3f})" if top and count else "—"
-        rows.append(f"| {name} | {_value(ap50)} | {_value(ap)} | {count} | {largest} |")
-    return rows
+        rows.append([name, _value(ap50), _value(ap), count, largest])
+    return markdown_table(["class", "AP50", "AP", "errors", "largest kind (AP50 gained)"], rows, "lrrrl")
 
 
 def _size_rows(metrics: dict[str, float]) -> list[str]:
-    values = " | ".join(_value(metrics[f"mAP_{size}"]) for size in SIZES)
     return [
         "AP (IoU .50:.95) by object size (COCO: small < 32², medium < 96², large):",
         "",
-        "| small | medium | large |",
-        "|---:|---:|---:|",
-        f"| {values} |",
+        *markdown_table(SIZES, [[_value(metrics[f"mAP_{size}"]) for size in SIZES]], "rrr"),
     ]
 
 
@@ -168,13 +170,10 @@ def _confusion_rows(confusion: dict[str, Any]) -> list[str]:
         f"Confusion at IoU {confusion['iou']} for detections scoring >= {confusion['score_threshold']} "
         "(rows: truth, columns: prediction; background: nothing there / not found):",
         "",
-        "| truth \\ predicted | " + " | ".join(labels) + " |",
-        "|---" * (len(labels) + 1) + "|",
     ]
-    rows += [
-        f"| {label} | " + " | ".join(str(n) for n in row) + " |" for label, row in zip(labels, confusion["matrix"])
-    ]
-    return rows
+    return rows + markdown_table(
+        ["truth \\ predicted", *labels], [[label, *row] for label, row in zip(labels, confusion["matrix"])]
+    )
 
 
 def _value(value: float) -> str:

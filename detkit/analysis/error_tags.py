@@ -13,6 +13,7 @@ from typing import Any
 from detkit.analysis.error_report import CSV_COLUMNS
 from detkit.analysis.tide import ErrorAnalysis
 from detkit.exceptions import DatasetError
+from detkit.markdown import markdown_table
 
 TAG_SEPARATORS = re.compile(r"[;,|]")
 
@@ -82,15 +83,20 @@ def render_tags(summary: dict[str, Any]) -> str:
     lines = [
         f"# What the tags explain: {summary['reviewed']} of {summary['errors']} errors reviewed",
         "",
-        "| tag | errors | share of reviewed | kinds | AP50 gained fixing these | ceiling (share × all errors) |",
-        "|---|---:|---:|---|---:|---:|",
     ]
-    for name, tag in summary["tags"].items():
-        kinds = ", ".join(f"{n} {k}" for k, n in sorted(tag["kinds"].items()))
-        lines.append(
-            f"| {name} | {tag['count']} | {tag['share']:.0%} | {kinds} | {tag['dAP_tagged']:+.3f} "
-            f"| {tag['dAP_ceiling']:+.3f} |"
-        )
+    header = ["tag", "errors", "share of reviewed", "kinds", "AP50 gained fixing these", "ceiling (share × all errors)"]
+    rows = [
+        [
+            name,
+            tag["count"],
+            f"{tag['share']:.0%}",
+            ", ".join(f"{n} {k}" for k, n in sorted(tag["kinds"].items())),
+            f"{tag['dAP_tagged']:+.3f}",
+            f"{tag['dAP_ceiling']:+.3f}",
+        ]
+        for name, tag in summary["tags"].items()
+    ]
+    lines += markdown_table(header, rows, "lrrlrr")
     lines += ["", f"Fixing every error would gain {summary['dAP_all']:+.3f} AP50."]
     return "\n".join(lines) + "\n"
 

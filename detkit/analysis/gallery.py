@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.io import encode_jpeg, encode_png
@@ -18,6 +19,7 @@ from torchvision.utils import draw_bounding_boxes, make_grid
 from detkit.analysis.error_report import image_errors
 from detkit.analysis.grids import same_size
 from detkit.analysis.tide import KINDS, ErrorAnalysis
+from detkit.data.boxes import xywh_to_xyxy
 from detkit.data.image_files import read_rgb
 from detkit.files import write_bytes_atomic, write_text_atomic
 
@@ -79,7 +81,7 @@ def draw_image(path: Path, boxes: list[DrawnBox], longest_side: int | None = DIS
         image = image.round().clamp(0, 255).to(torch.uint8)
     if not boxes:
         return image
-    xyxy = torch.tensor([[x, y, x + w, y + h] for x, y, w, h in (b.bbox for b in boxes)]) * scale
+    xyxy = torch.tensor(xywh_to_xyxy(np.array([b.bbox for b in boxes], dtype=np.float64)).tolist()) * scale
     labels, colours = [b.label for b in boxes], [b.colour for b in boxes]
     return draw_bounding_boxes(image, xyxy, labels, colours, width=2, font=_label_font(), font_size=LABEL_SIZE)
 

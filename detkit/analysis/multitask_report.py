@@ -13,6 +13,7 @@ from typing import Any
 
 from detkit.analysis.figures import subplots, to_png
 from detkit.files import write_report
+from detkit.markdown import markdown_table
 
 
 @dataclass
@@ -76,20 +77,18 @@ def render_comparison(comparison: dict[str, Any]) -> str:
         "",
         f"Metric: {comparison['metric']}; per-class detectors are scored on their merged predictions.",
         "",
-        "| class | joint AP | per-class AP | per-class − joint |",
-        "|---|---:|---:|---:|",
     ]
-    for name, row in comparison["classes"].items():
-        lines.append(f"| {name} | {_ap(row['joint_ap'])} | {_ap(row['per_class_ap'])} | {_delta(row)} |")
-    lines.append(f"| **mean (mAP)** | **{_ap(mean['joint_ap'])}** | **{_ap(mean['per_class_ap'])}** | {_delta(mean)} |")
-    lines.append(f"| mAP50 | {_ap(mean['joint_ap50'])} | {_ap(mean['per_class_ap50'])} | |")
+    classes = [
+        *(
+            [name, _ap(row["joint_ap"]), _ap(row["per_class_ap"]), _delta(row)]
+            for name, row in comparison["classes"].items()
+        ),
+        ["**mean (mAP)**", f"**{_ap(mean['joint_ap'])}**", f"**{_ap(mean['per_class_ap'])}**", _delta(mean)],
+        ["mAP50", _ap(mean["joint_ap50"]), _ap(mean["per_class_ap50"]), ""],
+    ]
+    lines += markdown_table(["class", "joint AP", "per-class AP", "per-class − joint"], classes, "lrrr")
     images = max(1, comparison["images"])
-    lines += [
-        "",
-        "| cost | joint | per-class | ratio |",
-        "|---|---:|---:|---:|",
-        f"| models | 1 | {per_class['models']} | |",
-    ]
+    costs: list[list[object]] = [["models", 1, per_class["models"], ""]]
     rows = (
         ("parameters", "parameters", "{:,.0f}"),
         ("training time (s)", "train_seconds", "{:.1f}"),
@@ -99,9 +98,10 @@ def render_comparison(comparison: dict[str, Any]) -> str:
     ratios = comparison["ratios_per_class_to_joint"]
     for label, key, fmt in rows:
         ratio = "" if ratios[key] is None else f"{ratios[key]:.2f}×"
-        lines.append(f"| {label} | {fmt.format(joint[key])} | {fmt.format(per_class[key])} | {ratio} |")
+        costs.append([label, fmt.format(joint[key]), fmt.format(per_class[key]), ratio])
     per_image = (1000 * joint["inference_seconds"] / images, 1000 * per_class["inference_seconds"] / images)
-    lines.append(f"| inference per image (ms) | {per_image[0]:.1f} | {per_image[1]:.1f} | |")
+    costs.append(["inference per image (ms)", f"{per_image[0]:.1f}", f"{per_image[1]:.1f}", ""])
+    lines += ["", *markdown_table(["cost", "joint", "per-class", "ratio"], costs, "lrrr")]
     lines += ["", _verdict(comparison), ""]
     return "\n".join(lines)
 

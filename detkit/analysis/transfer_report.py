@@ -12,6 +12,7 @@ from typing import Any
 
 from detkit.analysis.figures import subplots, to_png
 from detkit.files import write_report
+from detkit.markdown import markdown_table
 
 CURVE_METRIC = "dev/mAP"
 
@@ -42,21 +43,20 @@ def render_transfer(comparison: dict[str, Any]) -> str:
         f"Initial weights: `{comparison['init_checkpoint']}`; class rows carried over: "
         f"{', '.join(comparison['carried_classes']) or 'none'}; new: {', '.join(new) or 'none'}.",
         "",
-        "| run | dev mAP | dev mAP50 | steps | train s |",
-        "|---|---:|---:|---:|---:|",
     ]
+    rows = []
     for name, run in runs.items():
         dev = run["metrics"]["dev"]
-        lines.append(
-            f"| {name} | {dev['mAP']:.3f} | {dev['mAP50']:.3f} | {run['steps']} | {run['train_seconds']:.0f} |"
-        )
+        rows.append([name, f"{dev['mAP']:.3f}", f"{dev['mAP50']:.3f}", run["steps"], f"{run['train_seconds']:.0f}"])
+    lines += markdown_table(["run", "dev mAP", "dev mAP50", "steps", "train s"], rows, "lrrrr")
     gain = comparison["dev_gain"]
     lines += ["", f"Fine-tuning gains {gain['mAP']:+.3f} dev mAP ({gain['mAP50']:+.3f} mAP50) at the same steps.", ""]
-    lines += ["| epoch | step | " + " | ".join(f"{name} dev mAP" for name in runs) + " |"]
-    lines += ["|---:|---:|" + "---:|" * len(runs)]
     curves = [run["curve"] for run in runs.values()]
-    for epoch, points in enumerate(zip(*curves), start=1):
-        lines.append(f"| {epoch} | {points[0][0]} | " + " | ".join(f"{value:.3f}" for _, value in points) + " |")
+    rows = [
+        [epoch, points[0][0], *(f"{value:.3f}" for _, value in points)]
+        for epoch, points in enumerate(zip(*curves), start=1)
+    ]
+    lines += markdown_table(["epoch", "step", *(f"{name} dev mAP" for name in runs)], rows, "r" * (len(runs) + 2))
     return "\n".join(lines) + "\n"
 
 

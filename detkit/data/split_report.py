@@ -9,6 +9,7 @@ from typing import Any
 from detkit.data.records import DetectionDataset
 from detkit.data.splits import make_splits, write_manifests
 from detkit.files import write_json_atomic, write_text_atomic
+from detkit.markdown import markdown_table
 
 EVALUATED = ("dev", "test")
 
@@ -43,19 +44,17 @@ def render_split_report(summary: dict[str, Any]) -> str:
     """The summary as a markdown report."""
     splits = summary["splits"]
     names = list(splits)
-    header = "| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names)
     how = {"given": "the export's own splits (train_dev carved from its train)", "resplit": "pooled and split anew"}
-    lines = (
-        ["# Splits", "", f"From {how[summary['mode']]}.", "", header] if "mode" in summary else ["# Splits", "", header]
+    lines = ["# Splits", "", f"From {how[summary['mode']]}.", ""] if "mode" in summary else ["# Splits", ""]
+    lines += markdown_table(
+        ["", *names], [[key, *(splits[n][key] for n in names)] for key in ("images", "boxes", "groups")]
     )
-    for key in ("images", "boxes", "groups"):
-        lines.append(f"| {key} | " + " | ".join(str(splits[n][key]) for n in names) + " |")
     classes = next(iter(splits.values()))["instances"] if splits else {}
-    lines += ["", "## Instances per class", "", header]
-    lines += [f"| {c} | " + " | ".join(str(splits[n]["instances"][c]) for n in names) + " |" for c in classes]
+    lines += ["", "## Instances per class", ""]
+    lines += markdown_table(["", *names], [[c, *(splits[n]["instances"][c] for n in names)] for c in classes])
     domains = sorted({d for n in names for d in splits[n]["domains"]})
-    lines += ["", "## Images per domain", "", header]
-    lines += [f"| {d} | " + " | ".join(str(splits[n]["domains"].get(d, 0)) for n in names) + " |" for d in domains]
+    lines += ["", "## Images per domain", ""]
+    lines += markdown_table(["", *names], [[d, *(splits[n]["domains"].get(d, 0) for n in names)] for d in domains])
     if summary["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in summary["warnings"]]
     return "\n".join(lines) + "\n"

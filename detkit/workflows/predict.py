@@ -6,11 +6,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 from torchvision.io import encode_jpeg
 
 from detkit.analysis.gallery import DrawnBox, draw_image
+from detkit.data.boxes import xyxy_to_xywh
 from detkit.data.formats.coco import predictions_to_results
 from detkit.data.image_folder import find_images, ids_by_file_name, image_dataset
 from detkit.data.records import DetectionDataset
@@ -107,11 +109,10 @@ def _images_file(dataset: DetectionDataset, category_ids: list[int], checkpoint:
 def _draw(dataset: DetectionDataset, detections: dict[int, Detections], threshold: float, out: Path) -> None:
     for record in dataset.records:
         found = _above(detections[record.image_id], threshold)
+        xywh = xyxy_to_xywh(np.asarray(found["boxes"], dtype=np.float64)).tolist()
         boxes = [
-            DrawnBox((x1, y1, x2 - x1, y2 - y1), DRAW_COLOUR, f"{dataset.class_names[label]} {score:.2f}")
-            for (x1, y1, x2, y2), score, label in zip(
-                found["boxes"].tolist(), found["scores"].tolist(), found["labels"].tolist()
-            )
+            DrawnBox(tuple(box), DRAW_COLOUR, f"{dataset.class_names[label]} {score:.2f}")
+            for box, score, label in zip(xywh, found["scores"].tolist(), found["labels"].tolist())
         ]
         drawn = draw_image(dataset.image_path(record), boxes, longest_side=None)
         write_bytes_atomic(

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from detkit.data.boxes import xywh_to_xyxy, xyxy_to_xywh
 from detkit.data.formats.coco_columns import (
     MAX_AREA,
     NO_OBJECTS,
@@ -223,7 +224,9 @@ def _check_annotations(
             problems.append(f"{where}: bbox {box} has zero or negative width/height; fix or remove it")
             continue
         image = images[ann["image_id"]]
-        outside = border_overshoot([box[0], box[1], box[0] + box[2], box[1] + box[3]], image["width"], image["height"])
+        outside = border_overshoot(
+            xywh_to_xyxy(np.asarray(box, dtype=np.float64)).tolist(), image["width"], image["height"]
+        )
         if outside > margin:
             problems.append(f"{where}: bbox {box} lies {outside:.1f} px outside the image (border_margin={margin})")
             continue
@@ -305,14 +308,14 @@ def dataset_to_coco(dataset: DetectionDataset) -> dict[str, Any]:
         if record.annotated is not None:
             image["annotated_category_ids"] = sorted(dataset.category_ids[i] for i in record.annotated)
         images.append(image)
-        for box, label, crowd, area in zip(record.boxes, record.labels, record.iscrowd, record.areas):
-            x1, y1, x2, y2 = (float(v) for v in box)
+        xywh = xyxy_to_xywh(record.boxes.astype(np.float64)).tolist()
+        for box, label, crowd, area in zip(xywh, record.labels, record.iscrowd, record.areas):
             annotations.append(
                 {
                     "id": len(annotations) + 1,
                     "image_id": record.image_id,
                     "category_id": dataset.category_ids[int(label)],
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "bbox": box,
                     "area": float(area),
                     "iscrowd": int(crowd),
                 }
@@ -334,8 +337,7 @@ def predictions_to_array(predictions: dict[int, dict[str, np.ndarray]], category
         boxes = np.asarray(pred["boxes"], dtype=np.float64).reshape(-1, 4)
         block = np.empty((len(boxes), 7))
         block[:, 0] = image_id
-        block[:, 1:3] = boxes[:, :2]
-        block[:, 3:5] = boxes[:, 2:] - boxes[:, :2]
+        block[:, 1:5] = xyxy_to_xywh(boxes)
         block[:, 5] = np.asarray(pred["scores"], dtype=np.float64)
         block[:, 6] = category_of[np.asarray(pred["labels"], dtype=np.int64)]
         blocks.append(block)

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from detkit.data.boxes import xywh_to_xyxy
 from detkit.data.formats.fields import collector_paused
 from detkit.data.formats.images import border_overshoots
 
@@ -131,7 +132,7 @@ def _per_image(
 def image_boxes(xywh: np.ndarray, widths: np.ndarray | int, heights: np.ndarray | int) -> np.ndarray:
     """float32 ``xyxy`` of float32 COCO ``[x, y, w, h]`` boxes, clipped to their images
     (``widths`` and ``heights``: ``[N, 1]``, one per box, or one for all)."""
-    xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+    xyxy = xywh_to_xyxy(xywh)
     xyxy[:, 0::2] = np.clip(xyxy[:, 0::2], 0, widths)
     xyxy[:, 1::2] = np.clip(xyxy[:, 1::2], 0, heights)
     return xyxy

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import yaml
 
+from detkit.data.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 from detkit.data.formats.fields import collector_paused, file_name_problem, read_text
 from detkit.data.formats.images import border_overshoot, border_overshoots, copy_images
 from detkit.data.formats.parallel import map_files
@@ -346,8 +347,7 @@ def _checked_objects(files: _ImageFiles, num_classes: int, margin: float, proble
 def _corners(values: np.ndarray, scale: np.ndarray | list[int]) -> np.ndarray:
     """Pixel ``xyxy`` corners of normalised ``[cx, cy, w, h]`` rows, ``scale`` being
     ``[width, height, width, height]`` (of each row, or of all)."""
-    cx, cy, w, h = (values * scale).T
-    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
+    return cxcywh_to_xyxy(values * scale)
 
 
 def _parse_line(line: str, num_classes: int) -> list[float] | str | None:
@@ -378,12 +378,12 @@ def write_yolo(dataset: DetectionDataset, root: str | Path) -> Path:
     root = Path(root)
     copy_images(dataset, root / "images")
     for record in dataset.records:
-        lines = []
-        for (x1, y1, x2, y2), label, crowd in zip(record.boxes.tolist(), record.labels, record.iscrowd):
-            if not crowd:
-                cx, cy = (x1 + x2) / 2 / record.width, (y1 + y2) / 2 / record.height
-                w, h = (x2 - x1) / record.width, (y2 - y1) / record.height
-                lines.append(f"{int(label)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
+        normalised = xyxy_to_cxcywh(record.boxes.astype(np.float64)) / ([record.width, record.height] * 2)
+        lines = [
+            f"{int(label)} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}"
+            for (cx, cy, w, h), label, crowd in zip(normalised.tolist(), record.labels, record.iscrowd)
+            if not crowd
+        ]
         labels = (root / "labels" / record.file_name).with_suffix(".txt")
         write_text_atomic(labels, "".join(f"{x}\n" for x in lines))
         write_sidecar(labels.with_suffix(".json"), record, dataset.class_names)
