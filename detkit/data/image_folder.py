@@ -59,15 +59,44 @@ def image_dataset(
 
 def ids_by_file_name(coco: Mapping, names: Sequence[str], source: str) -> dict[str, int]:
     """The COCO image id of each of ``names`` (paths relative to the images folder), matched on
-    the whole ``file_name`` or, failing that, on the file's name alone."""
+    the whole ``file_name`` or, failing that, on the file's name alone where the annotations
+    hold that name once. Two images never take one id."""
     by_path = {image["file_name"]: image["id"] for image in coco.get("images", [])}
-    by_name = {Path(path).name: image_id for path, image_id in by_path.items()}
-    ids = {name: by_path.get(name, by_name.get(Path(name).name)) for name in names}
-    unknown = [name for name, image_id in ids.items() if image_id is None]
+    paths_by_name: dict[str, list[str]] = {}
+    for path in by_path:
+        paths_by_name.setdefault(Path(path).name, []).append(path)
+    ids, unknown, ambiguous = {}, [], []
+    for name in names:
+        candidates = [name] if name in by_path else paths_by_name.get(Path(name).name, [])
+        if len(candidates) == 1:
+            ids[name] = by_path[candidates[0]]
+        else:
+            (ambiguous if candidates else unknown).append(name)
     if unknown:
         raise DatasetError(
             f"{len(unknown)} images are not in its 'images' (e.g. {unknown[:5]}); predict on the images it lists, "
             "or leave annotations out to number the images 1, 2, ...",
             source=source,
         )
+    if ambiguous:
+        name = ambiguous[0]
+        raise DatasetError(
+            f"image {name}: its file name {Path(name).name} is that of {len(paths_by_name[Path(name).name])} images "
+            f"in its 'images' ({paths_by_name[Path(name).name][:3]}); give images= the folder its file_name "
+            "paths are relative to",
+            source=source,
+        )
+    _check_one_image_an_id(ids, source)
     return ids
+
+
+def _check_one_image_an_id(ids: Mapping[str, int], source: str) -> None:
+    first: dict[int, str] = {}
+    for name, image_id in ids.items():
+        if image_id in first:
+            raise DatasetError(
+                f"{first[image_id]} and {name} would both be image {image_id}: same-named files in different "
+                "folders; give images= the folder its file_name paths are relative to",
+                source=source,
+            )
+        first[image_id] = name

@@ -67,10 +67,10 @@ def split_results(
     through the configured trainer, so under DDP every rank predicts a share and the shares are
     gathered, each image once. None on ranks other than 0."""
     cache = run.path / PREDICTIONS_DIR / f"{split}.json"
-    key = _cache_key(run.checkpoint, datamodule, split)
-    stored = json.loads(cache.read_text(encoding="utf-8")) if cache.is_file() else None
-    if stored is not None and stored.get("key") == key:
-        return stored["results"]
+    key = prediction_key(run.checkpoint, [r.image_id for r in datamodule.subset(split).records])
+    cached = cached_results(cache, key)
+    if cached is not None:
+        return cached
     trainer = instantiate_trainer(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
     module = build_module(run.config, from_checkpoint=True)
     evaluate_splits(trainer, module, datamodule, [split], ckpt_path=str(run.checkpoint))
@@ -81,10 +81,22 @@ def split_results(
     return results
 
 
-def _cache_key(checkpoint: Path, datamodule: DetectionDataModule, split: str) -> dict[str, Any]:
+def prediction_key(checkpoint: Path, image_ids: list[int]) -> dict[str, Any]:
+    """What cached predictions were made from: the checkpoint file as it is now (name, size,
+    modification time: a retrained or replaced checkpoint changes them) and the images."""
     stat = checkpoint.stat()
-    image_ids = sorted(r.image_id for r in datamodule.subset(split).records)
-    return {"checkpoint": checkpoint.name, "bytes": stat.st_size, "modified_ns": stat.st_mtime_ns, "images": image_ids}
+    return {
+        "checkpoint": checkpoint.name,
+        "bytes": stat.st_size,
+        "modified_ns": stat.st_mtime_ns,
+        "images": sorted(image_ids),
+    }
+
+
+def cached_results(cache: Path, key: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The COCO results cached in ``cache`` if they were made for ``key``; None otherwise."""
+    stored = json.loads(cache.read_text(encoding="utf-8")) if cache.is_file() else None
+    return stored["results"] if stored is not None and stored.get("key") == key else None
 
 
 def log_errors(run_dir: Path, report: dict[str, Any], analysis: ErrorAnalysis, images: list[torch.Tensor]) -> None:

@@ -27,6 +27,15 @@ def test_fast_dev_run_trains_and_evaluates(tmp_path):
     assert (run / "config.yaml").is_file()
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fast_dev_run_on_a_gpu_with_mixed_precision(tmp_path):
+    """trainer=gpu: one device, 16-bit mixed precision; the losses stay finite and the run is scored."""
+    run = train(compose_train(tmp_path, ["trainer=gpu", "+trainer.fast_dev_run=true"]))
+    assert run.metrics["dev"]["mAP"] >= 0.0 and (tmp_path / "run" / "config.yaml").is_file()
+    assert "16-mixed" in (tmp_path / "run" / "config.yaml").read_text()
+
+
 @pytest.mark.slow
 def test_loss_falls_on_a_tiny_overfit_set(tiny_shapes):
     """Measured (2026-12-01): the last five losses are 0.0022-0.0025 of the first five, over seeds
