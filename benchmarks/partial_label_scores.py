@@ -22,8 +22,9 @@ from detkit.data.formats.coco import dataset_to_coco, predictions_to_results
 from detkit.data.records import DetectionDataset
 from detkit.data.shapes import load_shapes
 from detkit.evaluation.coco import evaluate_coco
-from detkit.models.inference import Detections, detect_all
+from detkit.models.inference import Detections
 from detkit.training.run_dir import RunDir
+from detkit.workflows.prediction import device_trainer, predict_detections
 
 THRESHOLDS = (0.3, 0.5, 0.7)
 SPLIT = "dev"
@@ -33,7 +34,7 @@ def dev_detections(run: Path) -> tuple[DetectionDataset, dict[int, Detections]]:
     """The run's dev split (as labelled for training) and its best checkpoint's detections on it."""
     opened = RunDir.open(run)
     datamodule, model = opened.datamodule(), opened.detector()
-    detections, _ = detect_all(model, datamodule.loader(SPLIT), warm_up=False)
+    detections, _ = predict_detections(model, datamodule.loader(SPLIT), device_trainer("cpu"))
     return datamodule.subset(SPLIT), detections
 
 

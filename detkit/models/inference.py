@@ -1,9 +1,6 @@
-"""Running a detector on images: detections in detkit's conventions, and timed passes."""
+"""Running a detector on images: detections in detkit's conventions."""
 
 from __future__ import annotations
-
-import time
-from collections.abc import Iterable
 
 import numpy as np
 import torch
@@ -12,7 +9,6 @@ from torch import nn
 from detkit.models.detectors import from_model_labels
 
 Detections = dict[str, np.ndarray]
-Batches = Iterable[tuple[list[torch.Tensor], list[dict]]]
 
 
 def detect(model: nn.Module, images: list[torch.Tensor]) -> list[Detections]:
@@ -26,25 +22,3 @@ def detect(model: nn.Module, images: list[torch.Tensor]) -> list[Detections]:
         }
         for out in model(images)
     ]
-
-
-@torch.inference_mode()
-def detect_all(
-    model: nn.Module, batches: Batches, device: str = "cpu", warm_up: bool = True
-) -> tuple[dict[int, Detections], float]:
-    """Detections of every image in ``batches`` (a loader of ``(images, targets)``, as
-    `collate_detections` makes) by image id, and the seconds the model's forward passes took on
-    ``device`` (loading not counted; with ``warm_up`` the first batch is first run once untimed)."""
-    model.eval().to(device)
-    detections: dict[int, Detections] = {}
-    seconds, warm = 0.0, not warm_up
-    for images, targets in batches:
-        images = [image.to(device) for image in images]
-        if not warm:
-            model(images)
-            warm = True
-        started = time.perf_counter()
-        outputs = detect(model, images)  # ends on the host: the device has finished
-        seconds += time.perf_counter() - started
-        detections.update(zip((int(t["image_id"]) for t in targets), outputs))
-    return detections, seconds

@@ -70,7 +70,6 @@ class DetectionModule(L.LightningModule):
             self.backbone_freeze.apply(frozen=True, norms=False)  # norms follow when training starts
         self.eval_split = "dev"
         self.last_metrics: dict[str, float] = {}
-        self.last_predictions: dict[int, dict[str, np.ndarray]] = {}  # the last evaluation's, every rank's
         self._predictions: dict[int, dict[str, np.ndarray]] = {}
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -143,7 +142,7 @@ class DetectionModule(L.LightningModule):
 
     def score_predictions(self) -> dict[str, float]:
         """COCO metrics of this epoch's predictions, gathered from all ranks, each image once."""
-        predictions = self.last_predictions = gather_by_image(self._predictions)
+        predictions = gather_by_image(self._predictions)
         self._predictions = {}
         metrics = None
         if self.trainer.is_global_zero:

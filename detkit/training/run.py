@@ -27,7 +27,7 @@ from detkit.files import write_json_atomic, write_text_atomic
 from detkit.models.finetune import Finetune
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
 from detkit.training.callbacks import DevImageLogger, SameConfigEverywhere
-from detkit.training.checkpoints import AtomicCheckpointIO, build_architecture
+from detkit.training.checkpoints import AtomicCheckpointIO
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.layout import BEST, CHECKPOINTS_DIR, CONFIG_FILE, LAST, NEWEST_RUN, checkpoint_file
 from detkit.training.module import DetectionModule
@@ -112,19 +112,18 @@ def build_datamodule(cfg: DictConfig) -> DetectionDataModule:
     return datamodule
 
 
-def build_module(cfg: DictConfig, from_checkpoint: bool = False) -> DetectionModule:
-    """The LightningModule: the configured detector, initialised as ``init`` says (or, with
-    ``from_checkpoint``, bare: a checkpoint fills it), and its training."""
+def build_module(cfg: DictConfig) -> DetectionModule:
+    """The LightningModule: the configured detector, initialised as ``init`` says, and its training."""
     _check_optimizer_values(cfg.optimizer)
     finetune = Finetune(**OmegaConf.to_container(OmegaConf.select(cfg, "finetune", default={})))
-    if finetune.unfreeze_epoch is not None and not from_checkpoint:
+    if finetune.unfreeze_epoch is not None:
         check_single_process(
             cfg.trainer,
             "finetune.unfreeze_epoch releases the backbone mid-run, which DDP cannot "
             "follow (it fixes the synchronised parameters at the start); freeze it for the whole run",
         )
     return DetectionModule(
-        model=build_architecture(cfg.model) if from_checkpoint else build_model(cfg),
+        model=build_model(cfg),
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         evaluation_backend=cfg.evaluation.backend,

@@ -18,10 +18,11 @@ from detkit.analysis.multitask_report import ModelCost, build_comparison, write_
 from detkit.data.formats.coco import predictions_to_array
 from detkit.evaluation.coco import evaluate_coco
 from detkit.exceptions import ConfigError
-from detkit.models.inference import Detections, detect_all
+from detkit.models.inference import Detections
 from detkit.training.layout import SPLITS_DIR
 from detkit.training.run import TrainedRun, check_single_process, child_config, train
 from detkit.training.run_dir import RunDir
+from detkit.workflows.prediction import device_trainer, predict_detections
 
 
 def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
@@ -77,7 +78,7 @@ def _check_comparable(cfg: DictConfig, out: Path) -> None:
 
 def _predict(run: TrainedRun, loader: Any, device: str) -> tuple[dict[int, Detections], ModelCost]:
     model = RunDir(run.run_dir, run.checkpoint).detector()
-    detections, seconds = detect_all(model, loader, device)
+    detections, seconds = predict_detections(model, loader, device_trainer(device), warm_up=True)
     parameters = sum(p.numel() for p in model.parameters())
     return detections, ModelCost(parameters, run.fit_seconds, run.steps, seconds)
 

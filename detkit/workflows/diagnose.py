@@ -25,6 +25,7 @@ from detkit.evaluation.bootstrap import ImageMatches, bootstrap_metrics
 from detkit.exceptions import ConfigError
 from detkit.training.run_dir import RunDir
 from detkit.workflows.learning_curve import learning_curve
+from detkit.workflows.prediction import device_trainer
 from detkit.workflows.split_scoring import diagnosis_images, match_split
 
 SPLITS = ERROR_NAMES[1:]
@@ -43,6 +44,7 @@ def diagnose_run(cfg: DictConfig) -> dict[str, Any]:
         )
     run = RunDir.open(cfg.run, cfg.checkpoint)
     datamodule, model, partial_labels = run.datamodule(), run.detector(), run.partial_labels
+    trainer = device_trainer(cfg.device)
     errors: dict[str, ErrorEstimate | None] = {}
     points: dict[str, dict[str, float]] = {}
     for index, split in enumerate(SPLITS):
@@ -50,7 +52,7 @@ def diagnose_run(cfg: DictConfig) -> dict[str, Any]:
             errors[split] = None
             continue
         image_ids = diagnosis_images(datamodule, split, cfg.train_sample, cfg.seed)
-        matches = match_split(model, datamodule, split, image_ids, cfg.device, partial_labels)
+        matches = match_split(model, datamodule, split, image_ids, trainer, partial_labels)
         points[split], errors[split] = measure_error(matches, cfg.metric, boot.samples, boot.seed + index)
     errors["human"], human_source = human_error(cfg.human, datamodule.load(), cfg.metric, boot, partial_labels)
     diagnosis = build_diagnosis(

@@ -20,10 +20,9 @@ from detkit.data.formats.coco import predictions_to_results
 from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic
 from detkit.training.datamodule import DetectionDataModule
-from detkit.training.run import build_module, evaluate_splits
 from detkit.training.run_dir import RunDir
-from detkit.training.trainers import instantiate_trainer
 from detkit.workflows.error_outputs import check_error_options, error_report, write_error_report, write_tag_summary
+from detkit.workflows.prediction import predict_detections, predicting_trainer
 
 PREDICTIONS_DIR = "predictions"
 PR_THRESHOLDS = 101
@@ -71,12 +70,11 @@ def split_results(
     cached = cached_results(cache, key)
     if cached is not None:
         return cached
-    trainer = instantiate_trainer(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
-    module = build_module(run.config, from_checkpoint=True)
-    evaluate_splits(trainer, module, datamodule, [split], ckpt_path=str(run.checkpoint))
+    trainer = predicting_trainer(trainer_cfg)
+    detections, _ = predict_detections(run.detector(), datamodule.loader(split), trainer)
     if not trainer.is_global_zero:
         return None
-    results = predictions_to_results(module.last_predictions, datamodule.load().category_ids)
+    results = predictions_to_results(detections, datamodule.load().category_ids)
     write_json_atomic(cache, {"key": key, "results": results}, indent=None)
     return results
 

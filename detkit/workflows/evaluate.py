@@ -6,18 +6,23 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from detkit.training.run import build_module, evaluate_splits
+from detkit.data.formats.coco import predictions_to_array
+from detkit.evaluation.coco import evaluate_coco
+from detkit.exceptions import ConfigError
 from detkit.training.run_dir import RunDir
-from detkit.training.trainers import instantiate_trainer
+from detkit.workflows.prediction import predict_detections, predicting_trainer
 
 
 def evaluate_run(
     run_dir: str | Path, split: str, trainer_cfg: DictConfig, checkpoint: str | Path | None = None
 ) -> dict[str, float]:
     """COCO metrics of a run's checkpoint (``best.ckpt`` unless given) on ``split``, on the
-    exact split the run used (its saved manifests), with the trainer of ``trainer_cfg``."""
+    exact split the run used (its saved manifests), predicted through the trainer of
+    ``trainer_cfg`` and scored as the run scores (its evaluator and partial-label setting)."""
     run = RunDir.open(run_dir, checkpoint)
-    trainer = instantiate_trainer(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
-    module = build_module(run.config, from_checkpoint=True)
-    metrics = evaluate_splits(trainer, module, run.datamodule(), [split], ckpt_path=str(run.checkpoint))
-    return metrics[split]
+    datamodule = run.datamodule()
+    if split not in datamodule.split_names:
+        raise ConfigError(f"split={split!r} is not one of the run's splits {datamodule.split_names}")
+    detections, _ = predict_detections(run.detector(), datamodule.loader(split), predicting_trainer(trainer_cfg))
+    results = predictions_to_array(detections, datamodule.load().category_ids)
+    return evaluate_coco(datamodule.ground_truth(split), results, run.config.evaluation.backend, run.partial_labels)

@@ -15,6 +15,7 @@ from detkit.exceptions import ConfigError
 from detkit.training.layout import SPLITS_DIR
 from detkit.training.run import check_single_process, train
 from detkit.training.run_dir import RunDir
+from detkit.workflows.prediction import device_trainer
 from detkit.workflows.split_scoring import diagnosis_images, match_split
 
 
@@ -55,11 +56,11 @@ def _share_config(run: RunDir, share_dir: Path, fraction: float) -> DictConfig:
 
 
 def _score_share(cfg: DictConfig, run: RunDir, fraction: float) -> dict[str, Any]:
-    datamodule, model = run.datamodule(), run.detector()
+    datamodule, model, trainer = run.datamodule(), run.detector(), device_trainer(cfg.device)
     point: dict[str, Any] = {"fraction": fraction, "train_images": len(datamodule.subset("train"))}
     point["run"] = str(run.path)
     for split in ("train", "dev"):
         image_ids = diagnosis_images(datamodule, split, cfg.train_sample, cfg.seed)
-        metrics = match_split(model, datamodule, split, image_ids, cfg.device, run.partial_labels).metrics()
+        metrics = match_split(model, datamodule, split, image_ids, trainer, run.partial_labels).metrics()
         point[f"{split}_error"] = error_of(metrics[cfg.metric])  # None, not 2.0, where the metric is undefined
     return point

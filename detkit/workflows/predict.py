@@ -20,8 +20,9 @@ from detkit.data.torch_dataset import DetectionImages, collate_detections
 from detkit.data.transforms import build_transforms
 from detkit.exceptions import ConfigError, DatasetError
 from detkit.files import write_bytes_atomic, write_json_atomic
-from detkit.models.inference import Detections, detect_all
+from detkit.models.inference import Detections
 from detkit.training.run_dir import RunDir
+from detkit.workflows.prediction import device_trainer, predict_detections
 
 PREDICTIONS_FILE, IMAGES_FILE, DRAWN_DIR = "predictions.json", "images.json", "drawn"
 DRAW_COLOUR = "#2ca02c"  # matplotlib green, as matches in the error gallery
@@ -62,9 +63,7 @@ def predict_images(cfg: DictConfig) -> Predicted:
 
 
 def _detect(dataset: DetectionDataset, model: torch.nn.Module, cfg: DictConfig) -> dict[int, Detections]:
-    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={cfg.device} but no CUDA device is available; use device=cpu")
+    trainer = device_trainer(cfg.device)
     if not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
         raise ConfigError(f"batch_size must be a whole number >= 1, got {cfg.batch_size!r}")
     loader = torch.utils.data.DataLoader(
@@ -72,10 +71,9 @@ def _detect(dataset: DetectionDataset, model: torch.nn.Module, cfg: DictConfig) 
         batch_size=cfg.batch_size,
         num_workers=cfg.num_workers,
         collate_fn=collate_detections,
-        pin_memory=device.startswith("cuda"),
+        pin_memory=trainer.strategy.root_device.type == "cuda",
     )
-    detections, _ = detect_all(model, loader, device, warm_up=False)
-    return detections
+    return predict_detections(model, loader, trainer)[0]
 
 
 def _above(detections: Detections, threshold: float) -> Detections:

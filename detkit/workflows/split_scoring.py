@@ -3,14 +3,15 @@ to be scored and bootstrapped (`detkit.evaluation.bootstrap.ImageMatches`)."""
 
 from __future__ import annotations
 
+import lightning as L
 import numpy as np
 import torch
 
 from detkit.data.formats.coco import dataset_to_coco, predictions_to_results
 from detkit.evaluation.bootstrap import ImageMatches
 from detkit.exceptions import ConfigError
-from detkit.models.inference import detect_all
 from detkit.training.datamodule import DetectionDataModule
+from detkit.workflows.prediction import predict_detections
 
 
 def diagnosis_images(datamodule: DetectionDataModule, split: str, train_sample: str | int, seed: int) -> list[int]:
@@ -37,11 +38,12 @@ def match_split(
     datamodule: DetectionDataModule,
     split: str,
     image_ids: list[int],
-    device: str,
+    trainer: L.Trainer,
     partial_labels: str,
 ) -> ImageMatches:
-    """The model's detections on those images of ``split``, matched to their labels."""
-    detections, _ = detect_all(model, datamodule.loader(split, image_ids=image_ids), device, warm_up=False)
+    """The model's detections on those images of ``split`` (predicted by ``trainer``), matched
+    to their labels."""
+    detections, _ = predict_detections(model, datamodule.loader(split, image_ids=image_ids), trainer)
     dataset = datamodule.subset(split).subset(image_ids)
     results = predictions_to_results(detections, dataset.category_ids)
     return ImageMatches(dataset_to_coco(dataset), results, partial_labels)

@@ -1,0 +1,91 @@
+"""The one way a finished detector predicts (evaluate, errors, diagnose and its learning curve,
+the comparisons, predict): a model and a loader of ``(images, targets)`` in, its detections by
+image id out, run by a Lightning Trainer. Under DDP each process predicts the share its
+DistributedSampler gives it and the shares are gathered, each image once (the sampler's
+repeats dropped); every process receives all of them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import lightning as L
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from detkit.evaluation.gather import gather_by_image
+from detkit.exceptions import ConfigError
+from detkit.models.inference import Detections, detect
+from detkit.training.quiet import silence_known_noise
+from detkit.training.trainers import instantiate_trainer
+
+
+class Predictor(L.LightningModule):
+    """``model`` under ``trainer.predict``: keeps each image's detections and the seconds the
+    forward passes took (with ``warm_up``, the first batch first runs once untimed, so that
+    lazy set-up is not counted)."""
+
+    def __init__(self, model: nn.Module, warm_up: bool = False) -> None:
+        super().__init__()
+        self.model = model
+        self.warm_up = warm_up
+        self.detections: dict[int, Detections] = {}
+        self.forward_seconds = 0.0
+        self._local: dict[int, Detections] = {}
+        self._warm = False
+
+    def on_predict_epoch_start(self) -> None:
+        self._local, self.forward_seconds, self._warm = {}, 0.0, not self.warm_up
+
+    def predict_step(self, batch: tuple[list[torch.Tensor], list[dict[str, Any]]], batch_idx: int) -> None:
+        images, targets = batch
+        if not self._warm:
+            self.model(images)
+            self._warm = True
+        started = time.perf_counter()
+        found = detect(self.model, images)  # ends on the host: the device has finished
+        self.forward_seconds += time.perf_counter() - started
+        self._local.update(zip((int(target["image_id"]) for target in targets), found))
+
+    def on_predict_epoch_end(self) -> None:
+        self.detections, self._local = gather_by_image(self._local), {}
+
+
+def predict_detections(
+    model: nn.Module, loader: Iterable, trainer: L.Trainer, warm_up: bool = False
+) -> tuple[dict[int, Detections], float]:
+    """``model``'s detections of every image ``loader`` yields, by image id, on every process,
+    and the seconds this process's forward passes took."""
+    predictor = Predictor(model, warm_up)
+    trainer.predict(predictor, dataloaders=loader, return_predictions=False)
+    return predictor.detections, predictor.forward_seconds
+
+
+def predicting_trainer(trainer_cfg: DictConfig) -> L.Trainer:
+    """The Trainer of a tool's ``trainer`` config, for predicting only (no logger, callbacks or
+    checkpoints): ``trainer=ddp_cpu`` or ``ddp`` shares the images among processes."""
+    silence_known_noise()
+    return instantiate_trainer(trainer_cfg, logger=False, callbacks=[], enable_checkpointing=False)
+
+
+def device_trainer(device: str) -> L.Trainer:
+    """A one-process, quiet Trainer on ``device``: ``cpu``, ``cuda``, ``cuda:<index>`` or
+    ``auto`` (cuda when available)."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    kind, _, index = device.partition(":")
+    if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
+        raise ConfigError(f"device={device!r}; give cpu, cuda, cuda:<index> or auto")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device} but no CUDA device is available; use device=cpu")
+    silence_known_noise()
+    return L.Trainer(
+        accelerator="gpu" if kind == "cuda" else "cpu",
+        devices=[int(index)] if index else 1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
