@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "detkit"
-FRAMEWORKS = ("lightning", "pytorch_lightning", "hydra", "omegaconf")
+FRAMEWORKS = ("lightning", "pytorch_lightning", "hydra", "omegaconf")  # the last two: Hydra's configs
 # each layer and the detkit packages it may import; the top-level modules (exceptions, files) serve all
 MAY_IMPORT = {
     "data": {"data"},
@@ -72,3 +72,19 @@ def test_the_rules_catch_an_import_that_breaks_them(tmp_path):
     module = tmp_path / "late.py"
     module.write_text("def f():\n    from detkit.workflows.cli import run_hydra_tool\n    import lightning\n")
     assert {"detkit.workflows.cli", "lightning"} <= _imports(module)
+
+
+# the tool runner, and the comparisons, whose input is itself a training config they train runs from
+CONFIG_READERS = {"workflows/cli.py", "workflows/compare_multitask.py", "workflows/compare_transfer.py"}
+
+
+def test_workflows_take_typed_options_not_configs():
+    """Every other workflow takes a dataclass of typed options the tool builds (`cli.typed`)."""
+    found = {
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in _modules("workflows")
+        if str(path.relative_to(PACKAGE)) not in CONFIG_READERS
+        for name in _imports(path)
+        if name.split(".")[0] in FRAMEWORKS[2:]
+    }
+    assert not found

@@ -11,8 +11,8 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from detkit.exceptions import ConfigError
-from detkit.workflows.cli import run_hydra_tool
-from detkit.workflows.diagnose import diagnose_run
+from detkit.workflows.cli import run_hydra_tool, typed
+from detkit.workflows.diagnose import DiagnoseOptions, diagnose_run
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -20,7 +20,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 def main(cfg: DictConfig) -> None:
     if not cfg.run:
         raise ConfigError("give run=<a run directory made by tools/train.py> (or a checkpoint inside one)")
-    diagnosis = diagnose_run(cfg)
+    diagnosis = diagnose_run(typed(DiagnoseOptions, cfg))
     out = Path(cfg.out or diagnosis["run"])
     print((out / "diagnosis.md").read_text(encoding="utf-8"))
     print(f"diagnosis written to {out}/diagnosis.{{md,json,png}}")

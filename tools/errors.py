@@ -16,19 +16,21 @@ from omegaconf import DictConfig
 
 from detkit.analysis.error_report import render_error_summary
 from detkit.exceptions import ConfigError
-from detkit.workflows.cli import run_hydra_tool
+from detkit.workflows.cli import run_hydra_tool, typed
+from detkit.workflows.error_outputs import ErrorOptions
 from detkit.workflows.file_errors import analyse_file_errors
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def main(cfg: DictConfig) -> None:
+    options = typed(ErrorOptions, cfg)
     if cfg.annotations and cfg.predictions:  # files only: no torch or Lightning to import (seconds)
-        out = analyse_file_errors(cfg)
+        out = analyse_file_errors(options)
     elif cfg.run:
         from detkit.workflows.error_analysis import analyse_run_errors
 
-        out = analyse_run_errors(cfg)
+        out = analyse_run_errors(options)
     else:
         raise ConfigError(
             "give run=<a run directory made by tools/train.py> (or a checkpoint inside one), "

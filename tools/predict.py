@@ -10,8 +10,8 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from detkit.exceptions import ConfigError
-from detkit.workflows.cli import run_hydra_tool
-from detkit.workflows.predict import predict_images
+from detkit.workflows.cli import run_hydra_tool, typed
+from detkit.workflows.predict import PredictOptions, predict_images
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -19,7 +19,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 def main(cfg: DictConfig) -> None:
     if not cfg.run or not cfg.images:
         raise ConfigError("give run=<a run directory made by tools/train.py> and images=<folder, glob or image>")
-    predicted = predict_images(cfg)
+    predicted = predict_images(typed(PredictOptions, cfg))
     print(f"{predicted.detections} detections on {predicted.images} images written to {predicted.out}")
 
 

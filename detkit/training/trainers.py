@@ -3,6 +3,7 @@ long a DDP process waits for the others."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -17,12 +18,14 @@ from detkit.exceptions import ConfigError
 TIMEOUT_KEY = "ddp_timeout_s"  # detkit's key in the trainer configs, not a Trainer argument
 
 
-def instantiate_trainer(trainer_cfg: DictConfig, **arguments: Any) -> L.Trainer:
+def instantiate_trainer(trainer_cfg: Mapping[str, Any], **arguments: Any) -> L.Trainer:
     """The Trainer of ``trainer_cfg`` (with ``arguments``). Under ``strategy: ddp`` every process
     waits at most ``ddp_timeout_s`` seconds for the others, at start-up and at each collective:
     a node that failed or never started then ends the run with a message (`timed_out_waiting`)
     instead of Lightning's 30-minute wait that looks like a hang."""
-    cfg = OmegaConf.to_container(trainer_cfg, resolve=True)
+    cfg = (
+        OmegaConf.to_container(trainer_cfg, resolve=True) if isinstance(trainer_cfg, DictConfig) else dict(trainer_cfg)
+    )
     timeout = cfg.pop(TIMEOUT_KEY, None)
     if timeout is not None and not (is_number(timeout) and timeout > 0):
         raise ConfigError(f"trainer.{TIMEOUT_KEY} must be a number of seconds > 0, got {timeout!r}")

@@ -7,8 +7,9 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, get_type_hints
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -22,6 +23,7 @@ from detkit.training.layout import LAST, NEWEST_RUN, checkpoint_file, newest_run
 from detkit.training.quiet import silence_known_noise
 
 USAGE_ERROR = 2
+T = TypeVar("T")
 
 
 def register_resolvers() -> None:
@@ -167,6 +169,15 @@ def _wanted_type(default: Any, value: Any) -> str | None:
     if isinstance(default, float):
         return None if is_number(value) else "a finite number"
     return None
+
+
+def typed(options: type[T], cfg: DictConfig | dict[str, Any]) -> T:
+    """A workflow's typed options (a dataclass whose fields mirror the tool's config, a nested
+    dataclass a nested group) from the composed config: the config states each default, the
+    dataclass each type."""
+    values = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
+    types = get_type_hints(options)
+    return options(**{k: typed(types[k], v) if is_dataclass(types.get(k)) else v for k, v in values.items()})
 
 
 def print_comparison(out: Path, curves: str) -> None:

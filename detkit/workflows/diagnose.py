@@ -3,10 +3,10 @@ beside it, and the bias / variance / mismatch report (`detkit.analysis.bias_vari
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
 from detkit.analysis.bias_variance import (
@@ -24,15 +24,52 @@ from detkit.data.records import DetectionDataset
 from detkit.evaluation.bootstrap import ImageMatches, bootstrap_metrics
 from detkit.exceptions import ConfigError
 from detkit.training.run_dir import RunDir
-from detkit.workflows.learning_curve import learning_curve
+from detkit.workflows.learning_curve import ShareScoring, learning_curve
 from detkit.workflows.prediction import device_trainer
 from detkit.workflows.split_scoring import diagnosis_images, match_split
 
 SPLITS = ERROR_NAMES[1:]
+
+
+@dataclass(frozen=True)
+class HumanLevel:
+    """Human-level error: a number, or a second person's labels (COCO json, VOC or YOLO folder)."""
+
+    error: float | None
+    annotations: str | None
+    format: str
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Intervals over images: draws, their confidence level and seed."""
+
+    samples: int
+    confidence: float
+    seed: int
+
+
+@dataclass(frozen=True)
+class DiagnoseOptions:
+    """What ``tools/diagnose.py`` takes (``configs/diagnose.yaml`` states each default)."""
+
+    run: str
+    checkpoint: str | None
+    metric: str
+    train_sample: str | int
+    human: HumanLevel
+    bootstrap: Bootstrap
+    worst_classes: int
+    learning_curve: list[float] | None
+    device: str
+    seed: int
+    out: str | None
+
+
 PER_CLASS_PREFIX = {"mAP": "AP/", "mAP50": "AP50/"}
 
 
-def diagnose_run(cfg: DictConfig) -> dict[str, Any]:
+def diagnose_run(cfg: DiagnoseOptions) -> dict[str, Any]:
     """Score ``cfg.run``'s checkpoint on train (a sample), train_dev, dev and test, set human
     level beside them and write ``diagnosis.{json,md,png}`` to ``cfg.out`` (default: the run
     directory); the report also goes to the run's TensorBoard. With ``cfg.learning_curve``, also
@@ -63,7 +100,8 @@ def diagnose_run(cfg: DictConfig) -> dict[str, Any]:
     write_diagnosis(diagnosis, out)
     log_diagnosis(run.path, diagnosis)
     if cfg.learning_curve:
-        diagnosis["learning_curve"] = learning_curve(cfg, run, out)
+        scoring = ShareScoring(cfg.metric, cfg.train_sample, cfg.seed, cfg.device)
+        diagnosis["learning_curve"] = learning_curve(cfg.learning_curve, run, out, scoring)
     return diagnosis
 
 
@@ -82,7 +120,7 @@ def measure_error(
 
 
 def human_error(
-    human: DictConfig, reference: DetectionDataset, metric: str, boot: DictConfig, partial_labels: str
+    human: HumanLevel, reference: DetectionDataset, metric: str, boot: Bootstrap, partial_labels: str
 ) -> tuple[ErrorEstimate | None, str]:
     """Human-level error: a number from config, measured from a second annotator's file, or
     unknown (None); and where it came from."""

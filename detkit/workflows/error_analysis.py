@@ -4,12 +4,12 @@ split, cached in the run directory, then analysed (`detkit.analysis.tide`) and w
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 
 from detkit.analysis.error_report import render_errors
@@ -21,14 +21,20 @@ from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run_dir import RunDir
-from detkit.workflows.error_outputs import check_error_options, error_report, write_error_report, write_tag_summary
+from detkit.workflows.error_outputs import (
+    ErrorOptions,
+    check_error_options,
+    error_report,
+    write_error_report,
+    write_tag_summary,
+)
 from detkit.workflows.prediction import predict_detections, predicting_trainer
 
 PREDICTIONS_DIR = "predictions"
 PR_THRESHOLDS = 101
 
 
-def analyse_run_errors(cfg: DictConfig) -> Path | None:
+def analyse_run_errors(cfg: ErrorOptions) -> Path | None:
     """Analyse the errors of ``cfg.run``'s checkpoint on ``cfg.split`` (``configs/errors.yaml``)
     and write the report to ``cfg.out`` (default ``<run>/errors/<split>``); with ``cfg.tags``,
     summarise a tagged error sheet instead. The output folder; None on ranks other than 0."""
@@ -59,7 +65,7 @@ def analyse_run_errors(cfg: DictConfig) -> Path | None:
 
 
 def split_results(
-    run: RunDir, split: str, datamodule: DetectionDataModule, trainer_cfg: DictConfig
+    run: RunDir, split: str, datamodule: DetectionDataModule, trainer_cfg: Mapping[str, Any]
 ) -> list[dict[str, Any]] | None:
     """The checkpoint's detections on the split as COCO results, predicted once and cached in
     ``<run>/predictions/<split>.json`` (remade when the checkpoint file changes). Predicted

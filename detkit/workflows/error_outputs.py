@@ -5,10 +5,9 @@ Lightning, so that analysing files starts in a second or two."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from omegaconf import DictConfig
 
 from detkit.analysis.confusion import confusion_matrix
 from detkit.analysis.error_report import (
@@ -25,7 +24,27 @@ from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic, write_text_atomic
 
 
-def check_error_options(cfg: DictConfig) -> None:
+@dataclass(frozen=True)
+class ErrorOptions:
+    """What ``tools/errors.py`` takes (``configs/errors.yaml`` states each default): a run, or a
+    results file against annotations, and how the report is made."""
+
+    run: str | None
+    annotations: str | None
+    predictions: str | None
+    images: str | None
+    partial_labels: str
+    checkpoint: str | None
+    split: str
+    worst: int
+    score_threshold: float
+    tags: str | None
+    mislabelled_tag: str
+    out: str | None
+    trainer: dict[str, Any]
+
+
+def check_error_options(cfg: ErrorOptions) -> None:
     """``score_threshold`` and ``worst`` of ``configs/errors.yaml``, before any work."""
     if not 0.0 <= cfg.score_threshold <= 1.0:
         raise ConfigError(f"score_threshold must be a score in [0, 1], got {cfg.score_threshold!r}")
@@ -39,7 +58,7 @@ def error_report(
     results: list[dict[str, Any]],
     file_names: dict[int, str],
     split: str,
-    cfg: DictConfig,
+    cfg: ErrorOptions,
     partial_labels: str,
 ) -> dict[str, Any]:
     """The report of ``analysis``: its breakdown, the metrics, the confusion matrix at

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-
-from omegaconf import DictConfig
+from typing import Any
 
 from detkit.data.formats.coco import predictions_to_array
 from detkit.evaluation.coco import evaluate_coco
@@ -14,7 +14,7 @@ from detkit.workflows.prediction import predict_detections, predicting_trainer
 
 
 def evaluate_run(
-    run_dir: str | Path, split: str, trainer_cfg: DictConfig, checkpoint: str | Path | None = None
+    run_dir: str | Path, split: str, trainer_cfg: Mapping[str, Any], checkpoint: str | Path | None = None
 ) -> dict[str, float]:
     """COCO metrics of a run's checkpoint (``best.ckpt`` unless given) on ``split``, on the
     exact split the run used (its saved manifests), predicted through the trainer of

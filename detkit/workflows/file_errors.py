@@ -6,17 +6,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig
-
 from detkit.analysis.tide import ErrorAnalysis
 from detkit.data.formats.coco import load_results
 from detkit.evaluation.coco import checked_ground_truth
-from detkit.workflows.error_outputs import check_error_options, error_report, write_error_report, write_tag_summary
+from detkit.workflows.error_outputs import (
+    ErrorOptions,
+    check_error_options,
+    error_report,
+    write_error_report,
+    write_tag_summary,
+)
 
 RESULTS_SPLIT = "predictions"  # what the report calls the images scored
 
 
-def analyse_file_errors(cfg: DictConfig) -> Path:
+def analyse_file_errors(cfg: ErrorOptions) -> Path:
     """Analyse ``cfg.predictions`` against ``cfg.annotations`` and write the report (or, with
     ``cfg.tags``, the tag summary) to ``cfg.out`` (default: ``errors/`` beside the predictions).
     The annotations are checked first (with ``cfg.images``, the images' sizes too) and then

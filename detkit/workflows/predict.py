@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
 from torchvision.io import encode_jpeg
 
 from detkit.analysis.gallery import DrawnBox, draw_image
@@ -28,6 +27,23 @@ PREDICTIONS_FILE, IMAGES_FILE, DRAWN_DIR = "predictions.json", "images.json", "d
 DRAW_COLOUR = "#2ca02c"  # matplotlib green, as matches in the error gallery
 
 
+@dataclass(frozen=True)
+class PredictOptions:
+    """What ``tools/predict.py`` takes (``configs/predict.yaml`` states each default)."""
+
+    run: str
+    images: str
+    checkpoint: str | None
+    out: str | None
+    annotations: str | None
+    score_threshold: float
+    draw: bool
+    draw_threshold: float
+    batch_size: int
+    num_workers: int
+    device: str
+
+
 @dataclass
 class Predicted:
     """Where the outputs went, and how many images and detections they hold."""
@@ -37,7 +53,7 @@ class Predicted:
     detections: int
 
 
-def predict_images(cfg: DictConfig) -> Predicted:
+def predict_images(cfg: PredictOptions) -> Predicted:
     """Run the checkpoint of ``cfg.run`` on ``cfg.images`` and write ``predictions.json`` (COCO
     results with score >= ``score_threshold``), ``images.json`` (the image ids and categories
     they refer to) and, with ``draw``, ``drawn/<image>.jpg`` (detections >= ``draw_threshold``)."""
@@ -62,7 +78,7 @@ def predict_images(cfg: DictConfig) -> Predicted:
     return Predicted(out, len(dataset), len(results))
 
 
-def _detect(dataset: DetectionDataset, model: torch.nn.Module, cfg: DictConfig) -> dict[int, Detections]:
+def _detect(dataset: DetectionDataset, model: torch.nn.Module, cfg: PredictOptions) -> dict[int, Detections]:
     trainer = device_trainer(cfg.device)
     if not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
         raise ConfigError(f"batch_size must be a whole number >= 1, got {cfg.batch_size!r}")

@@ -7,12 +7,11 @@ repeats dropped); every process receives all of them."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import lightning as L
 import torch
-from omegaconf import DictConfig
 from torch import nn
 
 from detkit.evaluation.gather import gather_by_image
@@ -63,7 +62,7 @@ def predict_detections(
     return predictor.detections, predictor.forward_seconds
 
 
-def predicting_trainer(trainer_cfg: DictConfig) -> L.Trainer:
+def predicting_trainer(trainer_cfg: Mapping[str, Any]) -> L.Trainer:
     """The Trainer of a tool's ``trainer`` config, for predicting only (no logger, callbacks or
     checkpoints): ``trainer=ddp_cpu`` or ``ddp`` shares the images among processes."""
     silence_known_noise()

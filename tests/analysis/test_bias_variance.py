@@ -121,9 +121,8 @@ def test_a_learning_curve_point_with_an_undefined_metric_is_a_gap(tmp_path, monk
     monkeypatch.setattr(curve.RunDir, "detector", lambda run: None)
     monkeypatch.setattr(curve, "diagnosis_images", lambda datamodule, split, sample, seed: split)
     monkeypatch.setattr(curve, "match_split", lambda model, datamodule, split, *rest: Matched(split))
-    options = {"learning_curve": [1.0], "metric": "mAP_large", "train_sample": 10, "seed": 0, "device": "cpu"}
-    cfg = OmegaConf.create(options)
-    points = curve.learning_curve(cfg, curve.RunDir(tmp_path, tmp_path / "best.ckpt"), tmp_path)
+    scoring = curve.ShareScoring(metric="mAP_large", train_sample=10, seed=0, device="cpu")
+    points = curve.learning_curve([1.0], curve.RunDir(tmp_path, tmp_path / "best.ckpt"), tmp_path, scoring)
     assert points[0]["train_error"] == pytest.approx(0.6) and points[0]["dev_error"] is None
     written = json.loads((tmp_path / "learning_curve.json").read_text())["points"][0]
     assert written["dev_error"] is None and (tmp_path / "learning_curve.png").read_bytes().startswith(b"\x89PNG")

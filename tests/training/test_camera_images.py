@@ -9,7 +9,8 @@ from tensorboard.backend.event_processing.event_accumulator import IMAGES, Event
 
 from detkit.data.formats import load_export
 from detkit.training.run import train
-from detkit.workflows.predict import predict_images
+from detkit.workflows.cli import typed
+from detkit.workflows.predict import PredictOptions, predict_images
 from tests.conftest import compose_config, compose_train
 from tests.exports import camera_image, coco_file
 
@@ -29,7 +30,7 @@ def test_an_export_of_camera_images_trains_draws_and_predicts(tmp_path, tiny_sha
     assert {r.width for r in load_export(export).records} == {96, 120, 144}, "sizes mix"
     overrides = ["data=coco", f"data.root={export}", "data.module.batch_size=4", "data.module.num_workers=0"]
     overrides += ["model.image_size=96", "trainer.max_epochs=1", "evaluation.splits=[dev]"]
-    overrides += ["evaluation.images.every_n_epochs=1", "evaluation.images.score_threshold=0"]
+    overrides += ["callbacks.dev_images.every_n_epochs=1", "callbacks.dev_images.score_threshold=0"]
     run = train(compose_train(tmp_path, overrides, tiny_shapes=False))
     assert set(run.metrics["dev"]) >= {"mAP", "mAP50"}
 
@@ -38,7 +39,8 @@ def test_an_export_of_camera_images_trains_draws_and_predicts(tmp_path, tiny_sha
     assert grid.height >= 96 and grid.width > 2 * 96, "the dev images of different sizes on one grid"
 
     out = tmp_path / "predicted"
-    predict_images(compose_config("predict", [f"run={run.run_dir}", f"images={export / 'images'}", f"out={out}"]))
+    options = compose_config("predict", [f"run={run.run_dir}", f"images={export / 'images'}", f"out={out}"])
+    predict_images(typed(PredictOptions, options))
     drawn = {p.stem: Image.open(p).size for p in (out / "drawn").glob("*.jpg")}
     assert len(drawn) == len(tiny_shapes)
     assert drawn["img001"] == (120, 96) and drawn["img005"] == (144, 120), "a phone photo turned; a larger one"

@@ -7,15 +7,17 @@ import json
 import pytest
 
 from detkit.training.run import train
-from detkit.workflows.diagnose import diagnose_run
+from detkit.workflows.cli import typed
+from detkit.workflows.diagnose import DiagnoseOptions, diagnose_run
 from detkit.workflows.error_analysis import analyse_run_errors
+from detkit.workflows.error_outputs import ErrorOptions
 from detkit.workflows.evaluate import evaluate_run
-from detkit.workflows.predict import predict_images
+from detkit.workflows.predict import PredictOptions, predict_images
 from tests.conftest import compose_config, compose_train
 from tests.exports import official_coco, roboflow_coco, ultralytics_export, voc_export
 
 FAST = ["data=auto", "model.image_size=96", "data.module.batch_size=4", "data.module.num_workers=0"]
-FAST += ["trainer.max_epochs=1", "evaluation.images.every_n_epochs=0"]
+FAST += ["trainer.max_epochs=1", "callbacks.dev_images.every_n_epochs=0"]
 
 
 def _manifests(run_dir):
@@ -53,14 +55,17 @@ def test_train_finetune_score_analyse_diagnose_and_predict_on_each_exports_own_s
         split = "test" if "test" in run.metrics else "dev"
         scored = evaluate_run(run.run_dir, split, compose_config("evaluate").trainer)
         assert scored["mAP"] == pytest.approx(run.metrics[split]["mAP"]), name
-        errors = analyse_run_errors(compose_config("errors", [f"run={run.run_dir}", f"split={split}"]))
+        errors = analyse_run_errors(
+            typed(ErrorOptions, compose_config("errors", [f"run={run.run_dir}", f"split={split}"]))
+        )
         assert json.loads((errors / "errors.json").read_text())["images"] == len(
             _manifests(run.run_dir)[split]["image_ids"]
         )
-        diagnosis = diagnose_run(
-            compose_config("diagnose", [f"run={run.run_dir}", "human.error=0.02", "bootstrap.samples=20"])
-        )
+        options = compose_config("diagnose", [f"run={run.run_dir}", "human.error=0.02", "bootstrap.samples=20"])
+        diagnosis = diagnose_run(typed(DiagnoseOptions, options))
         assert diagnosis["errors"]["dev"] is not None and (diagnosis["errors"]["test"] is not None) == (split == "test")
         out = tmp_path / f"{name}_predicted"
-        predicted = predict_images(compose_config("predict", [f"run={run.run_dir}", f"images={images}", f"out={out}"]))
+        predicted = predict_images(
+            typed(PredictOptions, compose_config("predict", [f"run={run.run_dir}", f"images={images}", f"out={out}"]))
+        )
         assert predicted.images == len(list((out / "drawn").glob("*.jpg"))) > 0, name

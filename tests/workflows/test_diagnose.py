@@ -25,7 +25,8 @@ and 2; 2-core CPU, 2026-12-01):
 import pytest
 
 from detkit.training.run import train
-from detkit.workflows.diagnose import diagnose_run
+from detkit.workflows.cli import typed
+from detkit.workflows.diagnose import DiagnoseOptions, diagnose_run
 from tests.conftest import TRAINING_SEED, compose_config, compose_train
 
 # One class of large shapes at the model's own 320 px: a detector usually learns it in under 100 steps.
@@ -35,7 +36,7 @@ EASY_SHAPES = [
     "data.module.source.max_objects=2",
     "data.module.source.min_object_size=64",
     "data.module.source.max_object_size=200",
-    "evaluation.images.every_n_epochs=0",
+    "callbacks.dev_images.every_n_epochs=0",
 ]
 CASES = {
     "avoidable_bias": [  # one optimiser step: far from a human error of 0.02
@@ -71,7 +72,7 @@ def train_and_diagnose(tmp_path, problem: str, seed: int = TRAINING_SEED) -> dic
     """Train the run built to have ``problem`` under ``tmp_path`` and diagnose it."""
     run = train(compose_train(tmp_path, [*EASY_SHAPES, *CASES[problem], f"seed={seed}"], tiny_shapes=False))
     cfg = compose_config("diagnose", [f"run={run.run_dir}", "human.error=0.02", "bootstrap.samples=100"])
-    return diagnose_run(cfg)
+    return diagnose_run(typed(DiagnoseOptions, cfg))
 
 
 @pytest.mark.slow
