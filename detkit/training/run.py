@@ -14,7 +14,7 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.accelerators import CPUAccelerator
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -26,7 +26,7 @@ from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.models.finetune import Finetune
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
-from detkit.training.callbacks import DevImageLogger, SameConfigEverywhere
+from detkit.training.callbacks import SameConfigEverywhere
 from detkit.training.checkpoints import AtomicCheckpointIO
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.layout import BEST, CHECKPOINTS_DIR, CONFIG_FILE, LAST, NEWEST_RUN, checkpoint_file
@@ -42,7 +42,7 @@ MONITOR = "dev/mAP"
 # Ranks on the CPU share its cores (DESIGN: Distributed) unless the process was started with
 # OMP_NUM_THREADS, which torch follows by itself (read here, before Lightning's DDP launcher sets it).
 THREADS_SET_BY_ENVIRONMENT = "OMP_NUM_THREADS" in os.environ
-CONFIG_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "experiment")
+CONFIG_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "callbacks", "experiment")
 
 
 @dataclass
@@ -178,10 +178,9 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         # Since Lightning 2.6, save_last writes last.ckpt only when a new best is saved; resuming
         # needs the latest epoch, so a second callback without a monitor writes it every epoch.
         ModelCheckpoint(dirpath=run_dir / CHECKPOINTS_DIR, filename=LAST, enable_version_counter=False),
-        LearningRateMonitor(logging_interval="step"),
         RandomStateCheckpoint(),
-        DevImageLogger(**cfg.evaluation.images),
         SameConfigEverywhere(cfg),
+        *(instantiate(callback) for callback in (cfg.get("callbacks") or {}).values() if callback is not None),
     ]
     trainer = instantiate_trainer(
         cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()]

@@ -137,7 +137,7 @@ def test_diagnose_without_a_run_says_what_to_give(run_tool_here, tmp_path):
 
 @pytest.mark.slow
 def test_train_then_evaluate_end_to_end(run_tool, tmp_path):
-    result = run_tool("train", "hydra.run.dir=run", "evaluation.images.every_n_epochs=1")
+    result = run_tool("train", "hydra.run.dir=run", "callbacks.dev_images.every_n_epochs=1")
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "run"
     for name in (
@@ -353,7 +353,7 @@ def test_convert_tool_end_to_end_and_bad_input_exits_2(run_tool, tmp_path, tiny_
 @pytest.mark.ddp
 def test_a_run_killed_mid_epoch_resumes_to_the_same_result(run_tool, tmp_path):
     steps = ["trainer=ddp_cpu", "trainer.max_epochs=6", "data.module.source.num_scenes=32"]  # time to kill it
-    steps += ["evaluation.splits=[dev]", "evaluation.images.every_n_epochs=0"]
+    steps += ["evaluation.splits=[dev]", "callbacks.dev_images.every_n_epochs=0"]
     result = run_tool("train", *steps, "hydra.run.dir=whole")
     assert result.returncode == 0, result.stderr[-3000:]
 

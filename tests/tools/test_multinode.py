@@ -142,7 +142,7 @@ def test_two_nodes_killed_mid_epoch_resume_to_the_uninterrupted_result(tmp_path)
     # epoch's checkpoint is seen) lands in the second epoch; with 16, 4 steps, the second epoch
     # could end first on a fast CPU (its checkpoint then said epoch 2)
     steps = ["trainer.max_epochs=4", "data.module.source.num_scenes=48", "evaluation.splits=[dev]"]
-    steps += ["evaluation.images.every_n_epochs=0"]
+    steps += ["callbacks.dev_images.every_n_epochs=0"]
     for result in _launch("torchrun", tmp_path, ([*steps, "name=whole"],) * NODES):
         assert result.returncode == 0, result.stdout[-3000:]
 

@@ -82,6 +82,27 @@ def test_every_trainer_config_composes(tmp_path, trainer):
         assert built.num_devices == cfg.trainer.devices
 
 
+@pytest.mark.parametrize(
+    ("overrides", "optional"),
+    [
+        ([], ["LearningRateMonitor", "DevImageLogger"]),
+        (["callbacks=early_stopping"], ["LearningRateMonitor", "DevImageLogger", "EarlyStopping"]),
+        (["~callbacks.dev_images"], ["LearningRateMonitor"]),
+        (["+callbacks.swa={_target_: lightning.pytorch.callbacks.StochasticWeightAveraging, swa_lrs: 0.001}"], None),
+    ],
+)
+def test_callbacks_are_dropped_and_added_by_config_and_detkits_own_stay(tmp_path, overrides, optional):
+    trainer = build_trainer(compose_train(tmp_path, overrides), tmp_path / "run")
+    names = [type(callback).__name__ for callback in trainer.callbacks]
+    own = ["ModelCheckpoint", "ModelCheckpoint", "RandomStateCheckpoint", "SameConfigEverywhere"]
+    assert all(names.count(name) >= own.count(name) for name in own), names
+    if optional is None:
+        assert "StochasticWeightAveraging" in names and "DevImageLogger" in names
+    else:
+        added = {"LearningRateMonitor", "DevImageLogger", "EarlyStopping"} & set(names)
+        assert sorted(added) == sorted(optional), names
+
+
 @pytest.mark.parametrize("experiment", _options("experiment"))
 def test_every_experiment_config_composes_and_instantiates(tmp_path, experiment):
     cfg = compose_train(tmp_path, [f"experiment={experiment}"])

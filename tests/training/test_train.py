@@ -64,7 +64,7 @@ def test_an_epoch_that_would_end_in_a_batch_of_one_image_trains(tmp_path):
     (found with seed 1, whose split left one image over on each of 2 processes)."""
     num_train = len(build_datamodule(compose_train(tmp_path)).subset("train"))
     batch = [f"data.module.batch_size={num_train - 1}", "trainer.max_epochs=1", "evaluation.splits=[dev]"]
-    run = train(compose_train(tmp_path, [*batch, "evaluation.images.every_n_epochs=0"]))
+    run = train(compose_train(tmp_path, [*batch, "callbacks.dev_images.every_n_epochs=0"]))
     assert torch.load(run.run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 1
 
 
@@ -131,7 +131,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
         return losses
 
     monkeypatch.setattr(DetectionModule, "loss_terms", poisoned)
-    cfg = compose_train(tmp_path, ["trainer.max_epochs=3", "evaluation.images.every_n_epochs=0"])
+    cfg = compose_train(tmp_path, ["trainer.max_epochs=3", "callbacks.dev_images.every_n_epochs=0"])
     with pytest.raises(TrainingError, match=r"non-finite training loss at step \d+ \(epoch 1\): bbox_regression=nan"):
         train(cfg)
     last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
@@ -148,7 +148,7 @@ def test_a_non_finite_loss_before_any_checkpoint_does_not_point_to_one(tmp_path,
         return losses
 
     monkeypatch.setattr(DetectionModule, "loss_terms", poisoned)
-    cfg = compose_train(tmp_path, ["trainer.max_epochs=1", "evaluation.images.every_n_epochs=0"])
+    cfg = compose_train(tmp_path, ["trainer.max_epochs=1", "callbacks.dev_images.every_n_epochs=0"])
     with pytest.raises(TrainingError, match=r"step 0 .*no checkpoint was written yet") as raised:
         train(cfg)
     assert "checkpoints are in" not in str(raised.value), "before: named a folder that did not exist"

@@ -15,7 +15,7 @@ def _compose(tmp_path, overrides=()):
     fixed = [
         "data.module.source.classes=[circle,square]",
         "trainer.max_epochs=2",
-        "evaluation.images.every_n_epochs=0",
+        "callbacks.dev_images.every_n_epochs=0",
         "trainer.log_every_n_steps=1",
     ]
     return compose_train(tmp_path, [*fixed, *overrides], config_name="compare_multitask", out="multitask")

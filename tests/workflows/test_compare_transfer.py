@@ -11,7 +11,7 @@ from detkit.training.run_dir import RunDir
 from detkit.workflows.compare_transfer import compare_transfer
 from tests.conftest import compose_train
 
-SHORT = ["+trainer.limit_train_batches=2", "evaluation.splits=[dev]", "evaluation.images.every_n_epochs=0"]
+SHORT = ["+trainer.limit_train_batches=2", "evaluation.splits=[dev]", "callbacks.dev_images.every_n_epochs=0"]
 
 
 def _compose(tmp_path, overrides=()):
