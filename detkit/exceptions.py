@@ -31,3 +31,12 @@ class ConfigError(DetkitError):
 
 class TrainingError(DetkitError):
     """Training cannot go on (a non-finite loss); the message says where it stopped and what to change."""
+
+
+def user_error_behind(error: BaseException | None) -> DetkitError | None:
+    """The `DetkitError` behind ``error``, also when Hydra's ``instantiate`` wrapped it."""
+    while error is not None:
+        if isinstance(error, DetkitError):
+            return error
+        error = error.__cause__
+    return None

@@ -12,6 +12,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -22,9 +23,8 @@ from torch import nn
 
 from detkit.data.formats.fields import is_number
 from detkit.data.records import DetectionDataset
-from detkit.exceptions import ConfigError
+from detkit.exceptions import ConfigError, user_error_behind
 from detkit.files import write_json_atomic, write_text_atomic
-from detkit.models.finetune import Finetune
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
 from detkit.training.callbacks import SameConfigEverywhere
 from detkit.training.checkpoints import AtomicCheckpointIO
@@ -115,23 +115,25 @@ def build_datamodule(cfg: DictConfig) -> DetectionDataModule:
 def build_module(cfg: DictConfig) -> DetectionModule:
     """The LightningModule: the configured detector, initialised as ``init`` says, and its training."""
     _check_optimizer_values(cfg.optimizer)
-    finetune = Finetune(**OmegaConf.to_container(OmegaConf.select(cfg, "finetune", default={})))
+    finetune = instantiate_options(cfg.finetune)  # an impossible value fails before the model is built
     if finetune.unfreeze_epoch is not None:
         check_single_process(
             cfg.trainer,
             "finetune.unfreeze_epoch releases the backbone mid-run, which DDP cannot "
             "follow (it fixes the synchronised parameters at the start); freeze it for the whole run",
         )
-    return DetectionModule(
-        model=build_model(cfg),
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        evaluation_backend=cfg.evaluation.backend,
-        partial_labels=cfg.evaluation.get("partial_labels", "lvis"),
-        partial_labels_loss=OmegaConf.select(cfg, "loss.partial_labels", default="gated"),
-        partial_labels_gate=OmegaConf.select(cfg, "loss.partial_labels_gate", default=0.5),
-        finetune=finetune,
-    )
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    parts = {"model": build_model(cfg), "optimizer": instantiate(cfg.optimizer), "scheduler": scheduler}
+    return instantiate_options(cfg.module, finetune=finetune, **parts)
+
+
+def instantiate_options(node: DictConfig, **arguments: Any) -> Any:
+    """``instantiate(node, **arguments)``, a bad option raising its own `DetkitError` (which
+    names the key and the fix) rather than Hydra's wrapper around it."""
+    try:
+        return instantiate(node, **arguments)
+    except InstantiationException as error:
+        raise user_error_behind(error) or error from None
 
 
 def build_model(cfg: DictConfig) -> nn.Module:
@@ -281,6 +283,11 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
         )
     changed = OmegaConf.from_dotlist([o.lstrip("+~") for o in values])
     merged = OmegaConf.merge(RunDir.resumed(cfg.resume).config, changed)
+    for key in ("module", "callbacks"):  # runs saved before these were configs continue with today's
+        if key not in merged:
+            merged[key] = cfg[key]
+    if "_target_" not in merged.finetune:
+        merged.finetune._target_ = cfg.finetune._target_
     merged.resume = cfg.resume
     return merged
 

@@ -17,7 +17,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from detkit.data.formats.fields import is_number, is_whole
-from detkit.exceptions import ConfigError, DetkitError
+from detkit.exceptions import ConfigError, DetkitError, user_error_behind
 from detkit.training.launch import run_stamp
 from detkit.training.layout import LAST, NEWEST_RUN, checkpoint_file, newest_run
 from detkit.training.quiet import silence_known_noise
@@ -120,7 +120,7 @@ def run_hydra_tool(
             check_value_types(cfg, config_name)
             task(cfg)
         except Exception as error:
-            user_error = _find_user_error(error) or _unwritable(error) or timed_out_waiting(error, cfg)
+            user_error = user_error_behind(error) or _unwritable(error) or timed_out_waiting(error, cfg)
             if user_error is None:
                 raise
             print(f"error: {user_error}", file=sys.stderr)
@@ -210,13 +210,4 @@ def timed_out_waiting(error: BaseException, cfg: DictConfig) -> str | None:
                 "raise trainer.ddp_timeout_s"
             )
         cause = cause.__cause__ or cause.__context__
-    return None
-
-
-def _find_user_error(error: BaseException | None) -> DetkitError | None:
-    """The `DetkitError` behind ``error``, also when Hydra's ``instantiate`` wrapped it."""
-    while error is not None:
-        if isinstance(error, DetkitError):
-            return error
-        error = error.__cause__
     return None

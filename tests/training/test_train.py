@@ -5,6 +5,7 @@ from functools import partial
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from detkit.exceptions import ConfigError, TrainingError
@@ -12,7 +13,7 @@ from detkit.models import build_detector
 from detkit.training.checkpoints import AtomicCheckpointIO
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.module import DetectionModule
-from detkit.training.run import build_datamodule, resumed_config, train
+from detkit.training.run import build_datamodule, build_module, build_trainer, resumed_config, train
 from detkit.training.run_dir import RunDir
 from detkit.workflows.evaluate import evaluate_run
 from tests.conftest import TRAINING_SEED, compose_config, compose_train
@@ -25,6 +26,18 @@ def test_fast_dev_run_trains_and_evaluates(tmp_path):
     run = tmp_path / "run"
     assert json.loads((run / "metrics.json").read_text()) == {**metrics, "splits": "resplit"}
     assert (run / "config.yaml").is_file()
+
+
+@pytest.mark.slow
+def test_a_run_saved_before_the_module_and_callbacks_were_configs_resumes(tmp_path):
+    train(compose_train(tmp_path, ["trainer.max_steps=1", "evaluation.splits=[dev]"]))
+    saved = OmegaConf.load(tmp_path / "run" / "config.yaml")
+    del saved["module"], saved["callbacks"], saved.finetune["_target_"]
+    OmegaConf.save(saved, tmp_path / "run" / "config.yaml")
+    resumed = resumed_config(compose_train(tmp_path, [f"resume={tmp_path / 'run'}"]), ["trainer.max_steps=2"])
+    module = build_module(resumed)
+    assert module.finetune.freeze == "none" and module.partial_labels_loss == "gated"
+    assert [type(c).__name__ for c in build_trainer(resumed, tmp_path / "run").callbacks].count("DevImageLogger") == 1
 
 
 @pytest.mark.gpu
