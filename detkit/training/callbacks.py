@@ -3,6 +3,7 @@ process of a launch checked to run the same config."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import lightning as L
@@ -20,12 +21,14 @@ from detkit.training.datamodule import DetectionDataModule
 
 class DevImageLogger(L.Callback):
     """Every ``every_n_epochs`` (and on the last epoch), draw the first ``num_images`` dev
-    images: ground truth in green, predictions scoring at least ``score_threshold`` in red."""
+    images: ground truth in green, predictions scoring at least ``score_threshold`` in red.
+    ``drawing_seconds``: the time spent drawing and logging them (`detkit.training.phase_times`)."""
 
     def __init__(self, every_n_epochs: int = 5, num_images: int = 4, score_threshold: float = 0.5):
         self.every_n_epochs = every_n_epochs
         self.num_images = num_images
         self.score_threshold = score_threshold
+        self.drawing_seconds = 0.0
 
     def _due(self, trainer: L.Trainer) -> bool:
         if trainer.sanity_checking or not trainer.is_global_zero or self.every_n_epochs <= 0:
@@ -44,6 +47,7 @@ class DevImageLogger(L.Callback):
     ) -> None:
         if batch_idx != 0 or not self._due(trainer) or not isinstance(trainer.logger, TensorBoardLogger):
             return
+        started = time.perf_counter()
         names = trainer.datamodule.class_names
         images, targets = batch
         drawn = [
@@ -52,6 +56,7 @@ class DevImageLogger(L.Callback):
         ]
         grid = make_grid(same_size(drawn), nrow=min(len(drawn), 4))  # real datasets mix image sizes
         trainer.logger.experiment.add_image(f"{pl_module.eval_split}/images", grid, trainer.global_step)
+        self.drawing_seconds += time.perf_counter() - started
 
     def _draw(
         self, image: torch.Tensor, target: dict, prediction: dict[str, np.ndarray], names: list[str]
