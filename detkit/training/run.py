@@ -282,7 +282,8 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
             f"resume keeps the run's config groups; drop {switches} (values such as trainer.max_epochs=12 may change)"
         )
     changed = OmegaConf.from_dotlist([o.lstrip("+~") for o in values])
-    merged = OmegaConf.merge(RunDir.resumed(cfg.resume).config, changed)
+    saved = RunDir(Path(cfg.resume), checkpoint_file(cfg.resume, LAST)).config  # train() reads the checkpoint
+    merged = OmegaConf.merge(saved, changed)
     for key in ("module", "callbacks"):  # runs saved before these were configs continue with today's
         if key not in merged:
             merged[key] = cfg[key]
