@@ -41,6 +41,15 @@ TINY_SHAPES_OVERRIDES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def own_cache_folder(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's caches (the readers', `detkit.data.formats.read_cache`) in a folder of its own,
+    never the user's."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("DETKIT_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_shapes(tmp_path_factory: pytest.TempPathFactory):
     """24 images of 96 px in 8 scenes, generated once per test session."""

@@ -28,8 +28,8 @@ import yaml
 from detkit.data.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
 from detkit.data.formats.fields import collector_paused, file_name_problem, read_text
 from detkit.data.formats.images import border_overshoot, border_overshoots, copy_images
-from detkit.data.formats.parallel import map_files
 from detkit.data.formats.problems import check_on_invalid, settle_problems
+from detkit.data.formats.read_cache import cached_map_files
 from detkit.data.formats.roots import resolves_under
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.formats.split_names import FILE_NAMES
@@ -65,8 +65,10 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
     )
     problems: list[str] = []
     work = partial(_read_files, root=image_root, num_classes=len(names), margin=border_margin)
+    settings = (str(image_root), len(names), border_margin)
+    read = cached_map_files(work, images, FILES_PER_WORKER, "yolo", settings, _files_of)
     records, ids = [], {}
-    for image_id, (path, files) in enumerate(zip(images, map_files(work, images, FILES_PER_WORKER)), start=1):
+    for image_id, (path, files) in enumerate(zip(images, read), start=1):
         if isinstance(files, str):
             problems.append(files)
             continue
@@ -269,6 +271,14 @@ def _read_files(paths: Sequence[str], root: Path, num_classes: int, margin: floa
 def _with_objects(files: _ImageFiles, objects: Objects | None) -> _ImageFiles:
     """``files`` with its checked ``objects``, its text kept only for `_checked_objects` to go through."""
     return files._replace(objects=objects, text="") if objects is not None else files
+
+
+def _files_of(path: str, files: _ImageFiles | str) -> list[str] | None:
+    """The files an image's result comes from when all its lines passed: the image, its label
+    file and their sidecar (each may be absent)."""
+    if isinstance(files, str) or files.objects is None:
+        return None
+    return [path, files.labels, os.path.splitext(files.labels)[0] + ".json"]
 
 
 def _read_one(path: str, name: str, root: Path) -> _ImageFiles | str:
