@@ -15,6 +15,7 @@ import torch
 import torchvision
 from torch import nn
 from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
+from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.models.detection.fcos import FCOSClassificationHead
 from torchvision.models.detection.ssd import SSD
@@ -47,6 +48,8 @@ def build_detector(
     weights_backbone: str | None = None,
     trainable_backbone_layers: int | None = None,
     batch_norm_momentum: float | None = None,
+    anchor_size_range: Sequence[float] | None = None,
+    channels_last: bool = False,
     options: dict[str, Any] | None = None,
     class_names: Sequence[str] | None = None,
     class_map: Mapping[str, str] | None = None,
@@ -62,8 +65,10 @@ def build_detector(
     torchvision's when every class is labelled.
     ``batch_norm_momentum`` overrides the momentum of every BatchNorm's running
     statistics (SSDlite's 0.03 suits its 600-epoch recipe; in a short run from scratch the
-    eval-mode statistics then lag the weights). ``options`` go to the detector
-    (e.g. ``box_batch_size_per_image``).
+    eval-mode statistics then lag the weights). ``anchor_size_range`` (SSD) gives the smallest
+    and largest anchor side as fractions of the image (torchvision's 0.2 and 0.95), to match the
+    objects. ``channels_last`` stores the weights channels-last, the layout CPU (oneDNN) and
+    GPU convolutions run fastest in. ``options`` go to the detector (e.g. ``box_batch_size_per_image``).
     """
     if name not in DETECTORS:
         raise ConfigError(f"model.name={name!r} is not a known detector; choose one of {list(DETECTORS)}")
@@ -88,7 +93,9 @@ def build_detector(
             raise
         raise ConfigError(offline_message(downloads, error)) from None
     if name.startswith("ssd"):
-        _configure_ssd(model, image_size, options)
+        _configure_ssd(model, image_size, options, anchor_size_range)
+    elif anchor_size_range is not None:
+        raise ConfigError(f"model.anchor_size_range is for SSD detectors; {name} takes its anchors from options")
     if pretrained is not None:
         state = model.state_dict()
         pretrained_rows = {key: state[key] for key in class_tensors(model)}
@@ -101,14 +108,24 @@ def build_detector(
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.momentum = batch_norm_momentum
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     return model
 
 
-def _configure_ssd(model: SSD, image_size: int, options: dict[str, Any]) -> None:
+def _configure_ssd(
+    model: SSD, image_size: int, options: dict[str, Any], anchor_size_range: Sequence[float] | None
+) -> None:
     """SSD's input size is fixed by its builder; anchors are relative, so another size works."""
     model.transform.min_size = (image_size,)
     model.transform.max_size = image_size
     model.transform.fixed_size = (image_size, image_size)
+    if anchor_size_range is not None:
+        smallest, largest = (float(v) for v in anchor_size_range)
+        if not 0 < smallest < largest <= 1:
+            raise ConfigError(f"model.anchor_size_range={list(anchor_size_range)}: need 0 < smallest < largest <= 1")
+        ratios = model.anchor_generator.aspect_ratios  # the same anchors a location: the heads keep their shapes
+        model.anchor_generator = DefaultBoxGenerator(ratios, min_ratio=smallest, max_ratio=largest)
     for key, value in options.items():
         if not hasattr(model, key):
             raise ConfigError(f"model.options.{key} is not an option of SSD detectors")

@@ -61,6 +61,32 @@ def test_ssd_takes_other_sizes_and_options():
     assert norms and all(m.momentum == 0.1 for m in norms)
 
 
+def test_ssd_anchor_sizes_follow_the_range_and_the_heads_keep_their_shape():
+    default = build_detector("ssdlite320_mobilenet_v3_large", 2, 320)
+    smaller = build_detector("ssdlite320_mobilenet_v3_large", 2, 320, anchor_size_range=[0.1, 0.8])
+    for model, (smallest, largest) in ((default, (0.2, 0.95)), (smaller, (0.1, 0.8))):
+        scales = model.anchor_generator.scales
+        assert scales[0] == pytest.approx(smallest) and scales[-2] == pytest.approx(largest)
+        assert model.anchor_generator.num_anchors_per_location() == default.anchor_generator.num_anchors_per_location()
+    with pytest.raises(ConfigError, match="smallest < largest"):
+        build_detector("ssdlite320_mobilenet_v3_large", 2, 320, anchor_size_range=[0.5, 0.2])
+    with pytest.raises(ConfigError, match="for SSD detectors"):
+        build_detector("fasterrcnn_mobilenet_v3_large_320_fpn", 2, 320, anchor_size_range=[0.1, 0.8])
+
+
+def test_channels_last_weights_give_the_same_detections():
+    torch.manual_seed(0)
+    model = build_detector("ssdlite320_mobilenet_v3_large", 2, 128).eval()
+    torch.manual_seed(0)
+    stored = build_detector("ssdlite320_mobilenet_v3_large", 2, 128, channels_last=True).eval()
+    conv = next(m for m in stored.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+    image = torch.rand(3, 128, 128)
+    with torch.no_grad():
+        (a,), (b,) = model([image]), stored([image])
+    torch.testing.assert_close(a["scores"][:20], b["scores"][:20], atol=1e-4, rtol=1e-4)
+
+
 def test_bad_names_and_values_are_config_errors():
     with pytest.raises(ConfigError, match="not a known detector"):
         build_detector("yolov99", 3, 320)
