@@ -70,6 +70,7 @@ class DetectionModule(L.LightningModule):
             self.backbone_freeze.apply(frozen=True, norms=False)  # norms follow when training starts
         self.eval_split = "dev"
         self.last_metrics: dict[str, float] = {}
+        self.validated: tuple[int, dict[str, float]] | None = None  # the latest dev pass: its step, its metrics
         self._predictions: dict[int, dict[str, np.ndarray]] = {}
 
     def loss_terms(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -137,6 +138,8 @@ class DetectionModule(L.LightningModule):
         self.last_metrics = self.score_predictions()
         logged = {f"{self.eval_split}/{k}": v for k, v in self.last_metrics.items()}
         self.log_dict(logged, sync_dist=False, rank_zero_only=False)
+        if self.trainer.validating:
+            self.validated = (self.trainer.global_step, dict(self.last_metrics))
 
     on_test_epoch_end = on_validation_epoch_end
 

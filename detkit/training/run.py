@@ -307,10 +307,26 @@ def evaluate_splits(
         raise ConfigError(f"evaluation.splits {unknown} not in the data's splits {datamodule.split_names}")
     results = {}
     for split in splits:
+        if split == "dev" and (scored := dev_metrics_of(trainer, module, ckpt_path)) is not None:
+            results[split] = scored
+            continue
         datamodule.test_split = split
         trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False, weights_only=True)
         results[split] = dict(module.last_metrics)
     return results
+
+
+def dev_metrics_of(trainer: L.Trainer, module: DetectionModule, ckpt_path: str | None) -> dict[str, float] | None:
+    """The metrics the last validation gave, when it scored the whole dev split with the weights
+    ``ckpt_path`` holds (saved at its step, no step since): scoring them again would repeat them.
+    Else None. (The quick start's best checkpoint is usually its last epoch's: this saves a pass.)"""
+    if module.validated is None or ckpt_path is None or trainer.global_step != module.validated[0]:
+        return None
+    limit = trainer.limit_val_batches
+    if not (isinstance(limit, float) and limit == 1.0):  # an int is a number of batches
+        return None
+    saved = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)["global_step"]
+    return dict(module.validated[1]) if saved == module.validated[0] else None
 
 
 def _write_results(
