@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from detkit.analysis.bias_variance import ERROR_NAMES, GAPS
-from detkit.analysis.figures import subplots, to_png
+from detkit.analysis.figures import interval_spread, subplots, to_png
 from detkit.files import write_bytes_atomic, write_json_atomic, write_report
 from detkit.markdown import markdown_table
 
@@ -100,7 +100,7 @@ def plot_diagnosis(diagnosis: dict[str, Any]) -> bytes:
     names = [n for n in ERROR_NAMES if diagnosis["errors"][n] is not None]
     values = [diagnosis["errors"][n] for n in names]
     intervals = [diagnosis["intervals"].get(n, [v, v]) for n, v in zip(names, values)]
-    left.bar(names, values, yerr=_spread(values, intervals), capsize=4, color="steelblue")
+    left.bar(names, values, yerr=interval_spread(values, intervals), capsize=4, color="steelblue")
     left.set_ylabel(f"error (1 − {diagnosis['metric']})")
     left.set_title("errors")
     gaps = {n: g for n, g in diagnosis["gap_details"].items() if g is not None}
@@ -108,19 +108,16 @@ def plot_diagnosis(diagnosis: dict[str, Any]) -> bytes:
     gap_values = [g["value"] for g in gaps.values()]
     gap_intervals = [[g["low"], g["high"]] for g in gaps.values()]
     right.bar(
-        [GAP_LABELS[n] for n in gaps], gap_values, yerr=_spread(gap_values, gap_intervals), capsize=4, color=colours
+        [GAP_LABELS[n] for n in gaps],
+        gap_values,
+        yerr=interval_spread(gap_values, gap_intervals),
+        capsize=4,
+        color=colours,
     )
     right.axhline(0.0, color="black", linewidth=0.8)
     right.set_title("gaps (largest in orange)")
     right.tick_params(axis="x", labelrotation=20)
     return to_png(figure)
-
-
-def _spread(values: list[float], intervals: list[list[float]]) -> list[list[float]]:
-    """Matplotlib's ``yerr`` rows (below, above) from intervals, never negative."""
-    below = [max(v - low, 0.0) for v, (low, _) in zip(values, intervals)]
-    above = [max(high - v, 0.0) for v, (_, high) in zip(values, intervals)]
-    return [below, above]
 
 
 def write_diagnosis(diagnosis: dict[str, Any], out: str | Path) -> None:

@@ -25,3 +25,10 @@ def to_png(figure: Any, dpi: int = 100) -> bytes:
     figure.savefig(buffer, format="png", dpi=dpi)
     plt.close(figure)
     return buffer.getvalue()
+
+
+def interval_spread(values: list[float], intervals: list[list[float]]) -> list[list[float]]:
+    """Matplotlib's ``yerr`` rows (below, above) from intervals, never negative."""
+    below = [max(v - low, 0.0) for v, (low, _) in zip(values, intervals)]
+    above = [max(high - v, 0.0) for v, (_, high) in zip(values, intervals)]
+    return [below, above]

@@ -1,0 +1,27 @@
+"""Is run B better than run A?  python tools/compare.py 'runs=[<run>,<run>,...]' [split=dev metric=mAP]
+
+Scores every run's best checkpoint on the same images of the split (refused when the runs'
+splits differ), and reports each run's metric with its bootstrap interval and each pair's
+difference with a paired interval over the images: "beyond the noise" or "within the noise".
+Writes comparison.{md,json,png} to out= (and the report as TensorBoard text there).
+"""
+
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from detkit.workflows.cli import run_hydra_tool, typed
+from detkit.workflows.compare_runs import CompareOptions, compare_runs
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def main(cfg: DictConfig) -> None:
+    compare_runs(typed(CompareOptions, cfg))
+    out = Path(cfg.out)
+    print((out / "comparison.md").read_text(encoding="utf-8"))
+    print(f"comparison written to {out}/comparison.{{md,json,png}}")
+
+
+if __name__ == "__main__":
+    run_hydra_tool(main, CONFIGS, "compare")
