@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from detkit.analysis.bias_variance import ERROR_NAMES, GAPS
-from detkit.analysis.figures import interval_spread, subplots, to_png
+from detkit.analysis.figures import bars_with_intervals, subplots, to_png
 from detkit.files import write_bytes_atomic, write_json_atomic, write_report
 from detkit.markdown import markdown_table
 
@@ -100,23 +100,14 @@ def plot_diagnosis(diagnosis: dict[str, Any]) -> bytes:
     names = [n for n in ERROR_NAMES if diagnosis["errors"][n] is not None]
     values = [diagnosis["errors"][n] for n in names]
     intervals = [diagnosis["intervals"].get(n, [v, v]) for n, v in zip(names, values)]
-    left.bar(names, values, yerr=interval_spread(values, intervals), capsize=4, color="steelblue")
+    bars_with_intervals(left, names, values, intervals, "steelblue", "errors")
     left.set_ylabel(f"error (1 − {diagnosis['metric']})")
-    left.set_title("errors")
     gaps = {n: g for n, g in diagnosis["gap_details"].items() if g is not None}
     colours = ["darkorange" if n == diagnosis["largest_gap"] else "grey" for n in gaps]
     gap_values = [g["value"] for g in gaps.values()]
     gap_intervals = [[g["low"], g["high"]] for g in gaps.values()]
-    right.bar(
-        [GAP_LABELS[n] for n in gaps],
-        gap_values,
-        yerr=interval_spread(gap_values, gap_intervals),
-        capsize=4,
-        color=colours,
-    )
-    right.axhline(0.0, color="black", linewidth=0.8)
-    right.set_title("gaps (largest in orange)")
-    right.tick_params(axis="x", labelrotation=20)
+    labels = [GAP_LABELS[n] for n in gaps]
+    bars_with_intervals(right, labels, gap_values, gap_intervals, colours, "gaps (largest in orange)", around_zero=True)
     return to_png(figure)
 
 

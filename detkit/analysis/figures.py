@@ -32,3 +32,21 @@ def interval_spread(values: list[float], intervals: list[list[float]]) -> list[l
     below = [max(v - low, 0.0) for v, (low, _) in zip(values, intervals)]
     above = [max(high - v, 0.0) for v, (_, high) in zip(values, intervals)]
     return [below, above]
+
+
+def bars_with_intervals(
+    axes: Any,
+    labels: list[str],
+    values: list[float],
+    intervals: list[list[float]],
+    color: str | list[str],
+    title: str,
+    around_zero: bool = False,
+) -> None:
+    """Bars of ``values`` with their intervals as error bars, titled, the labels turned; with
+    ``around_zero`` (differences, gaps) a line at 0."""
+    axes.bar(labels, values, yerr=interval_spread(values, intervals), capsize=4, color=color)
+    if around_zero:
+        axes.axhline(0.0, color="black", linewidth=0.8)
+    axes.set_title(title)
+    axes.tick_params(axis="x", labelrotation=20)

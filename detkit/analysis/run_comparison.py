@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from detkit.analysis.figures import interval_spread, subplots, to_png
+from detkit.analysis.figures import bars_with_intervals, subplots, to_png
 from detkit.files import write_report
 from detkit.markdown import markdown_table
 
@@ -62,23 +62,14 @@ def plot_comparison(comparison: dict[str, Any]) -> bytes:
     names = list(comparison["runs"])
     values = [comparison["runs"][n]["value"] for n in names]
     intervals = [comparison["runs"][n]["interval"] for n in names]
-    left.bar(names, values, yerr=interval_spread(values, intervals), capsize=4, color="steelblue")
+    bars_with_intervals(left, names, values, intervals, "steelblue", "runs")
     left.set_ylabel(f"{comparison['metric']} ({comparison['split']})")
-    left.set_title("runs")
-    left.tick_params(axis="x", labelrotation=20)
     pairs = comparison["pairs"]
-    differences = [p["difference"] for p in pairs]
+    labels = [f"{p['b']} − {p['a']}" for p in pairs]
     colours = ["darkorange" if p["beyond_noise"] else "grey" for p in pairs]
-    right.bar(
-        [f"{p['b']} − {p['a']}" for p in pairs],
-        differences,
-        yerr=interval_spread(differences, [p["interval"] for p in pairs]),
-        capsize=4,
-        color=colours,
-    )
-    right.axhline(0.0, color="black", linewidth=0.8)
-    right.set_title("differences, paired intervals (beyond the noise in orange)")
-    right.tick_params(axis="x", labelrotation=20)
+    title = "differences, paired intervals (beyond the noise in orange)"
+    differences, intervals = [p["difference"] for p in pairs], [p["interval"] for p in pairs]
+    bars_with_intervals(right, labels, differences, intervals, colours, title, around_zero=True)
     return to_png(figure)
 
 
