@@ -14,6 +14,7 @@ from detkit.analysis.run_comparison import render_comparison, write_comparison
 from detkit.data.splits import dataset_fingerprint
 from detkit.evaluation.bootstrap import ImageMatches, percentile_interval
 from detkit.exceptions import ConfigError
+from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run_dir import RunDir
 from detkit.workflows.prediction import device_trainer
 from detkit.workflows.split_scoring import match_split
@@ -46,11 +47,12 @@ def compare_runs(cfg: CompareOptions) -> dict[str, Any]:
         raise ConfigError(f"need samples >= 1 and 0 < confidence < 1, got {cfg.samples} and {cfg.confidence}")
     opened = [RunDir.open(run) for run in cfg.runs]
     names = run_names(opened)
-    image_ids = same_images(opened, names, cfg.split)
+    datamodules = [run.datamodule() for run in opened]
+    image_ids = same_images(datamodules, names, cfg.split)
     trainer = device_trainer(cfg.device)
     matches = [
-        match_split(run.detector(), run.datamodule(), cfg.split, image_ids, trainer, run.partial_labels)
-        for run in opened
+        match_split(run.detector(), datamodule, cfg.split, image_ids, trainer, run.partial_labels)
+        for run, datamodule in zip(opened, datamodules)
     ]
     comparison = paired_comparison(matches, names, cfg.metric, cfg.samples, cfg.confidence, cfg.seed, cfg.per_class)
     comparison.update(split=cfg.split, images=len(image_ids), run_dirs={n: str(r.path) for n, r in zip(names, opened)})
@@ -73,14 +75,13 @@ def run_names(runs: list[RunDir]) -> list[str]:
     return names
 
 
-def same_images(runs: list[RunDir], names: list[str], split: str) -> list[int]:
+def same_images(datamodules: list[DetectionDataModule], names: list[str], split: str) -> list[int]:
     """The image ids of ``split``, the same images with the same labels in every run (the
     split's fingerprint: ids, file names, boxes, labels); else one error naming the runs that
     differ from the first and how."""
     first: tuple[list[int], str] | None = None
     differ = []
-    for name, run in zip(names, runs):
-        datamodule = run.datamodule()
+    for name, datamodule in zip(names, datamodules):
         if split not in datamodule.split_names:
             raise ConfigError(f"run {name} has no split {split!r} (its splits: {datamodule.split_names})")
         subset = datamodule.subset(split)
@@ -131,7 +132,9 @@ def paired_comparison(
     pairs = []
     for a in range(len(names)):
         for b in range(a + 1, len(names)):
-            pair = _difference(points, drawn, redrawn, a, b, metric, confidence)
+            pair = _difference(points, drawn, a, b, metric, confidence)
+            unpaired = [_defined(db[metric]) - _defined(da[metric]) for da, db in zip(redrawn[a], redrawn[b])]
+            pair["unpaired_interval"] = percentile_interval(unpaired, confidence)
             pairs.append({"a": names[a], "b": names[b], **pair})
     classes = _class_differences(points, drawn, names, metric, confidence, per_class)
     return {
@@ -147,21 +150,18 @@ def paired_comparison(
 def _difference(
     points: list[dict[str, float]],
     drawn: list[list[dict[str, float]]],
-    redrawn: list[list[dict[str, float]]],
     a: int,
     b: int,
     key: str,
     confidence: float,
 ) -> dict[str, Any]:
-    """``b - a`` in ``key``: the point difference, its paired interval (and whether it holds 0)
-    and its unpaired interval."""
+    """``b - a`` in ``key``: the point difference, and its paired interval (the same draws for
+    both runs) and whether that holds 0."""
     paired = [_defined(db[key]) - _defined(da[key]) for da, db in zip(drawn[a], drawn[b])]
-    unpaired = [_defined(db[key]) - _defined(da[key]) for da, db in zip(redrawn[a], redrawn[b])]
     low, high = percentile_interval(paired, confidence)
     return {
         "difference": points[b][key] - points[a][key],
         "interval": (low, high),
-        "unpaired_interval": percentile_interval(unpaired, confidence),
         "beyond_noise": bool(low > 0 or high < 0),
     }
 
@@ -189,7 +189,6 @@ def _class_differences(
     for b in range(1, len(names)):
         ranked = sorted(keys, key=lambda k: abs(points[b][k] - points[0][k]), reverse=True)[:count]
         for key in ranked:
-            pair = _difference(points, drawn, drawn, 0, b, key, confidence)
-            del pair["unpaired_interval"]
+            pair = _difference(points, drawn, 0, b, key, confidence)
             rows.append({"a": names[0], "b": names[b], "class": key.removeprefix(prefix), **pair})
     return rows

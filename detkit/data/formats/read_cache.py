@@ -91,7 +91,9 @@ def cached_map_files(
         results[index] = result
         kept.pop(items[index], None)
         files = files_of(items[index], result)
-        stamps = [stamp(file) for file in files] if files is not None else [False]
+        if files is None:
+            continue
+        stamps = [stamp(file) for file in files]
         if all(s is None or (s is not False and s[4] < recent) for s in stamps):
             kept[items[index]] = (tuple(files), tuple(stamps), result)
     if path and (missing or len(kept) != len(items)):
