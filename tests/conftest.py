@@ -70,6 +70,7 @@ def compose_train(
     """``configs/train.yaml`` (or a config built on it) composed as tools/train.py would, writing
     to ``tmp_path / out`` (on tiny shapes data unless ``tiny_shapes`` is false)."""
     base = [f"paths.output_dir={tmp_path / out}", f"paths.data_dir={tmp_path / 'data'}", f"seed={TRAINING_SEED}"]
+    base += [f"data_seed={TRAINING_SEED}"]  # the tests' seed draws the data and splits too
     base += TINY_SHAPES_OVERRIDES if tiny_shapes else []
     return compose_config(config_name, [*base, *overrides])
 

@@ -35,7 +35,9 @@ class DetectionDataModule(L.LightningDataModule):
     module serves that class alone against background (`DetectionDataset.only_class`), on the
     same splits as the whole dataset minus the images not labelled for it. ``train_fraction``
     keeps a seeded share of ``train`` (the other splits unchanged); smaller shares are subsets
-    of larger ones with the same seed, as a learning curve needs. Training images whose shorter
+    of larger ones with the same seed, as a learning curve needs. ``split_seed`` draws the splits
+    and that share, ``seed`` the shuffling and augmentation: runs that differ in ``seed`` alone
+    train and are scored on the same images. Training images whose shorter
     side is above ``read_size`` (the model's input size) are read shrunk to it before
     augmentation (`DetectionImages`); evaluation reads them whole, in the annotations' pixels.
     """
@@ -52,6 +54,7 @@ class DetectionDataModule(L.LightningDataModule):
         manifest_dir: str | None = None,
         augment: dict[str, Any] | None = None,
         seed: int = 0,
+        split_seed: int = 0,
         single_class: str | None = None,
         train_fraction: float = 1.0,
         read_size: int | None = None,
@@ -74,6 +77,7 @@ class DetectionDataModule(L.LightningDataModule):
         self.manifest_dir = manifest_dir
         self.augment = dict(augment or {})
         self.seed = seed
+        self.split_seed = split_seed
         self.single_class = single_class
         self.train_fraction = train_fraction
         self.read_size = read_size
@@ -107,13 +111,13 @@ class DetectionDataModule(L.LightningDataModule):
             self.split_mode = "manifests"
             splits = read_manifests(self.splits_dir, dataset)
         else:
-            self.split_mode, splits = make_splits(dataset, self.splits, self.split, self.seed)
+            self.split_mode, splits = make_splits(dataset, self.splits, self.split, self.split_seed)
         if self.train_fraction < 1.0:
             splits["train"] = self._train_share(splits["train"])
         if self.manifest_dir:
             meta = {
                 "splits": self.split_mode,
-                "seed": self.seed,
+                "seed": self.split_seed,
                 "split": self.split,
                 "splits_dir": self.splits_dir,
                 "train_fraction": self.train_fraction,
@@ -123,7 +127,7 @@ class DetectionDataModule(L.LightningDataModule):
 
     def _train_share(self, train_ids: list[int]) -> list[int]:
         """The first ``train_fraction`` of a seeded order of the train images (at least one)."""
-        order = np.random.default_rng(self.seed).permutation(sorted(train_ids))
+        order = np.random.default_rng(self.split_seed).permutation(sorted(train_ids))
         count = max(1, round(self.train_fraction * len(order)))
         return sorted(int(i) for i in order[:count])
 

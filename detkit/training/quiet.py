@@ -19,6 +19,9 @@ def silence_known_noise() -> None:
     # checkpoint callbacks' state that Lightning asks for to resume training.
     warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks used to create")
     logging.getLogger(LIGHTNING_INFO).addFilter(_no_tips)
+    # Optuna's storage layer imports alembic, which logs each of its plugins at INFO ("setup
+    # plugin alembic.autogenerate...") when an Optuna sweep starts; detkit keeps studies in memory.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _no_tips(record: logging.LogRecord) -> bool:

@@ -31,6 +31,7 @@ from detkit.training.checkpoints import AtomicCheckpointIO
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.layout import BEST, CHECKPOINTS_DIR, CONFIG_FILE, LAST, NEWEST_RUN, checkpoint_file
 from detkit.training.module import DetectionModule
+from detkit.training.objective import parse_objective
 from detkit.training.quiet import silence_known_noise
 from detkit.training.random_state import RandomStateCheckpoint
 from detkit.training.run_dir import RunDir, init_run, initialise_from_checkpoint
@@ -61,6 +62,8 @@ def train(cfg: DictConfig) -> TrainedRun:
     """Fit the configured detector, evaluate the best checkpoint on ``evaluation.splits`` and
     write ``config.yaml``, ``metrics.json``, checkpoints and TensorBoard events to the run dir."""
     run_dir = Path(cfg.paths.output_dir)
+    if cfg.get("objective"):
+        parse_objective(cfg.objective, list(cfg.evaluation.splits))  # a sweep's metric, known before training
     L.seed_everything(cfg.seed, workers=True)
     if OmegaConf.select(cfg, "init.checkpoint", default=None):
         init_run(cfg.init.checkpoint)  # a wrong path fails before the data loads

@@ -100,7 +100,8 @@ def run_hydra_tool(
     (``check_arguments`` first looks at the command line, before Hydra writes anything).
 
     A `DetkitError` from the task, or a config Hydra cannot compose (unknown group option,
-    bad override), ends the process with one message and exit code 2.
+    bad override), ends the process with one message and exit code 2. What ``task`` returns goes
+    to Hydra (a sweeper such as Optuna's optimises it).
     """
     register_resolvers()
     silence_known_noise()
@@ -113,12 +114,12 @@ def run_hydra_tool(
     started = False
 
     @hydra.main(version_base="1.3", config_path=str(config_dir.resolve()), config_name=config_name)
-    def main(cfg: DictConfig) -> None:
+    def main(cfg: DictConfig) -> Any:
         nonlocal started
         started = True
         try:
             check_value_types(cfg, config_name)
-            task(cfg)
+            return task(cfg)
         except Exception as error:
             user_error = user_error_behind(error) or _unwritable(error) or timed_out_waiting(error, cfg)
             if user_error is None:

@@ -1,5 +1,6 @@
 """Is run B better than run A? Runs scored on the same images, each pair's difference with a
-paired bootstrap interval over those images."""
+paired bootstrap interval over those images; runs of one config with several seeds (a sweep)
+pooled, and the seed's noise measured beside the images'."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import stats
 from torch.utils.tensorboard import SummaryWriter
 
 from detkit.analysis.run_comparison import render_comparison, write_comparison
@@ -18,6 +20,9 @@ from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run_dir import RunDir
 from detkit.workflows.prediction import device_trainer
 from detkit.workflows.split_scoring import match_split
+from detkit.workflows.sweeps import sweep_runs
+
+MAX_ALL_PAIRS = 4  # configs compared pairwise; beyond, each against the best
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,7 @@ class CompareOptions:
     """What ``tools/compare.py`` takes (``configs/compare.yaml`` states each default)."""
 
     runs: list[str]
+    sweep: list[str] | str
     split: str
     metric: str
     samples: int
@@ -40,12 +46,20 @@ def compare_runs(cfg: CompareOptions) -> dict[str, Any]:
     runs' splits hold different images), bootstrap the images once and score every run on the
     same draws: each run's metric with its interval, and each pair's difference with its paired
     interval (and the unpaired one, for contrast). Writes ``comparison.{json,md,png}`` and the
-    report as TensorBoard text into ``cfg.out``; returns the comparison."""
-    if len(cfg.runs) < 2:
-        raise ConfigError("give runs=[<run>,<run>,...]: at least two run directories to compare")
+    report as TensorBoard text into ``cfg.out``; returns the comparison. With ``cfg.sweep``, the
+    runs are those of the sweep folders, grouped into configs (`sweep_runs`)."""
     if not (cfg.samples >= 1 and 0.0 < cfg.confidence < 1.0):
         raise ConfigError(f"need samples >= 1 and 0 < confidence < 1, got {cfg.samples} and {cfg.confidence}")
-    opened = [RunDir.open(run) for run in cfg.runs]
+    sweeps = [cfg.sweep] if isinstance(cfg.sweep, str) else list(cfg.sweep)
+    if sweeps and cfg.runs:
+        raise ConfigError("give runs=[...] or sweep=<folder>, not both")
+    if sweeps:
+        found = sweep_runs(sweeps)
+        opened, configs, passed_over = found.runs, found.configs, found.passed_over
+    else:
+        opened, configs, passed_over = [RunDir.open(run) for run in cfg.runs], None, []
+    if len(opened) < 2:
+        raise ConfigError("give runs=[<run>,<run>,...] or sweep=<folder>: at least two runs to compare")
     names = run_names(opened)
     datamodules = [run.datamodule() for run in opened]
     image_ids = same_images(datamodules, names, cfg.split)
@@ -54,8 +68,16 @@ def compare_runs(cfg: CompareOptions) -> dict[str, Any]:
         match_split(run.detector(), datamodule, cfg.split, image_ids, trainer, run.partial_labels)
         for run, datamodule in zip(opened, datamodules)
     ]
-    comparison = paired_comparison(matches, names, cfg.metric, cfg.samples, cfg.confidence, cfg.seed, cfg.per_class)
-    comparison.update(split=cfg.split, images=len(image_ids), run_dirs={n: str(r.path) for n, r in zip(names, opened)})
+    seeds = [int(run.config.seed) for run in opened]
+    comparison = paired_comparison(
+        matches, names, cfg.metric, cfg.samples, cfg.confidence, cfg.seed, cfg.per_class, configs, seeds
+    )
+    comparison.update(
+        split=cfg.split,
+        images=len(image_ids),
+        run_dirs={n: str(r.path) for n, r in zip(names, opened)},
+        passed_over=passed_over,
+    )
     out = Path(cfg.out)
     write_comparison(comparison, out)
     with SummaryWriter(log_dir=str(out / "tensorboard")) as writer:
@@ -95,7 +117,7 @@ def same_images(datamodules: list[DetectionDataModule], names: list[str], split:
     if differ:
         raise ConfigError(
             f"the runs' {split} splits hold different images: {', '.join(differ)}; compare runs trained on the "
-            "same data and split (the same seed and data settings)"
+            "same data and split (the same data_seed and data settings)"
         )
     return first[0]
 
@@ -108,14 +130,23 @@ def paired_comparison(
     confidence: float,
     seed: int,
     per_class: int,
+    configs: list[str] | None = None,
+    seeds: list[int] | None = None,
 ) -> dict[str, Any]:
-    """Each run's ``metric`` with its interval, and for each pair (every run against the first,
-    and each later pair) the difference with a paired interval (the same image draws for both
-    runs) and an unpaired one (independent draws); per class, the classes whose difference is
-    largest between the first run and each other."""
+    """Each run's ``metric`` with its interval; each config's (``configs[i]`` is run i's, each run
+    its own by default) mean over its runs, with the spread across its seeds beside the images'
+    noise; and for pairs of configs (all pairs up to `MAX_ALL_PAIRS` configs, else each against
+    the best) the difference of their means with a paired interval (the same image draws for
+    every run), an unpaired one (independent draws) and, where both configs have several seeds,
+    an interval that adds the seeds' noise. Per class, the classes whose difference is largest
+    between the first config (the best beyond `MAX_ALL_PAIRS`) and the others."""
     points = [m.metrics() for m in matches]
     if metric not in points[0]:
         raise ConfigError(f"metric={metric!r} is not measured; choose one of {sorted(points[0])}")
+    configs = configs or names
+    members: dict[str, list[int]] = {}
+    for index, config in enumerate(configs):
+        members.setdefault(config, []).append(index)
     count = matches[0].num_images
     rng = np.random.default_rng(seed)
     draws = [rng.integers(count, size=count) for _ in range(samples)]
@@ -125,45 +156,125 @@ def paired_comparison(
     runs = {
         name: {
             "value": point[metric],
-            "interval": percentile_interval([_defined(d[metric]) for d in draws_of], confidence),
+            "interval": percentile_interval(_draw_values(drawn, [i], metric), confidence),
+            "config": config,
+            "seed": None if seeds is None else seeds[i],
         }
-        for name, point, draws_of in zip(names, points, drawn)
+        for i, (name, point, config) in enumerate(zip(names, points, configs))
     }
+    summaries = {
+        config: _config_summary(indices, names, points, drawn, metric, confidence, seeds)
+        for config, indices in members.items()
+    }
+    order = list(members)
+    if len(order) <= MAX_ALL_PAIRS:
+        pairs_of = [(a, b) for i, a in enumerate(order) for b in order[i + 1 :]]
+        class_pairs = [(order[0], b) for b in order[1:]]
+    else:
+        ranked = sorted(order, key=lambda c: summaries[c]["mean"], reverse=True)
+        pairs_of = [(other, ranked[0]) for other in ranked[1:]]
+        class_pairs = [(ranked[1], ranked[0])]
     pairs = []
-    for a in range(len(names)):
-        for b in range(a + 1, len(names)):
-            pair = _difference(points, drawn, a, b, metric, confidence)
-            unpaired = [_defined(db[metric]) - _defined(da[metric]) for da, db in zip(redrawn[a], redrawn[b])]
-            pair["unpaired_interval"] = percentile_interval(unpaired, confidence)
-            pairs.append({"a": names[a], "b": names[b], **pair})
-    classes = _class_differences(points, drawn, names, metric, confidence, per_class)
+    for a, b in pairs_of:
+        pair = _difference(points, drawn, members[a], members[b], metric, confidence)
+        unpaired = _draw_values(redrawn, members[b], metric) - _draw_values(redrawn, members[a], metric)
+        pair["unpaired_interval"] = percentile_interval(unpaired, confidence)
+        pair["seed_interval"] = _with_seed_noise(pair, points, members[a], members[b], metric, confidence)
+        if pair["seed_interval"] is not None:
+            pair["beyond_noise"] = _excludes_zero(pair["seed_interval"])
+        pairs.append({"a": a, "b": b, **pair})
+    classes = _class_differences(points, drawn, members, class_pairs, metric, confidence, per_class)
     return {
         "metric": metric,
         "confidence": confidence,
         "samples": samples,
         "runs": runs,
+        "configs": summaries,
         "pairs": pairs,
         "classes": classes,
     }
 
 
+def _draw_values(drawn: list[list[dict[str, float]]], runs: list[int], key: str) -> np.ndarray:
+    """``key`` in each draw, averaged over ``runs`` (NaN where a draw leaves it undefined, which
+    the images decide: the same draw for every run)."""
+    return np.mean([[_defined(d[key]) for d in drawn[run]] for run in runs], axis=0)
+
+
+def _config_summary(
+    indices: list[int],
+    names: list[str],
+    points: list[dict[str, float]],
+    drawn: list[list[dict[str, float]]],
+    metric: str,
+    confidence: float,
+    seeds: list[int] | None,
+) -> dict[str, Any]:
+    """One config's runs: their mean, the interval of that mean over image draws, the images'
+    noise (a run's bootstrap standard deviation, averaged over its runs) and, with two runs or
+    more, the seeds' noise (their standard deviation, range) and which of the two is larger."""
+    values = [points[i][metric] for i in indices]
+    image_std = float(np.mean([np.nanstd(_draw_values(drawn, [i], metric), ddof=1) for i in indices]))
+    summary: dict[str, Any] = {
+        "runs": [names[i] for i in indices],
+        "seeds": None if seeds is None else [seeds[i] for i in indices],
+        "mean": float(np.mean(values)),
+        "image_interval": percentile_interval(_draw_values(drawn, indices, metric), confidence),
+        "image_std": image_std,
+        "seed_std": None,
+        "seed_range": None,
+        "larger_noise": None,
+    }
+    if len(values) > 1:
+        seed_std = float(np.std(values, ddof=1))
+        summary.update(
+            seed_std=seed_std,
+            seed_range=(min(values), max(values)),
+            larger_noise="seed" if seed_std > image_std else "images",
+        )
+    return summary
+
+
 def _difference(
     points: list[dict[str, float]],
     drawn: list[list[dict[str, float]]],
-    a: int,
-    b: int,
+    a: list[int],
+    b: list[int],
     key: str,
     confidence: float,
 ) -> dict[str, Any]:
-    """``b - a`` in ``key``: the point difference, and its paired interval (the same draws for
-    both runs) and whether that holds 0."""
-    paired = [_defined(db[key]) - _defined(da[key]) for da, db in zip(drawn[a], drawn[b])]
-    low, high = percentile_interval(paired, confidence)
+    """``b - a`` in ``key`` (each the mean of its runs): the point difference, and its paired
+    interval (the same draws for every run) and whether that holds 0."""
+    paired = _draw_values(drawn, b, key) - _draw_values(drawn, a, key)
+    interval = percentile_interval(paired, confidence)
     return {
-        "difference": points[b][key] - points[a][key],
-        "interval": (low, high),
-        "beyond_noise": bool(low > 0 or high < 0),
+        "difference": float(np.mean([points[i][key] for i in b]) - np.mean([points[i][key] for i in a])),
+        "interval": interval,
+        "image_std": float(np.nanstd(paired, ddof=1)) if len(paired) > 1 else 0.0,
+        "beyond_noise": _excludes_zero(interval),
     }
+
+
+def _excludes_zero(interval: tuple[float, float]) -> bool:
+    return bool(interval[0] > 0 or interval[1] < 0)
+
+
+def _with_seed_noise(
+    pair: dict[str, Any], points: list[dict[str, float]], a: list[int], b: list[int], key: str, confidence: float
+) -> tuple[float, float] | None:
+    """The difference's interval with the seeds' noise added to the images' (independent sources:
+    the runs are scored on the same images, so their spread is the training's alone): Welch's
+    interval on the seeds' variances plus the paired bootstrap variance, with Welch-Satterthwaite
+    degrees of freedom (the bootstrap's counted as many). None unless both configs have two
+    runs or more: one run measures no seed noise."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    seed_parts = [np.var([points[i][key] for i in runs], ddof=1) / len(runs) for runs in (a, b)]
+    total = pair["image_std"] ** 2 + sum(seed_parts)
+    spread = sum(part**2 / (len(runs) - 1) for part, runs in zip(seed_parts, (a, b)))
+    freedom = total**2 / spread if spread > 0 else np.inf
+    half = float(stats.t.ppf((1 + confidence) / 2, freedom) * np.sqrt(total))
+    return pair["difference"] - half, pair["difference"] + half
 
 
 def _defined(value: float) -> float:
@@ -174,21 +285,21 @@ def _defined(value: float) -> float:
 def _class_differences(
     points: list[dict[str, float]],
     drawn: list[list[dict[str, float]]],
-    names: list[str],
+    members: dict[str, list[int]],
+    pairs: list[tuple[str, str]],
     metric: str,
     confidence: float,
     count: int,
 ) -> list[dict[str, Any]]:
-    """For each run after the first, the ``count`` classes whose AP (or AP50 for mAP50) differs
-    most from the first run's, with paired intervals; none for a metric without a per-class form."""
+    """For each config pair ``(a, b)``, the ``count`` classes whose AP (AP50 for mAP50) differs
+    most between them, with paired intervals; none for a metric without a per-class form."""
     prefix = {"mAP": "AP/", "mAP50": "AP50/"}.get(metric)
     if prefix is None or count < 1:
         return []
     keys = [k for k in points[0] if k.startswith(prefix) and points[0][k] >= 0]
     rows = []
-    for b in range(1, len(names)):
-        ranked = sorted(keys, key=lambda k: abs(points[b][k] - points[0][k]), reverse=True)[:count]
-        for key in ranked:
-            pair = _difference(points, drawn, 0, b, key, confidence)
-            rows.append({"a": names[0], "b": names[b], "class": key.removeprefix(prefix), **pair})
+    for a, b in pairs:
+        pair_of = {k: _difference(points, drawn, members[a], members[b], k, confidence) for k in keys}
+        ranked = sorted(keys, key=lambda k: abs(pair_of[k]["difference"]), reverse=True)[:count]
+        rows += [{"a": a, "b": b, "class": key.removeprefix(prefix), **pair_of[key]} for key in ranked]
     return rows

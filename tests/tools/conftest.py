@@ -20,7 +20,13 @@ from tests.conftest import ROOT, TINY_SHAPES_OVERRIDES, TRAINING_SEED
 def tool_command(tool: str, *overrides: str, tiny: bool = True) -> list[str]:
     """The command line of ``tools/<tool>.py`` as the tests run it: ``train`` (with ``tiny``) on
     the tiny shapes data, the tests' seed and 2 epochs, before ``overrides``."""
-    tiny_run = [*TINY_SHAPES_OVERRIDES, f"seed={TRAINING_SEED}", "trainer.max_epochs=2", "trainer.log_every_n_steps=1"]
+    tiny_run = [
+        *TINY_SHAPES_OVERRIDES,
+        f"seed={TRAINING_SEED}",
+        f"data_seed={TRAINING_SEED}",
+        "trainer.max_epochs=2",
+        "trainer.log_every_n_steps=1",
+    ]
     args = tiny_run if tiny and tool == "train" else []
     return [sys.executable, str(ROOT / "tools" / f"{tool}.py"), *args, *overrides]
 

@@ -44,6 +44,10 @@ from tests.tools.conftest import tool_command
         ("train", ["data.module.augment.hflip=yes"], "hflip must be a finite number (its default is 0.5), got 'yes'"),
         ("train", ["trainer.ddp_timeout_s=-5"], "trainer.ddp_timeout_s must be a number of seconds > 0, got -5"),
         ("train", ["evaluation.backend=faster_coco_eval"], "unknown evaluation backend 'faster_coco_eval'; choose"),
+        ("train", ["objective=test/mAP"], "objective=test/mAP: 'test' is not scored at the end of the run"),
+        ("train", ["objective=dev/accuracy"], "objective=dev/accuracy: no metric 'accuracy'; choose one of"),
+        ("compare", ["sweep=nowhere"], "sweep=nowhere: not a folder"),
+        ("compare", ["sweep=.", "runs=[a,b]"], "give runs=[...] or sweep=<folder>, not both"),
         ("evaluate", ["annotations=a.json", "predictions=b.json", "backend=hot"], "unknown evaluation backend 'hot'"),
         ("errors", ["run=nowhere", "worst=many"], "worst must be a whole number (its default is 16), got 'many'"),
         ("predict", ["run=nowhere", "images=nowhere/*.jpg"], "nowhere/checkpoints/best.ckpt not found"),
@@ -278,11 +282,10 @@ def _gallery_sources(page: str) -> list[str]:
 @pytest.mark.ddp
 def test_ddp_training_and_one_vs_two_process_evaluation_agree(run_tool, tmp_path):
     # One dev scene of 3 images: DistributedSampler pads 2 ranks to 4, the repeat must not count twice.
-    # The data and its split are seed 0's whatever DETKIT_TEST_SEED says (seed 1 puts 2 scenes in
-    # dev: nothing to pad); the tests' seed still draws the model's start and the shuffles.
+    # The data and its split are data seed 0's whatever DETKIT_TEST_SEED says (seed 1 puts 2 scenes
+    # in dev: nothing to pad); the tests' seed still draws the model's start and the shuffles.
     split = [
-        "data.module.source.seed=0",
-        "data.module.seed=0",
+        "data_seed=0",
         "data.module.split.fractions={train: 0.875, train_dev: 0, dev: 0.125, test: 0}",
         "evaluation.splits=[dev]",
         "data.module.eval_batch_size=1",

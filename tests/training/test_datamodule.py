@@ -10,7 +10,7 @@ import pytest
 
 from detkit.data.shapes import ensure_shapes
 from detkit.data.split_report import write_splits
-from detkit.data.splits import split_dataset
+from detkit.data.splits import dataset_fingerprint, split_dataset
 from detkit.exceptions import ConfigError, DatasetError
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run import build_datamodule, save_config
@@ -26,7 +26,11 @@ def _ids(loader):
 
 def test_trains_on_train_only_and_validates_on_dev(tmp_path, tiny_shapes):
     datamodule = DetectionDataModule(
-        lambda: tiny_shapes, batch_size=4, split={"fractions": FOUR}, manifest_dir=str(tmp_path / "splits"), seed=3
+        lambda: tiny_shapes,
+        batch_size=4,
+        split={"fractions": FOUR},
+        manifest_dir=str(tmp_path / "splits"),
+        split_seed=3,
     )
     expected = split_dataset(tiny_shapes, FOUR, seed=3)
     assert _ids(datamodule.train_dataloader()) == expected["train"]
@@ -51,7 +55,7 @@ def test_no_process_ends_an_epoch_on_a_batch_of_one_image(tiny_shapes):
 
 def test_reads_the_manifests_it_is_given(tmp_path, tiny_shapes):
     first = DetectionDataModule(
-        lambda: tiny_shapes, split={"fractions": FOUR}, manifest_dir=str(tmp_path / "m"), seed=5
+        lambda: tiny_shapes, split={"fractions": FOUR}, manifest_dir=str(tmp_path / "m"), split_seed=5
     )
     first.load()
     again = DetectionDataModule(lambda: tiny_shapes, splits_dir=str(tmp_path / "m"), seed=0)
@@ -78,8 +82,8 @@ def half_labelled(tmp_path_factory):
 
 
 def test_single_class_keeps_the_images_labelled_for_it_on_the_same_splits(half_labelled):
-    joint = DetectionDataModule(lambda: half_labelled, split={"fractions": FOUR}, seed=1)
-    single = DetectionDataModule(lambda: half_labelled, split={"fractions": FOUR}, seed=1, single_class="square")
+    joint = DetectionDataModule(lambda: half_labelled, split={"fractions": FOUR}, split_seed=1)
+    single = DetectionDataModule(lambda: half_labelled, split={"fractions": FOUR}, split_seed=1, single_class="square")
     square = half_labelled.class_names.index("square")
     assert single.class_names == ["square"]
     assert single.load().category_ids == [half_labelled.category_ids[square]]
@@ -101,7 +105,7 @@ def test_single_class_must_be_a_class_of_the_data(tiny_shapes):
 
 def test_train_fraction_keeps_nested_seeded_shares_of_train_only(tmp_path, tiny_shapes):
     def module(fraction, **kwargs):
-        options = {"split": {"fractions": FOUR}, "seed": 2, "train_fraction": fraction, **kwargs}
+        options = {"split": {"fractions": FOUR}, "split_seed": 2, "train_fraction": fraction, **kwargs}
         return DetectionDataModule(lambda: tiny_shapes, **options)
 
     whole = module(1.0)
@@ -123,3 +127,15 @@ def test_a_finished_run_with_a_share_of_train_is_rebuilt_on_that_share(tmp_path)
     reopened = RunDir(run_dir, run_dir / "checkpoints" / "best.ckpt").datamodule()
     rebuilt = [r.image_id for r in reopened.subset("train").records]
     assert rebuilt == expected, "the saved manifest already holds the share: not halved again"
+
+
+def test_runs_that_differ_in_seed_alone_share_their_data_and_splits(tmp_path):
+    """``seed`` draws the training (weights, shuffles, augmentation); ``data_seed`` the data and splits."""
+
+    def splits(override):
+        datamodule = build_datamodule(compose_train(tmp_path, [override], out=override.replace("=", "")))
+        return {name: dataset_fingerprint(datamodule.subset(name)) for name in datamodule.split_names}, datamodule
+
+    (base, first), (reseeded, second), (other_data, _) = splits("seed=0"), splits("seed=1"), splits("data_seed=9")
+    assert base == reseeded and first.seed != second.seed
+    assert base["dev"] != other_data["dev"]

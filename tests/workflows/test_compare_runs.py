@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
+from detkit.analysis.run_comparison import write_comparison
 from detkit.data.formats.coco import dataset_to_coco
 from detkit.evaluation.bootstrap import ImageMatches
 from detkit.exceptions import ConfigError
@@ -41,7 +42,9 @@ def test_identical_runs_differ_by_exactly_nothing_paired_and_by_noise_unpaired(t
     assert pair["difference"] == 0 and pair["interval"] == (0.0, 0.0) and not pair["beyond_noise"]
     low, high = pair["unpaired_interval"]
     assert low < 0 < high, "independent draws of the same images differ by their noise alone"
-    assert comparison["runs"]["a"] == comparison["runs"]["b"]
+    a, b = comparison["runs"]["a"], comparison["runs"]["b"]
+    assert (a["value"], a["interval"]) == (b["value"], b["interval"])
+    assert a["config"] == "a" and comparison["configs"]["a"]["seed_std"] is None, "each run its own config"
 
 
 def test_a_worse_run_is_beyond_the_noise_and_pairing_narrows_the_interval(truth_and_detections):
@@ -55,6 +58,60 @@ def test_a_worse_run_is_beyond_the_noise_and_pairing_narrows_the_interval(truth_
     unpaired_width = pair["unpaired_interval"][1] - pair["unpaired_interval"][0]
     assert paired_width < unpaired_width
     assert len(comparison["classes"]) == 2 and all(row["b"] == "worse" for row in comparison["classes"])
+
+
+def _seeded_runs(truth, category_ids, seeds, worse=False):
+    """One config's runs: the same detector's errors drawn again per seed (``worse``: two in three boxes moved)."""
+    runs = []
+    for seed in seeds:
+        detections = noisy_detections(truth, category_ids, seed=seed)
+        runs.append(ImageMatches(truth, _worse(detections, seed) if worse else detections))
+    return runs
+
+
+def test_seeds_of_a_config_are_pooled_and_their_noise_widens_the_interval(tiny_shapes, truth_and_detections):
+    truth, _ = truth_and_detections
+    seeds = [0, 1, 2]
+    runs = _seeded_runs(truth, tiny_shapes.category_ids, seeds)
+    runs += _seeded_runs(truth, tiny_shapes.category_ids, seeds, worse=True)
+    names = [f"{config}{s}" for config in ("good", "worse") for s in seeds]
+    configs = ["good"] * 3 + ["worse"] * 3
+    comparison = paired_comparison(runs, names, "mAP50", 200, 0.95, 0, 2, configs, seeds * 2)
+    good, worse = comparison["configs"]["good"], comparison["configs"]["worse"]
+    assert good["runs"] == names[:3] and good["seeds"] == seeds
+    assert good["mean"] == pytest.approx(np.mean([comparison["runs"][n]["value"] for n in names[:3]]))
+    assert good["seed_std"] > 0 and good["seed_range"][0] < good["seed_range"][1]
+    assert good["larger_noise"] in ("seed", "images")
+    (pair,) = comparison["pairs"]
+    assert (pair["a"], pair["b"]) == ("good", "worse")
+    assert pair["difference"] == pytest.approx(worse["mean"] - good["mean"]) and pair["difference"] < 0
+    low, high = pair["seed_interval"]
+    assert high - low > pair["interval"][1] - pair["interval"][0], "seed noise adds to the images'"
+    assert pair["beyond_noise"] and high < 0
+    assert {row["b"] for row in comparison["classes"]} == {"worse"}
+
+
+def test_seed_noise_is_named_larger_when_a_config_s_runs_disagree(tiny_shapes, truth_and_detections):
+    truth, detections = truth_and_detections
+    steady = [ImageMatches(truth, detections)] * 2
+    unsteady = [ImageMatches(truth, detections), ImageMatches(truth, _worse(detections))]
+    configs = ["steady", "steady", "unsteady", "unsteady"]
+    comparison = paired_comparison([*steady, *unsteady], list("abcd"), "mAP50", 100, 0.95, 0, 0, configs)
+    assert (
+        comparison["configs"]["steady"]["seed_std"] == 0 and comparison["configs"]["steady"]["larger_noise"] == "images"
+    )
+    assert comparison["configs"]["unsteady"]["larger_noise"] == "seed"
+    (pair,) = comparison["pairs"]
+    assert not pair["beyond_noise"], "one run of two worse: the seeds' spread swamps the difference"
+
+
+def test_many_configs_are_each_compared_with_the_best(tiny_shapes, truth_and_detections):
+    truth, detections = truth_and_detections
+    runs = [ImageMatches(truth, _worse(detections, seed)) for seed in range(4)] + [ImageMatches(truth, detections)]
+    comparison = paired_comparison(runs, list("abcde"), "mAP50", 50, 0.95, 0, 1)
+    assert len(comparison["pairs"]) == 4 and all(pair["b"] == "e" for pair in comparison["pairs"])
+    assert all(pair["difference"] > 0 for pair in comparison["pairs"])
+    assert len(comparison["classes"]) == 1 and comparison["classes"][0]["b"] == "e"
 
 
 def test_a_metric_that_is_not_measured_is_named(truth_and_detections):
@@ -85,9 +142,22 @@ def test_runs_are_compared_on_the_same_images_and_runs_on_others_refused(tmp_pat
     assert "paired" in (tmp_path / "cmp" / "comparison.md").read_text()
     assert any((tmp_path / "cmp" / "tensorboard").iterdir())
 
-    other = train(compose_train(tmp_path, [*common, "seed=7"], out="other")).run_dir  # another split
+    other = train(compose_train(tmp_path, [*common, "data_seed=7"], out="other")).run_dir  # another split
     with pytest.raises(ConfigError, match=r"dev splits hold different images: other \("):
         compare_runs(_options([first, other], tmp_path / "refused"))
     assert not (tmp_path / "refused").exists()
     with pytest.raises(ConfigError, match="at least two"):
         compare_runs(_options([first], tmp_path / "one"))
+
+
+def test_one_config_s_seeds_are_reported_without_pairs(tmp_path, tiny_shapes, truth_and_detections):
+    truth, _ = truth_and_detections
+    runs = _seeded_runs(truth, tiny_shapes.category_ids, [0, 1, 2])
+    comparison = paired_comparison(runs, ["s0", "s1", "s2"], "mAP", 50, 0.95, 0, 2, ["default"] * 3, [0, 1, 2])
+    comparison.update(split="dev", images=len(tiny_shapes), passed_over=["sweep/3"])
+    assert comparison["pairs"] == [] and comparison["classes"] == []
+    write_comparison(comparison, tmp_path)
+    report = (tmp_path / "comparison.md").read_text()
+    assert "seed std" in report and "| default | 3 |" in report
+    assert "Passed over (no best checkpoint): sweep/3" in report
+    assert (tmp_path / "comparison.png").stat().st_size > 0
