@@ -3,7 +3,8 @@
 Splits the missing AP50 into TIDE's kinds (classification, localisation, both, duplicate,
 background, missed) with what fixing each is worth, and writes errors.{json,md,csv}, the
 confusion matrix, precision-recall curves and a gallery of the worst images to
-<run>/errors/<split> (and the run's TensorBoard). After tagging errors.csv by hand:
+<run>/errors/<split> (and the run's TensorBoard); with label_issues=true, also the labels most
+likely wrong (label_issues.{csv,md,json,html}). After tagging errors.csv by hand:
   python tools/errors.py run=<run dir> tags=<run dir>/errors/dev/errors.csv
 Any system's detections, without a model (images only for the gallery):
   python tools/errors.py annotations=instances.json predictions=results.json [images=<folder>]
@@ -15,6 +16,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from detkit.analysis.error_report import render_error_summary
+from detkit.analysis.label_issue_report import render_label_issue_summary
 from detkit.exceptions import ConfigError
 from detkit.workflows.cli import run_hydra_tool, typed
 from detkit.workflows.error_outputs import ErrorOptions
@@ -43,6 +45,8 @@ def main(cfg: DictConfig) -> None:
     else:
         print(render_error_summary(json.loads((out / "errors.json").read_text(encoding="utf-8"))))
         print("per class, by size, the confusions and the worst images: errors.md")
+        if cfg.label_issues:
+            print(render_label_issue_summary(json.loads((out / "label_issues.json").read_text(encoding="utf-8"))))
     print(f"written to {out}")
 
 

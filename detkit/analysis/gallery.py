@@ -18,6 +18,7 @@ from torchvision.utils import draw_bounding_boxes, make_grid
 
 from detkit.analysis.error_report import image_errors
 from detkit.analysis.grids import same_size
+from detkit.analysis.label_issues import FIXES, ISSUE_KINDS
 from detkit.analysis.tide import KINDS, ErrorAnalysis
 from detkit.data.boxes import xywh_to_xyxy
 from detkit.data.image_files import read_rgb
@@ -35,6 +36,7 @@ COLOURS = {
     "background": "#d62728",
     "missed": "#e377c2",
 }
+ISSUE_COLOURS = {"overlooked": COLOURS["missed"], "swap": COLOURS["classification"], "badloc": COLOURS["localisation"]}
 SHORT = {"classification": "cls", "localisation": "loc", "both": "both", "duplicate": "dup", "background": "bkg"}
 
 
@@ -101,20 +103,16 @@ def contact_sheet(images: list[torch.Tensor], columns: int = 4) -> torch.Tensor:
 
 def write_gallery(out: Path, report: dict[str, Any], images: list[torch.Tensor], score_threshold: float) -> None:
     """``gallery.html`` (JPEGs embedded) and ``worst.png`` (contact sheet) of the worst images."""
-    cards = []
-    for item, image in zip(report["worst_images"], images):
-        data = base64.b64encode(encode_jpeg(image, quality=90).numpy().tobytes()).decode("ascii")
-        counts = image_errors(item)
-        cards.append(
-            f'<figure><img src="data:image/jpeg;base64,{data}" alt="{html.escape(item["file_name"])}">'
-            f"<figcaption><b>{html.escape(item['file_name'])}</b> (image {item['image_id']}), "
-            f"error weight {item['weight']:.2f}: {html.escape(counts)}</figcaption></figure>"
-        )
+    cards = [
+        _card(image, item, f"error weight {item['weight']:.2f}: {image_errors(item)}")
+        for item, image in zip(report["worst_images"], images)
+    ]
     legend = "".join(
         f'<span style="border-bottom:4px solid {COLOURS[k]}">{html.escape(label)}</span> '
         for k, label in [("truth", "labelled box"), ("match", "correct detection"), *((k, k) for k in KINDS)]
     )
     page = _PAGE.format(
+        style=_STYLE,
         split=html.escape(report["split"]),
         count=len(cards),
         threshold=score_threshold,
@@ -126,13 +124,67 @@ def write_gallery(out: Path, report: dict[str, Any], images: list[torch.Tensor],
         write_bytes_atomic(out / "worst.png", encode_png(contact_sheet(images)).numpy().tobytes())
 
 
+def _card(image: torch.Tensor, item: dict[str, Any], caption: str) -> str:
+    """One image of a gallery page, embedded as a JPEG, with its file name and ``caption``."""
+    data = base64.b64encode(encode_jpeg(image, quality=90).numpy().tobytes()).decode("ascii")
+    return (
+        f'<figure><img src="data:image/jpeg;base64,{data}" alt="{html.escape(item["file_name"])}">'
+        f"<figcaption><b>{html.escape(item['file_name'])}</b> (image {item['image_id']}), "
+        f"{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def label_issue_boxes(issue: dict[str, Any]) -> list[DrawnBox]:
+    """A suspected label error's boxes: the label (white; none for an overlooked object) and the
+    model's box behind the suggestion, in the kind's colour."""
+    boxes = []
+    if issue["kind"] != "overlooked":
+        boxes.append(DrawnBox(tuple(issue["bbox"]), COLOURS["truth"], f"label: {issue['class']}"))
+    if issue["suggested_bbox"] is not None:
+        label = f"model: {issue['suggested_class']} {issue['model_score']:.2f}"
+        boxes.append(DrawnBox(tuple(issue["suggested_bbox"]), ISSUE_COLOURS[issue["kind"]], label))
+    return boxes
+
+
+def draw_label_issues(report: dict[str, Any], root: Path, count: int) -> list[torch.Tensor]:
+    """The first ``count`` suspected label errors of ``report``, each on its image (``root / file_name``)."""
+    return [draw_image(Path(root) / i["file_name"], label_issue_boxes(i)) for i in report["issues"][:count]]
+
+
+def write_label_issue_gallery(out: Path, report: dict[str, Any], images: list[torch.Tensor]) -> None:
+    """``label_issues.html``: the suspected label errors drawn, most likely first (opens offline)."""
+    cards = [
+        _card(image, issue, f"#{issue['issue_id']} {issue['kind']}, score {issue['score']:.3f}: {FIXES[issue['kind']]}")
+        for issue, image in zip(report["issues"], images)
+    ]
+    legend = "".join(
+        f'<span style="border-bottom:4px solid {colour}">{html.escape(label)}</span> '
+        for colour, label in [(COLOURS["truth"], "label"), *((ISSUE_COLOURS[k], f"model ({k})") for k in ISSUE_KINDS)]
+    )
+    page = _ISSUE_PAGE.format(
+        style=_STYLE, split=html.escape(report["split"]), count=len(cards), legend=legend, cards="\n".join(cards)
+    )
+    write_text_atomic(out / "label_issues.html", page)
+
+
+_STYLE = """body { font-family: sans-serif; margin: 1em; background: #222; color: #eee; }
+figure { display: inline-block; margin: 0.5em; max-width: 480px; vertical-align: top; }
+img { max-width: 100%; } span { margin-right: 1em; }"""
+
+_ISSUE_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>detkit likely label errors: {split}</title>
+<style>{style}</style></head><body>
+<h1>The {count} labels of {split} most likely wrong</h1>
+<p>Each image shows one suspected error: the label as given and the model's box that disagrees with it.
+Check by eye before fixing: the model can be the one that is wrong.</p>
+<p>{legend}</p>
+{cards}
+</body></html>
+"""
+
 _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>detkit errors: {split}</title>
-<style>
-body {{ font-family: sans-serif; margin: 1em; background: #222; color: #eee; }}
-figure {{ display: inline-block; margin: 0.5em; max-width: 480px; vertical-align: top; }}
-img {{ max-width: 100%; }} span {{ margin-right: 1em; }}
-</style></head><body>
+<style>{style}</style></head><body>
 <h1>The {count} images of {split} with the most error</h1>
 <p>Detections scoring at least {threshold}; error weight = false positives' scores + one per object not found.</p>
 <p>{legend}</p>

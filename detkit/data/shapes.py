@@ -16,6 +16,11 @@ different classes are merged.
 ``second_annotator`` also writes ``annotator2.json``: the same images labelled again by a
 simulated careful person (box edges off by a few percent, a few objects missed or given another
 class), to measure human-level performance against the reference labels.
+``label_noise`` gives that share of the boxes a label error, as real exports carry them: the
+object left unlabelled ("overlooked"), given another class ("swap") or a box moved off it
+("badloc"), each as likely; ``label_noise.json`` records every error with the true label, so
+that a label-error finder can be scored against the truth. The second annotator labels the
+objects as they are, not the errors.
 The dataset is regenerated only when the generator's parameters (or version) change.
 """
 
@@ -42,6 +47,9 @@ GENERATOR_VERSION = 1
 SHAPE_KINDS = ("circle", "square", "triangle", "star", "cross", "hexagon")
 ANNOTATIONS_FILE = "annotations.json"
 SECOND_ANNOTATOR_FILE = "annotator2.json"
+LABEL_NOISE_FILE = "label_noise.json"
+LABEL_ERROR_KINDS = ("overlooked", "swap", "badloc")
+BADLOC_SHIFT = (0.35, 0.6)  # a moved box's shift, as a share of its side: IoU with the object about 0.25-0.5
 # The simulated second annotator: edge error (share of the box side, standard deviation) and
 # the chances of missing an object and of giving it another class.
 ANNOTATOR_EDGE_ERROR, ANNOTATOR_MISS, ANNOTATOR_CONFUSION = 0.03, 0.02, 0.01
@@ -67,6 +75,7 @@ class ShapesParams:
     hidden_label_fraction: float = 0.0  # share of classes per image left unlabelled (not annotated, not absent)
     hidden_label_choice: str = "random"  # "random", "least_visible" (smallest largest object) or "by_domain"
     second_annotator: bool = False  # also write annotator2.json, a simulated second person's labels
+    label_noise: float = 0.0  # share of boxes with a label error (overlooked, swap, badloc), in label_noise.json
     jpeg_quality: int = 92
     seed: int = 0
     version: int = field(default=GENERATOR_VERSION)
@@ -99,6 +108,8 @@ class ShapesParams:
             raise ConfigError(f"shapes textured_fraction must be in [0, 1], got {self.textured_fraction}")
         if not self.texture_strength >= 0.0:
             raise ConfigError(f"shapes texture_strength must be >= 0, got {self.texture_strength}")
+        if not 0.0 <= self.label_noise <= 1.0:
+            raise ConfigError(f"shapes label_noise must be in [0, 1], got {self.label_noise}")
 
     def fingerprint(self) -> str:
         text = json.dumps(asdict(self), sort_keys=True)
@@ -142,11 +153,16 @@ def write_shapes(root: Path, params: ShapesParams) -> DetectionDataset:
     records = []
     for scene in range(params.num_scenes):
         records.extend(_render_scene(root, params, scene))
-    dataset = DetectionDataset(root / "images", list(params.classes), records)
-    write_coco(dataset, root / ANNOTATIONS_FILE)
     if params.second_annotator:
         relabelled = [_annotate_again(record, params) for record in records]
         write_coco(DetectionDataset(root / "images", list(params.classes), relabelled), root / SECOND_ANNOTATOR_FILE)
+    if params.label_noise:
+        noisy = [_with_label_errors(record, params) for record in records]
+        records = [record for record, _ in noisy]
+        injected = [error for _, errors in noisy for error in errors]
+        (root / LABEL_NOISE_FILE).write_text(json.dumps({"label_noise": params.label_noise, "errors": injected}) + "\n")
+    dataset = DetectionDataset(root / "images", list(params.classes), records)
+    write_coco(dataset, root / ANNOTATIONS_FILE)
     info = {"fingerprint": params.fingerprint(), "params": asdict(params)}
     (root / "params.json").write_text(json.dumps(info, indent=2) + "\n")
     return dataset
@@ -287,6 +303,48 @@ def _annotate_again(record: Record, params: ShapesParams) -> Record:
         others = rng.integers(1, num_classes, len(labels))  # a different class: shift by 1..C-1
         labels[confused] = (labels[confused] + others[confused]) % num_classes
     return replace(record, boxes=boxes.astype(np.float32), labels=labels, areas=None, iscrowd=record.iscrowd[kept])
+
+
+def _with_label_errors(record: Record, params: ShapesParams) -> tuple[Record, list[dict]]:
+    """The record with a ``label_noise`` share of its boxes given an error (own seeded stream per
+    image), and each error as ``label_noise.json`` records it (boxes xywh, classes by name)."""
+    rng = np.random.default_rng([params.seed, record.image_id, 3])
+    boxes, labels, keep = record.boxes.copy(), record.labels.copy(), np.ones(len(record.labels), bool)
+    kinds = LABEL_ERROR_KINDS if len(params.classes) > 1 else ("overlooked", "badloc")
+    errors = []
+    for i in np.flatnonzero(rng.random(len(labels)) < params.label_noise):
+        kind = str(rng.choice(kinds))
+        if kind == "overlooked":
+            keep[i] = False
+        elif kind == "swap":
+            labels[i] = (labels[i] + rng.integers(1, len(params.classes))) % len(params.classes)
+        else:
+            sides = boxes[i, 2:] - boxes[i, :2]
+            room_before, room_after = boxes[i, :2], np.array([record.width, record.height]) - boxes[i, 2:]
+            shift = rng.uniform(*BADLOC_SHIFT, 2) * sides * rng.choice([-1, 1], 2)
+            shift = np.where(
+                np.abs(shift) > np.where(shift < 0, room_before, room_after), -shift, shift
+            )  # the roomier way
+            boxes[i] = boxes[i] + np.tile(np.clip(shift, -room_before, room_after), 2)  # stays in the image
+        errors.append(
+            {
+                "image_id": record.image_id,
+                "kind": kind,
+                "true_class": params.classes[record.labels[i]],
+                "true_box": _xywh(record.boxes[i]),
+                "given_class": None if kind == "overlooked" else params.classes[labels[i]],
+                "given_box": None if kind == "overlooked" else _xywh(boxes[i]),
+            }
+        )
+    noisy = replace(
+        record, boxes=boxes[keep], labels=labels[keep], areas=record.areas[keep], iscrowd=record.iscrowd[keep]
+    )
+    return noisy, errors
+
+
+def _xywh(box: np.ndarray) -> list[float]:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]
 
 
 def _shape_polygon(kind: str, size: float, angle: float) -> np.ndarray:

@@ -26,6 +26,7 @@ from detkit.workflows.error_outputs import (
     check_error_options,
     error_report,
     write_error_report,
+    write_label_issues,
     write_tag_summary,
 )
 from detkit.workflows.prediction import predict_detections, predicting_trainer
@@ -61,6 +62,8 @@ def analyse_run_errors(cfg: ErrorOptions) -> Path | None:
     write_error_report(out, report, analysis, file_names)
     write_gallery(out, report, images, cfg.score_threshold)
     log_errors(run.path, report, analysis, images)
+    if cfg.label_issues:
+        write_label_issues(out, ground_truth, results, file_names, report, cfg, partial_labels, dataset.root)
     return out
 
 

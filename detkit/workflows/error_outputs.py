@@ -25,6 +25,16 @@ from detkit.files import write_json_atomic, write_text_atomic
 
 
 @dataclass(frozen=True)
+class LabelIssueOptions:
+    """How suspected label errors are scored and what fixing them is worth (``label_issue_options``)."""
+
+    max_score: float
+    high_score: float
+    low_score: float
+    fix_top: int
+
+
+@dataclass(frozen=True)
 class ErrorOptions:
     """What ``tools/errors.py`` takes (``configs/errors.yaml`` states each default): a run, or a
     results file against annotations, and how the report is made."""
@@ -40,6 +50,8 @@ class ErrorOptions:
     score_threshold: float
     tags: str | None
     mislabelled_tag: str
+    label_issues: bool
+    label_issue_options: LabelIssueOptions
     out: str | None
     trainer: dict[str, Any]
 
@@ -50,6 +62,12 @@ def check_error_options(cfg: ErrorOptions) -> None:
         raise ConfigError(f"score_threshold must be a score in [0, 1], got {cfg.score_threshold!r}")
     if not (isinstance(cfg.worst, int) and cfg.worst >= 0):
         raise ConfigError(f"worst must be a number of images >= 0, got {cfg.worst!r}")
+    scores = cfg.label_issue_options
+    for key in ("max_score", "high_score", "low_score"):
+        if not 0.0 <= getattr(scores, key) <= 1.0:
+            raise ConfigError(f"label_issue_options.{key} must be a score in [0, 1], got {getattr(scores, key)!r}")
+    if not scores.fix_top >= 0:
+        raise ConfigError(f"label_issue_options.fix_top must be a number of issues >= 0, got {scores.fix_top!r}")
 
 
 def error_report(
@@ -80,6 +98,36 @@ def write_error_report(out: Path, report: dict[str, Any], analysis: ErrorAnalysi
     write_text_atomic(out / "errors.md", render_errors(report))
     write_error_sheet(out / "errors.csv", error_rows(analysis, file_names))
     write_error_figures(out, report, analysis)
+
+
+def write_label_issues(
+    out: Path,
+    ground_truth: dict[str, Any],
+    results: list[dict[str, Any]],
+    file_names: dict[int, str],
+    error_report: dict[str, Any],
+    cfg: ErrorOptions,
+    partial_labels: str,
+    images: Path | None,
+) -> dict[str, Any]:
+    """label_issues.json, label_issues.md, the label_issues.csv sheet and, with ``images`` (the
+    folder of the file names), the label_issues.html gallery of the ``cfg.worst`` most likely
+    label errors; returns the report."""
+    # Imported here: cleanlab and drawing (torch) only when label errors are asked for.
+    from detkit.analysis.label_issue_report import label_issue_report, label_issue_rows, render_label_issues
+    from detkit.analysis.label_issues import find_label_issues
+
+    options = cfg.label_issue_options
+    found = find_label_issues(ground_truth, results, options.max_score, options.high_score, options.low_score)
+    report = label_issue_report(found, ground_truth, results, file_names, error_report, options.fix_top, partial_labels)
+    write_json_atomic(out / "label_issues.json", report)
+    write_text_atomic(out / "label_issues.md", render_label_issues(report))
+    write_error_sheet(out / "label_issues.csv", label_issue_rows(report))
+    if images is not None:
+        from detkit.analysis.gallery import draw_label_issues, write_label_issue_gallery
+
+        write_label_issue_gallery(out, report, draw_label_issues(report, images, cfg.worst))
+    return report
 
 
 def write_tag_summary(out: Path, analysis: ErrorAnalysis, sheet: str, mislabelled_tag: str) -> None:

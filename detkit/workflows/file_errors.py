@@ -14,6 +14,7 @@ from detkit.workflows.error_outputs import (
     check_error_options,
     error_report,
     write_error_report,
+    write_label_issues,
     write_tag_summary,
 )
 
@@ -42,4 +43,7 @@ def analyse_file_errors(cfg: ErrorOptions) -> Path:
 
         images = draw_worst(analysis, Path(cfg.images), file_names, report, cfg.score_threshold)
         write_gallery(out, report, images, cfg.score_threshold)
+    if cfg.label_issues:
+        images_folder = Path(cfg.images) if cfg.images else None
+        write_label_issues(out, ground_truth, results, file_names, report, cfg, cfg.partial_labels, images_folder)
     return out

@@ -1,4 +1,5 @@
 import hashlib
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -6,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detkit.data.shapes import ShapesParams, ensure_shapes, load_shapes
+from detkit.data.boxes import xyxy_to_xywh
+from detkit.data.shapes import LABEL_ERROR_KINDS, LABEL_NOISE_FILE, ShapesParams, ensure_shapes, load_shapes
 from detkit.exceptions import ConfigError
 from tests.conftest import TINY_SHAPES
 
@@ -110,6 +112,8 @@ def test_bad_parameters_are_config_errors(tmp_path):
         ShapesParams(textured_fraction=2.0)
     with pytest.raises(ConfigError, match="texture_strength"):
         ShapesParams(texture_strength=-1.0)
+    with pytest.raises(ConfigError, match="label_noise must be in"):
+        ShapesParams(label_noise=1.5)
 
 
 def test_hidden_labels_leave_pixels_alone_and_mark_classes_unknown(tmp_path):
@@ -165,3 +169,45 @@ def _as_kwargs(params):
     values.pop("version")
     values["classes"] = list(values["classes"])
     return values
+
+
+def test_label_noise_changes_exactly_the_labels_it_records(tmp_path):
+    params = replace(TINY_SHAPES, second_annotator=True)
+    clean = ensure_shapes(tmp_path / "clean", params)
+    noisy = ensure_shapes(tmp_path / "noisy", replace(params, label_noise=0.3))
+    assert _tree_digest(tmp_path / "clean" / "images") == _tree_digest(tmp_path / "noisy" / "images")
+    errors = json.loads((tmp_path / "noisy" / LABEL_NOISE_FILE).read_text())["errors"]
+    boxes = sum(len(r.labels) for r in clean.records)
+    assert {e["kind"] for e in errors} == set(LABEL_ERROR_KINDS) and 0.15 * boxes < len(errors) < 0.45 * boxes
+    names = clean.class_names
+    for before, after in zip(clean.records, noisy.records):
+        own = [e for e in errors if e["image_id"] == before.image_id]
+        given = {
+            (names[c], tuple(np.round(xyxy_to_xywh(b[None].astype(np.float64))[0], 2)))
+            for b, c in zip(after.boxes, after.labels)
+        }
+        truth = {
+            (names[c], tuple(np.round(xyxy_to_xywh(b[None].astype(np.float64))[0], 2)))
+            for b, c in zip(before.boxes, before.labels)
+        }
+        changed = {(e["true_class"], tuple(e["true_box"])) for e in own}
+        made = {(e["given_class"], tuple(e["given_box"])) for e in own if e["kind"] != "overlooked"}
+        assert given == (truth - changed) | made, (
+            f"image {before.image_id}: the labels differ by the recorded errors only"
+        )
+        for error in own:
+            if error["kind"] == "swap":
+                assert error["given_class"] != error["true_class"] and error["given_box"] == error["true_box"]
+            if error["kind"] == "badloc":
+                assert error["given_class"] == error["true_class"] and _iou(error["given_box"], error["true_box"]) < 0.6
+    assert (tmp_path / "clean" / "annotator2.json").read_bytes() == (
+        tmp_path / "noisy" / "annotator2.json"
+    ).read_bytes()
+
+
+def _iou(a, b):
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w, h = min(ax + aw, bx + bw) - max(ax, bx), min(ay + ah, by + bh) - max(ay, by)
+    inter = max(w, 0) * max(h, 0)
+    return inter / (aw * ah + bw * bh - inter)
