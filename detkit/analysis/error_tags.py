@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from detkit.analysis.error_report import CSV_COLUMNS
+from detkit.analysis.label_issues import ISSUE_KINDS
 from detkit.analysis.tide import ErrorAnalysis
 from detkit.exceptions import DatasetError
 from detkit.markdown import markdown_table
@@ -18,9 +19,8 @@ from detkit.markdown import markdown_table
 TAG_SEPARATORS = re.compile(r"[;,|]")
 
 
-def read_tagged_sheet(path: str | Path, analysis: ErrorAnalysis) -> tuple[list[dict[str, str]], dict[int, list[str]]]:
-    """The sheet's rows and each tagged error's tags (``a; b`` or ``a, b``), checked against the
-    errors of ``analysis`` (the same run, split and checkpoint that wrote the sheet)."""
+def read_sheet(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a tagged ``errors.csv`` or ``label_issues.csv`` (its columns checked)."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(
@@ -33,7 +33,18 @@ def read_tagged_sheet(path: str | Path, analysis: ErrorAnalysis) -> tuple[list[d
             raise DatasetError(
                 f"columns {missing} missing; keep the header of the errors.csv detkit wrote", source=str(path)
             )
-        rows = list(reader)
+        return list(reader)
+
+
+def is_label_issue_sheet(rows: list[dict[str, str]]) -> bool:
+    """Whether the rows are ``label_issues.csv``'s (suspected label errors), not ``errors.csv``'s."""
+    return bool(rows) and all(row["kind"].strip() in ISSUE_KINDS for row in rows)
+
+
+def read_tagged_sheet(path: str | Path, analysis: ErrorAnalysis) -> tuple[list[dict[str, str]], dict[int, list[str]]]:
+    """The sheet's rows and each tagged error's tags (``a; b`` or ``a, b``), checked against the
+    errors of ``analysis`` (the same run, split and checkpoint that wrote the sheet)."""
+    rows = read_sheet(path)
     errors = {e.error_id: e for e in analysis.errors}
     tags, problems = {}, []
     for line, row in enumerate(rows, start=2):
@@ -44,7 +55,7 @@ def read_tagged_sheet(path: str | Path, analysis: ErrorAnalysis) -> tuple[list[d
                 "that tools/errors.py wrote for the same run, split and checkpoint"
             )
             continue
-        names = [t.strip() for t in TAG_SEPARATORS.split(row["tags"] or "") if t.strip()]
+        names = _tags(row)
         if names:
             tags[error.error_id] = names
     if problems:
@@ -101,10 +112,39 @@ def render_tags(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summarise_issue_tags(rows: list[dict[str, str]]) -> dict[str, Any]:
+    """A tagged ``label_issues.csv``: per tag, how many reviewed issues carry it, its share of
+    them and their kinds (a ``mislabelled`` share is the finder's precision on this data)."""
+    tagged = {i: names for i, row in enumerate(rows) if (names := _tags(row))}
+    counts = Counter(name for names in tagged.values() for name in set(names))
+    return {
+        "issues": len(rows),
+        "reviewed": len(tagged),
+        "tags": {
+            name: {
+                "count": count,
+                "share": count / len(tagged),
+                "kinds": dict(Counter(rows[i]["kind"].strip() for i, names in tagged.items() if name in names)),
+            }
+            for name, count in counts.most_common()
+        },
+    }
+
+
+def render_issue_tags(summary: dict[str, Any]) -> str:
+    """The label-issue tag summary as markdown, largest share first."""
+    lines = [f"# What the tags say: {summary['reviewed']} of {summary['issues']} suspected label errors reviewed", ""]
+    rows = [
+        [name, tag["count"], f"{tag['share']:.0%}", ", ".join(f"{n} {k}" for k, n in sorted(tag["kinds"].items()))]
+        for name, tag in summary["tags"].items()
+    ]
+    return "\n".join([*lines, *markdown_table(["tag", "issues", "share of reviewed", "kinds"], rows, "lrrl")]) + "\n"
+
+
+def _tags(row: dict[str, str]) -> list[str]:
+    return [t.strip() for t in TAG_SEPARATORS.split(row.get("tags") or "") if t.strip()]
+
+
 def rows_tagged(rows: list[dict[str, str]], tag: str) -> list[dict[str, str]]:
     """The sheet's rows carrying ``tag``, in the sheet's columns (e.g. labels to fix)."""
-    return [
-        {column: row.get(column, "") for column in CSV_COLUMNS}
-        for row in rows
-        if tag in {t.strip() for t in TAG_SEPARATORS.split(row["tags"] or "")}
-    ]
+    return [{column: row.get(column, "") for column in CSV_COLUMNS} for row in rows if tag in _tags(row)]

@@ -17,7 +17,16 @@ from detkit.analysis.error_report import (
     write_error_figures,
     write_error_sheet,
 )
-from detkit.analysis.error_tags import read_tagged_sheet, render_tags, rows_tagged, summarise_tags
+from detkit.analysis.error_tags import (
+    is_label_issue_sheet,
+    read_sheet,
+    read_tagged_sheet,
+    render_issue_tags,
+    render_tags,
+    rows_tagged,
+    summarise_issue_tags,
+    summarise_tags,
+)
 from detkit.analysis.tide import ErrorAnalysis
 from detkit.evaluation.coco import evaluate_coco
 from detkit.exceptions import ConfigError
@@ -131,11 +140,18 @@ def write_label_issues(
 
 
 def write_tag_summary(out: Path, analysis: ErrorAnalysis, sheet: str, mislabelled_tag: str) -> None:
-    """tags.json / tags.md from a tagged errors.csv, and the rows tagged ``mislabelled_tag``."""
-    rows, tags = read_tagged_sheet(sheet, analysis)
-    summary = summarise_tags(analysis, tags)
+    """tags.json / tags.md from a tagged errors.csv (or label_issues.csv), and the rows tagged
+    ``mislabelled_tag``: the labels to fix."""
+    rows = read_sheet(sheet)
+    if is_label_issue_sheet(rows):
+        summary = summarise_issue_tags(rows)
+        text = render_issue_tags(summary)
+    else:
+        rows, tags = read_tagged_sheet(sheet, analysis)
+        summary = summarise_tags(analysis, tags)
+        text = render_tags(summary)
     write_json_atomic(out / "tags.json", summary)
-    write_text_atomic(out / "tags.md", render_tags(summary))
+    write_text_atomic(out / "tags.md", text)
     mislabelled = rows_tagged(rows, mislabelled_tag)
     if mislabelled:
         write_error_sheet(out / f"{mislabelled_tag}.csv", mislabelled)

@@ -48,3 +48,16 @@ def test_label_issues_of_a_results_file_are_listed_drawn_and_priced(run_tool_her
     assert "What is it worth?" in (out / "label_issues.md").read_text()
     assert "likely label errors on predictions:" in result.stdout and "fixing the first 20" in result.stdout
     assert (noisy / ANNOTATIONS_FILE).read_bytes() == given_before, "the input is not changed"
+
+    rows[0]["tags"], rows[1]["tags"], rows[2]["tags"] = "mislabelled", "mislabelled; small", "fine"
+    with (tmp_path / "tagged.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    files = [f"annotations={noisy / ANNOTATIONS_FILE}", f"predictions={tmp_path / 'results.json'}"]
+    result = run_tool_here("errors", *files, f"tags={tmp_path / 'tagged.csv'}", f"out={tmp_path / 'out'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((out / "tags.json").read_text())
+    assert summary["reviewed"] == 3 and summary["tags"]["mislabelled"]["share"] == 2 / 3
+    with (out / "mislabelled.csv").open() as handle:
+        assert [r["error_id"] for r in csv.DictReader(handle)] == [rows[0]["error_id"], rows[1]["error_id"]]
