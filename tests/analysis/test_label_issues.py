@@ -93,3 +93,24 @@ def test_a_partially_labelled_image_s_unlabelled_classes_call_nothing_overlooked
     assert not [i for i in find_label_issues(partial, _confident_model(truth)).issues if i.image_id == image["id"]]
     del partial["images"][0]["annotated_category_ids"]  # every class labelled: its objects were left out
     assert [i.kind for i in find_label_issues(partial, _confident_model(truth)).issues if i.image_id == image["id"]]
+
+
+def test_a_box_the_model_gave_to_the_neighbouring_object_is_doubtful_and_ranked_last():
+    """Label B is right but the model missed its object; its only nearby box of B's class is
+    neighbour A's: B looks badly placed, doubtfully. Label C is really misplaced."""
+    categories = [{"id": 1, "name": "square"}]
+    labels = {1: [10.0, 10.0, 40.0, 40.0], 2: [52.0, 10.0, 40.0, 40.0], 3: [10.0, 10.0, 30.0, 30.0]}
+    images = [
+        {"id": 1, "file_name": "a.jpg", "width": 120, "height": 60},
+        {"id": 2, "file_name": "b.jpg", "width": 80, "height": 80},
+    ]
+    annotations = [
+        {"id": k, "image_id": 1 if k < 3 else 2, "category_id": 1, "bbox": box, "area": box[2] * box[3], "iscrowd": 0}
+        for k, box in labels.items()
+    ]
+    results = [
+        {"image_id": 1, "category_id": 1, "bbox": [14.0, 10.0, 40.0, 40.0], "score": 0.99},
+        {"image_id": 2, "category_id": 1, "bbox": [24.0, 24.0, 30.0, 30.0], "score": 0.99},
+    ]
+    issues = find_label_issues({"images": images, "annotations": annotations, "categories": categories}, results).issues
+    assert [(i.annotation_id, i.kind, i.doubtful) for i in issues] == [(3, "badloc", False), (2, "badloc", True)]

@@ -220,9 +220,11 @@ def test_errors_tool_end_to_end(run_tool, tmp_path):
     result = run_tool("train", "hydra.run.dir=run", "trainer.max_epochs=3")
     assert result.returncode == 0, result.stderr[-3000:]
     run = tmp_path / "run"
-    result = run_tool("errors", f"run={run}", "worst=2")
+    result = run_tool("errors", f"run={run}", "worst=2", "label_issues=true")
     assert result.returncode == 0, result.stderr[-3000:]
     out = run / "errors" / "dev"
+    issues = json.loads((out / "label_issues.json").read_text())
+    assert issues["split"] == "dev" and issues["in_sample"] is None and len(issues["worth"]["AP50"]) == 2
     report = json.loads((out / "errors.json").read_text())
     dev = json.loads((run / "metrics.json").read_text())["dev"]
     assert report["breakdown"]["AP50"] == pytest.approx(dev["mAP50"], abs=1e-9), "the one evaluator"
