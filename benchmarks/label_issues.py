@@ -2,12 +2,14 @@
 ``tools/errors.py label_issues=true`` against the errors the shapes generator recorded.
 
     python tools/train.py name=label_noise data.module.source.label_noise=0.05
-    python benchmarks/label_issues.py outputs/label_noise/<date_time> [--splits dev test] [--k 5 10 20]
+    python benchmarks/label_issues.py outputs/label_noise/<date_time> [--splits dev test] [--k 5 10] [overrides]
 
 For each split, runs the error analysis with label issues on the run's best checkpoint (its
 predictions are cached in the run), reads the split's injected errors from the data's
 ``label_noise.json`` and prints, at each k and at k = the number injected, the share of the
 first k issues that point at an injected error and the share of injected errors they point at.
+Overrides go to tools/errors.py (e.g. label_issue_options.high_score=0.95). Run it where the
+run was trained: the data root in its config is relative to that folder.
 """
 
 from __future__ import annotations
@@ -33,14 +35,14 @@ def main() -> None:
     parser.add_argument("run", type=Path)
     parser.add_argument("--splits", nargs="+", default=["dev", "test"])
     parser.add_argument("--k", nargs="+", type=int, default=[5, 10, 20])
-    args = parser.parse_args()
+    args, overrides = parser.parse_known_args()
     config = OmegaConf.load(args.run / "config.yaml")
     injected = json.loads((Path(config.data.module.source.root) / LABEL_NOISE_FILE).read_text())["errors"]
     rows = []
     for split in args.splits:
         out = args.run / "label_issues" / split
         command = [sys.executable, str(ROOT / "tools" / "errors.py"), f"run={args.run}", f"split={split}"]
-        subprocess.run([*command, "label_issues=true", f"out={out}"], check=True, capture_output=True)
+        subprocess.run([*command, "label_issues=true", f"out={out}", *overrides], check=True, capture_output=True)
         report = json.loads((out / "label_issues.json").read_text())
         images = set(json.loads((args.run / "splits" / f"{split}.json").read_text())["image_ids"])
         truth = [e for e in injected if e["image_id"] in images]

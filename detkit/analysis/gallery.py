@@ -146,6 +146,15 @@ def label_issue_boxes(issue: dict[str, Any]) -> list[DrawnBox]:
     return boxes
 
 
+def _says(issue: dict[str, Any]) -> str:
+    """What the label and the model say, and the fix: the caption under a label issue."""
+    model = (
+        f"model {issue['suggested_class']} ({issue['model_score']:.2f})" if issue["suggested_class"] else "no model box"
+    )
+    label = "no label" if issue["kind"] == "overlooked" else f"label {issue['class']}"
+    return f"{label}, {model}; {FIXES[issue['kind']]}" + (" (doubtful)" if issue["doubtful"] else "")
+
+
 def draw_label_issues(report: dict[str, Any], root: Path, count: int) -> list[torch.Tensor]:
     """The first ``count`` suspected label errors of ``report``, each on its image (``root / file_name``)."""
     return [draw_image(Path(root) / i["file_name"], label_issue_boxes(i)) for i in report["issues"][:count]]
@@ -154,7 +163,7 @@ def draw_label_issues(report: dict[str, Any], root: Path, count: int) -> list[to
 def write_label_issue_gallery(out: Path, report: dict[str, Any], images: list[torch.Tensor]) -> None:
     """``label_issues.html``: the suspected label errors drawn, most likely first (opens offline)."""
     cards = [
-        _card(image, issue, f"#{issue['issue_id']} {issue['kind']}, score {issue['score']:.3f}: {FIXES[issue['kind']]}")
+        _card(image, issue, f"#{issue['issue_id']} {issue['kind']}, score {issue['score']:.3f}: {_says(issue)}")
         for issue, image in zip(report["issues"], images)
     ]
     legend = "".join(

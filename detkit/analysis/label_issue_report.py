@@ -149,7 +149,7 @@ def render_label_issues(report: dict[str, Any], listed: int = 20) -> str:
         [
             str(i["issue_id"]),
             f"{i['file_name']} ({i['image_id']})",
-            i["kind"],
+            f"{i['kind']} (doubtful)" if i["doubtful"] else i["kind"],
             f"{i['score']:.3f}",
             i["class"],
             i["suggested_class"] or "-",
@@ -159,4 +159,9 @@ def render_label_issues(report: dict[str, Any], listed: int = 20) -> str:
     ]
     header = ["#", "image", "kind", "score", "label", "suggested", "IoU label–model"]
     lines += markdown_table(header, rows, "rllrllr")
+    lines += [
+        "",
+        "Doubtful: a badly placed label whose model box is another labelled object of its class; more "
+        "likely the model missed this object. Ranked after the others.",
+    ]
     return "\n".join(lines) + "\n"
