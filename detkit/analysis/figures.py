@@ -45,7 +45,9 @@ def bars_with_intervals(
 ) -> None:
     """Bars of ``values`` with their intervals as error bars, titled, the labels turned; with
     ``around_zero`` (differences, gaps) a line at 0."""
-    axes.bar(labels, values, yerr=interval_spread(values, intervals), capsize=4, color=color)
+    positions = range(len(labels))  # labels as tick labels: a label like "0" is not read as a number
+    axes.bar(positions, values, yerr=interval_spread(values, intervals), capsize=4, color=color)
+    axes.set_xticks(positions, labels)
     if around_zero:
         axes.axhline(0.0, color="black", linewidth=0.8)
     axes.set_title(title)
