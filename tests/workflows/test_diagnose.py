@@ -27,17 +27,8 @@ import pytest
 from detkit.training.run import train
 from detkit.workflows.cli import typed
 from detkit.workflows.diagnose import DiagnoseOptions, diagnose_run
-from tests.conftest import TRAINING_SEED, compose_config, compose_train
+from tests.conftest import EASY_SHAPES, TRAINING_SEED, compose_config, compose_train
 
-# One class of large shapes at the model's own 320 px: a detector usually learns it in under 100 steps.
-EASY_SHAPES = [
-    "data.module.source.classes=[square]",
-    "data.module.source.min_objects=1",
-    "data.module.source.max_objects=2",
-    "data.module.source.min_object_size=64",
-    "data.module.source.max_object_size=200",
-    "callbacks.dev_images.every_n_epochs=0",
-]
 CASES = {
     "avoidable_bias": [  # one optimiser step: far from a human error of 0.02
         "data.module.source.num_scenes=10",
