@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -92,9 +92,8 @@ def find_label_issues(
     ``high_score``: the least prediction score that may call a label overlooked or swapped
     (cleanlab's default is 0.95; 0.8 found more of the injected errors with a from-scratch
     SSDlite, whose scores run lower: docs/error_analysis.md); ``low_score``: the least that may
-    call a label badly placed (cleanlab's default). Crowd
-    regions are not labels; in a partially labelled image, predictions of its unlabelled classes
-    say nothing about its labels and are left out."""
+    call a label badly placed (cleanlab's default). Crowd regions are not labels; in a partially
+    labelled image, predictions of its unlabelled classes say nothing of its labels, left out."""
     # Imported here: cleanlab brings scikit-learn and pandas (a second of start-up) that the
     # error analysis needs only when label errors are asked for.
     from cleanlab.object_detection.rank import (
@@ -106,10 +105,10 @@ def find_label_issues(
 
     category_ids = [c["id"] for c in ground_truth["categories"]]
     images = _images(ground_truth, detections, category_ids)
-    labels = [{"bboxes": image.label_boxes, "labels": image.label_classes} for image in images]
-    predictions = [_per_class(image, len(category_ids)) for image in images]
     if not images:
         return LabelIssues([], {})
+    labels = [{"bboxes": image.label_boxes, "labels": image.label_classes} for image in images]
+    predictions = [_per_class(image, len(category_ids)) for image in images]
     overlooked = compute_overlooked_box_scores(
         labels=labels, predictions=predictions, high_probability_threshold=high_score
     )
@@ -121,7 +120,7 @@ def find_label_issues(
         scores = {"overlooked": overlooked[k], "swap": swap[k], "badloc": badloc[k]}
         found += _image_issues(image, scores, category_ids, max_score, {"swap": high_score, "badloc": low_score})
     found.sort(key=lambda issue: (issue.doubtful, issue.score, issue.image_id))
-    ranked = [LabelIssue(**{**issue.as_dict(), "issue_id": i + 1}) for i, issue in enumerate(found)]
+    ranked = [replace(issue, issue_id=i + 1) for i, issue in enumerate(found)]
     return LabelIssues(ranked, {image.image_id: float(q) for image, q in zip(images, quality)})
 
 
@@ -208,18 +207,19 @@ def _image_issues(
         )
     for j in np.flatnonzero(np.nan_to_num(scores["overlooked"], nan=np.inf) <= max_score):
         box, category_id = _xywh(image.pred_boxes[j]), category_ids[image.pred_classes[j]]
+        score, model_score = float(scores["overlooked"][j]), float(image.pred_scores[j])
         issues.append(
             LabelIssue(
-                0,
-                image.image_id,
-                "overlooked",
-                float(scores["overlooked"][j]),
-                category_id,
-                box,
-                None,
-                category_id,
-                box,
-                float(image.pred_scores[j]),
+                issue_id=0,
+                image_id=image.image_id,
+                kind="overlooked",
+                score=score,
+                category_id=category_id,
+                bbox=box,
+                annotation_id=None,
+                suggested_category_id=category_id,
+                suggested_bbox=box,
+                model_score=model_score,
             )
         )
     return issues
