@@ -32,12 +32,12 @@ def label_issue_report(
     partial_labels: str,
 ) -> dict[str, Any]:
     """What ``label_issues.json`` holds: the issues ranked (classes by name), their count per
-    kind, the images with the lowest label quality, and AP50 / mAP before and after fixing the
-    first ``fix_top`` as suggested, beside the error analysis' AP50 gain per kind of model error
-    (``error_report``'s breakdown)."""
+    kind, the images with the lowest label quality, and AP50 / mAP before (``error_report``'s
+    metrics) and after fixing the first ``fix_top`` as suggested, beside the error analysis'
+    AP50 gain per kind of model error (its breakdown)."""
     names = {c["id"]: c["name"] for c in ground_truth["categories"]}
     split = error_report["split"]
-    before = evaluate_coco(ground_truth, results, partial_labels=partial_labels)
+    before = error_report["metrics"]  # the same labels and results, scored once by the error analysis
     fixed = found.issues[:fix_top]
     after = evaluate_coco(fixed_ground_truth(ground_truth, fixed), results, partial_labels=partial_labels)
     kinds = error_report["breakdown"]["kinds"]
