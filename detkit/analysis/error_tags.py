@@ -41,10 +41,9 @@ def is_label_issue_sheet(rows: list[dict[str, str]]) -> bool:
     return bool(rows) and all(row["kind"].strip() in ISSUE_KINDS for row in rows)
 
 
-def read_tagged_sheet(path: str | Path, analysis: ErrorAnalysis) -> tuple[list[dict[str, str]], dict[int, list[str]]]:
-    """The sheet's rows and each tagged error's tags (``a; b`` or ``a, b``), checked against the
-    errors of ``analysis`` (the same run, split and checkpoint that wrote the sheet)."""
-    rows = read_sheet(path)
+def sheet_tags(rows: list[dict[str, str]], analysis: ErrorAnalysis, path: str | Path) -> dict[int, list[str]]:
+    """Each tagged error's tags (``a; b`` or ``a, b``) in the rows of the sheet at ``path``,
+    checked against the errors of ``analysis`` (the same run, split and checkpoint that wrote it)."""
     errors = {e.error_id: e for e in analysis.errors}
     tags, problems = {}, []
     for line, row in enumerate(rows, start=2):
@@ -60,7 +59,7 @@ def read_tagged_sheet(path: str | Path, analysis: ErrorAnalysis) -> tuple[list[d
             tags[error.error_id] = names
     if problems:
         raise DatasetError(problems, source=str(path))
-    return rows, tags
+    return tags
 
 
 def _integer(text: str) -> int | None:

@@ -20,10 +20,10 @@ from detkit.analysis.error_report import (
 from detkit.analysis.error_tags import (
     is_label_issue_sheet,
     read_sheet,
-    read_tagged_sheet,
     render_issue_tags,
     render_tags,
     rows_tagged,
+    sheet_tags,
     summarise_issue_tags,
     summarise_tags,
 )
@@ -147,8 +147,7 @@ def write_tag_summary(out: Path, analysis: ErrorAnalysis, sheet: str, mislabelle
         summary = summarise_issue_tags(rows)
         text = render_issue_tags(summary)
     else:
-        rows, tags = read_tagged_sheet(sheet, analysis)
-        summary = summarise_tags(analysis, tags)
+        summary = summarise_tags(analysis, sheet_tags(rows, analysis, sheet))
         text = render_tags(summary)
     write_json_atomic(out / "tags.json", summary)
     write_text_atomic(out / "tags.md", text)

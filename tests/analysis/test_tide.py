@@ -8,7 +8,7 @@ from tidecv import TIDE, Data
 
 from detkit.analysis.confusion import confusion_matrix
 from detkit.analysis.error_report import error_rows, write_error_sheet
-from detkit.analysis.error_tags import read_tagged_sheet, rows_tagged, summarise_tags
+from detkit.analysis.error_tags import read_sheet, rows_tagged, sheet_tags, summarise_tags
 from detkit.analysis.tide import KINDS, ErrorAnalysis
 from detkit.data.formats.coco import dataset_to_coco
 from detkit.data.shapes import ensure_shapes
@@ -167,7 +167,8 @@ def test_tagged_sheet_says_what_each_tag_explains(tmp_path):
     by_kind["missed"]["tags"] = "mislabelled"
     next(r for r in rows if r["kind"] == "background")["tags"] = "ok"
     write_error_sheet(tmp_path / "errors.csv", rows)
-    sheet_rows, tags = read_tagged_sheet(tmp_path / "errors.csv", analysis)
+    sheet_rows = read_sheet(tmp_path / "errors.csv")
+    tags = sheet_tags(sheet_rows, analysis, tmp_path / "errors.csv")
     summary = summarise_tags(analysis, tags)
     assert summary["reviewed"] == 4 and summary["errors"] == 7
     occluded = summary["tags"]["occluded"]
@@ -187,7 +188,7 @@ def test_a_sheet_from_another_analysis_is_refused(tmp_path):
     rows[0]["kind"] = "missed" if rows[0]["kind"] != "missed" else "background"
     write_error_sheet(tmp_path / "errors.csv", rows)
     with pytest.raises(DatasetError, match=r"errors.csv: line 2 .*no such error.*same run, split and checkpoint"):
-        read_tagged_sheet(tmp_path / "errors.csv", analysis)
+        sheet_tags(read_sheet(tmp_path / "errors.csv"), analysis, tmp_path / "errors.csv")
     (tmp_path / "other.csv").write_text("image,notes\n1,x\n")
     with pytest.raises(DatasetError, match=r"other.csv: columns \['error_id', 'image_id', 'kind', 'tags'\] missing"):
-        read_tagged_sheet(tmp_path / "other.csv", analysis)
+        read_sheet(tmp_path / "other.csv")
