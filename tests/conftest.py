@@ -68,9 +68,11 @@ def tiny_shapes(tmp_path_factory: pytest.TempPathFactory):
 
 
 def compose_config(config_name: str, overrides: list[str] = ()) -> DictConfig:
-    """``configs/<config_name>.yaml`` composed with ``overrides``, as its tool would."""
+    """``configs/<config_name>.yaml`` composed with ``overrides``, as its tool would (a name with
+    a folder, ``predict/predict``, from that folder, as tools/predict.py composes it)."""
     register_resolvers()
-    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+    folder, _, config_name = config_name.rpartition("/")
+    with initialize_config_dir(config_dir=str(CONFIGS / folder), version_base="1.3"):
         return compose(config_name=config_name, overrides=list(overrides))
 
 

@@ -15,10 +15,11 @@ MAY_IMPORT = {
     "models": {"models"},
     "evaluation": {"evaluation", "data"},
     "analysis": {"analysis", "evaluation", "data", "models"},
+    "deploy": {"deploy", "models"},
     "training": {"training", "data", "models", "evaluation", "analysis"},
-    "workflows": {"workflows", "training", "data", "models", "evaluation", "analysis"},
+    "workflows": {"workflows", "training", "data", "models", "evaluation", "analysis", "deploy"},
 }
-WITHOUT_FRAMEWORKS = ("data", "models", "evaluation", "analysis")
+WITHOUT_FRAMEWORKS = ("data", "models", "evaluation", "analysis", "deploy")
 
 
 def _imports(path: Path) -> set[str]:

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from detkit.exceptions import ConfigError
 from detkit.models.detectors import from_model_labels
 
 Detections = dict[str, np.ndarray]
@@ -22,3 +23,12 @@ def detect(model: nn.Module, images: list[torch.Tensor]) -> list[Detections]:
         }
         for out in model(images)
     ]
+
+
+def parse_device(device: str) -> tuple[str, int | None]:
+    """``cpu``, ``cuda``, ``cuda:<index>`` or ``auto`` as ``(kind, index)``: a ConfigError for
+    anything else (whether the device exists is the caller's to check)."""
+    kind, _, index = str(device).partition(":")
+    if kind not in ("cpu", "cuda", "auto") or (index and (not index.isdigit() or kind != "cuda")):
+        raise ConfigError(f"device={device!r}; give cpu, cuda, cuda:<index> or auto")
+    return kind, int(index) if index else None

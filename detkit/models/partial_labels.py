@@ -91,26 +91,37 @@ def supports_partial_labels(model: nn.Module) -> bool:
 
 def retinanet_classifier_like(old: RetinaNetClassificationHead, num_outputs: int) -> RetinaNetClassificationHead:
     """A fresh partial-label RetinaNet classification head shaped like ``old``, with ``num_outputs``."""
-    norm = partial(nn.GroupNorm, 32) if isinstance(old.conv[0][1], nn.GroupNorm) else None
-    head = PartialLabelRetinaNetClassificationHead(
-        old.conv[0][0].in_channels, old.num_anchors, num_outputs, norm_layer=norm
-    )
-    return head.train(old.training)
+    return _classifier_like(PartialLabelRetinaNetClassificationHead, old, num_outputs)
 
 
 def use_partial_label_loss(model: nn.Module) -> None:
     """Give a RetinaNet or FCOS the heads above, keeping every weight; others are left as they are."""
-    if isinstance(model, RetinaNet) and not isinstance(
-        model.head.classification_head, PartialLabelRetinaNetClassificationHead
-    ):
+    _swap_heads(model, PartialLabelRetinaNetClassificationHead, PartialLabelFCOSHead)
+
+
+def use_torchvision_heads(model: nn.Module) -> None:
+    """The reverse of `use_partial_label_loss`, keeping every weight: torchvision's own heads,
+    which TorchScript compiles (it cannot compile the ``super()`` calls of the heads above).
+    Predictions are the same; only the training loss differs."""
+    _swap_heads(model, RetinaNetClassificationHead, FCOSHead)
+
+
+def _swap_heads(model: nn.Module, retinanet_head: type, fcos_head: type) -> None:
+    """A RetinaNet's classification head as a ``retinanet_head``, an FCOS's head as an
+    ``fcos_head``, with the same weights (already of that type: left as it is)."""
+    if isinstance(model, RetinaNet) and type(model.head.classification_head) is not retinanet_head:
         old = model.head.classification_head
-        new = retinanet_classifier_like(old, old.num_classes)
+        new = _classifier_like(retinanet_head, old, old.num_classes)
         new.load_state_dict(old.state_dict())
         model.head.classification_head = new
-    elif isinstance(model, FCOS) and not isinstance(model.head, PartialLabelFCOSHead):
+    elif isinstance(model, FCOS) and type(model.head) is not fcos_head:
         old = model.head
-        new = PartialLabelFCOSHead(
-            old.classification_head.conv[0].in_channels, old.classification_head.num_anchors, 1, 1
-        )
+        new = fcos_head(old.classification_head.conv[0].in_channels, old.classification_head.num_anchors, 1, 1)
         new.classification_head, new.regression_head = old.classification_head, old.regression_head
         model.head = new.train(old.training)
+
+
+def _classifier_like(head_type: type, old: RetinaNetClassificationHead, num_outputs: int) -> nn.Module:
+    norm = partial(nn.GroupNorm, 32) if isinstance(old.conv[0][1], nn.GroupNorm) else None
+    head = head_type(old.conv[0][0].in_channels, old.num_anchors, num_outputs, norm_layer=norm)
+    return head.train(old.training)

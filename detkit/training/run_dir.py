@@ -84,9 +84,13 @@ class RunDir:
         state, names = read_checkpoint(self.checkpoint)
         return state, names if names is not None else self.class_names
 
-    def detector(self) -> nn.Module:
-        """The run's detector with the checkpoint's weights, in eval mode on the CPU."""
-        model = build_architecture(self.config.model)
+    def detector(self, image_size: int | None = None) -> nn.Module:
+        """The run's detector with the checkpoint's weights, in eval mode on the CPU; with
+        ``image_size``, resizing its inputs to that size instead of the run's."""
+        model_cfg = self.config.model
+        if image_size is not None:
+            model_cfg = OmegaConf.merge(model_cfg, {"image_size": image_size})
+        model = build_architecture(model_cfg)
         missing, unexpected = model.load_state_dict(self.weights()[0], strict=False)
         missing = [key for key in missing if not key.endswith("num_batches_tracked")]
         if missing or unexpected:

@@ -1,8 +1,10 @@
-"""A trained detector on new images: COCO results and the images with their detections drawn."""
+"""A trained detector (a run's checkpoint, or a file tools/export.py wrote) on new images:
+COCO results and the images with their detections drawn."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,11 +19,10 @@ from detkit.data.image_folder import find_images, ids_by_file_name, image_datase
 from detkit.data.records import DetectionDataset
 from detkit.data.torch_dataset import DetectionImages, collate_detections
 from detkit.data.transforms import build_transforms
+from detkit.deploy.runtime import ExportedModel
 from detkit.exceptions import ConfigError, DatasetError
 from detkit.files import write_bytes_atomic, write_json_atomic
 from detkit.models.inference import Detections
-from detkit.training.run_dir import RunDir
-from detkit.workflows.prediction import device_trainer, predict_detections
 
 PREDICTIONS_FILE, IMAGES_FILE, DRAWN_DIR = "predictions.json", "images.json", "drawn"
 DRAW_COLOUR = "#2ca02c"  # matplotlib green, as matches in the error gallery
@@ -29,9 +30,10 @@ DRAW_COLOUR = "#2ca02c"  # matplotlib green, as matches in the error gallery
 
 @dataclass(frozen=True)
 class PredictOptions:
-    """What ``tools/predict.py`` takes (``configs/predict.yaml`` states each default)."""
+    """What ``tools/predict.py`` takes (``configs/predict/predict.yaml`` states each default)."""
 
-    run: str
+    run: str | None
+    model: str | None
     images: str
     checkpoint: str | None
     out: str | None
@@ -53,43 +55,80 @@ class Predicted:
     detections: int
 
 
+@dataclass(frozen=True)
+class DetectorSource:
+    """What predicts: a run's checkpoint or an exported file (``origin``, as images.json
+    records it), its classes, the default output folder and its detections of a dataset."""
+
+    origin: dict[str, str]
+    class_names: list[str]
+    out: Path
+    detect: Callable[[DetectionDataset], dict[int, Detections]]
+
+
 def predict_images(cfg: PredictOptions) -> Predicted:
-    """Run the checkpoint of ``cfg.run`` on ``cfg.images`` and write ``predictions.json`` (COCO
-    results with score >= ``score_threshold``), ``images.json`` (the image ids and categories
-    they refer to) and, with ``draw``, ``drawn/<image>.jpg`` (detections >= ``draw_threshold``)."""
-    run = RunDir.open(cfg.run, cfg.checkpoint)
-    class_names = run.class_names
+    """Run the checkpoint of ``cfg.run`` (or the exported ``cfg.model``) on ``cfg.images`` and
+    write ``predictions.json`` (COCO results with score >= ``score_threshold``), ``images.json``
+    (the image ids and categories they refer to) and, with ``draw``, ``drawn/<image>.jpg``
+    (detections >= ``draw_threshold``)."""
+    if bool(cfg.run) == bool(cfg.model):
+        raise ConfigError("give run=<a run directory made by tools/train.py> or model=<a file tools/export.py wrote>")
+    source = exported_source(cfg) if cfg.model else checkpoint_source(cfg)
     root, paths = find_images(str(cfg.images))
-    category_ids, image_ids = list(range(1, len(class_names) + 1)), None
+    category_ids, image_ids = list(range(1, len(source.class_names) + 1)), None
     if cfg.annotations:
         coco = _read_coco(Path(cfg.annotations))
         names = [p.relative_to(root).as_posix() for p in paths]
         image_ids = ids_by_file_name(coco, names, str(cfg.annotations))
-        category_ids = _category_ids(coco, class_names, str(cfg.annotations))
-    dataset = image_dataset(root, paths, class_names, image_ids)
-    detections = _detect(dataset, run.detector(), cfg)
+        category_ids = _category_ids(coco, source.class_names, str(cfg.annotations))
+    dataset = image_dataset(root, paths, source.class_names, image_ids)
+    detections = source.detect(dataset)
     kept = {i: _above(d, cfg.score_threshold) for i, d in detections.items()}
-    out = Path(cfg.out) if cfg.out else run.path / "predict"
+    out = Path(cfg.out) if cfg.out else source.out
     results = predictions_to_results(kept, category_ids)
     write_json_atomic(out / PREDICTIONS_FILE, results, indent=None)
-    write_json_atomic(out / IMAGES_FILE, _images_file(dataset, category_ids, run.checkpoint))
+    write_json_atomic(out / IMAGES_FILE, _images_file(dataset, category_ids, source.origin))
     if cfg.draw:
         _draw(dataset, kept, cfg.draw_threshold, out / DRAWN_DIR)
     return Predicted(out, len(dataset), len(results))
 
 
-def _detect(dataset: DetectionDataset, model: torch.nn.Module, cfg: PredictOptions) -> dict[int, Detections]:
-    trainer = device_trainer(cfg.device)
+def checkpoint_source(cfg: PredictOptions) -> DetectorSource:
+    """The run's checkpoint, predicting in batches through a Lightning Trainer on ``cfg.device``."""
+    # Imported here, not above: an exported model predicts without Lightning (seconds of imports).
+    from detkit.training.run_dir import RunDir
+    from detkit.workflows.prediction import device_trainer, predict_detections
+
+    run = RunDir.open(cfg.run, cfg.checkpoint)
     if not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
         raise ConfigError(f"batch_size must be a whole number >= 1, got {cfg.batch_size!r}")
-    loader = torch.utils.data.DataLoader(
-        DetectionImages(dataset, build_transforms(train=False)),
-        batch_size=cfg.batch_size,
-        num_workers=cfg.num_workers,
-        collate_fn=collate_detections,
-        pin_memory=trainer.strategy.root_device.type == "cuda",
-    )
-    return predict_detections(model, loader, trainer)[0]
+
+    def detect(dataset: DetectionDataset) -> dict[int, Detections]:
+        trainer = device_trainer(cfg.device)
+        loader = torch.utils.data.DataLoader(
+            DetectionImages(dataset, build_transforms(train=False)),
+            batch_size=cfg.batch_size,
+            num_workers=cfg.num_workers,
+            collate_fn=collate_detections,
+            pin_memory=trainer.strategy.root_device.type == "cuda",
+        )
+        return predict_detections(run.detector(), loader, trainer)[0]
+
+    return DetectorSource({"checkpoint": str(run.checkpoint)}, run.class_names, run.path / "predict", detect)
+
+
+def exported_source(cfg: PredictOptions) -> DetectorSource:
+    """An exported model (`detkit.deploy.runtime`), one image a call, on ``cfg.device``."""
+    model = ExportedModel.open(cfg.model, cfg.device)
+
+    def detect(dataset: DetectionDataset) -> dict[int, Detections]:
+        images = DetectionImages(dataset)
+        found = {}
+        for image, target in (images[i] for i in range(len(images))):
+            found[target["image_id"]] = model.detect(image.numpy())
+        return found
+
+    return DetectorSource({"model": str(model.path)}, model.class_names, model.path.parent / "predict", detect)
 
 
 def _above(detections: Detections, threshold: float) -> Detections:
@@ -112,12 +151,12 @@ def _category_ids(coco: dict, class_names: list[str], source: str) -> list[int]:
     return [by_name[name] for name in class_names]
 
 
-def _images_file(dataset: DetectionDataset, category_ids: list[int], checkpoint: Path) -> dict:
+def _images_file(dataset: DetectionDataset, category_ids: list[int], origin: dict[str, str]) -> dict:
     images = [
         {"id": r.image_id, "file_name": r.file_name, "width": r.width, "height": r.height} for r in dataset.records
     ]
     categories = [{"id": i, "name": n} for i, n in zip(category_ids, dataset.class_names)]
-    return {"checkpoint": str(checkpoint), "root": str(dataset.root), "images": images, "categories": categories}
+    return {**origin, "root": str(dataset.root), "images": images, "categories": categories}
 
 
 def _draw(dataset: DetectionDataset, detections: dict[int, Detections], threshold: float, out: Path) -> None:

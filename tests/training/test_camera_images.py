@@ -39,7 +39,7 @@ def test_an_export_of_camera_images_trains_draws_and_predicts(tmp_path, tiny_sha
     assert grid.height >= 96 and grid.width > 2 * 96, "the dev images of different sizes on one grid"
 
     out = tmp_path / "predicted"
-    options = compose_config("predict", [f"run={run.run_dir}", f"images={export / 'images'}", f"out={out}"])
+    options = compose_config("predict/predict", [f"run={run.run_dir}", f"images={export / 'images'}", f"out={out}"])
     predict_images(typed(PredictOptions, options))
     drawn = {p.stem: Image.open(p).size for p in (out / "drawn").glob("*.jpg")}
     assert len(drawn) == len(tiny_shapes)

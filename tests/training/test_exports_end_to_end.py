@@ -65,7 +65,6 @@ def test_train_finetune_score_analyse_diagnose_and_predict_on_each_exports_own_s
         diagnosis = diagnose_run(typed(DiagnoseOptions, options))
         assert diagnosis["errors"]["dev"] is not None and (diagnosis["errors"]["test"] is not None) == (split == "test")
         out = tmp_path / f"{name}_predicted"
-        predicted = predict_images(
-            typed(PredictOptions, compose_config("predict", [f"run={run.run_dir}", f"images={images}", f"out={out}"]))
-        )
+        overrides = [f"run={run.run_dir}", f"images={images}", f"out={out}"]
+        predicted = predict_images(typed(PredictOptions, compose_config("predict/predict", overrides)))
         assert predicted.images == len(list((out / "drawn").glob("*.jpg"))) > 0, name

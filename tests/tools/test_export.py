@@ -1,0 +1,92 @@
+"""tools/export.py and tools/predict.py model=: exported detectors give the run's detections,
+predict without Lightning and score the run's mAP."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EASY_SHAPES, TRAINING_SEED
+from tests.tools.conftest import tool_command
+from tests.tools.test_cli import _dev_images
+
+# The default detector, and a sigmoid one (partial-label heads, swapped for torchvision's on export).
+FAMILIES = {"ssdlite": [], "fcos": ["model=fcos_mobilenet_v3_large_fpn"]}
+# Trained until its scores mean something (here dev mAP50 0.93 SSDlite, 0.99 FCOS, 35-40 s each):
+# an untrained model's near-equal scores rank in float noise, and its mAP with them.
+SEEDS = [f"seed={TRAINING_SEED}", f"data_seed={TRAINING_SEED}"]
+EASY_AT_160 = [
+    *EASY_SHAPES,
+    "data.module.source.num_scenes=20",
+    "data.module.source.image_size=160",
+    "data.module.source.min_object_size=32",
+    "data.module.source.max_object_size=100",
+    "model.image_size=160",
+    "data.module.split.fractions={train: 0.5, train_dev: 0, dev: 0.5, test: 0}",
+    "evaluation.splits=[dev]",
+    "trainer.max_epochs=30",
+    "trainer.check_val_every_n_epoch=${trainer.max_epochs}",
+]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A run of each family on `EASY_AT_160` and its dev images as a folder."""
+    runs = {}
+    for family, overrides in FAMILIES.items():
+        folder = tmp_path_factory.mktemp(family)
+        command = tool_command("train", *EASY_AT_160, *SEEDS, "hydra.run.dir=run", *overrides, tiny=False)
+        result = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+        dev_coco, dev_images = _dev_images(folder / "data" / "shapes", folder / "run", folder / "dev")
+        runs[family] = (folder / "run", dev_coco, dev_images)
+    return runs
+
+
+def _without_lightning(tool: str, *overrides: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``tools/<tool>.py`` in a Python where importing Lightning fails, saying at exit whether it was."""
+    argv = tool_command(tool, *overrides)[1:]
+    check = (
+        "import atexit, runpy, sys\n"
+        "sys.modules['lightning'] = None  # an import of it raises ImportError\n"
+        "loaded = lambda: [m for m, module in sys.modules.items() if m.startswith('lightning') and module]\n"
+        "atexit.register(lambda: print('lightning imported:', bool(loaded())))\n"
+        f"sys.argv = {argv!r}\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
+    return subprocess.run([sys.executable, "-c", check], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+def test_exports_predict_without_lightning_and_score_the_runs_map(trained, family, run_tool_here, tmp_path):
+    run, dev_coco, dev_images = trained[family]
+    predict = [f"images={dev_images}", f"annotations={dev_coco}", "score_threshold=0", "draw=false"]
+    result = run_tool_here("predict", f"run={run}", *predict, f"out={tmp_path / 'eager'}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    eager_results = tmp_path / "eager" / "predictions.json"
+    result = run_tool_here("evaluate", f"annotations={dev_coco}", f"predictions={eager_results}")
+    eager = json.loads((tmp_path / "eager" / "metrics.json").read_text())["predictions"]
+    assert eager["mAP50"] > 0.5, "a model that finds its objects: parity is about real detections"
+    for format, file_name in (("onnx", "model.onnx"), ("torchscript", "model.torchscript")):
+        result = run_tool_here("export", f"run={run}", f"format={format}", f"out={tmp_path / 'export'}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        model = tmp_path / "export" / file_name
+        card = json.loads((tmp_path / "export" / f"{file_name}.json").read_text())
+        assert card["format"] == format and card["classes"] == ["square"]
+        assert card["parity"]["images"] == 8 and card["parity"]["max_box_difference"] <= 0.01
+        assert card["parity"]["detections"] > 0 and "parity with eager PyTorch on 8 dev images" in result.stdout
+
+        out = tmp_path / format
+        result = _without_lightning("predict", f"model={model}", *predict, f"out={out}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "lightning imported: False" in result.stdout
+        images = json.loads((out / "images.json").read_text())
+        assert images["model"] == str(model) and len(images["images"]) == len(list(dev_images.iterdir()))
+        result = run_tool_here("evaluate", f"annotations={dev_coco}", f"predictions={out / 'predictions.json'}")
+        assert result.returncode == 0, result.stderr[-3000:]
+        scored = json.loads((out / "metrics.json").read_text())["predictions"]
+        for metric in ("mAP", "mAP50", "mAP75", "AR100"):
+            assert scored[metric] == pytest.approx(eager[metric], abs=1e-4), (format, metric)
