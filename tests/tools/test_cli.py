@@ -52,6 +52,13 @@ from tests.tools.conftest import tool_command
         ("errors", ["run=nowhere", "worst=many"], "worst must be a whole number (its default is 16), got 'many'"),
         ("predict", ["run=nowhere", "images=nowhere/*.jpg"], "nowhere/checkpoints/best.ckpt not found"),
         ("predict", ["images=photos"], "give run="),
+        ("predict", ["model=missing.onnx", "images=photos"], "model=missing.onnx: no such file"),
+        ("predict", ["run=r", "model=m.onnx", "images=photos"], "give run=<a run directory made by tools/train.py> or"),
+        ("export", [], "give run=<a run directory made by tools/train.py> and format=onnx or torchscript"),
+        ("export", ["run=r", "format=tflite"], "format='tflite'; give one of ['onnx', 'torchscript']"),
+        ("export", ["run=r", "dynamic_batch=true"], "use format=torchscript, whose compiled loop takes any batch"),
+        ("export", ["run=r", "image_size=16"], "image_size=16; give a whole number of pixels >= 32"),
+        ("export", ["run=nowhere"], "nowhere/checkpoints/best.ckpt not found"),
     ],
 )
 def test_bad_config_ends_with_one_message_and_exit_code_2(run_tool_here, tool, overrides, message):

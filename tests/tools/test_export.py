@@ -2,12 +2,16 @@
 predict without Lightning and score the run's mAP."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from detkit.data.image_files import read_rgb
+from detkit.deploy.runtime import ExportedModel
 from tests.conftest import EASY_SHAPES, TRAINING_SEED
 from tests.tools.conftest import tool_command
 from tests.tools.test_cli import _dev_images
@@ -90,3 +94,50 @@ def test_exports_predict_without_lightning_and_score_the_runs_map(trained, famil
         scored = json.loads((out / "metrics.json").read_text())["predictions"]
         for metric in ("mAP", "mAP50", "mAP75", "AR100"):
             assert scored[metric] == pytest.approx(eager[metric], abs=1e-4), (format, metric)
+
+
+@pytest.mark.slow
+def test_an_export_unlike_eager_is_refused_and_the_good_file_kept(trained, run_tool_here, tmp_path, monkeypatch):
+    run = trained["ssdlite"][0]
+    out = tmp_path / "export"
+    assert run_tool_here("export", f"run={run}", f"out={out}").returncode == 0
+    kept = {path.name: path.read_bytes() for path in out.iterdir()}
+    detect = ExportedModel.detect
+
+    def half_a_pixel_off(self, image):
+        found = detect(self, image)
+        return {**found, "boxes": found["boxes"] + 0.5}
+
+    monkeypatch.setattr(ExportedModel, "detect", half_a_pixel_off)
+    result = run_tool_here("export", f"run={run}", f"out={out}")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "the onnx export does not give eager PyTorch's detections on 8 image(s): boxes differ by up to 0.5" in (
+        result.stderr
+    )
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == kept, "the good export is untouched, no scraps"
+    result = run_tool_here("export", f"run={run}", f"out={out}", "parity.box_tolerance=1")
+    assert result.returncode == 0, "a tolerance the user chose"
+
+
+@pytest.mark.slow
+def test_torchscript_takes_a_batch_and_broken_files_are_one_message(trained, run_tool_here, tmp_path):
+    run, _, dev_images = trained["ssdlite"]
+    assert run_tool_here("export", f"run={run}", "format=torchscript", f"out={tmp_path}").returncode == 0
+    model = ExportedModel.open(tmp_path / "model.torchscript")
+    images = [read_rgb(path).transpose(2, 0, 1).astype(np.float32) / 255 for path in sorted(dev_images.iterdir())[:2]]
+    batched = model.detect_batch(np.stack(images))
+    for one_by_one, together in zip([model.detect(image) for image in images], batched):
+        assert len(together["scores"]) > 0
+        for key in ("boxes", "scores", "labels"):
+            np.testing.assert_allclose(together[key], one_by_one[key], atol=1e-4)
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    shutil.copy(tmp_path / "model.torchscript.json", tmp_path / "broken.onnx.json")
+    card = json.loads((tmp_path / "broken.onnx.json").read_text())
+    (tmp_path / "broken.onnx.json").write_text(json.dumps({**card, "format": "onnx"}))
+    result = run_tool_here("predict", f"model={broken}", f"images={dev_images}")
+    assert result.returncode == 2 and "onnxruntime cannot load it" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "alone.torchscript").write_bytes((tmp_path / "model.torchscript").read_bytes())
+    result = run_tool_here("predict", f"model={tmp_path / 'alone.torchscript'}", f"images={dev_images}")
+    assert result.returncode == 2 and "alone.torchscript.json not found" in result.stderr

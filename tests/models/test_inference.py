@@ -1,0 +1,18 @@
+import pytest
+
+from detkit.exceptions import ConfigError
+from detkit.models.inference import parse_device
+
+
+@pytest.mark.parametrize(
+    ("device", "parsed"),
+    [("cpu", ("cpu", None)), ("cuda", ("cuda", None)), ("cuda:1", ("cuda", 1)), ("auto", ("auto", None))],
+)
+def test_devices_are_parsed(device, parsed):
+    assert parse_device(device) == parsed
+
+
+@pytest.mark.parametrize("device", ["tpu", "cpu:0", "cuda:x", "auto:1", ""])
+def test_other_devices_are_one_message(device):
+    with pytest.raises(ConfigError, match="give cpu, cuda, cuda:<index> or auto"):
+        parse_device(device)
