@@ -118,6 +118,12 @@ def test_an_export_unlike_eager_is_refused_and_the_good_file_kept(trained, run_t
     result = run_tool_here("export", f"run={run}", f"out={out}", "parity.box_tolerance=1")
     assert result.returncode == 0, "a tolerance the user chose"
 
+    monkeypatch.undo()
+    result = run_tool_here("export", f"run={run}", f"out={out}", "image_size=128")
+    assert result.returncode == 0, result.stderr[-3000:]
+    card = json.loads((out / "model.onnx.json").read_text())
+    assert card["resized_to"]["fixed_size"] == [128, 128] and card["parity"]["max_box_difference"] <= 0.01
+
 
 @pytest.mark.slow
 def test_torchscript_takes_a_batch_and_broken_files_are_one_message(trained, run_tool_here, tmp_path):
