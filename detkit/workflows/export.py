@@ -106,8 +106,7 @@ def _write_if_equal(
         found = [exported.detect(image.numpy()) for image in images]
         parity = compare_detections(image_ids, eager, found, card["score_threshold"], cfg.parity.score_tolerance)
         check_parity(parity, cfg.parity.box_tolerance, cfg.parity.score_tolerance, f"the {cfg.format} export")
-        os.chmod(scratch, 0o644)
-        os.replace(scratch, path)
+        os.replace(scratch, path)  # write_model's atomic write gave it ordinary permissions
     finally:
         Path(scratch).unlink(missing_ok=True)
     return parity
