@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,13 +113,26 @@ def _write_if_equal(
     return parity
 
 
+def parity_sample(sizes: Sequence[tuple[int, int]], count: int) -> list[int]:
+    """``count`` indices of images to check an export on: the first image of each size first (an
+    exported model resizes by arithmetic of its own: other sizes, other code paths), then the
+    others in order."""
+    first_of_size: dict[tuple[int, int], int] = {}
+    for i, size in enumerate(sizes):
+        first_of_size.setdefault(size, i)
+    firsts = list(first_of_size.values())
+    rest = sorted(set(range(len(sizes))) - set(firsts))
+    return [*firsts, *rest][:count]
+
+
 def _parity_images(run: RunDir, parity: ParityOptions) -> tuple[list[int], list[torch.Tensor]]:
-    """The first ``parity.images`` images of the run's ``parity.split``, as the evaluator reads them."""
+    """``parity.images`` images of the run's ``parity.split`` (`parity_sample`), as the evaluator reads them."""
     datamodule = run.datamodule()
     if parity.split not in datamodule.split_names:
         raise ConfigError(f"parity.split={parity.split!r} is not one of the run's splits {datamodule.split_names}")
-    images = DetectionImages(datamodule.subset(parity.split))
-    chosen = [images[i] for i in range(min(parity.images, len(images)))]
+    subset = datamodule.subset(parity.split)
+    images = DetectionImages(subset)
+    chosen = [images[i] for i in parity_sample([(r.width, r.height) for r in subset.records], parity.images)]
     if not chosen:
         raise ConfigError(f"the run's {parity.split} split has no images to check the export on; choose parity.split")
     return [int(target["image_id"]) for _, target in chosen], [image for image, _ in chosen]
