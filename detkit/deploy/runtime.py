@@ -14,7 +14,7 @@ import numpy as np
 
 from detkit.deploy.deployed import INPUT_NAME
 from detkit.exceptions import ConfigError
-from detkit.models.inference import Detections, parse_device
+from detkit.models.inference import Detections, parse_device, torch_device
 
 EXPORT_FIX = "pass model=<a model.onnx or model.torchscript written by tools/export.py>"
 
@@ -109,12 +109,7 @@ def _onnx_runner(path: Path, device: str) -> Callable[[np.ndarray], Sequence[np.
 def _torchscript_runner(path: Path, device: str) -> Callable[[np.ndarray], Sequence[np.ndarray]]:
     import torch
 
-    kind, index = parse_device(device)
-    if kind == "auto":
-        kind = "cuda" if torch.cuda.is_available() else "cpu"
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={device} but no CUDA device is available; use device=cpu")
-    target = torch.device(kind, index) if index is not None else torch.device(kind)
+    target = torch_device(device)
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*torch.jit.load.* is deprecated", category=FutureWarning)

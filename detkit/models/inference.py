@@ -32,3 +32,14 @@ def parse_device(device: str) -> tuple[str, int | None]:
     if kind not in ("cpu", "cuda", "auto") or (index and (not index.isdigit() or kind != "cuda")):
         raise ConfigError(f"device={device!r}; give cpu, cuda, cuda:<index> or auto")
     return kind, int(index) if index else None
+
+
+def torch_device(device: str) -> torch.device:
+    """The torch device ``device`` names (`parse_device`), ``auto`` being cuda when available; a
+    ConfigError for cuda on a machine without it."""
+    kind, index = parse_device(device)
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={device} but no CUDA device is available; use device=cpu")
+    return torch.device(kind, index) if index is not None else torch.device(kind)

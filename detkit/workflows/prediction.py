@@ -15,8 +15,7 @@ import torch
 from torch import nn
 
 from detkit.evaluation.gather import gather_by_image
-from detkit.exceptions import ConfigError
-from detkit.models.inference import Detections, detect, parse_device
+from detkit.models.inference import Detections, detect, torch_device
 from detkit.training.quiet import silence_known_noise
 from detkit.training.trainers import instantiate_trainer
 
@@ -72,15 +71,11 @@ def predicting_trainer(trainer_cfg: Mapping[str, Any]) -> L.Trainer:
 def device_trainer(device: str) -> L.Trainer:
     """A one-process, quiet Trainer on ``device``: ``cpu``, ``cuda``, ``cuda:<index>`` or
     ``auto`` (cuda when available)."""
-    kind, index = parse_device(device)
-    if kind == "auto":
-        kind = "cuda" if torch.cuda.is_available() else "cpu"
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device={device} but no CUDA device is available; use device=cpu")
+    target = torch_device(device)
     silence_known_noise()
     return L.Trainer(
-        accelerator="gpu" if kind == "cuda" else "cpu",
-        devices=[index] if index is not None else 1,
+        accelerator="gpu" if target.type == "cuda" else "cpu",
+        devices=[target.index] if target.index is not None else 1,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,

@@ -1,7 +1,8 @@
 import pytest
+import torch
 
 from detkit.exceptions import ConfigError
-from detkit.models.inference import parse_device
+from detkit.models.inference import parse_device, torch_device
 
 
 @pytest.mark.parametrize(
@@ -16,3 +17,11 @@ def test_devices_are_parsed(device, parsed):
 def test_other_devices_are_one_message(device):
     with pytest.raises(ConfigError, match="give cpu, cuda, cuda:<index> or auto"):
         parse_device(device)
+
+
+def test_torch_devices_resolve_auto_and_refuse_a_missing_cuda():
+    assert torch_device("cpu") == torch.device("cpu")
+    assert torch_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="device=cuda:1 but no CUDA device is available; use device=cpu"):
+            torch_device("cuda:1")
