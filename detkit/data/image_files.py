@@ -16,6 +16,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
 from detkit.data.image_headers import read_header
+from detkit.data.regular_files import open_regular_file
 
 TURNED = {5, 6, 7, 8}  # EXIF orientations that swap width and height (a quarter turn, maybe mirrored)
 
@@ -42,7 +43,7 @@ def stored_and_shown_size(path: Path | str) -> tuple[tuple[int, int], tuple[int,
     header = read_header(path)
     if header is None:
         try:
-            with Image.open(path) as image:
+            with open_regular_file(path) as file, Image.open(file) as image:
                 turn = orientation(image)
                 width, height = image.size
         except Image.DecompressionBombError as error:  # not an OSError: readers would not catch it
@@ -63,7 +64,7 @@ def read_rgb(path: Path, shorter_side: int | None = None) -> np.ndarray:
     ``shorter_side``, an image whose shorter side is longer is shrunk to it (aspect kept): a JPEG
     is decoded at a reduced scale first (libjpeg's DCT scaling, 1/2 to 1/8, via PIL's draft
     mode), which skips most of the decoding work for a 12-megapixel photo."""
-    with Image.open(path) as image:
+    with open_regular_file(path) as file, Image.open(file) as image:
         scale = 1.0 if shorter_side is None else shorter_side / min(image.size)
         if scale < 1.0:
             image.draft(None, (math.ceil(image.width * scale), math.ceil(image.height * scale)))

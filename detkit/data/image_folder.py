@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from detkit.data.formats.fields import file_name_problem
+from detkit.data.formats.roots import check_input_path
 from detkit.data.image_files import shown_size
 from detkit.data.records import DetectionDataset, Record
 from detkit.exceptions import ConfigError, DatasetError
@@ -19,6 +21,8 @@ def find_images(images: str) -> tuple[Path, list[Path]]:
     ``photos/**/*.jpg``; or one image file) in sorted order, and the folder their names are
     relative to."""
     path = Path(images)
+    if os.path.exists(path):
+        check_input_path(path, "images", "give a folder of images, a glob pattern or one image")
     if path.is_dir():
         root, found = path, [p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
     elif path.is_file():

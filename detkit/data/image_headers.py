@@ -19,6 +19,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from detkit.data.regular_files import open_regular
+
 JPEG_START, PNG_SIGNATURE = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
 # start-of-frame markers (every coding but the DHT, JPG and DAC codes that share the range)
 FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -34,7 +36,7 @@ PNG_DEPTHS = {0: {1, 2, 4, 8, 16}, 2: {8, 16}, 3: {1, 2, 4, 8}, 4: {8, 16}, 6: {
 def read_header(path: Path | str) -> tuple[int, int, int] | None:
     """``(width, height, orientation)`` as stored (orientation 0 when the file has none), or
     None where PIL must decide. A missing or unreadable file raises the `OSError` of reading it."""
-    fd = os.open(path, os.O_RDONLY)  # os calls on one buffer: a file object and its reads were half the cost
+    fd = open_regular(path)  # os calls on one buffer: a file object and its reads were half the cost
     try:
         head = _Head(fd)
         if head.data.startswith(JPEG_START):

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from detkit.data import limits
 from detkit.data.formats.coco import load_coco, load_results, results_to_array
 from detkit.data.formats.fields import parse_json, read_text
 from detkit.evaluation.partial_labels import apply_partial_labels
@@ -169,4 +170,4 @@ def checked_ground_truth(annotations: str | Path, images: str | Path | None = No
     """A COCO annotations file as written, once `load_coco` found nothing wrong with it (with
     ``images``, the folder its file names are in, the images' sizes too)."""
     load_coco(annotations, image_root=images, check_images=images is not None)
-    return parse_json(read_text(Path(annotations)))
+    return parse_json(read_text(annotations, limit=limits.JSON_BYTES), str(annotations))

@@ -4,6 +4,7 @@ the split manifests it saved, and its detector with that checkpoint's weights.""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,6 +19,7 @@ from detkit.exceptions import ConfigError
 from detkit.models.weight_transfer import BACKGROUND, transfer_state
 from detkit.training.checkpoints import build_architecture, read_checkpoint
 from detkit.training.layout import BEST, CHECKPOINT_SUFFIX, CONFIG_FILE, LAST, SPLITS_DIR, checkpoint_file
+from detkit.training.saved_config import load_saved_config
 
 if TYPE_CHECKING:
     from detkit.training.datamodule import DetectionDataModule
@@ -58,11 +60,12 @@ class RunDir:
 
     @cached_property
     def config(self) -> DictConfig:
-        """The resolved config the run saved."""
+        """The resolved config the run saved, read as data (`load_saved_config`: nothing it names
+        is built unless detkit's own configs build it)."""
         path = self.path / CONFIG_FILE
-        if not path.is_file():
+        if not os.path.lexists(path):
             raise ConfigError(f"{self.path}: no {CONFIG_FILE} there; pass a run directory made by tools/train.py")
-        return OmegaConf.load(path)
+        return load_saved_config(path)
 
     @property
     def class_names(self) -> list[str]:

@@ -19,8 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 from detkit.data.formats.fields import is_number, is_whole
 from detkit.exceptions import ConfigError, DetkitError, user_error_behind
 from detkit.training.launch import run_stamp
-from detkit.training.layout import LAST, NEWEST_RUN, checkpoint_file, newest_run
+from detkit.training.layout import CONFIG_FILE, LAST, NEWEST_RUN, checkpoint_file, newest_run
 from detkit.training.quiet import silence_known_noise
+from detkit.training.saved_config import load_saved_config
 
 USAGE_ERROR = 2
 T = TypeVar("T")
@@ -52,6 +53,8 @@ def check_run_dir_arguments(arguments: list[str]) -> None:
     resumes_a_folder = resume not in (None, "", "null", NEWEST_RUN)
     if resumes_a_folder and not checkpoint_file(resume, LAST).is_file():
         raise ConfigError(f"resume={resume}: no checkpoints/last.ckpt there; pass a detkit run directory")
+    if resumes_a_folder:
+        load_saved_config(Path(resume) / CONFIG_FILE)  # a config naming code is refused before Hydra writes there
     run_dir = _last_value(arguments, "hydra.run.dir")
     if run_dir and Path(run_dir).is_dir() and any(Path(run_dir).iterdir()) and not (Path(run_dir) / ".hydra").is_dir():
         raise ConfigError(f"hydra.run.dir={run_dir} holds files of something else; choose a new or empty folder")

@@ -12,6 +12,7 @@ from typing import Any
 from detkit.data.formats.coco import load_coco, write_coco
 from detkit.data.formats.exports import COCO_FILE, FORMATS, load_export
 from detkit.data.formats.images import copy_images
+from detkit.data.formats.roots import check_input_path
 from detkit.data.formats.voc import load_voc, write_voc
 from detkit.data.formats.yolo import load_yolo, write_yolo
 from detkit.data.records import DetectionDataset
@@ -52,8 +53,7 @@ def convert_dataset(
         if name not in (*READERS, "auto") or (name == "auto" and name == target_format):
             raise ConfigError(f"unknown format {name!r}; choose one of {sorted(READERS)}")
     src, dst = Path(src).resolve(), Path(dst).resolve()
-    if not src.exists():
-        raise ConfigError(f"data.root={src} does not exist; point it at the dataset to convert")
+    check_input_path(src, "data.root", "point it at the dataset to convert")
     if dst.exists():
         raise ConfigError(f"dst={dst} already exists; choose a new folder (inputs are never overwritten)")
     if dst.is_relative_to(src if src.is_dir() else src.parent):

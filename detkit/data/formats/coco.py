@@ -10,12 +10,14 @@ from __future__ import annotations
 import itertools
 import json
 import operator
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import numpy as np
 
+from detkit.data import limits
 from detkit.data.boxes import xywh_to_xyxy, xyxy_to_xywh
 from detkit.data.formats.coco_columns import (
     MAX_AREA,
@@ -25,6 +27,7 @@ from detkit.data.formats.coco_columns import (
     object_columns,
     read_well_typed,
 )
+from detkit.data.formats.documents import check_unique_keys
 from detkit.data.formats.fields import (
     collector_paused,
     file_name_problem,
@@ -62,9 +65,13 @@ def load_coco(
     path = Path(annotations)
     root = Path(image_root) if image_root is not None else default_image_root(path)
     problems: list[str] = []
-    text = read_text(path, missing="check the annotations path")
+    text = read_text(path, missing="check the annotations path", limit=limits.JSON_BYTES)
     typed = read_well_typed(text)
+    if typed is not None:
+        check_top_level_keys(text, str(path))
     data = typed if typed is not None else _parse_coco(text, path, problems)
+    if len(data["categories"]) > limits.CATEGORIES.value:
+        raise DatasetError(limits.CATEGORIES.exceeded(len(data["categories"])), str(path))
     class_names, category_ids = _read_categories(data, problems)
     images = _read_images(data, root if check_images else None, problems)
     objects = None if typed is None else object_columns(typed["annotations"], images, category_ids, border_margin)
@@ -81,6 +88,15 @@ def load_coco(
     return DetectionDataset(root, class_names, list(records.values()), category_ids, given)
 
 
+def check_top_level_keys(text: str, source: str) -> None:
+    """Refuse a COCO file read by the typed path that names ``images``, ``annotations`` or
+    ``categories`` twice (a hand-merged file; the parser would keep the last list and drop the
+    first without a word). Each name counted in the text: appearing once is the proof; more
+    often (also as a value, say a class named "images") sends it to the exact check."""
+    if any(text.count(f'"{key}"') != 1 for key in ("images", "annotations", "categories")):
+        check_unique_keys(text, source)
+
+
 def default_image_root(annotations: Path) -> Path:
     """Where a COCO json's images are when nobody says: ``images/`` beside it, else its folder."""
     beside = annotations.parent / "images"
@@ -91,7 +107,7 @@ def _parse_coco(text: str, path: Path, problems: list[str]) -> dict[str, Any]:
     """The json's three lists as plain JSON, each entry an object (the others reported and
     left out)."""
     try:
-        data = parse_json(text)
+        data = parse_json(text, str(path))
     except json.JSONDecodeError as e:
         msg = f"line {e.lineno}, column {e.colno}: invalid JSON ({e.msg}); fix the file or re-export it"
         raise DatasetError(msg, source=str(path)) from None
@@ -120,7 +136,7 @@ def _read_categories(data: dict[str, Any], problems: list[str]) -> tuple[list[st
     categories.sort(key=lambda c: c["id"])
     names = [c["name"] for c in categories]
     ids = [c["id"] for c in categories]
-    for name in {n for n in names if names.count(n) > 1}:
+    for name in sorted(name for name, count in Counter(names).items() if count > 1):
         problems.append(f"category name {name!r} is used by more than one category id; make names unique")
     return names, ids
 
@@ -364,6 +380,7 @@ class _Result(msgspec.Struct, gc=False):
 
 
 _READ_RESULTS = msgspec.json.Decoder(list[_Result])  # a record of another shape fails the whole file
+RESULT_KEYS = len(_Result.__struct_fields__)
 
 
 def results_to_array(results: list[dict[str, Any]] | list[_Result]) -> np.ndarray:
@@ -405,10 +422,12 @@ def _read_well_formed(text: str, image_ids: set[Any], category_ids: set[Any]) ->
     try:
         with collector_paused():
             records = _READ_RESULTS.decode(text)
+        if text.count('":') != RESULT_KEYS * len(records):  # other keys, or a key twice: the exact check
+            return None
         array = results_to_array(records)
         images = np.array([record.image_id for record in records], dtype=np.int64)
         categories = np.array([record.category_id for record in records], dtype=np.int64)
-    except (msgspec.DecodeError, OverflowError):  # not such a list, or an id past 64 bits
+    except (msgspec.DecodeError, OverflowError, RecursionError):  # not such a list, an id past 64 bits, too deep
         return None
     known = np.isin(images, np.fromiter(image_ids, dtype=np.int64, count=len(image_ids)))
     named = np.isin(categories, np.fromiter(category_ids, dtype=np.int64, count=len(category_ids)))
@@ -419,14 +438,14 @@ def load_results(path: str | Path, ground_truth: dict[str, Any]) -> np.ndarray:
     """Read a COCO results json, check it refers only to images and categories of
     ``ground_truth``, and return it as pycocotools' ``[N, 7]`` array (`results_to_array`)."""
     path = Path(path)
-    text = read_text(path, missing="check the predictions path")
+    text = read_text(path, missing="check the predictions path", limit=limits.JSON_BYTES)
     image_ids = {image["id"] for image in ground_truth["images"]}
     category_ids = {cat["id"] for cat in ground_truth["categories"]}
     array = _read_well_formed(text, image_ids, category_ids)
     if array is not None:
         return array
     try:
-        results = parse_json(text)
+        results = parse_json(text, str(path))
     except json.JSONDecodeError as e:
         raise DatasetError(f"line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})", source=str(path)) from None
     if not isinstance(results, list):

@@ -60,7 +60,7 @@ def read_well_typed(text: str) -> dict[str, list[Any]] | None:
     try:
         with collector_paused():
             typed = _READ_FILE.decode(text)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # nesting past Python's limit: the plain parse names it
         return None
     return {"images": typed.images, "annotations": typed.annotations, "categories": typed.categories}
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from detkit.data.formats.coco import load_coco
 from detkit.data.formats.quirks import drop_empty_classes, settle_small_boxes, warn_similar_names
+from detkit.data.formats.roots import check_input_path
 from detkit.data.formats.split_names import detkit_split
 from detkit.data.formats.voc import load_voc
 from detkit.data.formats.yolo import find_yolo_yaml, load_yolo, yolo_yamls
@@ -52,9 +53,7 @@ def load_export(
     ``keep_empty_classes``; boxes under ``min_box_size`` px on a side are reported (`quirks`)."""
     if root is None:
         raise ConfigError("data.root is missing: data.root=<the export's folder, or its annotation file>")
-    root = Path(root)
-    if not root.exists():
-        raise ConfigError(f"data.root={root} does not exist; point it at the export's folder or annotation file")
+    root = check_input_path(root, "data.root", "point it at the export's folder or annotation file")
     if format not in (*FORMATS, "auto"):
         raise ConfigError(f"data format {format!r}; choose one of {['auto', *FORMATS]}")
     found = detect_format(root) if format == "auto" else format

@@ -17,16 +17,21 @@ from typing import Any
 
 import msgspec
 
+from detkit.data import limits
+from detkit.data.formats.documents import check_unique_keys, parse_json_checked
+from detkit.data.regular_files import FileTooLarge, read_regular
 from detkit.exceptions import DatasetError
 
 
-def read_text(path: Path | str, missing: str = "check the path") -> str:
+def read_text(path: Path | str, missing: str = "check the path", limit: limits.Limit = limits.TEXT_BYTES) -> str:
     """The file as text: UTF-8, with or without a byte-order mark. Anything else is a
     `DatasetError`: a missing file (``missing`` says what to fix), one that cannot be read (a
-    folder, a link to nothing or to itself), or the first byte that is not UTF-8 and its offset."""
+    folder, a FIFO, a device, a link to nothing or to itself), one larger than ``limit``
+    allows, or the first byte that is not UTF-8 and its offset."""
     try:
-        with open(path, "rb", buffering=0) as file:  # unbuffered: one read, without a buffer to fill
-            data = file.readall()
+        data = read_regular(path, limit.value)
+    except FileTooLarge as e:
+        raise DatasetError(limit.exceeded(e.size), source=str(path)) from None
     except FileNotFoundError:
         link = f" (a link to {os.readlink(path)}, which does not exist)" if os.path.islink(path) else ""
         raise DatasetError(f"file not found{link}; {missing}", source=str(path)) from None
@@ -54,16 +59,43 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def parse_json(text: str) -> Any:
+def parse_json(text: str, source: str) -> Any:
     """JSON text as Python objects, with msgspec (several times the standard library on a COCO
     file); where msgspec refuses, the standard library reads it: it takes NaN, Infinity and
     escaped lone surrogates, which the readers then name, and raises `json.JSONDecodeError`
-    with the line and column of what is invalid."""
-    try:
-        with collector_paused():
-            return msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return json.loads(text)
+    with the line and column of what is invalid. A key twice in one object, nesting past
+    `limits.NESTING` and a file past `limits.JSON_BYTES` are a `DatasetError` naming ``source``."""
+
+    def parse(text: str) -> Any:
+        try:
+            with collector_paused():
+                return msgspec.json.decode(text)
+        except msgspec.DecodeError:
+            return json.loads(text)
+
+    data = parse_json_checked(text, source, parse)
+    keys, depth = count_keys(data)
+    if depth > limits.NESTING.value:
+        raise DatasetError(limits.NESTING.exceeded(depth), source)
+    if keys != text.count('":'):
+        check_unique_keys(text, source)
+    return data
+
+
+def count_keys(data: Any) -> tuple[int, int]:
+    """``(keys, depth)``: the keys of every object in parsed JSON and how deep it nests. A list
+    whose first item is a number or text is taken to hold no objects (undercounting only sends
+    `parse_json` to its exact check of repeated keys)."""
+    keys, deepest, stack = 0, 0, [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if type(node) is dict:
+            keys += len(node)
+            stack.extend((v, depth + 1) for v in node.values() if type(v) is dict or type(v) is list)
+        elif node and (type(node[0]) is dict or type(node[0]) is list):
+            stack.extend((v, depth + 1) for v in node)
+    return keys, deepest
 
 
 def is_number(value: Any) -> bool:

@@ -14,7 +14,36 @@ import os
 import stat
 from pathlib import Path
 
+from detkit.data.regular_files import kind_of
+from detkit.exceptions import ConfigError
+
+SYSTEM_FOLDERS = ("/proc", "/sys", "/dev")  # the kernel's views: no dataset lives there, and walking them never ends
 LIST_AFTER = 20_000  # names looked up in one folder before it is listed (a few thousand of a large folder are not)
+
+
+def check_input_path(path: Path | str, key: str, fix: str) -> Path:
+    """``path`` (given as ``key``, e.g. ``data.root``) if it is a folder or a regular file that
+    detkit may read data from; else a `ConfigError` with ``fix``: it does not exist, it is a
+    FIFO, a device or a socket, or it is the file system's root or a system folder (/proc,
+    /sys, /dev), which no dataset is and whose walk would not end."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"{key}={path} does not exist; {fix}") from None
+    except OSError as e:
+        raise ConfigError(f"{key}={path}: cannot be read ({e.strerror}); {fix}") from None
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        raise ConfigError(f"{key}={path}: {kind_of(mode)}, not a folder or a file; {fix}")
+    if is_system_folder(path):
+        raise ConfigError(f"{key}={path}: {os.path.realpath(path)} is a system folder, not a dataset; {fix}")
+    return path
+
+
+def is_system_folder(path: Path | str) -> bool:
+    """Whether ``path``, links followed, is ``/`` or lies in /proc, /sys or /dev."""
+    real = os.path.realpath(path)
+    return real == os.sep or any(real == f or real.startswith(f + os.sep) for f in SYSTEM_FOLDERS)
 
 
 def escapes_root(name: str) -> bool:

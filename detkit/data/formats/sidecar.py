@@ -18,7 +18,7 @@ def apply_sidecar(path: Path, record: Record, class_names: list[str], problems: 
     if not os.path.lexists(path):  # a link to nothing is a problem, not "no sidecar"
         return
     try:
-        extra = parse_json(read_text(path))
+        extra = parse_json(read_text(path), str(path))
     except json.JSONDecodeError as e:
         problems.append(f"{path}: line {e.lineno}, column {e.colno}: invalid JSON ({e.msg})")
         return

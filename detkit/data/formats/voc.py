@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from functools import partial
@@ -19,6 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from detkit.data import limits
 from detkit.data.formats.fields import collector_paused, file_name_problem, read_text
 from detkit.data.formats.images import border_overshoot, border_overshoots, copy_images
 from detkit.data.formats.problems import check_on_invalid, image_problem, settle_problems
@@ -27,6 +29,7 @@ from detkit.data.formats.roots import ImageRoot
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.formats.split_names import FILE_NAMES
 from detkit.data.records import DetectionDataset, Record
+from detkit.data.regular_files import read_regular
 from detkit.exceptions import DatasetError
 from detkit.files import write_text_atomic
 
@@ -52,7 +55,7 @@ def load_voc(
     root = Path(root)
     annotations, found = voc_folders(root)
     images = Path(images) if images is not None else found
-    listed = _image_sets(root, image_set)
+    listed = _image_sets(root, image_set, annotations)
     stems = list(dict.fromkeys(s for names in listed.values() for s in names)) if listed else None
     problems: list[str] = []
     if stems is not None:
@@ -109,28 +112,41 @@ def voc_folders(root: Path) -> tuple[Path, Path]:
     raise DatasetError("no Annotations/ folder or .xml files; point data.root at the VOC folder", source=str(root))
 
 
-def _image_sets(root: Path, image_set: str | None) -> dict[str, list[str]]:
+def _image_sets(root: Path, image_set: str | None, annotations: Path) -> dict[str, list[str]]:
     """Image stems per split: ``{"": <image_set>}`` for a named set, else the ``train`` (or
     ``trainval``), ``val`` and ``test`` sets of ``ImageSets/Main`` as detkit's splits (none
     without a training set)."""
     folder = root / "ImageSets" / "Main"
     if image_set is not None:
         listing = folder / f"{image_set}.txt"
-        if not listing.is_file():
+        if not os.path.lexists(listing):
             raise DatasetError(f"image set {image_set!r} not found; fix image_set or add the file", str(listing))
-        return {"": _stems(listing)}
-    train = next((folder / f"{n}.txt" for n in ("train", "trainval") if (folder / f"{n}.txt").is_file()), None)
+        return {"": _stems(listing, annotations)}
+    train = next((folder / f"{n}.txt" for n in ("train", "trainval") if os.path.lexists(folder / f"{n}.txt")), None)
     if train is None:
         return {}
     sets = {split: folder / f"{name}.txt" for split, name in FILE_NAMES.items()} | {"train": train}
     if train.stem == "trainval":
         del sets["dev"]  # trainval holds val
-    return {split: _stems(path) for split, path in sets.items() if path.is_file()}
+    return {split: _stems(path, annotations) for split, path in sets.items() if os.path.lexists(path)}
 
 
-def _stems(listing: Path) -> list[str]:
-    """The image stems of an image-set file (its lines' first field; VOC's per-class files add a flag)."""
-    return [line.split()[0] for line in read_text(listing).splitlines() if line.strip()]
+def _stems(listing: Path, annotations: Path) -> list[str]:
+    """The image stems of an image-set file: each line whole (a name may hold spaces), or
+    without the flag VOC's per-class files add (``2008_000008  1``) when no xml has the whole
+    line's name."""
+    stems = []
+    for line in read_text(listing).splitlines():
+        line = line.strip()
+        flagged = FLAGGED.fullmatch(line)
+        if flagged and not os.path.lexists(annotations / f"{line}.xml"):
+            line = flagged[1]
+        if line:
+            stems.append(line)
+    return stems
+
+
+FLAGGED = re.compile(r"(.*\S)\s+(-1|0|1)")  # a per-class image set's line: stem, then -1, 0 or 1
 
 
 class _Xml(NamedTuple):
@@ -197,8 +213,7 @@ def _read(path: str, images: ImageRoot, problems: list[str]) -> _Xml | None:
         problems.append(f"{folder}: {bad_name}")
         return None
     try:
-        with open(path, "rb", buffering=0) as file:  # one read: ET.parse's buffered reads cost a fifth more
-            node = ET.fromstring(file.readall())
+        node = ET.fromstring(read_regular(path, limits.TEXT_BYTES.value))  # one read: ET.parse's cost a fifth more
     except FileNotFoundError:
         problems.append(f"{path}: listed in the image set but missing")
         return None

@@ -17,6 +17,7 @@ import contextlib
 import itertools
 import math
 import os
+from collections import Counter
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -25,12 +26,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import yaml
 
+from detkit.data import limits
 from detkit.data.boxes import cxcywh_to_xyxy, xyxy_to_cxcywh
+from detkit.data.formats.documents import parse_yaml, read_yaml_document
 from detkit.data.formats.fields import collector_paused, file_name_problem, read_text
 from detkit.data.formats.images import border_overshoot, border_overshoots, copy_images
 from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.formats.read_cache import cached_map_files
-from detkit.data.formats.roots import resolves_under
+from detkit.data.formats.roots import is_system_folder, resolves_under
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.formats.split_names import FILE_NAMES
 from detkit.data.image_files import shown_size
@@ -86,7 +89,7 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
 
 def find_yolo_yaml(root: Path) -> Path:
     """``root`` if it is a yaml, else the one yaml in the folder ``root`` that has ``names``."""
-    if root.is_file():
+    if os.path.lexists(root) and not root.is_dir():  # a file, or what stands in for one (read_text names it)
         if root.suffix.lower() not in (".yaml", ".yml"):
             raise DatasetError("not a YOLO dataset yaml; point data.root at the .yaml or its folder", str(root))
         return root
@@ -105,8 +108,8 @@ def yolo_yamls(folder: Path) -> list[Path]:
     found = []
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
         try:
-            config = yaml.safe_load(read_text(path))
-        except (yaml.YAMLError, DatasetError):
+            config = read_yaml_document(path)
+        except DatasetError:
             config = {"names": None}
         if isinstance(config, dict) and "names" in config:
             found.append(path)
@@ -141,13 +144,8 @@ def _under(path: str, folder: Path) -> bool:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    text = read_text(path, missing="point data.root at the dataset yaml or its folder")
-    try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise DatasetError(f"{where}malformed YAML; fix the file", source=str(path)) from None
+    text = read_text(path, missing="point data.root at the dataset yaml or its folder", limit=limits.YAML_BYTES)
+    config = parse_yaml(text, str(path))
     if not isinstance(config, dict):
         raise DatasetError("not a YOLO dataset yaml: expected keys such as `names`, `train`, `val`", str(path))
     return config
@@ -161,8 +159,10 @@ def _read_names(config: dict[str, Any], path: Path) -> list[str]:
         names = [names[i] for i in range(len(names))]
     if not (isinstance(names, list) and names):
         raise DatasetError("`names` must be a list of class names or a {0: name, 1: ...} mapping", source=str(path))
+    if len(names) > limits.CATEGORIES.value:
+        raise DatasetError(limits.CATEGORIES.exceeded(len(names)), str(path))
     names = [str(n) for n in names]
-    repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
     if repeated:
         where = {n: [i for i, m in enumerate(names) if m == n] for n in repeated}
         raise DatasetError(f"`names` repeats {where} (name: class indices); give every class its own name", str(path))
@@ -177,6 +177,8 @@ def _dataset_root(config: dict[str, Any], yaml_path: Path) -> Path:
     if not config.get("path"):
         return folder
     root = (folder / str(config["path"])).resolve()
+    if is_system_folder(root):
+        raise DatasetError(f"path: {config['path']!r} is a system folder, not a dataset; fix the path", str(yaml_path))
     return root if root.is_dir() else folder
 
 
@@ -205,6 +207,8 @@ def _entry_images(entry: str, base: Path, where: str) -> list[str]:
     path = base / entry
     if not path.exists() and entry.startswith("../"):
         path = base / entry[3:]
+    if is_system_folder(path):
+        raise DatasetError(f"{entry!r} is a system folder, not a dataset's images; fix the path", where)
     if path.is_dir():
         return _folder_images(path)
     if path.is_file() and path.suffix == ".txt":

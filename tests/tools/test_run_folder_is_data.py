@@ -1,0 +1,62 @@
+"""A run folder copied from someone else is data: no tool that opens a run calls what its
+config.yaml names (issue 38). Each tool is given a run whose config names os.system,
+subprocess.run or builtins.open; nothing is called, and the tool ends with exit 2."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+ATTACKS = {
+    "os.system": lambda marker, victim: {"_target_": "os.system", "_args_": [f"touch {marker}"]},
+    "subprocess.run": lambda marker, victim: {"_target_": "subprocess.run", "args": ["touch", str(marker)]},
+    "builtins.open": lambda marker, victim: {"_target_": "builtins.open", "file": str(victim), "mode": "w"},
+}
+TOOLS = {
+    "evaluate": lambda run: ["evaluate", f"run={run}"],
+    "predict": lambda run: ["predict", f"run={run}", f"images={run}/images"],
+    "export": lambda run: ["export", f"run={run}"],
+    "diagnose": lambda run: ["diagnose", f"run={run}"],
+    "errors": lambda run: ["errors", f"run={run}"],
+    "compare": lambda run: ["compare", f"runs=[{run.parent / 'mine'},{run}]"],
+    "resume": lambda run: ["train", f"resume={run}"],
+}
+
+
+def hostile_run(folder: Path, target: str, marker: Path, victim: Path) -> Path:
+    """A run folder with checkpoints of detkit's form and a config whose data, model and
+    callbacks name ``target``."""
+    attack = ATTACKS[target](marker, victim)
+    config = {
+        "seed": 0,
+        "data": {"module": attack, "class_names": ["a"], "num_classes": 1},
+        "model": {**attack, "name": "ssdlite320_mobilenet_v3_large", "image_size": 320},
+        "callbacks": {"evil": attack},
+        "evaluation": {"backend": "pycocotools", "splits": ["dev"]},
+        "trainer": {"max_epochs": 1},
+        "optimizer": {"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.01},
+    }
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "images").mkdir()
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    checkpoint = {"state_dict": {"model.w": torch.zeros(1)}, "epoch": 0, "global_step": 1, "detkit_class_names": ["a"]}
+    for name in ("best", "last"):
+        torch.save(checkpoint, folder / "checkpoints" / f"{name}.ckpt")
+    return folder
+
+
+@pytest.mark.parametrize("target", sorted(ATTACKS))
+@pytest.mark.parametrize("tool", sorted(TOOLS))
+def test_no_tool_calls_what_a_run_folders_config_names(run_tool_here, tmp_path, tool, target):
+    marker, victim = tmp_path / "called", tmp_path / "thesis.tex"
+    victim.write_text("years of work\n")
+    run = hostile_run(tmp_path / "shared_run", target, marker, victim)
+    hostile_run(tmp_path / "mine", target, marker, victim)  # compare's other run
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    result = run_tool_here(*TOOLS[tool](run), tiny=False)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.startswith("error: ") and f"={target!r} is not a class detkit builds" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not marker.exists() and victim.read_text() == "years of work\n"
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before, "the run folder is untouched"
