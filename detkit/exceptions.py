@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 MAX_LISTED_PROBLEMS = 20
+SIGNAL_EXIT_CODES = {"SIGTERM": 143, "SIGINT": 130}  # 128 + the signal's number
 
 
 class DetkitError(Exception):
@@ -31,6 +32,20 @@ class ConfigError(DetkitError):
 
 class TrainingError(DetkitError):
     """Training cannot go on (a non-finite loss); the message says where it stopped and what to change."""
+
+
+class TrainingInterrupted(DetkitError):
+    """Training stopped by a signal; the message says where the run can continue from. Tools
+    exit with ``128 + signal`` (143 for SIGTERM, 130 for SIGINT), as a shell reports a process
+    the signal ended."""
+
+    def __init__(self, signal_name: str, epoch: int, run_dir: object):
+        self.exit_code = SIGNAL_EXIT_CODES.get(signal_name, 1)
+        super().__init__(
+            f"training interrupted by {signal_name} during epoch {epoch} (counted from 0); {run_dir}/checkpoints/"
+            f"last.ckpt holds the last whole epoch, if one finished: continue with "
+            f"python tools/train.py resume={run_dir}"
+        )
 
 
 def user_error_behind(error: BaseException | None) -> DetkitError | None:

@@ -18,12 +18,13 @@ from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from detkit.data.formats.fields import is_number
 from detkit.data.records import DetectionDataset
-from detkit.exceptions import ConfigError, user_error_behind
+from detkit.exceptions import ConfigError, TrainingInterrupted, user_error_behind
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
 from detkit.training.callbacks import SameConfigEverywhere
@@ -75,13 +76,31 @@ def train(cfg: DictConfig) -> TrainedRun:
     save_config(cfg, run_dir)
     started = time.perf_counter()
     resumed = str(RunDir.resumed(cfg.resume).checkpoint) if cfg.get("resume") else None
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resumed, weights_only=True)
+    fit_or_explain_interruption(trainer, module, datamodule, resumed, run_dir)
     fit_seconds = time.perf_counter() - started
     checkpoint = best_checkpoint(trainer, module, datamodule)
     splits = evaluated_splits(cfg, datamodule)
     metrics = evaluate_splits(trainer, module, datamodule, splits, str(checkpoint) if checkpoint else None)
     _write_results(trainer, cfg, run_dir, metrics, datamodule.split_mode)
     return TrainedRun(run_dir, metrics, fit_seconds, trainer.global_step, checkpoint)
+
+
+def fit_or_explain_interruption(
+    trainer: L.Trainer, module: DetectionModule, datamodule: DetectionDataModule, resumed: str | None, run_dir: Path
+) -> None:
+    """``trainer.fit``; a SIGTERM (what SLURM and Kubernetes send before they stop a job) or a
+    SIGINT (Ctrl+C) during it becomes `TrainingInterrupted`, which says how to continue. Lightning
+    ends its loop on either with a ``SystemExit`` (of code 0 for SIGTERM, as if all were well).
+    The run keeps ``last.ckpt`` of the last whole epoch (written atomically): resuming from it
+    repeats the interrupted epoch's steps exactly, as after a kill; a checkpoint saved mid-epoch
+    would not (the data order of the epoch's remaining batches is not restored)."""
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resumed, weights_only=True)
+    except SystemExit as stop:
+        by_sigterm = isinstance(stop, SIGTERMException)
+        if not (by_sigterm or trainer.interrupted):
+            raise
+        raise TrainingInterrupted("SIGTERM" if by_sigterm else "SIGINT", trainer.current_epoch, run_dir) from None
 
 
 def best_checkpoint(trainer: L.Trainer, module: DetectionModule, datamodule: DetectionDataModule) -> Path | None:
@@ -287,6 +306,8 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
     changed = OmegaConf.from_dotlist([o.lstrip("+~") for o in values])
     saved = RunDir(Path(cfg.resume), checkpoint_file(cfg.resume, LAST)).config  # train() reads the checkpoint
     merged = OmegaConf.merge(saved, changed)
+    merged.paths = cfg.paths  # where the run is now, not where its config says it was (a copied run)
+    check_epochs_left(merged, Path(cfg.resume))
     for key in ("module", "callbacks"):  # runs saved before these were configs continue with today's
         if key not in merged:
             merged[key] = cfg[key]
@@ -294,6 +315,18 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
         merged.finetune._target_ = cfg.finetune._target_
     merged.resume = cfg.resume
     return merged
+
+
+def check_epochs_left(cfg: DictConfig, run: Path) -> None:
+    """Refuse, before the run's config is written again, a resume whose ``trainer.max_epochs`` is
+    below the epochs the run has trained (Lightning would fail on it, every later resume too)."""
+    done = torch.load(checkpoint_file(run, LAST), map_location="cpu", weights_only=True, mmap=True).get("epoch", 0) + 1
+    wanted = cfg.trainer.get("max_epochs")
+    if isinstance(wanted, int) and wanted < done:
+        raise ConfigError(
+            f"resume={run}: the run has trained {done} epochs, more than trainer.max_epochs={wanted}; "
+            f"pass trainer.max_epochs={done} or more (its checkpoints and config are left as they are)"
+        )
 
 
 def evaluate_splits(

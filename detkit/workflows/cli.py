@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from detkit.data.formats.fields import is_number, is_whole
 from detkit.exceptions import ConfigError, DetkitError, user_error_behind
 from detkit.training.launch import run_stamp
-from detkit.training.layout import CONFIG_FILE, LAST, NEWEST_RUN, checkpoint_file, newest_run
+from detkit.training.layout import CHECKPOINTS_DIR, CONFIG_FILE, LAST, NEWEST_RUN, checkpoint_file, newest_run
 from detkit.training.quiet import silence_known_noise
 from detkit.training.saved_config import load_saved_config
 
@@ -58,6 +58,11 @@ def check_run_dir_arguments(arguments: list[str]) -> None:
     run_dir = _last_value(arguments, "hydra.run.dir")
     if run_dir and Path(run_dir).is_dir() and any(Path(run_dir).iterdir()) and not (Path(run_dir) / ".hydra").is_dir():
         raise ConfigError(f"hydra.run.dir={run_dir} holds files of something else; choose a new or empty folder")
+    if run_dir and not resumes_a_folder and (Path(run_dir) / CHECKPOINTS_DIR).is_dir():
+        raise ConfigError(
+            f"hydra.run.dir={run_dir} holds a run already, which a new one would overwrite; continue it with "
+            f"resume={run_dir}, or choose a new folder"
+        )
     if run_dir or not resumes_a_folder:  # else the run directory is resume's, checked above
         check_run_dir_can_be_made(arguments)
 
@@ -128,7 +133,7 @@ def run_hydra_tool(
             if user_error is None:
                 raise
             print(f"error: {user_error}", file=sys.stderr)
-            sys.exit(USAGE_ERROR)
+            sys.exit(getattr(user_error, "exit_code", USAGE_ERROR))
 
     try:
         main()

@@ -170,3 +170,25 @@ def test_links_are_never_taken_as_unchanged(tmp_path):
     assert read_cache.stamp(str(tmp_path / "link.txt")) is False
     assert read_cache.stamp(str(tmp_path / "missing.txt")) is None
     assert read_cache.stamp(str(target))[2] == 1
+
+
+class _Called:
+    """Unpickling this calls os.system (what a planted cache file would do)."""
+
+    def __reduce__(self):
+        return (os.system, ("touch called-by-the-cache",))
+
+
+def test_a_cache_file_naming_code_is_passed_over_without_calling_it(
+    export, files_read, own_cache_folder, tmp_path, monkeypatch
+):
+    import pickle
+
+    kind, root = export
+    first = READ[kind](root)
+    (cache,) = (own_cache_folder / "readers").iterdir()
+    cache.write_bytes(pickle.dumps({"x": _Called()}))
+    monkeypatch.chdir(tmp_path)
+    _same(first, READ[kind](root))
+    assert not (tmp_path / "called-by-the-cache").exists()
+    assert files_read == [len(first.records)] * 2, "read from the files again"

@@ -369,7 +369,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(run_tool, tmp_path):
     result = run_tool("train", *steps, "hydra.run.dir=whole")
     assert result.returncode == 0, result.stderr[-3000:]
 
-    killed_dir, killed = _kill_after_checkpoint(tmp_path, [*steps, "name=killed"], epoch=1)
+    killed_dir, killed, _ = _kill_after_checkpoint(tmp_path, [*steps, "name=killed"], epoch=1)
     assert killed["epoch"] == 1, "killed during a later epoch, with last.ckpt from epoch 1 on disk"
     result = run_tool("train", "resume=last", "name=killed", tiny=False)  # the newest 'killed' run, its config
     assert result.returncode == 0, result.stderr[-3000:]
@@ -384,12 +384,14 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(run_tool, tmp_path):
     assert metrics[1] == metrics[0]
 
 
-def _kill_after_checkpoint(tmp_path: Path, overrides: list[str], epoch: int) -> tuple[Path, dict]:
-    """Start tools/train.py, SIGKILL all its processes once last.ckpt holds ``epoch`` (and the
-    next epoch has started); the run's directory and that checkpoint."""
+def _kill_after_checkpoint(
+    tmp_path: Path, overrides: list[str], epoch: int, signum: int = signal.SIGKILL
+) -> tuple[Path, dict, subprocess.Popen]:
+    """Start tools/train.py, send ``signum`` to all its processes once last.ckpt holds ``epoch``
+    (and the next epoch has started); the run's directory, that checkpoint and the process."""
     command = tool_command("train", *overrides)  # the same data, seed and epochs as run_tool's
     process = subprocess.Popen(
-        command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     runs, last = tmp_path / "outputs" / overrides[-1].split("=", 1)[1], None
     try:
@@ -401,10 +403,38 @@ def _kill_after_checkpoint(tmp_path: Path, overrides: list[str], epoch: int) -> 
                 break
             time.sleep(0.2)
     finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        os.killpg(process.pid, signum)
+        process.wait(timeout=120)
     assert last is not None, f"no checkpoint of epoch {epoch} appeared under {runs}"
-    return last.parents[1], torch.load(last, weights_only=True)
+    return last.parents[1], torch.load(last, weights_only=True), process
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_run_stopped_by_a_signal_says_how_to_resume_and_resumes_to_the_same_result(run_tool, tmp_path, signum):
+    steps = ["trainer.max_epochs=5", "data.module.source.num_scenes=32", "evaluation.splits=[dev]"]
+    steps += ["callbacks.dev_images.every_n_epochs=0"]
+    result = run_tool("train", *steps, "hydra.run.dir=whole")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    stopped_dir, stopped, process = _kill_after_checkpoint(tmp_path, [*steps, "name=stopped"], 1, signum)
+    name = signal.Signals(signum).name
+    assert process.returncode == 128 + signum, process.stderr.read()[-3000:]
+    errors = [line for line in process.stderr.read().splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: training interrupted by {name} during epoch {stopped['epoch'] + 1} (counted from 0); {stopped_dir}/"
+        f"checkpoints/last.ckpt holds the last whole epoch, if one finished: continue with python tools/train.py "
+        f"resume={stopped_dir}"
+    ]
+    assert not (stopped_dir / "metrics.json").exists(), "an interrupted run is not a finished one"
+    result = run_tool("train", f"resume={stopped_dir}", tiny=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    whole, resumed = (
+        torch.load(run / "checkpoints" / "last.ckpt", weights_only=True) for run in (tmp_path / "whole", stopped_dir)
+    )
+    assert resumed["global_step"] == whole["global_step"] and resumed["epoch"] == whole["epoch"] == 4
+    for key, value in whole["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][key], value), key
 
 
 @pytest.mark.parametrize(

@@ -60,3 +60,28 @@ def test_no_tool_calls_what_a_run_folders_config_names(run_tool_here, tmp_path, 
     assert "Traceback" not in result.stderr
     assert not marker.exists() and victim.read_text() == "years of work\n"
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before, "the run folder is untouched"
+
+
+def test_a_new_training_into_a_folder_holding_a_run_is_refused(run_tool_here, tmp_path):
+    run = tmp_path / "finished"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / ".hydra").mkdir()
+    (run / "checkpoints" / "best.ckpt").write_bytes(b"weights")
+    result = run_tool_here("train", f"hydra.run.dir={run}")
+    assert result.returncode == 2 and "holds a run already" in result.stderr and f"resume={run}" in result.stderr
+    assert (run / "checkpoints" / "best.ckpt").read_bytes() == b"weights" and not (run / "config.yaml").exists()
+
+
+def test_a_resume_with_fewer_epochs_than_done_is_refused_before_the_config_is_written(tmp_path):
+    from omegaconf import OmegaConf
+
+    from detkit.exceptions import ConfigError
+    from detkit.training.run import check_epochs_left
+
+    (tmp_path / "checkpoints").mkdir()
+    torch.save({"epoch": 2}, tmp_path / "checkpoints" / "last.ckpt")  # three epochs done
+    with pytest.raises(
+        ConfigError, match=r"trained 3 epochs, more than trainer.max_epochs=1; pass trainer.max_epochs=3"
+    ):
+        check_epochs_left(OmegaConf.create({"trainer": {"max_epochs": 1}}), tmp_path)
+    check_epochs_left(OmegaConf.create({"trainer": {"max_epochs": 3}}), tmp_path)  # evaluates again: allowed

@@ -112,13 +112,36 @@ def _cache_path(reader: str, settings: tuple[Any, ...]) -> Path | None:
 def _load(path: Path) -> dict[Any, tuple[tuple[str, ...], tuple[Stamp, ...], Any]]:
     try:
         with open(path, "rb") as file:
-            kept = pickle.load(file)  # detkit's own file in the user's cache folder, as torch.hub's checkpoints
+            kept = _CacheUnpickler(file).load()
     except FileNotFoundError:
         return {}
     except Exception as e:  # any damage (truncation, another version's classes) means: read the files
         log.debug("read cache %s passed over: %s", path, e)
         return {}
     return kept if isinstance(kept, dict) else {}
+
+
+# What a reader's results pickle into: its named tuples and numpy arrays. Any other name in a
+# cache file (someone else's, or written over) is refused: unpickling may call what it names.
+CACHED_GLOBALS = frozenset(
+    {
+        ("detkit.data.formats.yolo", "_ImageFiles"),
+        ("detkit.data.formats.voc", "_Parsed"),
+        ("detkit.data.formats.voc", "_Objects"),
+        ("numpy", "dtype"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy.core.numeric", "_frombuffer"),
+    }
+)
+
+
+class _CacheUnpickler(pickle.Unpickler):
+    """Unpickles only `CACHED_GLOBALS`; anything else is an `UnpicklingError` (the cache is then passed over)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in CACHED_GLOBALS:
+            raise pickle.UnpicklingError(f"{module}.{name} is not what detkit caches")
+        return super().find_class(module, name)
 
 
 def _save(path: Path, kept: dict[Any, Any]) -> None:
