@@ -15,7 +15,7 @@ MAY_IMPORT = {
     "models": {"models"},
     "evaluation": {"evaluation", "data"},
     "analysis": {"analysis", "evaluation", "data", "models"},
-    "deploy": {"deploy", "models"},
+    "deploy": {"deploy", "models", "data"},  # data: the sidecar json and model file read as every input is
     "training": {"training", "data", "models", "evaluation", "analysis"},
     "workflows": {"workflows", "training", "data", "models", "evaluation", "analysis", "deploy"},
 }

@@ -47,7 +47,7 @@ class Limit:
 
 
 JSON_BYTES = Limit("JSON_BYTES", 16 * 2**30, "JSON file size in bytes")  # COCO train2017's is 0.45 GB
-YAML_BYTES = Limit("YAML_BYTES", 4 * 2**20, "YAML file size in bytes")  # a dataset yaml or a run's config
+YAML_BYTES = Limit("YAML_BYTES", 2**20, "YAML file size in bytes")  # data.yaml ~30 KB; PyYAML: 1 MiB ~10 s
 YAML_VALUES = Limit("YAML_VALUES", 1_000_000, "values in a YAML file, aliases expanded")
 TEXT_BYTES = Limit("TEXT_BYTES", 256 * 2**20, "label, annotation or list file size in bytes")
 NESTING = Limit("NESTING", 100, "levels of nesting")  # COCO's deepest (segmentation polygons) is 4

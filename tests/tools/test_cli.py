@@ -410,29 +410,30 @@ def _kill_after_checkpoint(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_run_stopped_by_a_signal_says_how_to_resume_and_resumes_to_the_same_result(run_tool, tmp_path, signum):
-    steps = ["trainer.max_epochs=5", "data.module.source.num_scenes=32", "evaluation.splits=[dev]"]
+def test_a_run_stopped_by_a_signal_says_how_to_resume_and_resumes_to_the_same_result(run_tool, tmp_path):
+    steps = ["trainer.max_epochs=4", "data.module.source.num_scenes=32", "evaluation.splits=[dev]"]
     steps += ["callbacks.dev_images.every_n_epochs=0"]
     result = run_tool("train", *steps, "hydra.run.dir=whole")
     assert result.returncode == 0, result.stderr[-3000:]
+    whole = torch.load(tmp_path / "whole" / "checkpoints" / "last.ckpt", weights_only=True)
 
-    stopped_dir, stopped, process = _kill_after_checkpoint(tmp_path, [*steps, "name=stopped"], 1, signum)
-    name = signal.Signals(signum).name
-    assert process.returncode == 128 + signum, process.stderr.read()[-3000:]
-    errors = [line for line in process.stderr.read().splitlines() if line.startswith("error: ")]
-    assert errors == [
-        f"error: training interrupted by {name} during epoch {stopped['epoch'] + 1} (counted from 0); {stopped_dir}/"
-        f"checkpoints/last.ckpt holds the last whole epoch, if one finished: continue with python tools/train.py "
-        f"resume={stopped_dir}"
-    ]
-    assert not (stopped_dir / "metrics.json").exists(), "an interrupted run is not a finished one"
-    result = run_tool("train", f"resume={stopped_dir}", tiny=False)
+    for signum, epoch in [(signal.SIGINT, 0), (signal.SIGTERM, 1)]:  # stopped in the 2nd and the 3rd epoch
+        stopped_dir, stopped, process = _kill_after_checkpoint(
+            tmp_path, [*steps, f"name=stopped{signum}"], epoch, signum
+        )
+        name = signal.Signals(signum).name
+        stderr = process.stderr.read()
+        assert process.returncode == 128 + signum, stderr[-3000:]
+        assert [line for line in stderr.splitlines() if line.startswith("error: ")] == [
+            f"error: training interrupted by {name} during epoch {stopped['epoch'] + 1} (counted from 0); "
+            f"{stopped_dir}/checkpoints/last.ckpt holds the last whole epoch, if one finished: continue with "
+            f"python tools/train.py resume={stopped_dir}"
+        ]
+        assert not (stopped_dir / "metrics.json").exists(), "an interrupted run is not a finished one"
+    result = run_tool("train", f"resume={stopped_dir}", tiny=False)  # the SIGTERM run
     assert result.returncode == 0, result.stderr[-3000:]
-    whole, resumed = (
-        torch.load(run / "checkpoints" / "last.ckpt", weights_only=True) for run in (tmp_path / "whole", stopped_dir)
-    )
-    assert resumed["global_step"] == whole["global_step"] and resumed["epoch"] == whole["epoch"] == 4
+    resumed = torch.load(stopped_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["global_step"] == whole["global_step"] and resumed["epoch"] == whole["epoch"] == 3
     for key, value in whole["state_dict"].items():
         assert torch.equal(resumed["state_dict"][key], value), key
 

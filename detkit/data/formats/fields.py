@@ -93,7 +93,7 @@ def count_keys(data: Any) -> tuple[int, int]:
         if type(node) is dict:
             keys += len(node)
             stack.extend((v, depth + 1) for v in node.values() if type(v) is dict or type(v) is list)
-        elif node and (type(node[0]) is dict or type(node[0]) is list):
+        elif type(node) is list and node and (type(node[0]) is dict or type(node[0]) is list):
             stack.extend((v, depth + 1) for v in node)
     return keys, deepest
 
