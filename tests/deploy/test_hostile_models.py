@@ -11,7 +11,6 @@ from onnx import TensorProto, helper
 
 from detkit.deploy.runtime import ExportedModel
 from detkit.exceptions import ConfigError
-from tests.data.test_formats import _write_image
 
 CARD = {"format": "onnx", "classes": ["cat", "dog"]}
 
@@ -92,12 +91,3 @@ def test_a_fifo_as_the_model_or_its_sidecar_is_named(tmp_path, victim):
     os.mkfifo(tmp_path / victim)
     with pytest.raises(ConfigError, match="a FIFO"):
         ExportedModel.open(tmp_path / "model.onnx")
-
-
-def test_predict_with_such_a_model_exits_2_with_one_line(run_tool_here, tmp_path):
-    _write_image(tmp_path / "photos" / "a.png", (16, 16))
-    result = run_tool_here(
-        "predict", f"model={_onnx(tmp_path / 'model.onnx', label=9)}", f"images={tmp_path / 'photos'}"
-    )
-    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
-    assert result.stderr.startswith("error: model=") and "gave labels 9..9" in result.stderr
