@@ -198,3 +198,23 @@ def test_a_yolo_yaml_pointing_at_a_system_folder_is_refused_before_walking_it(tm
     with pytest.raises(DatasetError, match="is a system folder"):
         load_yolo(tmp_path)
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("name", ["a\nb.png", "a\rb.png", "a\tb.png", "a\x00b.png"])
+def test_a_file_name_with_a_control_character_is_refused_before_a_writer_splits_it(tmp_path, name):
+    folder = tmp_path / "coco"
+    folder.mkdir()
+    coco = _coco(folder)
+    coco["images"][0]["file_name"] = name
+    (folder / "annotations.json").write_text(json.dumps(coco))
+    with pytest.raises(DatasetError, match="holds the control character"):
+        convert_dataset("coco", folder, "yolo", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_voc_image_set_line_with_spaces_names_its_image(tmp_path):
+    folder = _voc(tmp_path / "voc", image_set="my photo\n")
+    (folder / "Annotations" / "a.xml").rename(folder / "Annotations" / "my photo.xml")
+    (folder / "ImageSets" / "Main" / "val.txt").write_text("my photo 1\n")  # a per-class line: stem, flag
+    dataset = load_voc(folder)
+    assert len(dataset.records) == 1 and dataset.given_splits == {"train": [1], "dev": [1]}

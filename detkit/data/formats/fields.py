@@ -110,7 +110,10 @@ def is_whole(value: Any) -> bool:
 
 def file_name_problem(name: str) -> str | None:
     """Why ``name`` (a path as Python read it from the file system or a JSON escape) cannot be
-    kept: its bytes are not UTF-8, which JSON, XML and every log detkit writes need."""
+    kept: its bytes are not UTF-8, which JSON, XML and every log detkit writes need, or it holds
+    a control character (a newline, a tab, NUL), which a line of a YOLO or VOC list cannot."""
+    if control := next((c for c in name if ord(c) < 32 or ord(c) == 127), None):
+        return f"file name {name!r} holds the control character {control!r}; rename the file and what names it"
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:

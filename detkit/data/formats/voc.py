@@ -232,7 +232,8 @@ def _read(path: str, images: ImageRoot, problems: list[str]) -> _Xml | None:
     if min(size) <= 0:
         problems.append(f"{path}: <size> needs whole numbers > 0 in <width> and <height>")
         return None
-    wrong = None if images.holds(file_name) else f"a path outside {Path(images.folder).name}/"
+    wrong = file_name_problem(file_name)
+    wrong = wrong or (None if images.holds(file_name) else f"a path outside {Path(images.folder).name}/")
     wrong = wrong or image_problem(images.path(file_name), *size)
     if wrong:
         problems.append(f"{path}: image {file_name!r}: {wrong}")
