@@ -19,6 +19,9 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
             f.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes files private; outputs are ordinary files
         os.replace(tmp, path)
+    except OSError as error:  # a full disk, a quota: named by the file being written
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(error.errno, error.strerror, str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -36,6 +37,7 @@ from detkit.training.objective import parse_objective
 from detkit.training.quiet import silence_known_noise
 from detkit.training.random_state import RandomStateCheckpoint
 from detkit.training.run_dir import RunDir, init_run, initialise_from_checkpoint
+from detkit.training.run_lock import run_lock
 from detkit.training.trainers import instantiate_trainer
 
 METRICS_FILE = "metrics.json"
@@ -61,8 +63,14 @@ class TrainedRun:
 
 def train(cfg: DictConfig) -> TrainedRun:
     """Fit the configured detector, evaluate the best checkpoint on ``evaluation.splits`` and
-    write ``config.yaml``, ``metrics.json``, checkpoints and TensorBoard events to the run dir."""
+    write ``config.yaml``, ``metrics.json``, checkpoints and TensorBoard events to the run dir,
+    holding its lock (`run_lock`: one writer per run) in the first process."""
     run_dir = Path(cfg.paths.output_dir)
+    with run_lock(run_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext():
+        return _train(cfg, run_dir)
+
+
+def _train(cfg: DictConfig, run_dir: Path) -> TrainedRun:
     if cfg.get("objective"):
         parse_objective(cfg.objective, list(cfg.evaluation.splits))  # a sweep's metric, known before training
     L.seed_everything(cfg.seed, workers=True)

@@ -21,6 +21,7 @@ from detkit.exceptions import ConfigError, DetkitError, user_error_behind
 from detkit.training.launch import run_stamp
 from detkit.training.layout import CHECKPOINTS_DIR, CONFIG_FILE, LAST, NEWEST_RUN, checkpoint_file, newest_run
 from detkit.training.quiet import silence_known_noise
+from detkit.training.run_lock import check_unlocked
 from detkit.training.saved_config import load_saved_config
 
 USAGE_ERROR = 2
@@ -55,9 +56,12 @@ def check_run_dir_arguments(arguments: list[str]) -> None:
         raise ConfigError(f"resume={resume}: no checkpoints/last.ckpt there; pass a detkit run directory")
     if resumes_a_folder:
         load_saved_config(Path(resume) / CONFIG_FILE)  # a config naming code is refused before Hydra writes there
+        check_unlocked(resume)  # a run another process is writing
     run_dir = _last_value(arguments, "hydra.run.dir")
     if run_dir and Path(run_dir).is_dir() and any(Path(run_dir).iterdir()) and not (Path(run_dir) / ".hydra").is_dir():
         raise ConfigError(f"hydra.run.dir={run_dir} holds files of something else; choose a new or empty folder")
+    if run_dir and "${" not in run_dir:
+        check_unlocked(run_dir)
     if run_dir and not resumes_a_folder and (Path(run_dir) / CHECKPOINTS_DIR).is_dir():
         raise ConfigError(
             f"hydra.run.dir={run_dir} holds a run already, which a new one would overwrite; continue it with "
@@ -127,6 +131,7 @@ def run_hydra_tool(
         started = True
         try:
             check_value_types(cfg, config_name)
+            check_output_apart_from_inputs(cfg)
             return task(cfg)
         except Exception as error:
             user_error = user_error_behind(error) or _unwritable(error) or timed_out_waiting(error, cfg)
@@ -167,6 +172,28 @@ def check_value_types(cfg: DictConfig, config_name: str) -> None:
         wanted = _wanted_type(default, value)
         if wanted and value is not None:
             raise ConfigError(f"{key} must be {wanted} (its default is {default!r}), got {value!r}")
+
+
+INPUT_KEYS = ("data.root", "data.images", "images", "annotations", "predictions", "human.annotations", "model")
+
+
+def check_output_apart_from_inputs(cfg: DictConfig) -> None:
+    """Refuse ``out=`` that is an input file, or a folder the command reads data from or one
+    inside it (``data.root``, ``images``, ...): a tool's outputs would land among, or over, its inputs."""
+    out = OmegaConf.select(cfg, "out", default=None)
+    if not isinstance(out, str) or not out:
+        return
+    target = Path(out).resolve()
+    for key in INPUT_KEYS:
+        given = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
+        if not isinstance(given, str) or not given or not os.path.exists(given):
+            continue
+        source = Path(given).resolve()
+        if target == source or (source.is_dir() and target.is_relative_to(source)):
+            raise ConfigError(
+                f"out={out} is {'the' if target == source else 'inside the'} {key}={given} this command reads; "
+                "outputs never go among or over inputs: choose a folder outside it"
+            )
 
 
 def _wanted_type(default: Any, value: Any) -> str | None:

@@ -85,3 +85,66 @@ def test_a_resume_with_fewer_epochs_than_done_is_refused_before_the_config_is_wr
     ):
         check_epochs_left(OmegaConf.create({"trainer": {"max_epochs": 1}}), tmp_path)
     check_epochs_left(OmegaConf.create({"trainer": {"max_epochs": 3}}), tmp_path)  # evaluates again: allowed
+
+
+def test_a_resume_of_a_run_another_process_writes_is_refused_before_anything_is_written(run_tool_here, tmp_path):
+    import json
+    import os
+    import socket
+
+    run = hostile_run(tmp_path / "live", "os.system", tmp_path / "m", tmp_path / "v")
+    (run / "config.yaml").write_text("seed: 0\n")
+    (run / ".lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": "now"}))
+    result = run_tool_here("train", f"resume={run}", tiny=False)
+    assert result.returncode == 2 and f"is being written by process {os.getpid()}" in result.stderr
+    assert not (run / ".hydra").exists()
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        (
+            "evaluate",
+            ["annotations={data}/annotations.json", "predictions={data}/results.json", "out={data}/results.json"],
+        ),
+        ("split", ["data=coco", "data.root={data}", "out={data}/splits"]),
+        ("predict", ["model={data}/model.onnx", "images={data}/images", "out={data}/images/drawn"]),
+    ],
+)
+def test_an_output_among_the_inputs_is_refused(run_tool_here, tmp_path, tool, arguments):
+    from tests.data.test_bad_input import _coco
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _coco(data)
+    (data / "results.json").write_text("[]")
+    before = {p: p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    arguments = [a.format(data=data) for a in arguments]
+    result = run_tool_here(tool, *arguments, tiny=False)
+    assert result.returncode == 2 and "outputs never go among or over inputs" in result.stderr, result.stderr[-2000:]
+    assert {p: p.read_bytes() for p in data.rglob("*") if p.is_file()} == before
+
+
+@pytest.mark.parametrize("writer", ["copy", "write"])
+def test_a_full_disk_names_the_file_and_leaves_no_staging_folder(run_tool_here, tmp_path, monkeypatch, writer):
+    import errno
+    import shutil
+
+    from detkit import files
+    from tests.data.test_bad_input import _coco
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _coco(data)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    if writer == "copy":
+        monkeypatch.setattr(shutil, "copy2", full)
+    else:
+        monkeypatch.setattr(files.os, "replace", full)
+    result = run_tool_here("convert", f"data.root={data}", "to=yolo", f"dst={tmp_path / 'out'}", tiny=False)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.startswith(f"error: cannot write {tmp_path / 'out'}") and "No space left" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"], "no staging folder, no output"

@@ -66,8 +66,16 @@ def convert_dataset(
         dataset.given_splits = {}
     staging = dst.with_name(f".{dst.name}.staging-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
-    WRITERS[target_format](dataset, staging)
-    staging.rename(dst)
+    try:
+        WRITERS[target_format](dataset, staging)
+        staging.rename(dst)
+    except OSError as error:  # a full disk: no half-written folder stays behind; the file named as in dst
+        shutil.rmtree(staging, ignore_errors=True)
+        name = str(error.filename or "").replace(str(staging), str(dst), 1)
+        raise OSError(error.errno, error.strerror, name or str(dst)) from None
+    except BaseException:  # an interruption: the same
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return dataset
 
 

@@ -15,7 +15,10 @@ def copy_images(dataset: DetectionDataset, folder: Path) -> None:
     for record in dataset.records:
         target = folder / record.file_name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(dataset.image_path(record), target)
+        try:
+            shutil.copy2(dataset.image_path(record), target)
+        except OSError as error:  # a full disk: named by the file being written
+            raise OSError(error.errno, error.strerror, str(target)) from None
 
 
 def border_overshoot(box: list[float], width: int, height: int) -> float:
