@@ -218,3 +218,16 @@ def test_a_voc_image_set_line_with_spaces_names_its_image(tmp_path):
     (folder / "ImageSets" / "Main" / "val.txt").write_text("my photo 1\n")  # a per-class line: stem, flag
     dataset = load_voc(folder)
     assert len(dataset.records) == 1 and dataset.given_splits == {"train": [1], "dev": [1]}
+
+
+def test_images_a_yolo_yaml_takes_from_outside_its_folder_are_said(tmp_path, caplog):
+    elsewhere = _yolo(tmp_path / "elsewhere")
+    export = _yolo(tmp_path / "export")
+    (export / "data.yaml").write_text(f"names: [cat, dog]\ntrain: {elsewhere / 'images'}\nval: images\n")
+    with caplog.at_level("WARNING"):
+        dataset = load_yolo(export)
+    assert len(dataset.records) == 2
+    assert f"1 of 2 images come from outside the export's folder {export}, as data.yaml says" in caplog.text
+    caplog.clear()
+    load_yolo(elsewhere)
+    assert "outside" not in caplog.text

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import math
 import os
 from collections import Counter
@@ -45,6 +46,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 TOLERANCE = 1e-6  # exporters round normalised coordinates; 1.0000001 is still inside
 FILES_PER_WORKER = 1_000  # images; fewer are read in about the time it takes to fork
 Objects = tuple[np.ndarray, np.ndarray]  # an image's xyxy boxes and labels
+log = logging.getLogger(__name__)
 
 
 @collector_paused()  # records by the 100,000 hold no cycles; the collector would walk them again and again
@@ -62,6 +64,7 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
     images = list(dict.fromkeys(path for paths in listed.values() for path in paths))  # real paths, as strings
     if not images:
         raise DatasetError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found for it under {base}", str(yaml_path))
+    report_images_from_elsewhere(images, yaml_path)
     image_root = next(
         (folder for folder in (base / "images", base) if all(_under(p, folder) for p in images)),
         Path(os.path.commonpath(images)),
@@ -85,6 +88,25 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
     if set(listed.get("dev", ())) == set(listed.get("train", ())):
         given = {}  # "val" is the training images again: the export has no splits of its own
     return DetectionDataset(image_root, names, records, given_splits=given)
+
+
+def report_images_from_elsewhere(images: list[str], yaml_path: Path) -> None:
+    """Say when the yaml takes images from outside the folder it lies in (an absolute or ``../``
+    path, or a list naming such files): allowed, as Ultralytics allows it, but the user should
+    know what a conversion copies and what a training reads."""
+    export = os.path.realpath(yaml_path.parent)
+    outside = [path for path in images if not _under(path, Path(export))]
+    if outside:
+        folders = sorted({os.path.dirname(path) for path in outside})
+        shown = ", ".join(folders[:3]) + (f" and {len(folders) - 3} more" if len(folders) > 3 else "")
+        log.warning(
+            "data: %d of %d images come from outside the export's folder %s, as %s says (from %s)",
+            len(outside),
+            len(images),
+            export,
+            yaml_path.name,
+            shown,
+        )
 
 
 def find_yolo_yaml(root: Path) -> Path:
