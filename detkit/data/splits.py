@@ -322,7 +322,14 @@ def read_manifests(directory: str | Path, dataset: DetectionDataset) -> dict[str
 def _read_checked(path: Path, fingerprint: str) -> list[int]:
     if not path.is_file():
         raise DatasetError("split manifest not found; make splits first or fix data.splits_dir", source=str(path))
-    manifest = json.loads(path.read_text())
+    from detkit.data.formats.fields import is_whole, parse_json, read_text  # formats imports this module
+
+    manifest = parse_json(read_text(path), str(path))
+    ids = manifest.get("image_ids") if isinstance(manifest, dict) else None
+    if not (isinstance(ids, list) and all(is_whole(i) for i in ids)):
+        raise DatasetError(
+            "not a split manifest (a json with 'image_ids' of whole numbers); make splits again", str(path)
+        )
     if manifest.get("dataset") != fingerprint:
         raise DatasetError("this manifest was made from different data; make the splits again", source=str(path))
     return list(manifest["image_ids"])

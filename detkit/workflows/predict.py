@@ -3,7 +3,6 @@ COCO results and the images with their detections drawn."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +12,10 @@ import torch
 from torchvision.io import encode_jpeg
 
 from detkit.analysis.gallery import DrawnBox, draw_image
+from detkit.data import limits
 from detkit.data.boxes import xyxy_to_xywh
 from detkit.data.formats.coco import predictions_to_results
+from detkit.data.formats.fields import parse_json, read_text
 from detkit.data.image_folder import find_images, ids_by_file_name, image_dataset
 from detkit.data.records import DetectionDataset
 from detkit.data.torch_dataset import DetectionImages, collate_detections
@@ -138,8 +139,8 @@ def _above(detections: Detections, threshold: float) -> Detections:
 
 def _read_coco(path: Path) -> dict:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+        return parse_json(read_text(path, limit=limits.JSON_BYTES), str(path))
+    except ValueError as error:
         raise DatasetError(f"cannot read a COCO json ({error})", source=str(path)) from None
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from detkit.exceptions import ConfigError
+from detkit.data.formats.documents import read_yaml_document
+from detkit.exceptions import ConfigError, DatasetError
 from detkit.training.layout import BEST, checkpoint_file
 from detkit.training.run_dir import RunDir
 
@@ -65,5 +64,8 @@ def _job_folders(folder: Path) -> list[Path]:
 
 def _config_overrides(job: Path) -> list[str]:
     """The job's command-line overrides but its seed."""
-    overrides = [str(o) for o in yaml.safe_load((job / OVERRIDES_FILE).read_text(encoding="utf-8")) or []]
+    saved = read_yaml_document(job / OVERRIDES_FILE) or []
+    if not isinstance(saved, list):
+        raise DatasetError("not Hydra's list of overrides; pass the folder of a -m sweep", str(job / OVERRIDES_FILE))
+    overrides = [str(o) for o in saved]
     return [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in SEED_KEYS]
