@@ -77,6 +77,7 @@ def test_a_key_given_twice_in_a_results_record_is_refused(tmp_path):
         load_results(tmp_path / "results.json", _ground_truth())
 
 
+@pytest.mark.slow
 def test_a_file_with_a_million_categories_is_refused_at_once(tmp_path):
     _coco(tmp_path)
     coco = json.loads((tmp_path / "annotations.json").read_text())
@@ -120,7 +121,7 @@ BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     [
         (BILLION_LAUGHS + "names: *j\n", "values in a YAML file, aliases expanded"),
         ("names: &x [a, *x]\n", "values in a YAML file"),  # a list inside itself
-        ("names: " + "[" * DEEP + "]" * DEEP + "\n", "nested deeper"),
+        pytest.param("names: " + "[" * DEEP + "]" * DEEP + "\n", "nested deeper", marks=pytest.mark.slow),
         ("names:\n" + "".join(" " * i + "- \n" for i in range(2, 2000, 2)), "nest"),
         ("names: [" + "a, " * 40 + "b]\n" + "# padding\n" * 500_000, "YAML file size in bytes"),
     ],

@@ -8,6 +8,8 @@ import pytest
 import torch
 import yaml
 
+pytestmark = pytest.mark.slow  # each runs a tool (in this process)
+
 ATTACKS = {
     "os.system": lambda marker, victim: {"_target_": "os.system", "_args_": [f"touch {marker}"]},
     "subprocess.run": lambda marker, victim: {"_target_": "subprocess.run", "args": ["touch", str(marker)]},
