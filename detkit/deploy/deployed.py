@@ -34,13 +34,14 @@ class DeployedDetector(nn.Module):
         found = self.detector(list(images.unbind(0)))
         if torch.jit.is_scripting():  # scripted detectors return (losses, detections)
             found = found[1]
-        image_index = [torch.full_like(one["labels"], i) for i, one in enumerate(found)]
-        return (
-            torch.cat([one["boxes"] for one in found]),
-            torch.cat([one["scores"] for one in found]),
-            torch.cat([one["labels"] for one in found]) - 1,
-            torch.cat(image_index),
-        )
+        boxes, scores, labels, image_index = [], [], [], []
+        for i, one in enumerate(found):
+            keep = one["labels"] > 0  # the background slot, which sigmoid heads score (as `inference.detect`)
+            boxes.append(one["boxes"][keep])
+            scores.append(one["scores"][keep])
+            labels.append(one["labels"][keep] - 1)
+            image_index.append(torch.full_like(labels[-1], i))
+        return torch.cat(boxes), torch.cat(scores), torch.cat(labels), torch.cat(image_index)
 
 
 def deployable(detector: nn.Module) -> DeployedDetector:

@@ -14,15 +14,20 @@ Detections = dict[str, np.ndarray]
 
 def detect(model: nn.Module, images: list[torch.Tensor]) -> list[Detections]:
     """Detections per image (the model in eval mode): ``boxes`` xyxy ``[N, 4]`` float32,
-    ``scores`` ``[N]``, ``labels`` ``[N]`` in ``0..C-1``."""
-    return [
-        {
-            "boxes": out["boxes"].float().cpu().numpy(),
-            "scores": out["scores"].float().cpu().numpy(),
-            "labels": from_model_labels(out["labels"]).cpu().numpy(),
-        }
-        for out in model(images)
-    ]
+    ``scores`` ``[N]``, ``labels`` ``[N]`` in ``0..C-1``. Detections of the background slot
+    (model label 0), which the sigmoid heads of RetinaNet and FCOS score as any class, are
+    dropped: shifted, they would be label -1, which indexes the last class."""
+    found = []
+    for out in model(images):
+        keep = out["labels"] > 0
+        found.append(
+            {
+                "boxes": out["boxes"][keep].float().cpu().numpy(),
+                "scores": out["scores"][keep].float().cpu().numpy(),
+                "labels": from_model_labels(out["labels"][keep]).cpu().numpy(),
+            }
+        )
+    return found
 
 
 def parse_device(device: str) -> tuple[str, int | None]:
