@@ -30,6 +30,7 @@ def test_torch_devices_resolve_auto_and_refuse_a_missing_cuda():
 def test_detections_of_the_background_slot_are_dropped_not_read_as_the_last_class():
     """RetinaNet's and FCOS's sigmoid heads score model label 0 (background) as any class; shifted
     to detkit's labels it would be -1, which indexes the last class."""
+
     def model(images):
         return [
             {
