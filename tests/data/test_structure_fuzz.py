@@ -33,6 +33,7 @@ from detkit.data.torch_dataset import DetectionImages
 from detkit.exceptions import ConfigError, DatasetError
 from detkit.training.saved_config import is_allowed_target, load_saved_config
 from tests.data.test_bad_input import FUZZ, _assert_sound, _coco, _fresh, _voc, _yolo
+from tests.data.test_coco import _coco as valid_coco
 from tests.data.test_formats import _digest
 
 SECONDS = 10.0  # the most one example may take, on any machine (they take milliseconds)
@@ -156,9 +157,17 @@ def _within_contract(read, folder: Path, errors=(DatasetError,)):
     return result
 
 
+def _export(tmp_path: Path, name: str, build) -> Path:
+    """The export ``build`` makes, made once per test (examples rewrite only the file they change)."""
+    folder = tmp_path / name
+    if not folder.exists():
+        folder.mkdir()
+        build(folder)
+    return folder
+
+
 def _coco_text(tmp_path) -> tuple[Path, dict]:
-    folder = _fresh(tmp_path, "coco")
-    return folder, _coco(folder)
+    return _export(tmp_path, "coco", _coco), valid_coco()
 
 
 @pytest.mark.slow
@@ -183,7 +192,7 @@ GROUND_TRUTH = {"images": [{"id": 7}, {"id": 9}], "categories": [{"id": 3}, {"id
 @FUZZ
 @given(data=st.data())
 def test_results_files_of_any_shape_are_read_or_refused_with_one_message(tmp_path, data):
-    folder = _fresh(tmp_path, "results")
+    folder = _export(tmp_path, "results", lambda folder: None)
     keys = ["image_id", "category_id", "bbox", "score", "segmentation"]
     (folder / "results.json").write_text(data.draw(reshaped(RESULTS, keys)))
     array = _within_contract(lambda: load_results(folder / "results.json", GROUND_TRUTH), folder)
@@ -228,7 +237,7 @@ def voc_trees(draw) -> bytes:
 @FUZZ
 @given(tree=voc_trees())
 def test_voc_files_of_any_shape_give_a_sound_dataset_or_one_message(tmp_path, tree):
-    folder = _voc(_fresh(tmp_path, "voc"))
+    folder = _export(tmp_path, "voc", _voc)
     (folder / "Annotations" / "a.xml").write_bytes(tree)
     dataset = _within_contract(lambda: load_voc(folder), folder)
     if dataset is not None:
@@ -266,7 +275,7 @@ def dataset_yamls(draw) -> str:
 @FUZZ
 @given(text=dataset_yamls())
 def test_yolo_yamls_of_any_shape_give_a_sound_dataset_or_one_message(tmp_path, text):
-    folder = _yolo(_fresh(tmp_path, "yolo"))
+    folder = _export(tmp_path, "yolo", _yolo)
     (folder / "data.yaml").write_text(text)
     dataset = _within_contract(lambda: load_yolo(folder / "data.yaml"), folder, (DatasetError, ConfigError))
     if dataset is not None:
@@ -310,7 +319,7 @@ def _targets(node: Any) -> list[Any]:
 @FUZZ
 @given(config=run_configs())
 def test_a_run_config_of_any_shape_is_data_or_refused(tmp_path, config):
-    path = _fresh(tmp_path, "run") / "config.yaml"
+    path = _export(tmp_path, "run", lambda folder: None) / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     loaded = _within_contract(lambda: load_saved_config(path), path.parent, (ConfigError,))
     if loaded is not None:
