@@ -430,9 +430,14 @@ def test_a_run_stopped_by_a_signal_says_how_to_resume_and_resumes_to_the_same_re
             f"python tools/train.py resume={stopped_dir}"
         ]
         assert not (stopped_dir / "metrics.json").exists(), "an interrupted run is not a finished one"
-    result = run_tool("train", f"resume={stopped_dir}", tiny=False)  # the SIGTERM run
+    copy = tmp_path / "moved" / "stopped"  # the SIGTERM run, moved: it continues where it is now
+    shutil.copytree(stopped_dir, copy)
+    before = {p: p.read_bytes() for p in stopped_dir.rglob("*") if p.is_file()}
+    result = run_tool("train", f"resume={copy}", tiny=False)
     assert result.returncode == 0, result.stderr[-3000:]
-    resumed = torch.load(stopped_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert {p: p.read_bytes() for p in stopped_dir.rglob("*") if p.is_file()} == before, "the original is untouched"
+    assert (copy / "metrics.json").is_file() and not (copy / ".lock").exists()
+    resumed = torch.load(copy / "checkpoints" / "last.ckpt", weights_only=True)
     assert resumed["global_step"] == whole["global_step"] and resumed["epoch"] == whole["epoch"] == 3
     for key, value in whole["state_dict"].items():
         assert torch.equal(resumed["state_dict"][key], value), key
