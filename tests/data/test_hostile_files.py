@@ -232,3 +232,30 @@ def test_images_a_yolo_yaml_takes_from_outside_its_folder_are_said(tmp_path, cap
     caplog.clear()
     load_yolo(elsewhere)
     assert "outside" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("names: [cat, dog]\ntrain: {images: x}\n", "train: must be a folder, a .txt list of images"),
+        ("names: [cat, dog]\ntrain: [images, [a]]\n", "train: must be a folder"),
+        ("names: [cat, dog]\npath: {a: 1}\ntrain: images\n", "path: must be the dataset's folder"),
+        ("names: [cat, dog]\ntrain: " + "x" * 5000 + "\n", "cannot be a path"),  # ENAMETOOLONG
+    ],
+)
+def test_a_yolo_yaml_naming_its_images_with_what_is_no_path_is_one_message(tmp_path, text, message):
+    """Found by the structure fuzzer's deep mode (a mapping as ``train`` ended in a traceback)."""
+    _yolo(tmp_path)
+    (tmp_path / "data.yaml").write_text(text)
+    with pytest.raises(DatasetError, match=message):
+        load_yolo(tmp_path / "data.yaml")
+
+
+def test_a_category_id_past_64_bits_is_named_not_a_crash(tmp_path):
+    """Found by the structure fuzzer's deep mode: the typed reader's array of category ids overflowed."""
+    _coco(tmp_path)
+    coco = json.loads((tmp_path / "annotations.json").read_text())
+    coco["categories"].append({"id": 2**70, "name": "huge"})
+    (tmp_path / "annotations.json").write_text(json.dumps(coco))
+    dataset = load_coco(tmp_path / "annotations.json")  # the loop reads it: an id is any whole number
+    assert "huge" in dataset.class_names

@@ -81,6 +81,7 @@ def object_columns(
         classes = np.fromiter(map(attrgetter("category_id"), annotations), np.int64, count)
         crowd = np.fromiter(map(attrgetter("iscrowd"), annotations), np.int64, count)
         image_ids = np.fromiter(images, np.int64, len(images))
+        known_ids = np.asarray(category_ids, dtype=np.int64)
     except OverflowError:  # an id past 64 bits
         return None
     boxes = np.fromiter(itertools.chain.from_iterable(map(attrgetter("bbox"), annotations)), np.float64, 4 * count)
@@ -89,7 +90,7 @@ def object_columns(
     given = ~np.isnan(area)
     by_id = np.argsort(image_ids)
     at = np.searchsorted(image_ids[by_id], ids).clip(max=len(image_ids) - 1)
-    known_category = np.isin(classes, np.asarray(category_ids, dtype=np.int64))
+    known_category = np.isin(classes, known_ids)
     if not (
         (image_ids[by_id[at]] == ids).all()
         and known_category.all()

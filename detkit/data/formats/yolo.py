@@ -198,6 +198,8 @@ def _dataset_root(config: dict[str, Any], yaml_path: Path) -> Path:
     folder = yaml_path.resolve().parent
     if not config.get("path"):
         return folder
+    if not isinstance(config["path"], (str, int)) or isinstance(config["path"], bool):
+        raise DatasetError(f"path: must be the dataset's folder, got {type(config['path']).__name__}", str(yaml_path))
     root = (folder / str(config["path"])).resolve()
     if is_system_folder(root):
         raise DatasetError(f"path: {config['path']!r} is a system folder, not a dataset; fix the path", str(yaml_path))
@@ -214,7 +216,10 @@ def _listed_images(config: dict[str, Any], base: Path, yaml_path: Path) -> dict[
     for split, key in FILE_NAMES.items():
         entries = config.get(key)
         if entries:
-            entries = [str(e) for e in (entries if isinstance(entries, list) else [entries])]
+            entries = entries if isinstance(entries, list) else [entries]
+            if not all(isinstance(e, (str, int)) and not isinstance(e, bool) for e in entries):
+                raise DatasetError(f"{key}: must be a folder, a .txt list of images, or a list of them", str(yaml_path))
+            entries = [str(e) for e in entries]
             for entry in entries:
                 if entry not in found:
                     found[entry] = _entry_images(entry, base, f"{yaml_path}: {key}")
@@ -227,13 +232,17 @@ def _entry_images(entry: str, base: Path, where: str) -> list[str]:
     (relative ones to the list's folder). Roboflow writes ``../train/images`` for a folder
     beside the yaml; as Ultralytics does, that is tried without the ``../``."""
     path = base / entry
-    if not path.exists() and entry.startswith("../"):
-        path = base / entry[3:]
+    try:
+        if not path.exists() and entry.startswith("../"):
+            path = base / entry[3:]
+        kind = "folder" if path.is_dir() else "list" if path.is_file() and path.suffix == ".txt" else None
+    except (OSError, ValueError) as e:  # a name too long for the file system, a NUL in it
+        raise DatasetError(f"{entry!r} cannot be a path ({e}); fix the path", where) from None
     if is_system_folder(path):
         raise DatasetError(f"{entry!r} is a system folder, not a dataset's images; fix the path", where)
-    if path.is_dir():
+    if kind == "folder":
         return _folder_images(path)
-    if path.is_file() and path.suffix == ".txt":
+    if kind == "list":
         lines = [line.strip() for line in read_text(path).splitlines()]
         return [os.path.realpath(path.parent / line) for line in lines if line]
     raise DatasetError(f"{entry!r} is not a folder or .txt list of images (looked for {path}); fix the path", where)
