@@ -16,13 +16,13 @@ import yaml
 from detkit.data import limits
 from detkit.exceptions import DatasetError
 
+TOO_DEEP = limits.NESTING.exceeded("nested deeper than Python's parser goes")
+
 
 def parse_yaml(text: str, source: str) -> Any:
     """YAML ``text`` (safe tags only) as Python objects, or a `DatasetError` naming ``source``:
     malformed (line, column), nested deeper than `limits.NESTING`, or more values than
-    `limits.YAML_VALUES` once its aliases are expanded."""
-    if len(text) > limits.YAML_BYTES.value:
-        raise DatasetError(limits.YAML_BYTES.exceeded(len(text)), source)
+    `limits.YAML_VALUES` once its aliases are expanded. (Its size is bounded where it is read.)"""
     try:
         data = yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
@@ -30,7 +30,7 @@ def parse_yaml(text: str, source: str) -> Any:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise DatasetError(f"{where}malformed YAML; fix the file", source=source) from None
     except RecursionError:
-        raise DatasetError(limits.NESTING.exceeded("nested deeper than Python's parser goes"), source) from None
+        raise DatasetError(TOO_DEEP, source) from None
     values, depth = measure(data, limits.YAML_VALUES.value)
     if values > limits.YAML_VALUES.value:
         raise DatasetError(limits.YAML_VALUES.exceeded(values) + " (aliases such as *name count each time)", source)
@@ -73,17 +73,6 @@ def measure(data: Any, most: int) -> tuple[int, int]:
         stack.append((node, True))
         stack.extend((c, False) for c in children if isinstance(c, (dict, list)) and id(c) not in sizes)
     return sizes.get(id(data), (1, 0))
-
-
-def parse_json_checked(text: str, source: str, parse: Any) -> Any:
-    """``parse(text)`` (a JSON parser), with nesting past Python's recursion limit named instead
-    of a ``RecursionError``."""
-    if len(text) > limits.JSON_BYTES.value:
-        raise DatasetError(limits.JSON_BYTES.exceeded(len(text)), source)
-    try:
-        return parse(text)
-    except RecursionError:
-        raise DatasetError(limits.NESTING.exceeded("nested deeper than Python's parser goes"), source) from None
 
 
 def check_unique_keys(text: str, source: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from detkit.data import limits
-from detkit.data.formats.documents import check_unique_keys, parse_json_checked
+from detkit.data.formats.documents import TOO_DEEP, check_unique_keys
 from detkit.data.regular_files import FileTooLarge, read_regular
 from detkit.exceptions import DatasetError
 
@@ -64,22 +64,28 @@ def parse_json(text: str, source: str) -> Any:
     file); where msgspec refuses, the standard library reads it: it takes NaN, Infinity and
     escaped lone surrogates, which the readers then name, and raises `json.JSONDecodeError`
     with the line and column of what is invalid. A key twice in one object, nesting past
-    `limits.NESTING` and a file past `limits.JSON_BYTES` are a `DatasetError` naming ``source``."""
+    `limits.NESTING` are a `DatasetError` naming ``source`` (its size is bounded where it is read)."""
 
-    def parse(text: str) -> Any:
-        try:
-            with collector_paused():
-                return msgspec.json.decode(text)
-        except msgspec.DecodeError:
-            return json.loads(text)
-
-    data = parse_json_checked(text, source, parse)
+    try:
+        with collector_paused():
+            data = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        data = _json_loads(text, source)
+    except RecursionError:
+        raise DatasetError(TOO_DEEP, source) from None
     keys, depth = count_keys(data)
     if depth > limits.NESTING.value:
         raise DatasetError(limits.NESTING.exceeded(depth), source)
     if keys != text.count('":'):
         check_unique_keys(text, source)
     return data
+
+
+def _json_loads(text: str, source: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise DatasetError(TOO_DEEP, source) from None
 
 
 def count_keys(data: Any) -> tuple[int, int]:
