@@ -39,13 +39,9 @@ class TrainingInterrupted(DetkitError):
     exit with ``128 + signal`` (143 for SIGTERM, 130 for SIGINT), as a shell reports a process
     the signal ended."""
 
-    def __init__(self, signal_name: str, epoch: int, run_dir: object):
+    def __init__(self, signal_name: str, where_to_continue: str):
         self.exit_code = SIGNAL_EXIT_CODES.get(signal_name, 1)
-        super().__init__(
-            f"training interrupted by {signal_name} during epoch {epoch} (counted from 0); {run_dir}/checkpoints/"
-            f"last.ckpt holds the last whole epoch, if one finished: continue with "
-            f"python tools/train.py resume={run_dir}"
-        )
+        super().__init__(f"training interrupted by {signal_name} {where_to_continue}")
 
 
 def user_error_behind(error: BaseException | None) -> DetkitError | None:

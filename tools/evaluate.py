@@ -25,10 +25,15 @@ def main(cfg: DictConfig) -> None:
     elif cfg.run:
         from lightning.pytorch.utilities import rank_zero_only
 
+        from detkit.training.run_dir import RunDir
+        from detkit.training.run_lock import writing_into
         from detkit.workflows.evaluate import evaluate_run
 
-        metrics = evaluate_run(cfg.run, cfg.split, cfg.trainer, cfg.checkpoint)
-        rank_zero_only(report)(metrics, cfg.split, Path(cfg.out or Path(cfg.run) / "eval" / cfg.split))
+        run = RunDir.open(cfg.run, cfg.checkpoint)
+        out = Path(cfg.out or run.path / "eval" / cfg.split)
+        with writing_into(run.path, out):
+            metrics = evaluate_run(run, cfg.split, cfg.trainer)
+            rank_zero_only(report)(metrics, cfg.split, out)
     else:
         raise ConfigError("give run=<run dir>, or annotations=<COCO json> predictions=<COCO results json>")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
@@ -19,28 +18,36 @@ from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
-from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from detkit.data.formats.fields import is_number
 from detkit.data.records import DetectionDataset
-from detkit.exceptions import ConfigError, TrainingInterrupted, user_error_behind
+from detkit.exceptions import ConfigError, user_error_behind
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
 from detkit.training.callbacks import SameConfigEverywhere
 from detkit.training.checkpoints import AtomicCheckpointIO
 from detkit.training.datamodule import DetectionDataModule
-from detkit.training.layout import BEST, CHECKPOINTS_DIR, CONFIG_FILE, LAST, NEWEST_RUN, checkpoint_file
+from detkit.training.interruption import Stage, stopped_by_signals
+from detkit.training.layout import (
+    BEST,
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    LAST,
+    METRICS_FILE,
+    NEWEST_RUN,
+    checkpoint_file,
+    resumable,
+)
 from detkit.training.module import DetectionModule
 from detkit.training.objective import parse_objective
 from detkit.training.quiet import silence_known_noise
 from detkit.training.random_state import RandomStateCheckpoint
 from detkit.training.run_dir import RunDir, init_run, initialise_from_checkpoint
-from detkit.training.run_lock import run_lock
+from detkit.training.run_lock import writing_into
 from detkit.training.trainers import instantiate_trainer
 
-METRICS_FILE = "metrics.json"
 log = logging.getLogger(__name__)
 MONITOR = "dev/mAP"
 # Ranks on the CPU share its cores (DESIGN: Distributed) unless the process was started with
@@ -64,13 +71,13 @@ class TrainedRun:
 def train(cfg: DictConfig) -> TrainedRun:
     """Fit the configured detector, evaluate the best checkpoint on ``evaluation.splits`` and
     write ``config.yaml``, ``metrics.json``, checkpoints and TensorBoard events to the run dir,
-    holding its lock (`run_lock`: one writer per run) in the first process."""
+    holding its lock (`writing_into`: one writer per run) in the first process."""
     run_dir = Path(cfg.paths.output_dir)
-    with run_lock(run_dir) if rank_zero_only.rank == 0 else contextlib.nullcontext():
-        return _train(cfg, run_dir)
+    with writing_into(run_dir), stopped_by_signals(run_dir) as stage:
+        return _train(cfg, run_dir, stage)
 
 
-def _train(cfg: DictConfig, run_dir: Path) -> TrainedRun:
+def _train(cfg: DictConfig, run_dir: Path, stage: Stage) -> TrainedRun:
     if cfg.get("objective"):
         parse_objective(cfg.objective, list(cfg.evaluation.splits))  # a sweep's metric, known before training
     L.seed_everything(cfg.seed, workers=True)
@@ -79,13 +86,14 @@ def _train(cfg: DictConfig, run_dir: Path) -> TrainedRun:
     datamodule = build_datamodule(cfg)
     module = build_module(cfg)
     check_partial_label_support(datamodule.subset("train"), module)
-    trainer = build_trainer(cfg, run_dir)
+    trainer = stage.trainer = build_trainer(cfg, run_dir)
     report_batch_size(trainer, datamodule.batch_size, cfg.optimizer.get("lr"))
+    resumed = resumed_checkpoint(cfg.get("resume"))
     save_config(cfg, run_dir)
     started = time.perf_counter()
-    resumed = str(RunDir.resumed(cfg.resume).checkpoint) if cfg.get("resume") else None
-    fit_or_explain_interruption(trainer, module, datamodule, resumed, run_dir)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resumed, weights_only=True)
     fit_seconds = time.perf_counter() - started
+    stage.scoring = True
     checkpoint = best_checkpoint(trainer, module, datamodule)
     splits = evaluated_splits(cfg, datamodule)
     metrics = evaluate_splits(trainer, module, datamodule, splits, str(checkpoint) if checkpoint else None)
@@ -93,22 +101,16 @@ def _train(cfg: DictConfig, run_dir: Path) -> TrainedRun:
     return TrainedRun(run_dir, metrics, fit_seconds, trainer.global_step, checkpoint)
 
 
-def fit_or_explain_interruption(
-    trainer: L.Trainer, module: DetectionModule, datamodule: DetectionDataModule, resumed: str | None, run_dir: Path
-) -> None:
-    """``trainer.fit``; a SIGTERM (what SLURM and Kubernetes send before they stop a job) or a
-    SIGINT (Ctrl+C) during it becomes `TrainingInterrupted`, which says how to continue. Lightning
-    ends its loop on either with a ``SystemExit`` (of code 0 for SIGTERM, as if all were well).
-    The run keeps ``last.ckpt`` of the last whole epoch (written atomically): resuming from it
-    repeats the interrupted epoch's steps exactly, as after a kill; a checkpoint saved mid-epoch
-    would not (the data order of the epoch's remaining batches is not restored)."""
-    try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resumed, weights_only=True)
-    except SystemExit as stop:
-        by_sigterm = isinstance(stop, SIGTERMException)
-        if not (by_sigterm or trainer.interrupted):
-            raise
-        raise TrainingInterrupted("SIGTERM" if by_sigterm else "SIGINT", trainer.current_epoch, run_dir) from None
+def resumed_checkpoint(resume: str | None) -> str | None:
+    """The checkpoint ``resume=<run>`` continues from: its ``last.ckpt`` (read here, so that a file
+    detkit did not write gets one message). None for a new run, and for a run interrupted before
+    its first epoch ended, which starts again from its saved config. A signal never leaves a
+    checkpoint of part of an epoch: resuming from the last whole epoch repeats the interrupted
+    epoch's steps exactly, as after a kill, where a mid-epoch one would not (Lightning does not
+    restore the data order of an epoch's remaining batches)."""
+    if not resume or not checkpoint_file(resume, LAST).is_file():
+        return None
+    return str(RunDir.resumed(resume).checkpoint)
 
 
 def best_checkpoint(trainer: L.Trainer, module: DetectionModule, datamodule: DetectionDataModule) -> Path | None:
@@ -300,10 +302,11 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
         return cfg
     if cfg.resume == NEWEST_RUN:  # the run directory resolved to the newest run (`detkit.workflows.cli.run_dir`)
         cfg.resume = cfg.paths.output_dir
-        if not checkpoint_file(cfg.resume, LAST).is_file():
+        if resumable(cfg.resume) is None:
             raise ConfigError(
-                f"resume=last: no run under {Path(cfg.resume).parent} has checkpoints/last.ckpt; pass "
-                "resume=<run dir>, or name=<the run's name> (experiments name their runs)"
+                f"resume=last: no run under {Path(cfg.resume).parent} to continue (one with checkpoints/last.ckpt, "
+                "or stopped in its first epoch); pass resume=<run dir>, or name=<the run's name> (experiments "
+                "name their runs)"
             )
     values = [o for o in overrides if not o.lstrip("+~").startswith(("resume=", "hydra."))]
     switches = [o for o in values if o.lstrip("+~").split("=")[0] in CONFIG_GROUPS]
@@ -328,7 +331,10 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
 def check_epochs_left(cfg: DictConfig, run: Path) -> None:
     """Refuse, before the run's config is written again, a resume whose ``trainer.max_epochs`` is
     below the epochs the run has trained (Lightning would fail on it, every later resume too)."""
-    done = torch.load(checkpoint_file(run, LAST), map_location="cpu", weights_only=True, mmap=True).get("epoch", 0) + 1
+    last = checkpoint_file(run, LAST)
+    if not last.is_file():
+        return  # interrupted before its first epoch ended
+    done = torch.load(last, map_location="cpu", weights_only=True, mmap=True).get("epoch", 0) + 1
     wanted = cfg.trainer.get("max_epochs")
     if isinstance(wanted, int) and wanted < done:
         raise ConfigError(

@@ -1,4 +1,6 @@
-"""One writer per run folder: training (and resuming) holds ``<run>/.lock`` while it writes.
+"""One writer per run folder: training (and resuming) holds ``<run>/.lock`` while it writes, and
+so does every tool that writes into a run (evaluate, errors, predict, export, diagnose:
+`writing_into`).
 
 The lock is a file made with ``O_CREAT | O_EXCL`` (atomic on every local file system) holding
 the writer's host, process id and start time. A second writer finds it and is refused, naming
@@ -67,6 +69,16 @@ def run_lock(run_dir: str | Path) -> Iterator[None]:
         yield
     finally:
         path.unlink(missing_ok=True)
+
+
+def writing_into(run_dir: str | Path, out: str | Path | None = None) -> contextlib.AbstractContextManager:
+    """`run_lock` on ``run_dir`` for a tool writing into it: in the first process only (the others
+    of a DDP launch write nothing), and, given the tool's output folder ``out``, only when ``out``
+    lies inside the run (a tool told to write elsewhere leaves the run to whoever writes it)."""
+    from lightning.pytorch.utilities import rank_zero_only  # here: the tools' CLI imports this module, not Lightning
+
+    inside = out is None or Path(out).resolve().is_relative_to(Path(run_dir).resolve())
+    return run_lock(run_dir) if inside and rank_zero_only.rank == 0 else contextlib.nullcontext()
 
 
 def _running(pid: object) -> bool:

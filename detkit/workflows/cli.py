@@ -19,7 +19,14 @@ from omegaconf import DictConfig, OmegaConf
 from detkit.data.formats.fields import is_number, is_whole
 from detkit.exceptions import ConfigError, DetkitError, user_error_behind
 from detkit.training.launch import run_stamp
-from detkit.training.layout import CHECKPOINTS_DIR, CONFIG_FILE, LAST, NEWEST_RUN, checkpoint_file, newest_run
+from detkit.training.layout import (
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    METRICS_FILE,
+    NEWEST_RUN,
+    newest_run,
+    resumable,
+)
 from detkit.training.quiet import silence_known_noise
 from detkit.training.run_lock import check_unlocked
 from detkit.training.saved_config import load_saved_config
@@ -52,9 +59,8 @@ def check_run_dir_arguments(arguments: list[str]) -> None:
     ``hydra.run.dir=<folder>`` holding files but no run, and a run directory that cannot be made."""
     resume = _last_value(arguments, "resume")
     resumes_a_folder = resume not in (None, "", "null", NEWEST_RUN)
-    if resumes_a_folder and not checkpoint_file(resume, LAST).is_file():
-        raise ConfigError(f"resume={resume}: no checkpoints/last.ckpt there; pass a detkit run directory")
     if resumes_a_folder:
+        check_resumable(Path(resume))
         load_saved_config(Path(resume) / CONFIG_FILE)  # a config naming code is refused before Hydra writes there
         check_unlocked(resume)  # a run another process is writing
     run_dir = _last_value(arguments, "hydra.run.dir")
@@ -69,6 +75,18 @@ def check_run_dir_arguments(arguments: list[str]) -> None:
         )
     if run_dir or not resumes_a_folder:  # else the run directory is resume's, checked above
         check_run_dir_can_be_made(arguments)
+
+
+def check_resumable(run: Path) -> None:
+    """Refuse ``resume=<run>`` of a folder that is no run, or of a finished run that has no
+    ``last.ckpt`` to continue from (``fast_dev_run``: starting it again would overwrite it). A
+    run interrupted before its first epoch ended (a config, no checkpoint) starts again."""
+    if resumable(run) is not None:
+        return
+    if not (run / CONFIG_FILE).is_file():
+        raise ConfigError(f"resume={run}: no checkpoints/last.ckpt there; pass a detkit run directory")
+    if (run / METRICS_FILE).is_file():
+        raise ConfigError(f"resume={run}: a finished run without checkpoints/last.ckpt; train a new run instead")
 
 
 def check_run_dir_can_be_made(arguments: list[str]) -> None:

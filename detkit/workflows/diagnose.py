@@ -24,6 +24,7 @@ from detkit.data.records import DetectionDataset
 from detkit.evaluation.bootstrap import ImageMatches, bootstrap_metrics
 from detkit.exceptions import ConfigError
 from detkit.training.run_dir import RunDir
+from detkit.training.run_lock import writing_into
 from detkit.workflows.learning_curve import ShareScoring, learning_curve
 from detkit.workflows.prediction import device_trainer
 from detkit.workflows.split_scoring import diagnosis_images, match_split
@@ -80,6 +81,12 @@ def diagnose_run(cfg: DiagnoseOptions) -> dict[str, Any]:
             f"bootstrap needs samples >= 1 (got {boot.samples}) and 0 < confidence < 1 (got {boot.confidence})"
         )
     run = RunDir.open(cfg.run, cfg.checkpoint)
+    with writing_into(run.path):  # its TensorBoard is the run's, wherever ``out`` is
+        return _diagnose(cfg, run)
+
+
+def _diagnose(cfg: DiagnoseOptions, run: RunDir) -> dict[str, Any]:
+    boot = cfg.bootstrap
     datamodule, model, partial_labels = run.datamodule(), run.detector(), run.partial_labels
     trainer = device_trainer(cfg.device)
     errors: dict[str, ErrorEstimate | None] = {}

@@ -21,6 +21,7 @@ from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run_dir import RunDir
+from detkit.training.run_lock import writing_into
 from detkit.workflows.error_outputs import (
     ErrorOptions,
     check_error_options,
@@ -41,6 +42,11 @@ def analyse_run_errors(cfg: ErrorOptions) -> Path | None:
     summarise a tagged error sheet instead. The output folder; None on ranks other than 0."""
     check_error_options(cfg)
     run = RunDir.open(cfg.run, cfg.checkpoint)
+    with writing_into(run.path):  # the predictions' cache and TensorBoard are the run's, wherever ``out`` is
+        return _analyse_run_errors(cfg, run)
+
+
+def _analyse_run_errors(cfg: ErrorOptions, run: RunDir) -> Path | None:
     datamodule = run.datamodule()
     if cfg.split not in datamodule.split_names:
         raise ConfigError(f"split={cfg.split!r} is not one of the run's splits {datamodule.split_names}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from detkit.data.formats.coco import predictions_to_array
@@ -13,13 +12,10 @@ from detkit.training.run_dir import RunDir
 from detkit.workflows.prediction import predict_detections, predicting_trainer
 
 
-def evaluate_run(
-    run_dir: str | Path, split: str, trainer_cfg: Mapping[str, Any], checkpoint: str | Path | None = None
-) -> dict[str, float]:
-    """COCO metrics of a run's checkpoint (``best.ckpt`` unless given) on ``split``, on the
-    exact split the run used (its saved manifests), predicted through the trainer of
-    ``trainer_cfg`` and scored as the run scores (its evaluator and partial-label setting)."""
-    run = RunDir.open(run_dir, checkpoint)
+def evaluate_run(run: RunDir, split: str, trainer_cfg: Mapping[str, Any]) -> dict[str, float]:
+    """COCO metrics of a run's checkpoint on ``split``, on the exact split the run used (its
+    saved manifests), predicted through the trainer of ``trainer_cfg`` and scored as the run
+    scores (its evaluator and partial-label setting)."""
     datamodule = run.datamodule()
     if split not in datamodule.split_names:
         raise ConfigError(f"split={split!r} is not one of the run's splits {datamodule.split_names}")

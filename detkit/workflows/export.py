@@ -22,6 +22,7 @@ from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic
 from detkit.models.inference import Detections, detect
 from detkit.training.run_dir import RunDir
+from detkit.training.run_lock import writing_into
 
 
 @dataclass(frozen=True)
@@ -75,14 +76,15 @@ def export_run(cfg: ExportOptions) -> Exported:
     path = Path(cfg.out) if cfg.out else run.path / "export"
     path = path / FORMATS[cfg.format]
     card = _card(cfg, run, model.detector)
-    parity = _write_if_equal(model, cfg, card, path, images[0][None], image_ids, images, eager)
-    card["parity"] = {
-        **parity.to_json(),
-        "split": cfg.parity.split,
-        "box_tolerance": cfg.parity.box_tolerance,
-        "score_tolerance": cfg.parity.score_tolerance,
-    }
-    write_json_atomic(sidecar_path(path), card)
+    with writing_into(run.path, path.parent):
+        parity = _write_if_equal(model, cfg, card, path, images[0][None], image_ids, images, eager)
+        card["parity"] = {
+            **parity.to_json(),
+            "split": cfg.parity.split,
+            "box_tolerance": cfg.parity.box_tolerance,
+            "score_tolerance": cfg.parity.score_tolerance,
+        }
+        write_json_atomic(sidecar_path(path), card)
     return Exported(path, card, parity)
 
 

@@ -3,6 +3,7 @@ COCO results and the images with their detections drawn."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from detkit.deploy.runtime import ExportedModel
 from detkit.exceptions import ConfigError, DatasetError
 from detkit.files import write_bytes_atomic, write_json_atomic
 from detkit.models.inference import Detections
+from detkit.training.run_lock import writing_into
 
 PREDICTIONS_FILE, IMAGES_FILE, DRAWN_DIR = "predictions.json", "images.json", "drawn"
 DRAW_COLOUR = "#2ca02c"  # matplotlib green, as matches in the error gallery
@@ -59,12 +61,14 @@ class Predicted:
 @dataclass(frozen=True)
 class DetectorSource:
     """What predicts: a run's checkpoint or an exported file (``origin``, as images.json
-    records it), its classes, the default output folder and its detections of a dataset."""
+    records it), its classes, the default output folder, its detections of a dataset and the
+    run folder it belongs to (None for an exported file)."""
 
     origin: dict[str, str]
     class_names: list[str]
     out: Path
     detect: Callable[[DetectionDataset], dict[int, Detections]]
+    run: Path | None = None
 
 
 def predict_images(cfg: PredictOptions) -> Predicted:
@@ -83,14 +87,15 @@ def predict_images(cfg: PredictOptions) -> Predicted:
         image_ids = ids_by_file_name(coco, names, str(cfg.annotations))
         category_ids = _category_ids(coco, source.class_names, str(cfg.annotations))
     dataset = image_dataset(root, paths, source.class_names, image_ids)
-    detections = source.detect(dataset)
-    kept = {i: _above(d, cfg.score_threshold) for i, d in detections.items()}
     out = Path(cfg.out) if cfg.out else source.out
-    results = predictions_to_results(kept, category_ids)
-    write_json_atomic(out / PREDICTIONS_FILE, results, indent=None)
-    write_json_atomic(out / IMAGES_FILE, _images_file(dataset, category_ids, source.origin))
-    if cfg.draw:
-        _draw(dataset, kept, cfg.draw_threshold, out / DRAWN_DIR)
+    with writing_into(source.run, out) if source.run else contextlib.nullcontext():
+        detections = source.detect(dataset)
+        kept = {i: _above(d, cfg.score_threshold) for i, d in detections.items()}
+        results = predictions_to_results(kept, category_ids)
+        write_json_atomic(out / PREDICTIONS_FILE, results, indent=None)
+        write_json_atomic(out / IMAGES_FILE, _images_file(dataset, category_ids, source.origin))
+        if cfg.draw:
+            _draw(dataset, kept, cfg.draw_threshold, out / DRAWN_DIR)
     return Predicted(out, len(dataset), len(results))
 
 
@@ -115,7 +120,7 @@ def checkpoint_source(cfg: PredictOptions) -> DetectorSource:
         )
         return predict_detections(run.detector(), loader, trainer)[0]
 
-    return DetectorSource({"checkpoint": str(run.checkpoint)}, run.class_names, run.path / "predict", detect)
+    return DetectorSource({"checkpoint": str(run.checkpoint)}, run.class_names, run.path / "predict", detect, run.path)
 
 
 def exported_source(cfg: PredictOptions) -> DetectorSource:

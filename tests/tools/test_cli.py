@@ -21,7 +21,7 @@ from torchvision.io import decode_jpeg
 
 from detkit.analysis.tide import KINDS
 from detkit.exceptions import ConfigError
-from detkit.workflows.cli import check_run_dir_can_be_made
+from detkit.workflows.cli import check_resumable, check_run_dir_can_be_made
 from tests.conftest import ROOT, TINY_SHAPES_OVERRIDES
 from tests.evaluation.test_coco_eval import _ground_truth, _pycocotools_on_files, _random_detections
 from tests.tools.conftest import tool_command
@@ -389,48 +389,96 @@ def _kill_after_checkpoint(
 ) -> tuple[Path, dict, subprocess.Popen]:
     """Start tools/train.py, send ``signum`` to all its processes once last.ckpt holds ``epoch``
     (and the next epoch has started); the run's directory, that checkpoint and the process."""
-    command = tool_command("train", *overrides)  # the same data, seed and epochs as run_tool's
-    process = subprocess.Popen(
-        command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    runs, last = tmp_path / "outputs" / overrides[-1].split("=", 1)[1], None
+    process = _start_training(tmp_path, overrides)
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and process.poll() is None:
-            last = next(runs.glob("*/checkpoints/last.ckpt"), None)
-            if last is not None and torch.load(last, weights_only=True)["epoch"] >= epoch:
-                time.sleep(0.3)  # into the next epoch's steps
-                break
-            time.sleep(0.2)
+        last = _checkpoint_of_epoch(process, tmp_path / "outputs" / overrides[-1].split("=", 1)[1], epoch)
     finally:
         os.killpg(process.pid, signum)
         process.wait(timeout=120)
-    assert last is not None, f"no checkpoint of epoch {epoch} appeared under {runs}"
     return last.parents[1], torch.load(last, weights_only=True), process
+
+
+def _start_training(tmp_path: Path, overrides: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    command = tool_command("train", *overrides)  # the same data, seed and epochs as run_tool's
+    return subprocess.Popen(
+        command,
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=None if env is None else {**os.environ, **env},
+    )
+
+
+def _checkpoint_of_epoch(process: subprocess.Popen, runs: Path, epoch: int) -> Path:
+    """``checkpoints/last.ckpt`` of the run under ``runs`` once it holds ``epoch`` and the next
+    epoch has started."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and process.poll() is None:
+        last = next(runs.glob("*/checkpoints/last.ckpt"), None)
+        if last is not None and torch.load(last, weights_only=True)["epoch"] >= epoch:
+            time.sleep(0.3)  # into the next epoch's steps
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"no checkpoint of epoch {epoch} appeared under {runs}")
+
+
+def _stopped_line(signum: int, stopped_dir: Path, epoch: int) -> list[str]:
+    return [
+        f"error: training interrupted by {signal.Signals(signum).name} during epoch {epoch} (counted from 0); "
+        f"{stopped_dir}/checkpoints/last.ckpt holds the last whole epoch: continue with "
+        f"python tools/train.py resume={stopped_dir}"
+    ]
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error: ")]
 
 
 @pytest.mark.slow
 def test_a_run_stopped_by_a_signal_says_how_to_resume_and_resumes_to_the_same_result(run_tool, tmp_path):
+    """From outside, as a shell or a scheduler sends them (where in a run a signal may land, and
+    that each point resumes bit for bit: tests/training/test_interruption.py)."""
     steps = ["trainer.max_epochs=4", "data.module.source.num_scenes=32", "evaluation.splits=[dev]"]
     steps += ["callbacks.dev_images.every_n_epochs=0"]
     result = run_tool("train", *steps, "hydra.run.dir=whole")
     assert result.returncode == 0, result.stderr[-3000:]
     whole = torch.load(tmp_path / "whole" / "checkpoints" / "last.ckpt", weights_only=True)
 
-    for signum, epoch in [(signal.SIGINT, 0), (signal.SIGTERM, 1)]:  # stopped in the 2nd and the 3rd epoch
-        stopped_dir, stopped, process = _kill_after_checkpoint(
-            tmp_path, [*steps, f"name=stopped{signum}"], epoch, signum
-        )
-        name = signal.Signals(signum).name
-        stderr = process.stderr.read()
-        assert process.returncode == 128 + signum, stderr[-3000:]
-        assert [line for line in stderr.splitlines() if line.startswith("error: ")] == [
-            f"error: training interrupted by {name} during epoch {stopped['epoch'] + 1} (counted from 0); "
-            f"{stopped_dir}/checkpoints/last.ckpt holds the last whole epoch, if one finished: continue with "
-            f"python tools/train.py resume={stopped_dir}"
-        ]
-        assert not (stopped_dir / "metrics.json").exists(), "an interrupted run is not a finished one"
-    copy = tmp_path / "moved" / "stopped"  # the SIGTERM run, moved: it continues where it is now
+    stopped_dir, stopped, process = _kill_after_checkpoint(tmp_path, [*steps, "name=ctrl_c"], 0, signal.SIGINT)
+    stderr = process.stderr.read()
+    assert process.returncode == 130, stderr[-3000:]
+    assert _error_lines(stderr) == _stopped_line(signal.SIGINT, stopped_dir, stopped["epoch"] + 1)
+    assert not (stopped_dir / "metrics.json").exists(), "an interrupted run is not a finished one"
+
+    # SLURM before a time limit (sbatch --signal=USR1@90): Lightning's auto-requeue saves its own
+    # checkpoint and calls `scontrol requeue <job>` (a stand-in records it); the SIGTERM of the
+    # requeue then stops the run, which continues from its last whole epoch.
+    scontrol = tmp_path / "bin" / "scontrol"
+    scontrol.parent.mkdir()
+    scontrol.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\n')
+    scontrol.chmod(0o755)
+    slurm = {"SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "train", "SLURM_NTASKS": "1", "SLURM_PROCID": "0"}
+    slurm |= {"SLURM_LOCALID": "0", "SLURM_NODEID": "0", "PATH": f"{scontrol.parent}:{os.environ['PATH']}"}
+    process = _start_training(tmp_path, [*steps, "name=requeued"], slurm)
+    try:
+        last = _checkpoint_of_epoch(process, tmp_path / "outputs" / "requeued", 1)
+        stopped_dir, epoch = last.parents[1], torch.load(last, weights_only=True)["epoch"] + 1
+        os.kill(process.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 60
+        while not (tmp_path / "scontrol.log").is_file() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=120)
+    stderr = process.stderr.read()
+    assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n", stderr[-3000:]
+    assert list(stopped_dir.glob("hpc_ckpt_*.ckpt")), "Lightning's own checkpoint, which detkit does not resume from"
+    assert process.returncode == 143, stderr[-3000:]
+    assert _error_lines(stderr) == _stopped_line(signal.SIGTERM, stopped_dir, epoch)
+
+    copy = tmp_path / "moved" / "stopped"  # the requeued run, moved: it continues where it is now
     shutil.copytree(stopped_dir, copy)
     before = {p: p.read_bytes() for p in stopped_dir.rglob("*") if p.is_file()}
     result = run_tool("train", f"resume={copy}", tiny=False)
@@ -477,3 +525,13 @@ def test_a_folder_that_is_not_a_run_is_refused_before_anything_is_written_into_i
     assert sorted(p.name for p in folder.iterdir()) == ["labels.txt"], "no .hydra/, no train.log"
     missing = tmp_path / "nowhere"
     assert run_tool_here("train", f"resume={missing}").returncode == 2 and not missing.exists()
+
+
+def test_resume_takes_a_run_stopped_before_its_first_checkpoint_but_never_a_finished_one(tmp_path):
+    with pytest.raises(ConfigError, match=r"resume=.*: no checkpoints/last\.ckpt there; pass a detkit run directory"):
+        check_resumable(tmp_path)
+    (tmp_path / "config.yaml").write_text("seed: 0\n")
+    check_resumable(tmp_path)  # interrupted in its first epoch: it starts again
+    (tmp_path / "metrics.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"a finished run without checkpoints/last\.ckpt; train a new run instead"):
+        check_resumable(tmp_path)

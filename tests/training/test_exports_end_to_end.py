@@ -7,6 +7,7 @@ import json
 import pytest
 
 from detkit.training.run import train
+from detkit.training.run_dir import RunDir
 from detkit.workflows.cli import typed
 from detkit.workflows.diagnose import DiagnoseOptions, diagnose_run
 from detkit.workflows.error_analysis import analyse_run_errors
@@ -53,7 +54,7 @@ def test_train_finetune_score_analyse_diagnose_and_predict_on_each_exports_own_s
 
     for name, (run, images) in runs.items():
         split = "test" if "test" in run.metrics else "dev"
-        scored = evaluate_run(run.run_dir, split, compose_config("evaluate").trainer)
+        scored = evaluate_run(RunDir.open(run.run_dir), split, compose_config("evaluate").trainer)
         assert scored["mAP"] == pytest.approx(run.metrics[split]["mAP"]), name
         errors = analyse_run_errors(
             typed(ErrorOptions, compose_config("errors", [f"run={run.run_dir}", f"split={split}"]))

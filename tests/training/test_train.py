@@ -184,7 +184,7 @@ def test_an_iteration_budget_that_ends_before_validation_leaves_a_best_checkpoin
     run = train(cfg)
     assert run.steps == 2 and run.checkpoint == tmp_path / "run" / "checkpoints" / "best.ckpt"
     assert run.checkpoint.is_file() and set(run.metrics) == {"dev"}
-    metrics = evaluate_run(run.run_dir, "dev", compose_config("evaluate").trainer)
+    metrics = evaluate_run(RunDir.open(run.run_dir), "dev", compose_config("evaluate").trainer)
     assert metrics["mAP"] == pytest.approx(run.metrics["dev"]["mAP"])
 
 
@@ -196,7 +196,7 @@ def test_the_last_validation_is_not_repeated_when_it_scored_the_best_checkpoint(
     run = train(compose_train(tmp_path, ["trainer.max_epochs=1"]))
     events = EventAccumulator(str(run.run_dir / "tensorboard"), size_guidance={"scalars": 0}).Reload()
     assert len(events.Scalars("dev/mAP")) == 1 and len(events.Scalars("train_dev/mAP")) == 1
-    fresh = evaluate_run(run.run_dir, "dev", compose_config("evaluate").trainer)
+    fresh = evaluate_run(RunDir.open(run.run_dir), "dev", compose_config("evaluate").trainer)
     assert fresh == pytest.approx(run.metrics["dev"], abs=1e-12)
     assert json.loads((run.run_dir / "metrics.json").read_text())["dev"] == run.metrics["dev"]
 
@@ -207,5 +207,5 @@ def test_a_validation_of_part_of_dev_is_scored_again_in_full(tmp_path):
     run = train(compose_train(tmp_path, [*overrides, "evaluation.splits=[dev]"]))
     events = EventAccumulator(str(run.run_dir / "tensorboard"), size_guidance={"scalars": 0}).Reload()
     assert len(events.Scalars("dev/mAP")) == 2, "the one-batch validation, then the whole split"
-    fresh = evaluate_run(run.run_dir, "dev", compose_config("evaluate").trainer)
+    fresh = evaluate_run(RunDir.open(run.run_dir), "dev", compose_config("evaluate").trainer)
     assert fresh == pytest.approx(run.metrics["dev"], abs=1e-12)
