@@ -61,7 +61,7 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
     names = _read_names(config, yaml_path)
     base = _dataset_root(config, yaml_path)
     listed = _listed_images(config, base, yaml_path)
-    images = list(dict.fromkeys(path for paths in listed.values() for path in paths))  # real paths, as strings
+    images = list(dict.fromkeys(path for paths in listed.values() for path in paths))  # as listed, links kept
     if not images:
         raise DatasetError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found for it under {base}", str(yaml_path))
     report_images_from_elsewhere(images, yaml_path)
@@ -161,7 +161,7 @@ def label_path(image: str) -> str:
 
 def _under(path: str, folder: Path) -> bool:
     """``Path(path).is_relative_to(folder)`` with string operations (pathlib's costs more than
-    the rest of a record's reading, and the paths here are resolved already)."""
+    the rest of a record's reading, and the paths here are absolute and normalised already)."""
     return path.startswith(os.path.join(str(folder), ""))
 
 
@@ -244,29 +244,30 @@ def _entry_images(entry: str, base: Path, where: str) -> list[str]:
         return _folder_images(path)
     if kind == "list":
         lines = [line.strip() for line in read_text(path).splitlines()]
-        return [os.path.realpath(path.parent / line) for line in lines if line]
+        return [os.path.normpath(path.parent / line) for line in lines if line]
     raise DatasetError(f"{entry!r} is not a folder or .txt list of images (looked for {path}); fix the path", where)
 
 
 def _folder_images(folder: Path) -> list[str]:
-    """The real paths of the images under ``folder``, in the order pathlib sorts them; links to
-    folders are not followed (as pathlib's ``rglob``), and a link to a file outside ``folder``
-    is refused, as a ``../`` path would be. Each folder is listed once, its entries' types with
-    it (a ``Path`` and an ``lstat`` per image cost more than reading its labels)."""
+    """The paths of the images under ``folder`` as found there (a link kept as its own path, as
+    Ultralytics keeps it: its labels are looked up beside the link, not beside its target), in
+    the order pathlib sorts them. ``folder`` itself may be a link (an export whose ``images``
+    links to the photos); links to folders inside are not followed (as pathlib's ``rglob``), and
+    a link to a file outside ``folder`` is refused, as a ``../`` path would be. Each folder is
+    listed once, its entries' types with it (a ``Path`` and an ``lstat`` per image cost more
+    than reading its labels)."""
     real_root = os.path.realpath(folder)
-    found, leaving, pending = [], [], [(str(folder), real_root)]
+    found, leaving, pending = [], [], [str(folder)]
     while pending:
-        shown, real = pending.pop()
+        shown = pending.pop()
         with contextlib.suppress(OSError), os.scandir(shown) as entries:  # rglob skips what it cannot list
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
-                    pending.append((entry.path, os.path.join(real, entry.name)))
+                    pending.append(entry.path)
                 elif os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
                     continue
-                elif not entry.is_symlink():
-                    found.append(os.path.join(real, entry.name))
-                elif resolves_under(entry.path, real_root):
-                    found.append(os.path.realpath(entry.path))
+                elif not entry.is_symlink() or resolves_under(entry.path, real_root):
+                    found.append(entry.path)
                 else:
                     leaving.append(entry.path)
     if leaving:

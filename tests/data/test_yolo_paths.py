@@ -1,0 +1,55 @@
+"""Ultralytics' path rules (issue 39): an image's labels are found from its path as listed, links
+kept as given, never from where a link leads; every label line of such an export is read."""
+
+import os
+
+import pytest
+
+from detkit.data.formats.yolo import load_yolo
+from tests.data.test_formats import _write_image
+
+LINES = {
+    "train/a": ["0 0.5 0.5 0.2 0.2", "1 0.3 0.3 0.1 0.1"],
+    "train/b": ["1 0.6 0.6 0.3 0.3"],
+    "val/c": ["0 0.5 0.5 0.4 0.4"],
+}
+
+
+def _export_with_linked_images(tmp_path, list_files: bool):
+    """An export whose ``images`` is a link to photos kept elsewhere (``images -> ../photos``), its
+    labels under ``labels/``; the splits as folders or as ``.txt`` lists of paths through the link."""
+    photos, export = tmp_path / "photos", tmp_path / "export"
+    for name, lines in LINES.items():
+        _write_image(photos / f"{name}.jpg")
+        (export / "labels" / f"{name}.txt").parent.mkdir(parents=True, exist_ok=True)
+        (export / "labels" / f"{name}.txt").write_text("\n".join(lines) + "\n")
+    os.symlink(os.path.relpath(photos, export), export / "images")
+    if list_files:
+        for split in ("train", "val"):
+            names = [n for n in LINES if n.startswith(split)]
+            (export / f"{split}.txt").write_text("".join(f"./images/{n}.jpg\n" for n in names))
+        splits = "train: train.txt\nval: val.txt\n"
+    else:
+        splits = "train: images/train\nval: images/val\n"
+    (export / "data.yaml").write_text(f"path: .\n{splits}names: [cat, dog]\n")
+    return export
+
+
+@pytest.mark.parametrize("list_files", [False, True], ids=["folders", "txt_lists"])
+def test_an_export_whose_images_folder_is_a_link_reads_every_label_line(tmp_path, list_files):
+    dataset = load_yolo(_export_with_linked_images(tmp_path, list_files))
+    assert sum(len(r.boxes) for r in dataset.records) == sum(len(lines) for lines in LINES.values()) == 4
+    assert sorted(r.file_name for r in dataset.records) == [f"{name}.jpg" for name in LINES]
+    assert {s: len(ids) for s, ids in dataset.given_splits.items()} == {"train": 2, "dev": 1}
+
+
+def test_a_linked_image_takes_the_labels_beside_the_link(tmp_path):
+    export = tmp_path / "export"
+    _write_image(export / "images" / "a.jpg")
+    (export / "labels").mkdir()
+    (export / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    os.symlink("a.jpg", export / "images" / "copy.jpg")  # the same photo, labelled again
+    (export / "labels" / "copy.txt").write_text("0 0.5 0.5 0.2 0.2\n0 0.2 0.2 0.1 0.1\n")
+    (export / "data.yaml").write_text("names: [cat]\n")
+    boxes = {r.file_name: len(r.boxes) for r in load_yolo(export).records}
+    assert boxes == {"a.jpg": 1, "copy.jpg": 2}
