@@ -53,3 +53,16 @@ def test_a_linked_image_takes_the_labels_beside_the_link(tmp_path):
     (export / "data.yaml").write_text("names: [cat]\n")
     boxes = {r.file_name: len(r.boxes) for r in load_yolo(export).records}
     assert boxes == {"a.jpg": 1, "copy.jpg": 2}
+
+
+def test_a_linked_image_without_labels_beside_the_link_takes_those_beside_its_target(tmp_path):
+    """Ultralytics resolves a ``train:`` folder's links before it looks for labels: exports made
+    that way keep the labels beside the photos the link leads to."""
+    photos, export = tmp_path / "photos", tmp_path / "export"
+    _write_image(photos / "images" / "a.jpg")
+    (photos / "labels").mkdir()
+    (photos / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n0 0.2 0.2 0.1 0.1\n")
+    export.mkdir()
+    os.symlink(photos / "images", export / "images")
+    (export / "data.yaml").write_text("names: [cat]\n")
+    assert [len(r.boxes) for r in load_yolo(export).records] == [2]

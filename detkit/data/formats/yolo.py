@@ -70,6 +70,7 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
         Path(os.path.commonpath(images)),
     )
     problems: list[str] = []
+    keypoint_values, forms = _keypoint_values(config, yaml_path), Counter()
     work = partial(_read_files, root=image_root, num_classes=len(names), margin=border_margin)
     settings = (str(image_root), len(names), border_margin)
     read = cached_map_files(work, images, FILES_PER_WORKER, "yolo", settings, _files_of)
@@ -78,16 +79,28 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
         if isinstance(files, str):
             problems.append(files)
             continue
-        objects = files.objects or _checked_objects(files, len(names), border_margin, problems)
+        objects = files.objects or _checked_objects(files, len(names), border_margin, keypoint_values, problems, forms)
         records.append(Record(image_id, files.name, files.width, files.height, *objects))
         if files.sidecar:
             apply_sidecar(Path(os.path.splitext(files.labels)[0] + ".json"), records[-1], names, problems)
         ids[path] = image_id
     settle_problems(problems, str(yaml_path), on_invalid)
+    report_forms(forms, yaml_path)
     given = {split: [ids[p] for p in paths if p in ids] for split, paths in listed.items() if split}
     if set(listed.get("dev", ())) == set(listed.get("train", ())):
         given = {}  # "val" is the training images again: the export has no splits of its own
     return DetectionDataset(image_root, names, records, given_splits=given)
+
+
+def report_forms(forms: Counter, yaml_path: Path) -> None:
+    """Say how many label lines were polygons or boxes with keypoints, read as boxes."""
+    read_as = {
+        "polygon": "polygon labels read as their bounding boxes",
+        "keypoints": "keypoints left out of their boxes",
+    }
+    said = [f"{forms[form]} {text}" for form, text in read_as.items() if forms[form]]
+    if said:
+        log.info("data: %s (%s)", "; ".join(said), yaml_path)
 
 
 def report_images_from_elsewhere(images: list[str], yaml_path: Path) -> None:
@@ -189,6 +202,16 @@ def _read_names(config: dict[str, Any], path: Path) -> list[str]:
         where = {n: [i for i, m in enumerate(names) if m == n] for n in repeated}
         raise DatasetError(f"`names` repeats {where} (name: class indices); give every class its own name", str(path))
     return names
+
+
+def _keypoint_values(config: dict[str, Any], path: Path) -> int:
+    """The values a pose label line holds after its box (``kpt_shape: [points, 2 or 3]``), 0 without."""
+    shape = config.get("kpt_shape")
+    if shape is None:
+        return 0
+    if not (isinstance(shape, list) and len(shape) == 2 and all(type(n) is int and n > 0 for n in shape)):
+        raise DatasetError(f"kpt_shape: must be [keypoints, 2 or 3], got {shape!r}", str(path))
+    return shape[0] * shape[1]
 
 
 def _dataset_root(config: dict[str, Any], yaml_path: Path) -> Path:
@@ -311,10 +334,11 @@ def _with_objects(files: _ImageFiles, objects: Objects | None) -> _ImageFiles:
 
 def _files_of(path: str, files: _ImageFiles | str) -> list[str] | None:
     """The files an image's result comes from when all its lines passed: the image, its label
-    file and their sidecar (each may be absent)."""
+    file (and the one beside the image's link, when its labels were found beside the target)
+    and their sidecar (each may be absent)."""
     if isinstance(files, str) or files.objects is None:
         return None
-    return [path, files.labels, os.path.splitext(files.labels)[0] + ".json"]
+    return list(dict.fromkeys([path, label_path(path), files.labels, os.path.splitext(files.labels)[0] + ".json"]))
 
 
 def _read_one(path: str, name: str, root: Path) -> _ImageFiles | str:
@@ -325,6 +349,8 @@ def _read_one(path: str, name: str, root: Path) -> _ImageFiles | str:
     except OSError as e:
         return f"{path}: unreadable image ({e})"
     labels = label_path(path)
+    if not os.path.lexists(labels) and os.path.lexists(beside_target := label_path(os.path.realpath(path))):
+        labels = beside_target  # a linked image labelled where its target is
     try:
         text = read_text(labels) if os.path.lexists(labels) else ""  # a broken link is not "no labels"
     except DatasetError as e:
@@ -371,13 +397,19 @@ def _well_formed_objects(read: list[_ImageFiles], num_classes: int, margin: floa
     ]
 
 
-def _checked_objects(files: _ImageFiles, num_classes: int, margin: float, problems: list[str]) -> Objects:
+def _checked_objects(
+    files: _ImageFiles, num_classes: int, margin: float, keypoint_values: int, problems: list[str], forms: Counter
+) -> Objects:
     """The boxes and labels of the lines of an image's label file that pass `_parse_line` and
-    the border check, line by line, each other line's problem named."""
+    the border check, line by line, each other line's problem named; ``forms`` counts the
+    lines that were polygons or boxes with keypoints."""
     width, height = files.width, files.height
     rows = []
     for number, line in enumerate(files.text.splitlines(), start=1):
-        row = _parse_line(line, num_classes)
+        row = _parse_line(line, num_classes, keypoint_values)
+        if isinstance(row, tuple):
+            row, form = row
+            forms[form] += 1
         if isinstance(row, list):
             outside = border_overshoot(_corners(np.array(row[1:]), [width, height] * 2).tolist(), width, height)
             if outside > margin:
@@ -396,16 +428,43 @@ def _corners(values: np.ndarray, scale: np.ndarray | list[int]) -> np.ndarray:
     return cxcywh_to_xyxy(values * scale)
 
 
-def _parse_line(line: str, num_classes: int) -> list[float] | str | None:
+def _parse_line(line: str, num_classes: int, keypoint_values: int = 0) -> list[float] | tuple[list, str] | str | None:
+    """A label line's ``[class, cx, cy, w, h]`` (with what the line was when it was not a plain
+    box), the problem that stops it, or None for a blank line."""
     fields = line.split()
     if not fields:
         return None
-    if len(fields) != 5:
-        return f"expected 5 fields 'class cx cy w h', got {len(fields)} (segments and keypoints are not boxes)"
     try:
         label, *values = int(fields[0]), *(float(v) for v in fields[1:])
     except ValueError:
         return f"not numbers: {line.strip()!r}"
+    form = _line_form(len(fields), keypoint_values)
+    if form is None:
+        pose = f", or 'class cx cy w h' and {keypoint_values} keypoint values" if keypoint_values else ""
+        polygon = "a polygon 'class x1 y1 x2 y2 x3 y3 ...'"
+        return f"expected 5 fields 'class cx cy w h', or {polygon}{pose}; got {len(fields)}"
+    if form == "keypoints":
+        values = values[:4]
+    elif form == "polygon":  # its bounding box, as Ultralytics trains a detector on segment labels
+        points = np.array(values).reshape(-1, 2)
+        (x1, y1), (x2, y2) = points.min(axis=0).tolist(), points.max(axis=0).tolist()
+        values = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1]
+    row = _checked_row(label, values, num_classes)
+    return row if form == "box" or isinstance(row, str) else (row, form)
+
+
+def _line_form(fields: int, keypoint_values: int) -> str | None:
+    """What a label line of ``fields`` fields is: a box, a box with keypoints (when the yaml has
+    ``kpt_shape``), a polygon (a class and three or more points), or none of them."""
+    if fields == 5:
+        return "box"
+    if keypoint_values and fields == 5 + keypoint_values:
+        return "keypoints"
+    return "polygon" if fields >= 7 and fields % 2 == 1 else None
+
+
+def _checked_row(label: int, values: list[float], num_classes: int) -> list[float] | str:
+    """``[class, cx, cy, w, h]``, or why the class or the box cannot be kept."""
     if not 0 <= label < num_classes:
         return f"class {label} outside 0..{num_classes - 1} of the yaml's names"
     if not all(math.isfinite(v) for v in values):
