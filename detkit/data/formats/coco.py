@@ -75,12 +75,15 @@ def load_coco(
     class_names, category_ids = _read_categories(data, problems)
     images = _read_images(data, root if check_images else None, problems)
     objects = None if typed is None else object_columns(typed["annotations"], images, category_ids, border_margin)
+    refused: set[int] = set()  # images an annotation of which was refused: their labels are not whole
     if objects is None:
         annotations = data["annotations"] if typed is None else _parse_coco(text, path, [])["annotations"]
-        objects = _check_annotations(annotations, data["images"], images, category_ids, border_margin, problems)
+        listed = data["images"]
+        objects = _check_annotations(annotations, listed, images, category_ids, border_margin, problems, refused)
     records = {image_id: _record(image, objects.get(image_id, NO_OBJECTS)) for image_id, image in images.items()}
-    _read_partial_labels(data, records, category_ids, problems)
-    settle_problems(problems, str(path), on_invalid)
+    _read_partial_labels(data, records, category_ids, problems, refused)
+    left_out = [len(records.pop(image_id).boxes) for image_id in sorted(refused)]
+    settle_problems(problems, str(path), on_invalid, left_out)
     given: dict[str, list[int]] = {}
     for image in data["images"]:
         if is_whole(image.get("id")) and image["id"] in records and image.get("split"):
@@ -210,45 +213,51 @@ def _check_annotations(
     category_ids: list[int],
     margin: float,
     problems: list[str],
+    refused: set[int],
 ) -> dict[int, Objects]:
     """Each annotation checked, one by one, against the ``images`` kept (of those ``listed``),
-    and its problem named if it has one (those of an image left out were named with it); the
-    others as each image's `Objects`."""
+    and its problem named if it has one (those of an image left out were named with it), its
+    image's id added to ``refused``; the others as each image's `Objects`."""
     label_of = {cid: i for i, cid in enumerate(category_ids)}
     listed_ids = {image.get("id") for image in listed if is_whole(image.get("id"))}
     per_image: dict[int, list[tuple[list[float], int, bool, float]]] = {i: [] for i in images}
     for index, ann in enumerate(annotations):
         where = f"annotations[{index}] (id={ann.get('id')!r}, image_id={ann.get('image_id')!r})"
-        box = ann.get("bbox")
         if not is_whole(ann.get("image_id")) or ann["image_id"] not in images:
             if not (is_whole(ann.get("image_id")) and ann["image_id"] in listed_ids):  # else: reported with its image
                 problems.append(f"{where}: image_id refers to no image in 'images'")
             continue
-        if not is_whole(ann.get("category_id")) or ann["category_id"] not in label_of:
-            problems.append(f"{where}: unknown category_id {ann.get('category_id')!r}; known: {category_ids}")
+        problem = _annotation_problem(ann, label_of, category_ids, images[ann["image_id"]], margin)
+        if problem:
+            problems.append(f"{where}: {problem}")
+            refused.add(ann["image_id"])
             continue
-        if not (isinstance(box, list) and len(box) == 4 and all(is_number(v) for v in box)):
-            problems.append(f"{where}: bbox must be [x, y, width, height] finite numbers, got {box!r}")
-            continue
-        if "area" in ann and not (is_number(ann["area"]) and 0 <= ann["area"] <= MAX_AREA):
-            problems.append(f"{where}: area must be a finite number >= 0, got {ann['area']!r}")
-            continue
-        if ann.get("iscrowd", 0) not in (0, 1):
-            problems.append(f"{where}: iscrowd must be 0 or 1, got {ann['iscrowd']!r}")
-            continue
-        if box[2] <= 0 or box[3] <= 0:
-            problems.append(f"{where}: bbox {box} has zero or negative width/height; fix or remove it")
-            continue
-        image = images[ann["image_id"]]
-        outside = border_overshoot(
-            xywh_to_xyxy(np.asarray(box, dtype=np.float64)).tolist(), image["width"], image["height"]
-        )
-        if outside > margin:
-            problems.append(f"{where}: bbox {box} lies {outside:.1f} px outside the image (border_margin={margin})")
-            continue
+        box = ann["bbox"]
         area = float(ann.get("area", box[2] * box[3]))
         per_image[ann["image_id"]].append((box, label_of[ann["category_id"]], bool(ann.get("iscrowd", 0)), area))
     return {image_id: _objects(anns, images[image_id]) for image_id, anns in per_image.items() if anns}
+
+
+def _annotation_problem(
+    ann: dict[str, Any], label_of: dict[int, int], category_ids: list[int], image: dict[str, Any], margin: float
+) -> str | None:
+    """Why an annotation of a kept ``image`` cannot be used, if so."""
+    box = ann.get("bbox")
+    if not is_whole(ann.get("category_id")) or ann["category_id"] not in label_of:
+        return f"unknown category_id {ann.get('category_id')!r}; known: {category_ids}"
+    if not (isinstance(box, list) and len(box) == 4 and all(is_number(v) for v in box)):
+        return f"bbox must be [x, y, width, height] finite numbers, got {box!r}"
+    if "area" in ann and not (is_number(ann["area"]) and 0 <= ann["area"] <= MAX_AREA):
+        return f"area must be a finite number >= 0, got {ann['area']!r}"
+    if ann.get("iscrowd", 0) not in (0, 1):
+        return f"iscrowd must be 0 or 1, got {ann['iscrowd']!r}"
+    if box[2] <= 0 or box[3] <= 0:
+        return f"bbox {box} has zero or negative width/height; fix or remove it"
+    corners = xywh_to_xyxy(np.asarray(box, dtype=np.float64)).tolist()
+    outside = border_overshoot(corners, image["width"], image["height"])
+    if outside > margin:
+        return f"bbox {box} lies {outside:.1f} px outside the image (border_margin={margin})"
+    return None
 
 
 def _objects(anns: list[tuple[list[float], int, bool, float]], image: dict[str, Any]) -> Objects:
@@ -272,7 +281,7 @@ def _record(image: dict[str, Any], objects: Objects) -> Record:
 
 
 def _read_partial_labels(
-    data: dict[str, Any], records: dict[int, Record], category_ids: list[int], problems: list[str]
+    data: dict[str, Any], records: dict[int, Record], category_ids: list[int], problems: list[str], refused: set[int]
 ) -> None:
     """``Record.annotated`` from detkit's ``annotated_category_ids`` or LVIS's
     ``neg_category_ids`` / ``not_exhaustive_category_ids``: exhaustively labelled = (present and
@@ -285,10 +294,12 @@ def _read_partial_labels(
             continue
         if not all(isinstance(image[k], list) and all(is_whole(c) for c in image[k]) for k in keys):
             problems.append(f"image {record.image_id} ({record.file_name}): {keys} must be lists of category ids")
+            refused.add(record.image_id)
             continue
         unknown = [c for k in keys for c in image[k] if c not in label_of]
         if unknown:
             problems.append(f"image {record.image_id} ({record.file_name}): unknown category ids {unknown} in {keys}")
+            refused.add(record.image_id)
             continue
         present = {category_ids[int(label)] for label in record.labels}
         record.annotated = frozenset(label_of[c] for c in exhaustive_category_ids(image, present))

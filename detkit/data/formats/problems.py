@@ -21,17 +21,30 @@ def check_on_invalid(on_invalid: str) -> None:
         raise ConfigError(f"on_invalid={on_invalid!r}; choose one of {list(ON_INVALID)}")
 
 
-def settle_problems(problems: list[str], source: str, on_invalid: str) -> None:
+def settle_problems(problems: list[str], source: str, on_invalid: str, left_out: Sequence[int] = ()) -> None:
     """With ``error``, one `DatasetError` listing every problem; with ``drop``, the offending
-    records were skipped by the reader and a warning summarises them."""
+    records were skipped by the reader, which left out the images they belong to (an image
+    whose labels lost a box would be read as holding nothing there; ``left_out``: the valid
+    boxes each of those images held), and a warning summarises both."""
     if not problems:
         return
     if on_invalid == "error":
         raise DatasetError(problems, source=source)
     shown = "\n  - ".join(problems[:5])
     more = f"\n  ... and {len(problems) - 5} more" if len(problems) > 5 else ""
+    images = (
+        f"; left out {len(left_out)} image(s) with them, and the {sum(left_out)} valid "
+        "box(es) they held, so that none is taken for an image without the dropped objects"
+        if left_out
+        else ""
+    )
     log.warning(
-        "%s: dropped %d invalid record(s) (data.on_invalid=drop):\n  - %s%s", source, len(problems), shown, more
+        "%s: dropped %d invalid record(s) (data.on_invalid=drop)%s:\n  - %s%s",
+        source,
+        len(problems),
+        images,
+        shown,
+        more,
     )
 
 

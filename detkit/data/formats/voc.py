@@ -71,9 +71,12 @@ def load_voc(
     settings = (os.path.realpath(annotations), os.path.realpath(images), border_margin)
     files_of = partial(_files_of, images=image_root)
     read = cached_map_files(work, paths, 1_000, "voc", settings, files_of)
+    left_out = []
     for stem, path, (result, found) in zip(stems, paths, read):
         problems += found
-        if result is not None:
+        if result is not None and found:  # an object refused: the image's labels are not whole
+            left_out.append(len(result.objects.names))
+        elif result is not None:
             parsed.append((stem, path, result))
     found_names = {n for *_, xml in parsed for n in xml.objects.names}
     names = list(class_names) if class_names else sorted(found_names)
@@ -86,11 +89,15 @@ def load_voc(
             problems.append(f"{path}: class name(s) {unknown} not in {names}; fix the name or the class list")
             continue
         record = Record(index, xml.file_name, *xml.size, xml.objects.boxes, labels, iscrowd=xml.objects.difficult)
+        found = len(problems)
         if xml.sidecar:
             apply_sidecar(annotations / f"{stem}.json", record, names, problems)
+        if len(problems) > found:
+            left_out.append(len(record.boxes))
+            continue
         records.append(record)
         ids[stem] = index
-    settle_problems(problems, str(root), on_invalid)
+    settle_problems(problems, str(root), on_invalid, left_out)
     given = {split: [ids[s] for s in split_stems if s in ids] for split, split_stems in listed.items() if split}
     return DetectionDataset(images, names, records, given_splits=given)
 

@@ -74,17 +74,22 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
     work = partial(_read_files, root=image_root, num_classes=len(names), margin=border_margin)
     settings = (str(image_root), len(names), border_margin)
     read = cached_map_files(work, images, FILES_PER_WORKER, "yolo", settings, _files_of)
-    records, ids = [], {}
+    records, ids, left_out = [], {}, []
     for image_id, (path, files) in enumerate(zip(images, read), start=1):
         if isinstance(files, str):
             problems.append(files)
             continue
+        found = len(problems)
         objects = files.objects or _checked_objects(files, len(names), border_margin, keypoint_values, problems, forms)
-        records.append(Record(image_id, files.name, files.width, files.height, *objects))
+        record = Record(image_id, files.name, files.width, files.height, *objects)
         if files.sidecar:
-            apply_sidecar(Path(os.path.splitext(files.labels)[0] + ".json"), records[-1], names, problems)
+            apply_sidecar(Path(os.path.splitext(files.labels)[0] + ".json"), record, names, problems)
+        if len(problems) > found:  # a line or its sidecar refused: the image's labels are not whole
+            left_out.append(len(record.boxes))
+            continue
+        records.append(record)
         ids[path] = image_id
-    settle_problems(problems, str(yaml_path), on_invalid)
+    settle_problems(problems, str(yaml_path), on_invalid, left_out)
     report_forms(forms, yaml_path)
     given = {split: [ids[p] for p in paths if p in ids] for split, paths in listed.items() if split}
     if set(listed.get("dev", ())) == set(listed.get("train", ())):
