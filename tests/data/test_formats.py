@@ -3,6 +3,7 @@
 import hashlib
 import itertools
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from PIL import Image
 
 from detkit.data.formats import READERS, convert_dataset
 from detkit.data.formats.voc import load_voc
-from detkit.data.formats.yolo import load_yolo, orphan_labels
+from detkit.data.formats.yolo import load_yolo
 from detkit.exceptions import ConfigError, DatasetError
 
 FORMATS = ("coco", "voc", "yolo")
@@ -89,14 +90,18 @@ def _yolo(tmp_path, labels: dict[str, str], names="names: [cat, dog]\n"):
     return root
 
 
-def test_yolo_background_images_and_orphan_labels(tmp_path):
+def test_yolo_background_images_and_orphan_labels(tmp_path, caplog):
     root = _yolo(tmp_path, {"a": "1 0.5 0.5 0.5 0.5\n", "background": None})
     (root / "labels" / "orphan.txt").write_text("0 0.5 0.5 0.1 0.1\n")
-    dataset = load_yolo(root)
+    with caplog.at_level(logging.INFO):
+        dataset = load_yolo(root)
     a, background = dataset.records
     np.testing.assert_allclose(a.boxes, [[10, 7.5, 30, 22.5]])
     assert dataset.class_names[a.labels[0]] == "dog" and background.boxes.shape == (0, 4)
-    assert orphan_labels(root) == [root / "labels" / "orphan.txt"]
+    assert "data: 1 of 2 images have a label file (the other 1: no objects)" in caplog.text
+    assert f"data: 1 label file(s) belong to no image, not read ({root / 'data.yaml'}): {root}/labels/orphan.txt" in (
+        caplog.text
+    )
 
 
 @pytest.mark.parametrize(

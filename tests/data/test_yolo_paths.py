@@ -1,11 +1,13 @@
 """Ultralytics' path rules (issue 39): an image's labels are found from its path as listed, links
 kept as given, never from where a link leads; every label line of such an export is read."""
 
+import logging
 import os
 
 import pytest
 
 from detkit.data.formats.yolo import load_yolo
+from detkit.exceptions import DatasetError
 from tests.data.test_formats import _write_image
 
 LINES = {
@@ -66,3 +68,24 @@ def test_a_linked_image_without_labels_beside_the_link_takes_those_beside_its_ta
     os.symlink(photos / "images", export / "images")
     (export / "data.yaml").write_text("names: [cat]\n")
     assert [len(r.boxes) for r in load_yolo(export).records] == [2]
+
+
+def test_label_files_that_belong_to_no_image_stop_the_reading_naming_the_first_pair(tmp_path, caplog):
+    """Images listed from ``images/train`` while the labels sit in ``train/labels`` (a renamed or
+    hand-moved export): read as it is, every image would hold no objects."""
+    export = tmp_path / "export"
+    _write_image(export / "images" / "train" / "a.jpg")
+    (export / "train" / "labels").mkdir(parents=True)
+    (export / "train" / "labels" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (export / "data.yaml").write_text("train: images/train\nnames: [cat]\n")
+    with pytest.raises(DatasetError) as refused:
+        load_yolo(export)
+    assert f"1 label file(s), but none belongs to an image: {export}/images/train/a.jpg looks for its labels at " in (
+        str(refused.value)
+    )
+    assert f"{export}/labels/train/a.txt, and {export}/train/labels/a.txt has no image" in str(refused.value)
+
+    (export / "train" / "labels" / "a.txt").unlink()  # no label file at all: said loudly, read as empty
+    with caplog.at_level(logging.INFO):
+        assert [len(r.boxes) for r in load_yolo(export).records] == [0]
+    assert "WARNING" in caplog.text and "data: 0 of 1 images have a label file (the other 1: no objects)" in caplog.text

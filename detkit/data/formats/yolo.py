@@ -6,9 +6,10 @@ The yaml (any name) holds the class ``names`` and, as Ultralytics reads it, the 
 or lists of either. Each image's labels are found by Ultralytics' rule (the last ``/images/``
 of its path becomes ``/labels/``, the suffix ``.txt``). A yaml without those keys means every
 image under ``images/``. An image without a label file is a background image (no objects); a
-label file without an image (an "orphan", common in real exports) cannot be used and is
-reported in `orphan_labels` rather than failing the whole dataset. Group, domain and partial
-labels live in an optional ``<label>.json`` sidecar.
+label file without an image (an "orphan", common in real exports) cannot be used: the reading
+says how many there are, and when no image has a label file while label files exist, nothing is
+read (`check_labels_matched`). Group, domain and partial labels live in an optional
+``<label>.json`` sidecar.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from detkit.exceptions import DatasetError
 from detkit.files import write_text_atomic
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+NOT_LABELS = {"classes.txt"}  # LabelImg's class list, beside its label files
 TOLERANCE = 1e-6  # exporters round normalised coordinates; 1.0000001 is still inside
 FILES_PER_WORKER = 1_000  # images; fewer are read in about the time it takes to fork
 Objects = tuple[np.ndarray, np.ndarray]  # an image's xyxy boxes and labels
@@ -90,6 +92,10 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
         records.append(record)
         ids[path] = image_id
     settle_problems(problems, str(yaml_path), on_invalid, left_out)
+    files = [files for files in read if not isinstance(files, str)]
+    orphans = orphan_labels(files, images, yaml_path, _split_lists(config, base))
+    check_labels_matched(files, orphans, images, yaml_path)
+    report_labels(files, orphans, yaml_path)
     report_forms(forms, yaml_path)
     given = {split: [ids[p] for p in paths if p in ids] for split, paths in listed.items() if split}
     if set(listed.get("dev", ())) == set(listed.get("train", ())):
@@ -156,17 +162,52 @@ def yolo_yamls(folder: Path) -> list[Path]:
     return found
 
 
-def orphan_labels(root: str | Path) -> list[Path]:
-    """Label files under ``root/labels`` with no image beside them in ``root/images``."""
-    root = Path(root)
-    stems = {
-        p.relative_to(root / "images").with_suffix("")
-        for p in (root / "images").rglob("*")
-        if p.suffix.lower() in IMAGE_SUFFIXES
-    }
-    return sorted(
-        p for p in (root / "labels").rglob("*.txt") if p.relative_to(root / "labels").with_suffix("") not in stems
+def orphan_labels(
+    files: Sequence[_ImageFiles], images: Sequence[str], yaml_path: Path, split_lists: set[str]
+) -> list[str]:
+    """The label files no listed image claims (``files``: those of the images read): those in
+    the folders the images' labels are looked for in and, when no image has a label file,
+    under any ``labels`` folder of the export (the split lists the yaml names and LabelImg's
+    ``classes.txt`` are not label files)."""
+    claimed = {f.labels for f in files} | {label_path(image) for image in images}
+    folders = {os.path.dirname(f.labels) for f in files}
+    if not any(f.labelled for f in files):
+        export = yaml_path.resolve().parent
+        folders |= {str(p) for p in itertools.islice(export.rglob("labels"), 100) if p.is_dir()}
+    found = set()
+    for folder in folders:
+        with contextlib.suppress(OSError), os.scandir(folder) as entries:
+            found |= {e.path for e in entries if e.name.endswith(".txt") and e.name not in NOT_LABELS}
+    return sorted(found - claimed - split_lists)
+
+
+def check_labels_matched(files: Sequence[_ImageFiles], orphans: list[str], images: list[str], yaml_path: Path) -> None:
+    """Refuse an export whose label files exist but belong to no image: read as it is, every
+    image would hold no objects."""
+    if orphans and files and not any(f.labelled for f in files):
+        raise DatasetError(
+            f"{len(orphans)} label file(s), but none belongs to an image: {images[0]} looks for its labels at "
+            f"{label_path(images[0])}, and {orphans[0]} has no image whose path gives it (the last /images/ of "
+            "an image's path becomes /labels/, its suffix .txt); put images/ and labels/ side by side, or point "
+            "train:/val: at the images of these labels",
+            str(yaml_path),
+        )
+
+
+def report_labels(files: Sequence[_ImageFiles], orphans: list[str], yaml_path: Path) -> None:
+    """One line: how many images have a label file, and how many label files belong to none."""
+    labelled = sum(f.labelled for f in files)
+    log.log(
+        logging.INFO if labelled else logging.WARNING,  # no label file anywhere: a set of empty images, or a mistake
+        "data: %d of %d images have a label file (the other %d: no objects)%s",
+        labelled,
+        len(files),
+        len(files) - labelled,
+        "" if orphans else "; every label file belongs to an image",
     )
+    if orphans:
+        shown = ", ".join(orphans[:3]) + (f" and {len(orphans) - 3} more" if len(orphans) > 3 else "")
+        log.warning("data: %d label file(s) belong to no image, not read (%s): %s", len(orphans), yaml_path, shown)
 
 
 def label_path(image: str) -> str:
@@ -255,6 +296,13 @@ def _listed_images(config: dict[str, Any], base: Path, yaml_path: Path) -> dict[
     return listed or {"": _folder_images(base / "images")}
 
 
+def _split_lists(config: dict[str, Any], base: Path) -> set[str]:
+    """The ``.txt`` image lists the yaml's splits name (they may lie among label files)."""
+    entries = [config.get(key) for key in (*FILE_NAMES.values(), "validation")]
+    flat = [e for entry in entries for e in (entry if isinstance(entry, list) else [entry])]
+    return {os.path.normpath(base / e) for e in flat if isinstance(e, str) and e.endswith(".txt")}
+
+
 def _entry_images(entry: str, base: Path, where: str) -> list[str]:
     """A folder's images (recursively) or the images a ``.txt`` file lists, one path a line
     (relative ones to the list's folder). Roboflow writes ``../train/images`` for a folder
@@ -318,6 +366,7 @@ class _ImageFiles(NamedTuple):
     text: str
     sidecar: bool
     objects: Objects | None = None
+    labelled: bool = False  # a label file was there (perhaps empty: an image without objects)
 
 
 def _read_files(paths: Sequence[str], root: Path, num_classes: int, margin: float) -> list[_ImageFiles | str]:
@@ -361,7 +410,7 @@ def _read_one(path: str, name: str, root: Path) -> _ImageFiles | str:
     except DatasetError as e:
         return str(e)
     sidecar = os.path.lexists(os.path.splitext(labels)[0] + ".json")
-    return _ImageFiles(name, width, height, labels, text, sidecar)
+    return _ImageFiles(name, width, height, labels, text, sidecar, labelled=os.path.lexists(labels))
 
 
 def _well_formed_objects(read: list[_ImageFiles], num_classes: int, margin: float) -> list[Objects | None]:
