@@ -94,19 +94,22 @@ def write_error_sheet(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def render_error_summary(report: dict[str, Any]) -> str:
     """The head of the report: AP50 and what fixing each kind of error is worth (what tools print)."""
-    kinds = report["breakdown"]["kinds"]
-    ranked = sorted(KINDS, key=lambda k: -kinds[k]["dAP"])
-    worth = ", ".join(f"{_short(k)} {kinds[k]['dAP']:+.3f}" for k in ranked[:2] if kinds[k]["count"])
+    kinds, special = report["breakdown"]["kinds"], report["breakdown"]["special"]
+    ranked = sorted(KINDS, key=lambda k: (kinds[k]["dAP"] is None, -(kinds[k]["dAP"] or 0), -kinds[k]["count"]))
+    with_errors = [k for k in ranked if kinds[k]["count"]]
+    worth = ", ".join(f"{_short(k)} {format_gain(kinds[k]['dAP'])}" for k in with_errors[:2])
     lines = [
-        f"# Error analysis: {report['split']} ({report['images']} images), AP50 {report['breakdown']['AP50']:.3f}",
+        f"# Error analysis: {report['split']} ({report['images']} images), AP50 {_ap(report['breakdown']['AP50'])}",
         "",
-        f"Fixing {worth} AP50 (each kind fixed alone, TIDE's oracle)." if worth else "No errors.",
+        f"{sum(kinds[k]['count'] for k in KINDS)} errors. Fixing {worth} AP50 (each kind fixed alone, TIDE's oracle)."
+        if with_errors
+        else "No errors.",
         "",
         *markdown_table(
             ["kind", "errors", "AP50 gained by fixing it", "next step"],
             [
-                *[[KIND_LABELS[k], kinds[k]["count"], f"{kinds[k]['dAP']:+.3f}", NEXT_STEPS[k]] for k in ranked],
-                *[[KIND_LABELS[s], "", f"{report['breakdown']['special'][s]['dAP']:+.3f}", "bound"] for s in SPECIAL],
+                *[[KIND_LABELS[k], kinds[k]["count"], format_gain(kinds[k]["dAP"]), NEXT_STEPS[k]] for k in ranked],
+                *[[KIND_LABELS[s], "", format_gain(special[s]["dAP"]), "bound"] for s in SPECIAL],
             ],
             "lrrl",
         ),
@@ -176,6 +179,15 @@ def _confusion_rows(confusion: dict[str, Any]) -> list[str]:
     )
 
 
+def format_gain(value: float | None) -> str:
+    """An AP50 gain, or why there is none: fixing left no box to find (AP undefined, never -1)."""
+    return "undefined (no boxes left)" if value is None else f"{value:+.3f}"
+
+
+def _ap(value: float) -> str:
+    return "undefined (no boxes)" if value < 0 else f"{value:.3f}"
+
+
 def _value(value: float) -> str:
     return "—" if value is None or value < 0 else f"{value:.3f}"
 
@@ -185,11 +197,12 @@ def breakdown_png(report: dict[str, Any]) -> bytes:
     names = [*KINDS, *SPECIAL]
     values = [report["breakdown"]["kinds"][k]["dAP"] for k in KINDS]
     values += [report["breakdown"]["special"][s]["dAP"] for s in SPECIAL]
+    values = [np.nan if v is None else v for v in values]  # undefined: no bar
     figure, axes = subplots(figsize=(7, 3.8))
     colours = [*(["tab:red"] * len(KINDS)), *(["tab:gray"] * len(SPECIAL))]
     axes.barh([KIND_LABELS[n] for n in names][::-1], values[::-1], color=colours[::-1])
     axes.set_xlabel("AP50 gained by fixing (TIDE oracle)")
-    axes.set_title(f"{report['split']}: AP50 {report['breakdown']['AP50']:.3f}")
+    axes.set_title(f"{report['split']}: AP50 {_ap(report['breakdown']['AP50'])}")
     return to_png(figure)
 
 

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from detkit.analysis.error_report import CSV_COLUMNS
+from detkit.analysis.error_report import CSV_COLUMNS, format_gain
 from detkit.analysis.label_issues import ISSUE_KINDS
 from detkit.analysis.tide import ErrorAnalysis
 from detkit.exceptions import DatasetError
@@ -83,7 +83,7 @@ def summarise_tags(analysis: ErrorAnalysis, tags: dict[int, list[str]]) -> dict[
             "share": share,
             "kinds": dict(Counter(kinds[i] for i, names in tags.items() if name in names)),
             "dAP_tagged": gained[name]["dAP"],
-            "dAP_ceiling": share * fix_everything,
+            "dAP_ceiling": None if fix_everything is None else share * fix_everything,
         }
     return {"errors": len(analysis.errors), "reviewed": reviewed, "dAP_all": fix_everything, "tags": summary}
 
@@ -101,13 +101,13 @@ def render_tags(summary: dict[str, Any]) -> str:
             tag["count"],
             f"{tag['share']:.0%}",
             ", ".join(f"{n} {k}" for k, n in sorted(tag["kinds"].items())),
-            f"{tag['dAP_tagged']:+.3f}",
-            f"{tag['dAP_ceiling']:+.3f}",
+            format_gain(tag["dAP_tagged"]),
+            format_gain(tag["dAP_ceiling"]),
         ]
         for name, tag in summary["tags"].items()
     ]
     lines += markdown_table(header, rows, "lrrlrr")
-    lines += ["", f"Fixing every error would gain {summary['dAP_all']:+.3f} AP50."]
+    lines += ["", f"Fixing every error would gain {format_gain(summary['dAP_all'])} AP50."]
     return "\n".join(lines) + "\n"
 
 

@@ -300,17 +300,17 @@ class ErrorAnalysis:
             result["kinds"][name] = self._summary(ids, self._fixed_ap(ids), base)
         for name in SPECIAL:
             result["special"][name] = {
-                "dAP": mean_defined(self._fixed_ap(np.zeros(0, dtype=np.int64), name)) - result["AP50"]
+                "dAP": gain(mean_defined(self._fixed_ap(np.zeros(0, dtype=np.int64), name)), result["AP50"])
             }
         return result
 
     def _summary(self, chosen: np.ndarray, fixed_ap: np.ndarray, base: np.ndarray) -> dict[str, Any]:
         counts = np.bincount(self._error_labels[chosen], minlength=len(self.matching.category_ids))
         per_class = {
-            name: {"count": int(counts[k]), "dAP": float(fixed_ap[k] - base[k]) if base[k] > -1 else None}
+            name: {"count": int(counts[k]), "dAP": gain(float(fixed_ap[k]), float(base[k]))}
             for k, name in enumerate(self.class_names)
         }
-        return {"count": len(chosen), "dAP": mean_defined(fixed_ap) - mean_defined(base), "per_class": per_class}
+        return {"count": len(chosen), "dAP": gain(mean_defined(fixed_ap), mean_defined(base)), "per_class": per_class}
 
     @cached_property
     def _error_labels(self) -> np.ndarray:
@@ -348,6 +348,12 @@ class ErrorAnalysis:
         rows = np.flatnonzero((found.label == class_index) & ~self._ignored)
         boxes = int(np.count_nonzero((first.truth_label == class_index) & ~first.truth_ignored))
         return found.score[rows].astype(float), self._true_positive[rows], boxes
+
+
+def gain(fixed: float, base: float) -> float | None:
+    """AP50 gained by a fix: None when either AP is undefined (pycocotools' -1: a class, or a
+    split, with no boxes left to find; fixing every missed box of a class leaves it none)."""
+    return fixed - base if fixed > -1 and base > -1 else None
 
 
 def _or_none(ids: np.ndarray) -> list[int | None]:

@@ -118,7 +118,8 @@ def log_errors(run_dir: Path, report: dict[str, Any], analysis: ErrorAnalysis, i
     prefix = f"errors/{report['split']}"
     with SummaryWriter(log_dir=str(run_dir / "tensorboard")) as writer:
         for kind in KINDS:
-            writer.add_scalar(f"{prefix}/dAP_{kind}", report["breakdown"]["kinds"][kind]["dAP"], 0)
+            if (gained := report["breakdown"]["kinds"][kind]["dAP"]) is not None:  # undefined: not a number
+                writer.add_scalar(f"{prefix}/dAP_{kind}", gained, 0)
         writer.add_text(f"{prefix}/report", render_errors(report), 0)
         for k, name in enumerate(analysis.class_names):
             _add_pr_curve(writer, f"{prefix}/pr/{name}", *analysis.detection_outcomes(k))

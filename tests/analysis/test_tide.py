@@ -7,7 +7,7 @@ import pytest
 from tidecv import TIDE, Data
 
 from detkit.analysis.confusion import confusion_matrix
-from detkit.analysis.error_report import error_rows, write_error_sheet
+from detkit.analysis.error_report import error_rows, render_error_summary, write_error_sheet
 from detkit.analysis.error_tags import read_sheet, rows_tagged, sheet_tags, summarise_tags
 from detkit.analysis.tide import KINDS, ErrorAnalysis
 from detkit.data.formats.coco import dataset_to_coco
@@ -192,3 +192,20 @@ def test_a_sheet_from_another_analysis_is_refused(tmp_path):
     (tmp_path / "other.csv").write_text("image,notes\n1,x\n")
     with pytest.raises(DatasetError, match=r"other.csv: columns \['error_id', 'image_id', 'kind', 'tags'\] missing"):
         read_sheet(tmp_path / "other.csv")
+
+
+def test_a_weak_run_is_reported_as_it_is_never_with_an_undefined_gain_as_a_number():
+    """A first short run finds nothing: every box missed, every detection on background (issue
+    39: the summary said "No errors." over that table, and -1.000 AP50 gained: pycocotools'
+    "undefined", left when fixing every missed box leaves none to find)."""
+    ground_truth, _ = _hand_built()
+    detections = [{"image_id": 3, "category_id": A, "bbox": [10 * k, 10, 20, 20], "score": 0.1} for k in range(1, 6)]
+    analysis = ErrorAnalysis(ground_truth, detections)
+    breakdown = analysis.breakdown()
+    kinds = breakdown["kinds"]
+    assert breakdown["AP50"] == 0 and kinds["missed"]["count"] == 5 and kinds["background"]["count"] == 5
+    assert kinds["missed"]["dAP"] is None, "no box left to find: undefined, not -1"
+    assert kinds["background"]["dAP"] == 0
+    summary = render_error_summary({"split": "dev", "images": 3, "breakdown": breakdown})
+    assert "No errors" not in summary and "-1.000" not in summary
+    assert "10 errors. Fixing background errors +0.000, missed objects undefined (no boxes left) AP50" in summary
