@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from detkit.data.records import DetectionDataset
-from detkit.data.splits import make_splits, write_manifests
+from detkit.data.splits import group_key, make_splits, write_manifests
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.markdown import markdown_table
 
@@ -15,11 +16,13 @@ EVALUATED = ("dev", "test")
 
 
 def summarize_splits(
-    dataset: DetectionDataset, splits: dict[str, list[int]], min_instances: int = 10
+    dataset: DetectionDataset, splits: dict[str, list[int]], min_instances: int = 10, group_regex: str | None = None
 ) -> dict[str, Any]:
-    """Counts per split (images, boxes, groups, instances per class, images per domain) and a
-    warning for each class with fewer than ``min_instances`` boxes in dev or test."""
+    """Counts per split (images, boxes, groups as the split made them: ``group_regex`` on file
+    names, else the records' own, instances per class, images per domain) and a warning for
+    each class with fewer than ``min_instances`` boxes in dev or test."""
     by_id = {r.image_id: r for r in dataset.records}
+    pattern = re.compile(group_regex) if group_regex else None
     summary: dict[str, Any] = {"splits": {}, "warnings": []}
     for name, ids in splits.items():
         records = [by_id[i] for i in ids]
@@ -27,7 +30,7 @@ def summarize_splits(
         summary["splits"][name] = {
             "images": len(records),
             "boxes": int(sum(len(r.boxes) for r in records)),
-            "groups": len({r.group for r in records}),
+            "groups": len({group_key(r, pattern) for r in records}),
             "instances": {c: instances.get(c, 0) for c in dataset.class_names},
             "domains": dict(sorted(Counter(r.domain for r in records).items())),
         }
@@ -72,7 +75,7 @@ def write_splits(
     write one manifest per split and ``report.md`` / ``report.json`` to ``out``."""
     mode, splits = make_splits(dataset, mode, split, seed)
     write_manifests(out, splits, dataset, {"splits": mode, "seed": seed, "split": split})
-    summary = summarize_splits(dataset, splits, min_instances)
+    summary = summarize_splits(dataset, splits, min_instances, split.get("group_regex"))
     summary["mode"] = mode
     write_json_atomic(Path(out) / "report.json", summary)
     write_text_atomic(Path(out) / "report.md", render_split_report(summary))

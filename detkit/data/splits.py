@@ -150,7 +150,7 @@ def group_records(dataset: DetectionDataset, group_regex: str | None = None) -> 
     records = dataset.records
     if not records:
         return _Groups([], np.zeros((0, dataset.num_classes)), [], NO_GROUPS, np.zeros(1, dtype=np.int64))
-    names, group_of = _sorted_codes([_group_key(record, pattern) for record in records])
+    names, group_of = _sorted_codes([group_key(record, pattern) for record in records])
     domains, domain_of = _sorted_codes([r.domain for r in records])
     classes, count = dataset.num_classes, len(names)
     strata = np.zeros((count, classes + len(domains)), dtype=np.int64)
@@ -186,7 +186,8 @@ def _sorted_codes(values: list[str]) -> tuple[list[str], np.ndarray]:
     return names, rank[seen_as]
 
 
-def _group_key(record: Record, pattern: re.Pattern[str] | None) -> str:
+def group_key(record: Record, pattern: re.Pattern[str] | None) -> str:
+    """The group a record splits with: its own, or what ``pattern`` finds in its file name."""
     if pattern is None:
         return record.group
     match = pattern.search(record.file_name)

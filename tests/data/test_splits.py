@@ -122,6 +122,10 @@ def test_groups_from_a_file_name_pattern(tiny_shapes):
     assert not {prefix[i] for i in splits["train"]} & {prefix[i] for i in splits["dev"]}
     with pytest.raises(ConfigError, match="does not match"):
         split_dataset(tiny_shapes, {"train": 1.0}, group_regex="^cam")
+    by_prefix = summarize_splits(tiny_shapes, splits, group_regex=r"^(\d{5})")["splits"]
+    assert {name: by_prefix[name]["groups"] for name in splits} == {
+        name: len({prefix[i] for i in ids}) for name, ids in splits.items()
+    }, "the groups the split made, not the records' own (issue 39: 97 reported where there were 81)"
 
 
 def test_bad_fractions_are_refused(tiny_shapes):
