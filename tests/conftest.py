@@ -68,14 +68,6 @@ EASY_AT_160 = [
 ]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``-n``), the tests of one costly session fixture run in one worker,
-    which trains it once (``--dist loadgroup``, the README's test command)."""
-    for item in items:
-        if "easy_run" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("easy_run"))
-
-
 @pytest.fixture(scope="session")
 def easy_run(tmp_path_factory: pytest.TempPathFactory):
     """``easy_run(model)``: the run directory of ``model`` (a configs/model name) trained on

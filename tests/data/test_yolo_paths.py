@@ -1,12 +1,14 @@
 """Ultralytics' path rules (issue 39): an image's labels are found from its path as listed, links
 kept as given, never from where a link leads; every label line of such an export is read."""
 
+import dataclasses
 import logging
 import os
 
 import pytest
+import yaml
 
-from detkit.data.formats.yolo import load_yolo
+from detkit.data.formats.yolo import load_yolo, write_yolo
 from detkit.exceptions import DatasetError
 from tests.data.test_formats import _write_image
 
@@ -89,3 +91,37 @@ def test_label_files_that_belong_to_no_image_stop_the_reading_naming_the_first_p
     with caplog.at_level(logging.INFO):
         assert [len(r.boxes) for r in load_yolo(export).records] == [0]
     assert "WARNING" in caplog.text and "data: 0 of 1 images have a label file (the other 1: no objects)" in caplog.text
+
+
+def _as_ultralytics_resolves(yaml_file, cwd):
+    """Where Ultralytics (``check_det_dataset``, ``img2label_paths``' lists) finds the splits'
+    images, run from ``cwd``: ``path:`` relative to the working folder when it exists there,
+    else the yaml's folder; a list's ``./`` lines relative to the list."""
+    config = yaml.safe_load(yaml_file.read_text())
+    given = config.get("path")
+    root = (cwd / given) if given and (cwd / given).exists() else yaml_file.parent
+    found = {}
+    for key in ("train", "val", "test"):
+        if key in config:
+            entry = (root / config[key]).resolve()
+            lines = entry.read_text().splitlines() if entry.suffix == ".txt" else None
+            found[key] = [entry.parent / line[2:] for line in lines] if lines is not None else [entry]
+    return found
+
+
+@pytest.mark.parametrize("given_splits", [False, True])
+def test_what_convert_writes_as_yolo_loads_under_ultralytics_path_rules_from_any_folder(tmp_path, given_splits):
+    export = _export_with_linked_images(tmp_path / "source", list_files=False)
+    dataset = load_yolo(export)
+    if not given_splits:
+        dataset = dataclasses.replace(dataset, given_splits={})
+    written = write_yolo(dataset, tmp_path / "out")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    found = _as_ultralytics_resolves(written / "data.yaml", elsewhere)
+    assert set(found) == {"train", "val"}
+    if given_splits:
+        assert [len(found[key]) for key in ("train", "val")] == [2, 1]
+    for paths in found.values():
+        assert all(p.exists() and str(p).startswith(str(written)) for p in paths), paths
+    assert sum(len(r.boxes) for r in load_yolo(written).records) == 4

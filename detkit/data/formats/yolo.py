@@ -532,8 +532,8 @@ def _checked_row(label: int, values: list[float], num_classes: int) -> list[floa
 
 def write_yolo(dataset: DetectionDataset, root: str | Path) -> Path:
     """Copy images into ``root/images``, write ``root/labels`` and ``root/data.yaml``; the
-    dataset's given splits become ``<split>.txt`` image lists the yaml names. Crowd regions have
-    no YOLO form and are left out."""
+    dataset's given splits become ``<split>.txt`` image lists the yaml names, relative to it as
+    Ultralytics reads them. Crowd regions have no YOLO form and are left out."""
     root = Path(root)
     copy_images(dataset, root / "images")
     for record in dataset.records:
@@ -546,7 +546,9 @@ def write_yolo(dataset: DetectionDataset, root: str | Path) -> Path:
         labels = (root / "labels" / record.file_name).with_suffix(".txt")
         write_text_atomic(labels, "".join(f"{x}\n" for x in lines))
         write_sidecar(labels.with_suffix(".json"), record, dataset.class_names)
-    config: dict[str, Any] = {"path": ".", "train": "images", "val": "images"}
+    # No ``path:``: Ultralytics reads a relative one against the folder it runs in (``.`` always
+    # exists there), and without one it takes the yaml's folder, wherever the export is moved.
+    config: dict[str, Any] = {"train": "images", "val": "images"}
     names_of = {r.image_id: r.file_name for r in dataset.records}
     for split, key in FILE_NAMES.items():
         if split in dataset.given_splits:
