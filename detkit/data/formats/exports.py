@@ -21,7 +21,7 @@ from detkit.data.formats.quirks import drop_empty_classes, settle_small_boxes, w
 from detkit.data.formats.roots import check_input_path
 from detkit.data.formats.split_names import detkit_split
 from detkit.data.formats.voc import load_voc
-from detkit.data.formats.yolo import find_yolo_yaml, load_yolo, yolo_yamls
+from detkit.data.formats.yolo import find_yolo_yaml, labelimg_classes, load_yolo, yolo_yamls
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.splits import SPLITS
 from detkit.exceptions import ConfigError, DatasetError
@@ -31,7 +31,7 @@ COCO_FILE = "annotations.json"
 LOOKED_FOR = (
     "COCO: a .json, annotations.json, annotations/instances_<split>.json, or train/ valid/ test/ folders each "
     "with a .json; Pascal VOC: Annotations/ (+ JPEGImages/, ImageSets/Main/) or .xml files beside images; "
-    "YOLO: a .yaml with the class `names`"
+    "YOLO: a .yaml with the class `names`, or LabelImg's classes.txt"
 )
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def detect_format(root: Path) -> str:
         return by_suffix[root.suffix.lower()]
     found = [
         name
-        for name, present in (("coco", _has_coco(root)), ("voc", _has_voc(root)), ("yolo", bool(yolo_yamls(root))))
+        for name, present in (("coco", _has_coco(root)), ("voc", _has_voc(root)), ("yolo", _has_yolo(root)))
         if present
     ]
     if len(found) == 1:
@@ -125,6 +125,10 @@ def _has_coco(root: Path) -> bool:
             folder.is_dir() and detkit_split(folder.name) and list(folder.glob("*.json")) for folder in root.iterdir()
         )
     )
+
+
+def _has_yolo(root: Path) -> bool:
+    return bool(yolo_yamls(root)) or labelimg_classes(root) is not None
 
 
 def _has_voc(root: Path) -> bool:

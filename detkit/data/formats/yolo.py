@@ -19,6 +19,7 @@ import itertools
 import logging
 import math
 import os
+import re
 from collections import Counter
 from collections.abc import Sequence
 from functools import partial
@@ -37,14 +38,16 @@ from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.formats.read_cache import cached_map_files
 from detkit.data.formats.roots import is_system_folder, resolves_under
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
-from detkit.data.formats.split_names import FILE_NAMES
+from detkit.data.formats.split_names import FILE_NAMES, detkit_split
 from detkit.data.image_files import shown_size
 from detkit.data.records import DetectionDataset, Record
 from detkit.exceptions import DatasetError
 from detkit.files import write_text_atomic
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
-NOT_LABELS = {"classes.txt"}  # LabelImg's class list, beside its label files
+CLASSES_FILE = "classes.txt"  # LabelImg's class list, one name a line, beside its label files
+NOT_LABELS = {CLASSES_FILE}
+WINDOWS_PATH = re.compile(r"^[A-Za-z]:|\\")  # a drive letter, or a backslash
 TOLERANCE = 1e-6  # exporters round normalised coordinates; 1.0000001 is still inside
 FILES_PER_WORKER = 1_000  # images; fewer are read in about the time it takes to fork
 Objects = tuple[np.ndarray, np.ndarray]  # an image's xyxy boxes and labels
@@ -66,7 +69,7 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
     images = list(dict.fromkeys(path for paths in listed.values() for path in paths))  # as listed, links kept
     if not images:
         raise DatasetError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found for it under {base}", str(yaml_path))
-    report_images_from_elsewhere(images, yaml_path)
+    report_images_from_elsewhere(images, yaml_path, base if yaml_path.name == CLASSES_FILE else yaml_path.parent)
     image_root = next(
         (folder for folder in (base / "images", base) if all(_under(p, folder) for p in images)),
         Path(os.path.commonpath(images)),
@@ -114,11 +117,12 @@ def report_forms(forms: Counter, yaml_path: Path) -> None:
         log.info("data: %s (%s)", "; ".join(said), yaml_path)
 
 
-def report_images_from_elsewhere(images: list[str], yaml_path: Path) -> None:
-    """Say when the yaml takes images from outside the folder it lies in (an absolute or ``../``
-    path, or a list naming such files): allowed, as Ultralytics allows it, but the user should
-    know what a conversion copies and what a training reads."""
-    export = os.path.realpath(yaml_path.parent)
+def report_images_from_elsewhere(images: list[str], yaml_path: Path, export_folder: Path) -> None:
+    """Say when the yaml takes images from outside the export's folder (the yaml's; for a
+    ``classes.txt``, the folder above its labels): an absolute or ``../`` path, or a list naming
+    such files, allowed as Ultralytics allows it, but the user should know what a conversion
+    copies and what a training reads."""
+    export = os.path.realpath(export_folder)
     outside = [path for path in images if not _under(path, Path(export))]
     if outside:
         folders = sorted({os.path.dirname(path) for path in outside})
@@ -134,18 +138,36 @@ def report_images_from_elsewhere(images: list[str], yaml_path: Path) -> None:
 
 
 def find_yolo_yaml(root: Path) -> Path:
-    """``root`` if it is a yaml, else the one yaml in the folder ``root`` that has ``names``."""
+    """``root`` if it is a yaml (or a ``classes.txt``), else the one yaml in the folder ``root``
+    that has ``names``, else its LabelImg ``classes.txt`` (images and their labels side by side)."""
     if os.path.lexists(root) and not root.is_dir():  # a file, or what stands in for one (read_text names it)
-        if root.suffix.lower() not in (".yaml", ".yml"):
+        if root.suffix.lower() not in (".yaml", ".yml") and root.name != CLASSES_FILE:
             raise DatasetError("not a YOLO dataset yaml; point data.root at the .yaml or its folder", str(root))
         return root
     found = yolo_yamls(root)
     if len(found) == 1:
         return found[0]
+    if not found and (classes := labelimg_classes(root)) is not None:
+        return classes
     if not found:
-        raise DatasetError("no YOLO dataset yaml (a .yaml with the class `names`) here; add one", source=str(root))
+        raise DatasetError(
+            f"no YOLO dataset yaml (a .yaml with the class `names`) nor a {CLASSES_FILE} here; add one", str(root)
+        )
     listed = ", ".join(p.name for p in found)
     raise DatasetError(f"several dataset yamls ({listed}); point data.root at the one to use", source=str(root))
+
+
+def labelimg_classes(root: Path) -> Path | None:
+    """LabelImg's ``classes.txt`` of an export (written beside the label files): in ``root``, in
+    ``labels/`` (a save folder apart from the images), or in one of the split folders of either."""
+    folders = [root, root / "labels"]
+    with contextlib.suppress(OSError):
+        folders += sorted(p for f in folders[:2] if f.is_dir() for p in f.iterdir() if p.is_dir() and _a_split(p))
+    return next((f / CLASSES_FILE for f in folders if (f / CLASSES_FILE).is_file()), None)
+
+
+def _a_split(folder: Path) -> bool:
+    return detkit_split(folder.name) is not None
 
 
 def yolo_yamls(folder: Path) -> list[Path]:
@@ -225,7 +247,14 @@ def _under(path: str, folder: Path) -> bool:
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
+    """The dataset yaml, or for LabelImg's ``classes.txt`` the ``names`` it lists."""
     text = read_text(path, missing="point data.root at the dataset yaml or its folder", limit=limits.YAML_BYTES)
+    if path.name == CLASSES_FILE:  # the export is above its labels/ and split folders
+        names = [line.strip() for line in text.splitlines() if line.strip()]
+        up, folder = 0, path.parent
+        while up < 2 and (folder.name == "labels" or _a_split(folder)):  # labels/, train/ or labels/train/
+            up, folder = up + 1, folder.parent
+        return {"names": names, "path": "/".join([".."] * up) or "."}
     config = parse_yaml(text, str(path))
     if not isinstance(config, dict):
         raise DatasetError("not a YOLO dataset yaml: expected keys such as `names`, `train`, `val`", str(path))
@@ -277,7 +306,8 @@ def _dataset_root(config: dict[str, Any], yaml_path: Path) -> Path:
 
 def _listed_images(config: dict[str, Any], base: Path, yaml_path: Path) -> dict[str, list[str]]:
     """The images of each of ``train`` / ``val`` (or ``validation``) / ``test``, by detkit's
-    split name; without any of them, every image under ``base/images`` (key ``""``)."""
+    split name; without any of them, every image under ``base/images`` (key ``""``) or, without
+    that folder, those of the split folders beside the yaml (`_split_folders`)."""
     config = dict(config)
     if "val" not in config and "validation" in config:
         config["val"] = config["validation"]
@@ -293,7 +323,22 @@ def _listed_images(config: dict[str, Any], base: Path, yaml_path: Path) -> dict[
                 if entry not in found:
                     found[entry] = _entry_images(entry, base, f"{yaml_path}: {key}")
             listed[split] = [p for entry in entries for p in found[entry]]
-    return listed or {"": _folder_images(base / "images")}
+    if listed:
+        return listed
+    if (base / "images").is_dir():
+        return {"": _folder_images(base / "images")}
+    return _split_folders(base) or {"": _folder_images(base)}
+
+
+def _split_folders(base: Path) -> dict[str, list[str]]:
+    """The images of the folders beside the yaml named as splits (``train/``, ``valid/``,
+    ``test/``: LabelImg's and Roboflow's layouts), by detkit's split name."""
+    listed: dict[str, list[str]] = {}
+    for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+        split = detkit_split(folder.name)
+        if split is not None and (images := _folder_images(folder)):
+            listed.setdefault(split, []).extend(images)
+    return listed
 
 
 def _split_lists(config: dict[str, Any], base: Path) -> set[str]:
@@ -311,6 +356,8 @@ def _entry_images(entry: str, base: Path, where: str) -> list[str]:
     try:
         if not path.exists() and entry.startswith("../"):
             path = base / entry[3:]
+        if not path.exists() and WINDOWS_PATH.search(entry):
+            path = _windows_path_here(entry, base, where)
         kind = "folder" if path.is_dir() else "list" if path.is_file() and path.suffix == ".txt" else None
     except (OSError, ValueError) as e:  # a name too long for the file system, a NUL in it
         raise DatasetError(f"{entry!r} cannot be a path ({e}); fix the path", where) from None
@@ -321,7 +368,41 @@ def _entry_images(entry: str, base: Path, where: str) -> list[str]:
     if kind == "list":
         lines = [line.strip() for line in read_text(path).splitlines()]
         return [os.path.normpath(path.parent / line) for line in lines if line]
-    raise DatasetError(f"{entry!r} is not a folder or .txt list of images (looked for {path}); fix the path", where)
+    raise DatasetError(
+        f"{entry!r} is not a folder or .txt list of images (looked for {path}){_image_folders_beside(base)}; "
+        "fix the path",
+        where,
+    )
+
+
+def _windows_path_here(entry: str, base: Path, where: str) -> Path:
+    """A Windows path from the exporter's machine (``C:\\Users\\me\\set\\labels\\train``) read as
+    the longest tail of it that is here, beside the yaml (``train``); said in one line."""
+    parts = [p for p in re.split(r"[\\/]+", entry) if p and not re.fullmatch(r"[A-Za-z]:", p)]
+    for start in range(len(parts)):
+        candidate = base.joinpath(*parts[start:])
+        if candidate.exists():
+            log.info("data: %s: %r is a Windows path of another machine; read as %s", where, entry, candidate)
+            return candidate
+    return base.joinpath(*parts) if parts else base / entry
+
+
+def _image_folders_beside(base: Path) -> str:
+    """``; here: <folder>/ (images/, labels/), ...``: the folders beside the yaml that hold
+    images, for a message about a split folder that is not there (a renamed export)."""
+    try:
+        folders = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return ""
+    shown = []
+    for folder in folders[:20]:
+        inner = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        holds = any(
+            os.path.splitext(p.name)[1].lower() in IMAGE_SUFFIXES for p in itertools.islice(folder.iterdir(), 1000)
+        )
+        if holds or "images" in inner:
+            shown.append(f"{folder.name}/" + (f" ({', '.join(f'{n}/' for n in inner)})" if inner else ""))
+    return f"; beside it: {', '.join(shown)}" if shown else ""
 
 
 def _folder_images(folder: Path) -> list[str]:

@@ -1,0 +1,90 @@
+"""YOLO sets made by hand or with LabelImg (issue 39): no dataset yaml, or one written on another
+machine. LabelImg writes ``<image>.txt`` and ``classes.txt`` in its save folder: beside the
+images, or in a folder of its own; people keep ``train/``, ``valid/``, ``test/`` folders."""
+
+import logging
+
+import pytest
+
+from detkit.data.formats import load_export
+from detkit.data.formats.yolo import load_yolo
+from detkit.exceptions import DatasetError
+from tests.data.test_formats import _write_image
+
+CLASSES = "ship\nbuoy\n"
+
+
+def _labelled(folder, stem, lines, labels_in=None):
+    _write_image(folder / f"{stem}.jpg")
+    labels = labels_in or folder
+    labels.mkdir(parents=True, exist_ok=True)
+    (labels / f"{stem}.txt").write_text("".join(f"{line}\n" for line in lines))
+
+
+def _split_folders(root, classes_in=("train",)):
+    """``train/``, ``valid/``, ``test/``, each with images and their labels side by side."""
+    _labelled(root / "train", "a", ["0 0.5 0.5 0.2 0.2", "1 0.2 0.2 0.1 0.1"])
+    _labelled(root / "train", "b", ["1 0.5 0.5 0.3 0.3"])
+    _labelled(root / "valid", "c", ["0 0.4 0.4 0.2 0.2"])
+    _labelled(root / "test", "d", ["0 0.6 0.6 0.2 0.2"])
+    for folder in classes_in:
+        (root / folder / "classes.txt").write_text(CLASSES)
+    return root
+
+
+def _boxes(dataset):
+    return sum(len(r.boxes) for r in dataset.records)
+
+
+@pytest.mark.parametrize("classes_in", [(".",), ("train",), ("train", "valid", "test")], ids=["root", "train", "each"])
+def test_split_folders_with_classes_txt_read_without_a_yaml(tmp_path, classes_in):
+    dataset = load_export(_split_folders(tmp_path / "set", classes_in))
+    assert dataset.class_names == ["ship", "buoy"] and _boxes(dataset) == 5
+    assert {split: len(ids) for split, ids in dataset.given_splits.items()} == {"train": 2, "dev": 1, "test": 1}
+
+
+def test_one_folder_of_images_and_labels_side_by_side(tmp_path):
+    root = tmp_path / "set"
+    _labelled(root, "a", ["0 0.5 0.5 0.2 0.2"])
+    _labelled(root, "b", ["1 0.5 0.5 0.3 0.3", "0 0.1 0.1 0.1 0.1"])
+    (root / "classes.txt").write_text(CLASSES)
+    dataset = load_export(root)
+    assert _boxes(dataset) == 3 and not dataset.given_splits
+
+
+def test_a_save_folder_apart_from_the_images(tmp_path, caplog):
+    root = tmp_path / "set"
+    _labelled(root / "images", "a", ["0 0.5 0.5 0.2 0.2"], labels_in=root / "labels")
+    (root / "labels" / "classes.txt").write_text(CLASSES)
+    with caplog.at_level(logging.INFO):
+        dataset = load_yolo(root)
+    assert _boxes(dataset) == 1 and dataset.class_names == ["ship", "buoy"]
+    assert "outside the export" not in caplog.text
+
+
+def test_a_yaml_with_the_windows_paths_of_its_authors_machine_reads_the_folders_beside_it(tmp_path, caplog):
+    root = _split_folders(tmp_path / "set", classes_in=())
+    (root / "data.yaml").write_text(
+        "train: C:\\Users\\me\\boats\\labels\\train\nval: C:\\Users\\me\\boats\\valid\n"
+        "test: ..\\test\nnc: 2\nnames: ['ship', 'buoy']\n"
+    )
+    with caplog.at_level(logging.INFO):
+        dataset = load_yolo(root)
+    assert _boxes(dataset) == 5
+    assert {split: len(ids) for split, ids in dataset.given_splits.items()} == {"train": 2, "dev": 1, "test": 1}
+    windows = "'C:\\\\Users\\\\me\\\\boats\\\\labels\\\\train'"
+    assert f"{windows} is a Windows path of another machine; read as {root / 'train'}" in caplog.text
+
+
+def test_a_renamed_split_folder_is_named_with_the_folders_that_are_there(tmp_path):
+    """A Roboflow export whose ``valid/`` was renamed ``validate/``."""
+    root = tmp_path / "export"
+    for split in ("train", "validate"):
+        _labelled(root / split / "images", "x", ["0 0.5 0.5 0.2 0.2"], labels_in=root / split / "labels")
+    (root / "data.yaml").write_text("train: ../train/images\nval: ../valid/images\nnames: ['ship']\n")
+    with pytest.raises(
+        DatasetError,
+        match=r"'\.\./valid/images' is not a folder .* beside it: train/ \(images/, "
+        r"labels/\), validate/ \(images/, labels/\); fix the path",
+    ):
+        load_yolo(root)
