@@ -125,3 +125,21 @@ def test_what_convert_writes_as_yolo_loads_under_ultralytics_path_rules_from_any
     for paths in found.values():
         assert all(p.exists() and str(p).startswith(str(written)) for p in paths), paths
     assert sum(len(r.boxes) for r in load_yolo(written).records) == 4
+
+
+def test_what_convert_writes_as_coco_loads_in_pycocotools_and_scores_itself_perfectly(tmp_path):
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    from detkit.data.formats.coco import write_coco
+
+    dataset = load_yolo(_export_with_linked_images(tmp_path / "source", list_files=False))
+    written = write_coco(dataset, tmp_path / "out" / "annotations.json")
+    truth = COCO(str(written))
+    assert len(truth.getAnnIds()) == 4 and len(truth.getImgIds()) == 3 and len(truth.getCatIds()) == 2
+    results = [{**a, "score": 1.0} for a in truth.dataset["annotations"]]
+    evaluation = COCOeval(truth, truth.loadRes(results), "bbox")
+    evaluation.evaluate()
+    evaluation.accumulate()
+    evaluation.summarize()
+    assert evaluation.stats[0] == pytest.approx(1.0)

@@ -347,7 +347,8 @@ def dataset_to_coco(dataset: DetectionDataset) -> dict[str, Any]:
                     "iscrowd": int(crowd),
                 }
             )
-    return {"images": images, "annotations": annotations, "categories": categories}
+    info = {"description": "written by detkit", "version": "1.0"}  # COCO's top-level keys, which some readers need
+    return {"info": info, "licenses": [], "images": images, "annotations": annotations, "categories": categories}
 
 
 def write_coco(dataset: DetectionDataset, path: str | Path) -> Path:
