@@ -88,3 +88,24 @@ def test_a_renamed_split_folder_is_named_with_the_folders_that_are_there(tmp_pat
         r"labels/\), validate/ \(images/, labels/\); fix the path",
     ):
         load_yolo(root)
+
+
+@pytest.mark.parametrize("prefix", ["", "data/"], ids=["as_documented", "darknet_data_folder"])
+def test_cvat_yolo_1_1_darknet_files_read_with_their_lists(tmp_path, prefix):
+    """CVAT's "YOLO 1.1": ``obj.data`` names ``obj.names`` and the ``train.txt`` / ``valid.txt``
+    lists of ``obj_<subset>_data/`` images, each label beside its image (CVAT's documented
+    layout; Darknet runs from a ``data/`` folder, so some exports say ``data/obj_train_data/``)."""
+    root = tmp_path / "cvat"
+    _labelled(root / "obj_train_data", "frame_000000", ["0 0.5 0.5 0.2 0.2", "1 0.2 0.2 0.1 0.1"])
+    _labelled(root / "obj_train_data", "frame_000001", [])
+    _labelled(root / "obj_valid_data", "frame_000002", ["1 0.5 0.5 0.3 0.3"])
+    (root / "obj.names").write_text(CLASSES)
+    (root / "obj.data").write_text(
+        f"classes = 2\nnames = {prefix}obj.names\ntrain = {prefix}train.txt\n"
+        f"valid = {prefix}valid.txt\nbackup = backup/\n"
+    )
+    for subset, stems in (("train", ["frame_000000", "frame_000001"]), ("valid", ["frame_000002"])):
+        (root / f"{subset}.txt").write_text("".join(f"{prefix}obj_{subset}_data/{s}.jpg\n" for s in stems))
+    dataset = load_export(root)
+    assert dataset.class_names == ["ship", "buoy"] and _boxes(dataset) == 3
+    assert {split: len(ids) for split, ids in dataset.given_splits.items()} == {"train": 2, "dev": 1}

@@ -21,7 +21,7 @@ from detkit.data.formats.quirks import drop_empty_classes, settle_small_boxes, w
 from detkit.data.formats.roots import check_input_path
 from detkit.data.formats.split_names import detkit_split
 from detkit.data.formats.voc import load_voc
-from detkit.data.formats.yolo import find_yolo_yaml, labelimg_classes, load_yolo, yolo_yamls
+from detkit.data.formats.yolo import class_list, find_yolo_yaml, load_yolo, yolo_yamls
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.splits import SPLITS
 from detkit.exceptions import ConfigError, DatasetError
@@ -128,7 +128,7 @@ def _has_coco(root: Path) -> bool:
 
 
 def _has_yolo(root: Path) -> bool:
-    return bool(yolo_yamls(root)) or labelimg_classes(root) is not None
+    return bool(yolo_yamls(root)) or class_list(root) is not None
 
 
 def _has_voc(root: Path) -> bool:

@@ -46,7 +46,9 @@ from detkit.files import write_text_atomic
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 CLASSES_FILE = "classes.txt"  # LabelImg's class list, one name a line, beside its label files
-NOT_LABELS = {CLASSES_FILE}
+DARKNET_NAMES, DARKNET_DATA = "obj.names", "obj.data"  # Darknet's (CVAT's "YOLO 1.1"): names, and lists
+CLASS_LISTS = (CLASSES_FILE, DARKNET_NAMES)
+NOT_LABELS = set(CLASS_LISTS)
 WINDOWS_PATH = re.compile(r"^[A-Za-z]:|\\")  # a drive letter, or a backslash
 TOLERANCE = 1e-6  # exporters round normalised coordinates; 1.0000001 is still inside
 FILES_PER_WORKER = 1_000  # images; fewer are read in about the time it takes to fork
@@ -69,7 +71,7 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
     images = list(dict.fromkeys(path for paths in listed.values() for path in paths))  # as listed, links kept
     if not images:
         raise DatasetError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found for it under {base}", str(yaml_path))
-    report_images_from_elsewhere(images, yaml_path, base if yaml_path.name == CLASSES_FILE else yaml_path.parent)
+    report_images_from_elsewhere(images, yaml_path, base if yaml_path.name in CLASS_LISTS else yaml_path.parent)
     image_root = next(
         (folder for folder in (base / "images", base) if all(_under(p, folder) for p in images)),
         Path(os.path.commonpath(images)),
@@ -141,29 +143,34 @@ def find_yolo_yaml(root: Path) -> Path:
     """``root`` if it is a yaml (or a ``classes.txt``), else the one yaml in the folder ``root``
     that has ``names``, else its LabelImg ``classes.txt`` (images and their labels side by side)."""
     if os.path.lexists(root) and not root.is_dir():  # a file, or what stands in for one (read_text names it)
-        if root.suffix.lower() not in (".yaml", ".yml") and root.name != CLASSES_FILE:
+        if root.suffix.lower() not in (".yaml", ".yml") and root.name not in (*CLASS_LISTS, DARKNET_DATA):
             raise DatasetError("not a YOLO dataset yaml; point data.root at the .yaml or its folder", str(root))
         return root
     found = yolo_yamls(root)
     if len(found) == 1:
         return found[0]
-    if not found and (classes := labelimg_classes(root)) is not None:
+    if not found and (classes := class_list(root)) is not None:
         return classes
     if not found:
         raise DatasetError(
-            f"no YOLO dataset yaml (a .yaml with the class `names`) nor a {CLASSES_FILE} here; add one", str(root)
+            f"no YOLO dataset yaml (a .yaml with the class `names`), {DARKNET_DATA} nor {CLASSES_FILE} here; add one",
+            str(root),
         )
     listed = ", ".join(p.name for p in found)
     raise DatasetError(f"several dataset yamls ({listed}); point data.root at the one to use", source=str(root))
 
 
-def labelimg_classes(root: Path) -> Path | None:
-    """LabelImg's ``classes.txt`` of an export (written beside the label files): in ``root``, in
-    ``labels/`` (a save folder apart from the images), or in one of the split folders of either."""
+def class_list(root: Path) -> Path | None:
+    """The class list of a YOLO set without a dataset yaml: Darknet's ``obj.data`` (CVAT's YOLO
+    1.1), else LabelImg's ``classes.txt`` or an ``obj.names`` (written beside the label files):
+    in ``root``, in ``labels/`` (a save folder apart from the images), or in one of the split
+    folders of either."""
+    if (root / DARKNET_DATA).is_file():
+        return root / DARKNET_DATA
     folders = [root, root / "labels"]
     with contextlib.suppress(OSError):
         folders += sorted(p for f in folders[:2] if f.is_dir() for p in f.iterdir() if p.is_dir() and _a_split(p))
-    return next((f / CLASSES_FILE for f in folders if (f / CLASSES_FILE).is_file()), None)
+    return next((f / name for f in folders for name in CLASS_LISTS if (f / name).is_file()), None)
 
 
 def _a_split(folder: Path) -> bool:
@@ -249,7 +256,9 @@ def _under(path: str, folder: Path) -> bool:
 def _read_yaml(path: Path) -> dict[str, Any]:
     """The dataset yaml, or for LabelImg's ``classes.txt`` the ``names`` it lists."""
     text = read_text(path, missing="point data.root at the dataset yaml or its folder", limit=limits.YAML_BYTES)
-    if path.name == CLASSES_FILE:  # the export is above its labels/ and split folders
+    if path.name == DARKNET_DATA:
+        return _darknet_config(text, path)
+    if path.name in CLASS_LISTS:  # the export is above its labels/ and split folders
         names = [line.strip() for line in text.splitlines() if line.strip()]
         up, folder = 0, path.parent
         while up < 2 and (folder.name == "labels" or _a_split(folder)):  # labels/, train/ or labels/train/
@@ -259,6 +268,27 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise DatasetError("not a YOLO dataset yaml: expected keys such as `names`, `train`, `val`", str(path))
     return config
+
+
+def _darknet_config(text: str, path: Path) -> dict[str, Any]:
+    """Darknet's ``obj.data`` (``names = obj.names``, ``train = train.txt``, ``valid = ...``) as
+    a dataset yaml would say it; its paths may start with the ``data/`` Darknet runs from."""
+    values = dict(
+        (key.strip(), value.strip()) for key, _, value in (line.partition("=") for line in text.splitlines()) if value
+    )
+    names_file = _darknet_path(values.get("names", DARKNET_NAMES), path.parent)
+    names = [line.strip() for line in read_text(names_file, missing=f"{path} names it").splitlines() if line.strip()]
+    config: dict[str, Any] = {"names": names}
+    for key, yaml_key in (("train", "train"), ("valid", "val"), ("test", "test")):
+        if key in values:
+            config[yaml_key] = os.path.relpath(_darknet_path(values[key], path.parent), path.parent)
+    return config
+
+
+def _darknet_path(given: str, folder: Path) -> Path:
+    """A path of Darknet's files, relative to the export, with or without Darknet's ``data/``."""
+    path = folder / given
+    return folder / given[len("data/") :] if not path.exists() and given.startswith("data/") else path
 
 
 def _read_names(config: dict[str, Any], path: Path) -> list[str]:
@@ -367,7 +397,7 @@ def _entry_images(entry: str, base: Path, where: str) -> list[str]:
         return _folder_images(path)
     if kind == "list":
         lines = [line.strip() for line in read_text(path).splitlines()]
-        return [os.path.normpath(path.parent / line) for line in lines if line]
+        return [os.path.normpath(_darknet_path(line, path.parent)) for line in lines if line]
     raise DatasetError(
         f"{entry!r} is not a folder or .txt list of images (looked for {path}){_image_folders_beside(base)}; "
         "fix the path",
@@ -388,20 +418,18 @@ def _windows_path_here(entry: str, base: Path, where: str) -> Path:
 
 
 def _image_folders_beside(base: Path) -> str:
-    """``; here: <folder>/ (images/, labels/), ...``: the folders beside the yaml that hold
-    images, for a message about a split folder that is not there (a renamed export)."""
-    try:
-        folders = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
-    except OSError:
-        return ""
+    """``; beside it: <folder>/ (images/, labels/), ...``: the folders beside the yaml that hold
+    images, for a message about a split folder that is not there (a renamed export); what
+    cannot be listed is left out."""
     shown = []
-    for folder in folders[:20]:
-        inner = sorted(p.name for p in folder.iterdir() if p.is_dir())
-        holds = any(
-            os.path.splitext(p.name)[1].lower() in IMAGE_SUFFIXES for p in itertools.islice(folder.iterdir(), 1000)
-        )
-        if holds or "images" in inner:
-            shown.append(f"{folder.name}/" + (f" ({', '.join(f'{n}/' for n in inner)})" if inner else ""))
+    with contextlib.suppress(OSError):
+        folders = sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+        for folder in folders[:20]:
+            with contextlib.suppress(OSError):
+                entries = list(itertools.islice(folder.iterdir(), 1000))
+                inner = sorted(p.name for p in entries if p.is_dir())
+                if "images" in inner or any(os.path.splitext(p.name)[1].lower() in IMAGE_SUFFIXES for p in entries):
+                    shown.append(f"{folder.name}/" + (f" ({', '.join(f'{n}/' for n in inner)})" if inner else ""))
     return f"; beside it: {', '.join(shown)}" if shown else ""
 
 
