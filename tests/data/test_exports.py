@@ -142,7 +142,7 @@ def test_nothing_found_two_formats_or_no_root_are_one_clear_message(tmp_path, ex
     both = tmp_path / "both"
     both.mkdir()
     (both / "data.yaml").write_text("names: [a]\n")
-    (both / "labels.json").write_text("{}")
+    (both / "labels.json").write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
     with pytest.raises(DatasetError, match="looks like coco and yolo; choose with data=coco"):
         load_export(both)
 

@@ -2,6 +2,7 @@
 machine. LabelImg writes ``<image>.txt`` and ``classes.txt`` in its save folder: beside the
 images, or in a folder of its own; people keep ``train/``, ``valid/``, ``test/`` folders."""
 
+import json
 import logging
 
 import pytest
@@ -109,3 +110,36 @@ def test_cvat_yolo_1_1_darknet_files_read_with_their_lists(tmp_path, prefix):
     dataset = load_export(root)
     assert dataset.class_names == ["ship", "buoy"] and _boxes(dataset) == 3
     assert {split: len(ids) for split, ids in dataset.given_splits.items()} == {"train": 2, "dev": 1}
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "images\\{name}",  # Label Studio before 1.16, on Windows
+        "images\\1/{name}",  # with its project id
+        "..\\..\\label-studio\\media\\upload\\4\\{name}",  # 1.16's "COCO with images"
+    ],
+)
+def test_label_studio_coco_names_written_on_windows_read_the_image_of_that_name(tmp_path, caplog, written):
+    """Label Studio's COCO export: ``result.json`` beside ``images/``, its file names as its
+    versions wrote them (its issues 7294 and converter 139)."""
+    root = tmp_path / "label_studio"
+    _write_image(root / "images" / "cb0618f6-boat.jpg")
+    entry = {"id": 0, "file_name": written.format(name="cb0618f6-boat.jpg"), "width": 40, "height": 30}
+    annotation = {"id": 0, "image_id": 0, "category_id": 0, "bbox": [1, 2, 10, 8], "area": 80, "iscrowd": 0}
+    coco = {"images": [entry], "categories": [{"id": 0, "name": "ship"}], "annotations": [annotation]}
+    (root / "result.json").write_text(json.dumps(coco))
+    with caplog.at_level(logging.INFO):
+        dataset = load_export(root)
+    assert [r.file_name for r in dataset.records] == ["cb0618f6-boat.jpg"] and _boxes(dataset) == 1
+    assert "1 file_name(s) written on another machine" in caplog.text
+
+
+def test_label_studio_yolo_export_reads_with_its_classes_txt(tmp_path):
+    """Label Studio's YOLO export: ``classes.txt``, ``notes.json``, ``images/``, ``labels/``."""
+    root = tmp_path / "label_studio"
+    _labelled(root / "images", "a1b2-boat", ["0 0.5 0.5 0.2 0.2", "1 0.2 0.2 0.1 0.1"], labels_in=root / "labels")
+    (root / "classes.txt").write_text(CLASSES)
+    (root / "notes.json").write_text(json.dumps({"categories": [{"id": 0, "name": "ship"}, {"id": 1, "name": "buoy"}]}))
+    dataset = load_export(root)
+    assert dataset.class_names == ["ship", "buoy"] and _boxes(dataset) == 2

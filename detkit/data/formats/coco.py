@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import operator
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,8 @@ from detkit.data.formats.roots import ImageRoot, escapes_root
 from detkit.data.records import DetectionDataset, Record
 from detkit.exceptions import DatasetError
 from detkit.files import write_json_atomic
+
+log = logging.getLogger(__name__)
 
 
 @collector_paused()  # records by the 100,000 hold no cycles; the collector would walk them again and again
@@ -153,8 +157,12 @@ def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -
     image_root = None if root is None else ImageRoot(root)
     found: list[tuple[int, str]] = []  # (index, problem)
     places: list[int] = []  # the index of each image kept
+    moved = 0  # file names written on another machine, read as the image of that name here
     for index, image in enumerate(data["images"]):
-        wrong = _image_field_problem(image) or _image_place_problem(image, kept, names_seen, image_root)
+        wrong = _image_field_problem(image)
+        if wrong is None and image_root is not None and (here := _name_here(image["file_name"], image_root)):
+            image["file_name"], moved = here, moved + 1
+        wrong = wrong or _image_place_problem(image, kept, names_seen, image_root)
         if wrong is not None:
             found.append((index, wrong))
             continue
@@ -171,7 +179,29 @@ def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -
     for index, wrong in sorted(found):
         image = data["images"][index]
         problems.append(f"images[{index}] (id={image.get('id')!r}, file_name={image.get('file_name')!r}): {wrong}")
+    if moved:
+        log.info(
+            "data: %d file_name(s) written on another machine (Windows separators, the exporter's own folders) read "
+            "as the image of that name in %s",
+            moved,
+            root,
+        )
     return kept
+
+
+def _name_here(name: str, image_root: ImageRoot) -> str | None:
+    """For a file name written on Windows (Label Studio writes ``images\\x.jpg``,
+    ``images\\1/x.jpg`` or ``..\\..\\label-studio\\media\\upload\\4\\x.jpg``): the same name
+    with ``/`` if that is here, else the image of its base name directly in the root; None for
+    any other name, or when neither is there. A ``/`` name that leaves the root is refused."""
+    if "\\" not in name:
+        return None
+    posix = name.replace("\\", "/")
+    base = posix.rsplit("/", 1)[-1]
+    for candidate in (posix, base):
+        if not escapes_root(candidate) and os.path.isfile(image_root.path(candidate)):
+            return candidate
+    return None
 
 
 def _image_field_problem(image: dict[str, Any]) -> str | None:

@@ -23,6 +23,7 @@ from detkit.data.formats.split_names import detkit_split
 from detkit.data.formats.voc import load_voc
 from detkit.data.formats.yolo import class_list, find_yolo_yaml, load_yolo, yolo_yamls
 from detkit.data.records import DetectionDataset, Record
+from detkit.data.regular_files import open_regular
 from detkit.data.splits import SPLITS
 from detkit.exceptions import ConfigError, DatasetError
 
@@ -119,12 +120,25 @@ def detect_format(root: Path) -> str:
 
 def _has_coco(root: Path) -> bool:
     return bool(
-        list(root.glob("*.json"))
+        any(looks_like_coco(path) for path in root.glob("*.json"))
         or list((root / "annotations").glob("instances_*.json"))
         or any(
             folder.is_dir() and detkit_split(folder.name) and list(folder.glob("*.json")) for folder in root.iterdir()
         )
     )
+
+
+def looks_like_coco(path: Path) -> bool:
+    """Whether a json beside the images can be a COCO file: its first MiB names ``images`` or
+    ``annotations`` (Label Studio's YOLO export holds a ``notes.json`` of classes; an unreadable
+    file counts, for the reader to name what is wrong with it)."""
+    try:
+        fd = open_regular(path)
+    except OSError:
+        return True
+    with os.fdopen(fd, "rb") as file:
+        head = file.read(1 << 20)
+    return b'"images"' in head or b'"annotations"' in head
 
 
 def _has_yolo(root: Path) -> bool:
@@ -159,7 +173,7 @@ def coco_parts(root: Path, images: Path | None = None) -> list[tuple[str, Path, 
             )
     if per_split:
         return sorted(per_split, key=lambda part: SPLITS.index(part[0]))
-    top = sorted(root.glob("*.json"))
+    top = sorted(path for path in root.glob("*.json") if looks_like_coco(path))
     if len(top) > 1:
         listed = ", ".join(p.name for p in top)
         raise DatasetError(f"several json files ({listed}); point data.root at the annotation file", str(root))
