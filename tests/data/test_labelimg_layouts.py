@@ -143,3 +143,17 @@ def test_label_studio_yolo_export_reads_with_its_classes_txt(tmp_path):
     (root / "notes.json").write_text(json.dumps({"categories": [{"id": 0, "name": "ship"}, {"id": 1, "name": "buoy"}]}))
     dataset = load_export(root)
     assert dataset.class_names == ["ship", "buoy"] and _boxes(dataset) == 2
+
+
+def test_label_studio_voc_export_reads_its_images_folder(tmp_path):
+    """Label Studio's Pascal VOC export: ``Annotations/`` beside ``images/`` (not ``JPEGImages/``)."""
+    root = tmp_path / "label_studio"
+    _write_image(root / "images" / "a1b2-boat.jpg")
+    (root / "Annotations").mkdir()
+    (root / "Annotations" / "a1b2-boat.xml").write_text(
+        "<annotation><filename>a1b2-boat.jpg</filename><size><width>40</width><height>30</height></size>"
+        "<object><name>ship</name><bndbox><xmin>2</xmin><ymin>3</ymin><xmax>20</xmax><ymax>25</ymax></bndbox>"
+        "</object></annotation>"
+    )
+    dataset = load_export(root)
+    assert dataset.class_names == ["ship"] and _boxes(dataset) == 1

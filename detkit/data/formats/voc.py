@@ -109,11 +109,12 @@ def _xml_stems(folder: Path) -> list[str]:
 
 
 def voc_folders(root: Path) -> tuple[Path, Path]:
-    """The annotation and image folders of a VOC dataset: ``Annotations/`` and ``JPEGImages/``,
-    or ``root`` for both when the xml files lie beside their images (LabelImg)."""
+    """The annotation and image folders of a VOC dataset: ``Annotations/`` and ``JPEGImages/``
+    (``images/`` in Label Studio's export), or ``root`` for both when the xml files lie beside
+    their images (LabelImg)."""
     if (root / "Annotations").is_dir():
-        images = root / "JPEGImages"
-        return root / "Annotations", images if images.is_dir() else root / "Annotations"
+        images = next((root / name for name in ("JPEGImages", "images") if (root / name).is_dir()), None)
+        return root / "Annotations", images or root / "Annotations"
     if root.is_dir() and any(root.glob("*.xml")):
         return root, root
     raise DatasetError("no Annotations/ folder or .xml files; point data.root at the VOC folder", source=str(root))
