@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 MAX_LISTED_PROBLEMS = 20
+EXAMPLES_PER_KIND = 3
 SIGNAL_EXIT_CODES = {"SIGTERM": 143, "SIGINT": 130}  # 128 + the signal's number
 
 
@@ -15,15 +18,40 @@ class DatasetError(DetkitError):
 
     def __init__(self, problems: list[str] | str, source: str | None = None):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
-        lines = self.problems[:MAX_LISTED_PROBLEMS]
-        hidden = len(self.problems) - len(lines)
-        if hidden > 0:
-            lines.append(f"... and {hidden} more problem(s)")
         head = f"{source}: " if source else ""
-        if len(lines) == 1:
-            super().__init__(head + lines[0])
+        if len(self.problems) == 1:
+            super().__init__(head + self.problems[0])
         else:
-            super().__init__(head + f"{len(self.problems)} problem(s):\n  - " + "\n  - ".join(lines))
+            super().__init__(head + describe_problems(self.problems))
+
+
+def describe_problems(problems: list[str]) -> str:
+    """``N problem(s)`` and the problems, grouped by kind when there are several kinds (each
+    with its count and first examples, so that no kind hides behind a numerous one), else the
+    first `MAX_LISTED_PROBLEMS`."""
+    kinds: dict[str, list[str]] = {}
+    for problem in problems:
+        kinds.setdefault(problem_kind(problem), []).append(problem)
+    if len(kinds) == 1:
+        lines = problems[:MAX_LISTED_PROBLEMS]
+        hidden = len(problems) - len(lines)
+        lines += [f"... and {hidden} more problem(s)"] if hidden > 0 else []
+        return f"{len(problems)} problem(s):\n  - " + "\n  - ".join(lines)
+    lines = []
+    for examples in list(kinds.values())[:MAX_LISTED_PROBLEMS]:
+        more = len(examples) - EXAMPLES_PER_KIND
+        lines.append(f"{len(examples)} of this kind: " + "\n      ".join(examples[:EXAMPLES_PER_KIND]))
+        lines[-1] += f"\n      ... and {more} more of this kind" if more > 0 else ""
+    if len(kinds) > MAX_LISTED_PROBLEMS:
+        lines.append(f"... and {len(kinds) - MAX_LISTED_PROBLEMS} more kind(s)")
+    return f"{len(problems)} problem(s) of {len(kinds)} kinds:\n  - " + "\n  - ".join(lines)
+
+
+def problem_kind(problem: str) -> str:
+    """What a problem says with its particulars left out (paths, quoted values, numbers)."""
+    kind = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", problem)
+    kind = re.sub(r"\S*/\S*", "<path>", kind)
+    return re.sub(r"\d+(\.\d+)?", "#", kind)
 
 
 class ConfigError(DetkitError):

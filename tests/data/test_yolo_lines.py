@@ -76,3 +76,12 @@ def test_pose_lines_give_their_boxes_when_the_yaml_has_kpt_shape(tmp_path, caplo
 def test_a_line_that_is_no_box_and_no_polygon_is_named(tmp_path, line, problem):
     with pytest.raises(DatasetError, match=problem):
         load_yolo(_export(tmp_path, [line]))
+
+
+def test_problems_are_grouped_by_kind_so_that_a_rare_kind_is_not_hidden_by_a_common_one(tmp_path):
+    lines = ["0 0.1 0.1 0.2 0.2 0.3"] * 30 + ["7 0.5 0.5 0.2 0.2"]  # 30 lines of 6 fields, one unknown class
+    with pytest.raises(DatasetError) as refused:
+        load_yolo(_export(tmp_path, lines))
+    message = str(refused.value)
+    assert "31 problem(s) of 2 kinds" in message and "30 of this kind" in message and "27 more of this kind" in message
+    assert "line 31: class 7 outside 0..1" in message, "the rare kind is shown"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from detkit.data.formats.parallel import map_files
 from detkit.data.image_files import stored_and_shown_size
-from detkit.exceptions import ConfigError, DatasetError
+from detkit.exceptions import ConfigError, DatasetError, describe_problems
 
 ON_INVALID = ("error", "drop")
 HEADERS_PER_WORKER = 5_000  # fewer are read in about the time it takes to fork
@@ -30,8 +30,6 @@ def settle_problems(problems: list[str], source: str, on_invalid: str, left_out:
         return
     if on_invalid == "error":
         raise DatasetError(problems, source=source)
-    shown = "\n  - ".join(problems[:5])
-    more = f"\n  ... and {len(problems) - 5} more" if len(problems) > 5 else ""
     images = (
         f"; left out {len(left_out)} image(s) with them, and the {sum(left_out)} valid "
         "box(es) they held, so that none is taken for an image without the dropped objects"
@@ -39,12 +37,11 @@ def settle_problems(problems: list[str], source: str, on_invalid: str, left_out:
         else ""
     )
     log.warning(
-        "%s: dropped %d invalid record(s) (data.on_invalid=drop)%s:\n  - %s%s",
+        "%s: dropped %d invalid record(s) (data.on_invalid=drop)%s; %s",
         source,
         len(problems),
         images,
-        shown,
-        more,
+        describe_problems(problems),
     )
 
 
