@@ -9,6 +9,8 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import ProgressBar, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks.progress.rich_progress import _RICH_AVAILABLE
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 from torchvision.utils import draw_bounding_boxes, make_grid
@@ -17,6 +19,19 @@ from detkit.analysis.grids import same_size
 from detkit.data.splits import dataset_fingerprint
 from detkit.exceptions import ConfigError
 from detkit.training.datamodule import DetectionDataModule
+
+
+def progress_bar() -> ProgressBar:
+    """Lightning's own progress bar (rich's when it is installed, as Lightning chooses), without
+    ``v_num``: the logger's version, which for detkit's TensorBoard folder is the last four
+    letters of ``tensorboard``."""
+    base = RichProgressBar if _RICH_AVAILABLE else TQDMProgressBar
+
+    class WithoutVersion(base):
+        def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+            return {k: v for k, v in super().get_metrics(trainer, pl_module).items() if k != "v_num"}
+
+    return WithoutVersion()
 
 
 class DevImageLogger(L.Callback):

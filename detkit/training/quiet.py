@@ -18,12 +18,34 @@ def silence_known_noise() -> None:
     # Scoring a checkpoint (tools/evaluate.py, errors, diagnose) needs its weights, not the
     # checkpoint callbacks' state that Lightning asks for to resume training.
     warnings.filterwarnings("ignore", message=r"Be aware that when using `ckpt_path`, callbacks used to create")
-    logging.getLogger(LIGHTNING_INFO).addFilter(_no_tips)
+    logging.getLogger(LIGHTNING_INFO).addFilter(_not_noise)
+    # The Predictor keeps each batch's detections itself (gathered across processes): it
+    # returns nothing from predict_step on purpose.
+    warnings.filterwarnings("ignore", message=r"predict returned None if it was on purpose")
+    _one_copy_of_each_line()
     # Optuna's storage layer imports alembic, which logs each of its plugins at INFO ("setup
     # plugin alembic.autogenerate...") when an Optuna sweep starts; detkit keeps studies in memory.
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
-def _no_tips(record: logging.LogRecord) -> bool:
-    """Drop Lightning's advertisement tips (a cloud logger); detkit logs to TensorBoard."""
-    return not str(record.msg).startswith("💡 Tip")
+NOISE = (
+    "💡 Tip",  # advertisements (a cloud logger); detkit logs to TensorBoard
+    "GPU available: False",  # no accelerator to report (one that is there, used or not, is still said)
+    "TPU available: False",
+    "Loading `train_dataloader` to estimate",  # the schedules ask for the step count; nothing to act on
+)
+
+
+def _not_noise(record: logging.LogRecord) -> bool:
+    """Drop the Lightning messages in `NOISE`."""
+    return not str(record.msg).startswith(NOISE)
+
+
+def _one_copy_of_each_line() -> None:
+    """The ``lightning`` package logger prints every message itself (``INFO: ...``) and passes it
+    on to the root logger, which a tool's Hydra logging config prints again: once the root has
+    a handler, Lightning's own console handler goes."""
+    if logging.getLogger().handlers:
+        package = logging.getLogger("lightning")
+        for handler in [h for h in package.handlers if type(h) is logging.StreamHandler]:
+            package.removeHandler(handler)

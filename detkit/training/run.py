@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from detkit.data.records import DetectionDataset
 from detkit.exceptions import ConfigError, user_error_behind
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
-from detkit.training.callbacks import SameConfigEverywhere
+from detkit.training.callbacks import SameConfigEverywhere, progress_bar
 from detkit.training.checkpoints import AtomicCheckpointIO
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.interruption import Stage, stopped_by_signals
@@ -87,6 +88,7 @@ def _train(cfg: DictConfig, run_dir: Path, stage: Stage) -> TrainedRun:
     module = build_module(cfg)
     check_partial_label_support(datamodule.subset("train"), module)
     trainer = stage.trainer = build_trainer(cfg, run_dir)
+    log_each_epoch_at_least_once(trainer, datamodule)
     report_batch_size(trainer, datamodule.batch_size, cfg.optimizer.get("lr"))
     resumed = resumed_checkpoint(cfg.get("resume"))
     save_config(cfg, run_dir)
@@ -99,6 +101,15 @@ def _train(cfg: DictConfig, run_dir: Path, stage: Stage) -> TrainedRun:
     metrics = evaluate_splits(trainer, module, datamodule, splits, str(checkpoint) if checkpoint else None)
     _write_results(trainer, cfg, run_dir, metrics, datamodule.split_mode)
     return TrainedRun(run_dir, metrics, fit_seconds, trainer.global_step, checkpoint)
+
+
+def log_each_epoch_at_least_once(trainer: L.Trainer, datamodule: DetectionDataModule) -> None:
+    """``log_every_n_steps`` no larger than an epoch's steps on each process, nor than the run's
+    ``max_steps``: Lightning logs training steps only every n of them, so a small training set
+    or a short budget would log none (and Lightning warns about the first)."""
+    steps = math.ceil(len(datamodule.subset("train")) / (datamodule.batch_size * trainer.world_size))
+    budget = trainer.max_steps if trainer.max_steps > 0 else steps
+    trainer.log_every_n_steps = max(1, min(trainer.log_every_n_steps, steps, budget))
 
 
 def resumed_checkpoint(resume: str | None) -> str | None:
@@ -215,6 +226,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         RandomStateCheckpoint(),
         SameConfigEverywhere(cfg),
         *(instantiate(callback) for callback in (cfg.get("callbacks") or {}).values() if callback is not None),
+        *([progress_bar()] if cfg.trainer.get("enable_progress_bar", True) is not False else []),
     ]
     trainer = instantiate_trainer(
         cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()]

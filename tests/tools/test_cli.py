@@ -4,6 +4,7 @@ import base64
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -146,10 +147,31 @@ def test_diagnose_without_a_run_says_what_to_give(run_tool_here, tmp_path):
     assert result.returncode == 2 and "0 < confidence < 1" in result.stderr
 
 
+def _assert_quiet(result: subprocess.CompletedProcess) -> None:
+    """What a tool printed holds no third-party warning and no noise (issue 39)."""
+    printed = result.stdout + result.stderr
+    noise = [
+        line
+        for line in printed.splitlines()
+        if re.search(r"warn|v_num|^INFO: |available: False|\b1 classes\b", line, re.IGNORECASE)
+    ]
+    assert not noise, noise
+
+
+@pytest.mark.slow
+def test_a_run_that_an_iteration_budget_ends_before_validation_is_quiet_and_logs_its_steps(run_tool, tmp_path):
+    result = run_tool("train", "hydra.run.dir=run", "trainer.max_steps=2", "trainer.log_every_n_steps=50")
+    assert result.returncode == 0, result.stderr[-3000:]
+    _assert_quiet(result)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"scalars": 0}).Reload()
+    assert events.Scalars("train/loss"), "logged at least once, though the run is shorter than 50 steps"
+
+
 @pytest.mark.slow
 def test_train_then_evaluate_end_to_end(run_tool, tmp_path):
     result = run_tool("train", "hydra.run.dir=run", "callbacks.dev_images.every_n_epochs=1")
     assert result.returncode == 0, result.stderr[-3000:]
+    _assert_quiet(result)
     run = tmp_path / "run"
     for name in (
         "config.yaml",
@@ -174,12 +196,14 @@ def test_train_then_evaluate_end_to_end(run_tool, tmp_path):
 
     result = run_tool("evaluate", f"run={run}", "split=dev")
     assert result.returncode == 0, result.stderr[-3000:]
+    _assert_quiet(result)
     again = json.loads((run / "eval" / "dev" / "metrics.json").read_text())["dev"]
     assert again == pytest.approx(metrics["dev"])
 
     dev_coco, dev_images = _dev_images(tmp_path / "data" / "shapes", run, tmp_path / "dev")
     result = run_tool("predict", f"run={run}", f"images={dev_images}", f"annotations={dev_coco}", "score_threshold=0")
     assert result.returncode == 0, result.stderr[-3000:]
+    _assert_quiet(result)
     results = json.loads((run / "predict" / "predictions.json").read_text())
     assert {"image_id", "category_id", "bbox", "score"} == set(results[0])
     drawn = sorted(p.name for p in (run / "predict" / "drawn").iterdir())

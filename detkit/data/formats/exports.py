@@ -93,7 +93,7 @@ def describe(format: str, root: Path, files: str, dataset: DetectionDataset) -> 
     )
     return (
         f"{format.upper() if format != 'voc' else 'Pascal VOC'} export {root} ({files}): {len(dataset)} images, "
-        f"{dataset.num_classes} classes, {splits}"
+        f"{dataset.num_classes} class{'es' if dataset.num_classes != 1 else ''}, {splits}"
     )
 
 
