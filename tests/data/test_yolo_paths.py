@@ -143,3 +143,16 @@ def test_what_convert_writes_as_coco_loads_in_pycocotools_and_scores_itself_perf
     evaluation.accumulate()
     evaluation.summarize()
     assert evaluation.stats[0] == pytest.approx(1.0)
+
+
+def test_label_files_deeper_in_a_labels_folder_that_belong_to_no_image_are_found(tmp_path):
+    """What convert to=yolo wrote for images under train/images/ before it followed Ultralytics'
+    rule itself: labels/train/images/a.txt, where images/train/images/a.jpg looks in
+    images/train/labels/: read as it was, 0 boxes and no word."""
+    export = tmp_path / "export"
+    _write_image(export / "images" / "train" / "images" / "a.jpg")
+    (export / "labels" / "train" / "images").mkdir(parents=True)
+    (export / "labels" / "train" / "images" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (export / "data.yaml").write_text("names: [cat]\n")
+    with pytest.raises(DatasetError, match=r"1 label file\(s\), but none belongs to an image"):
+        load_yolo(export)

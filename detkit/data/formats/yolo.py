@@ -199,14 +199,14 @@ def orphan_labels(
     under any ``labels`` folder of the export (the split lists the yaml names and LabelImg's
     ``classes.txt`` are not label files)."""
     claimed = {f.labels for f in files} | {label_path(image) for image in images}
-    folders = {os.path.dirname(f.labels) for f in files}
-    if not any(f.labelled for f in files):
-        export = yaml_path.resolve().parent
-        folders |= {str(p) for p in itertools.islice(export.rglob("labels"), 100) if p.is_dir()}
     found = set()
-    for folder in folders:
+    for folder in {os.path.dirname(f.labels) for f in files}:
         with contextlib.suppress(OSError), os.scandir(folder) as entries:
             found |= {e.path for e in entries if e.name.endswith(".txt") and e.name not in NOT_LABELS}
+    if not any(f.labelled for f in files):  # anywhere under a labels/ folder of the export
+        export = yaml_path.resolve().parent
+        for folder in itertools.islice((p for p in export.rglob("labels") if p.is_dir()), 100):
+            found |= {str(p) for p in itertools.islice(folder.rglob("*.txt"), 10_000) if p.name not in NOT_LABELS}
     return sorted(found - claimed - split_lists)
 
 
@@ -652,7 +652,7 @@ def write_yolo(dataset: DetectionDataset, root: str | Path) -> Path:
             for (cx, cy, w, h), label, crowd in zip(normalised.tolist(), record.labels, record.iscrowd)
             if not crowd
         ]
-        labels = (root / "labels" / record.file_name).with_suffix(".txt")
+        labels = Path(label_path(str(root / "images" / record.file_name)))  # where readers will look for them
         write_text_atomic(labels, "".join(f"{x}\n" for x in lines))
         write_sidecar(labels.with_suffix(".json"), record, dataset.class_names)
     # No ``path:``: Ultralytics reads a relative one against the folder it runs in (``.`` always
