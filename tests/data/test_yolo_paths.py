@@ -156,3 +156,24 @@ def test_label_files_deeper_in_a_labels_folder_that_belong_to_no_image_are_found
     (export / "data.yaml").write_text("names: [cat]\n")
     with pytest.raises(DatasetError, match=r"1 label file\(s\), but none belongs to an image"):
         load_yolo(export)
+
+
+def test_what_convert_writes_as_voc_reads_under_labelimgs_rules(tmp_path):
+    """LabelImg's PascalVocReader: each ``object``'s ``name``, ``int(float())`` of the
+    ``bndbox`` corners, ``bool(int())`` of ``difficult``; the image beside in ``JPEGImages/``."""
+    import xml.etree.ElementTree as ET
+
+    from detkit.data.formats.voc import write_voc
+
+    dataset = load_yolo(_export_with_linked_images(tmp_path / "source", list_files=False))
+    written = write_voc(dataset, tmp_path / "out")
+    shapes = []
+    for path in sorted((written / "Annotations").glob("*.xml")):
+        tree = ET.parse(path).getroot()
+        assert (written / "JPEGImages" / tree.find("filename").text).is_file()
+        for obj in tree.iter("object"):
+            box = obj.find("bndbox")
+            corners = [int(float(box.find(k).text)) for k in ("xmin", "ymin", "xmax", "ymax")]
+            shapes.append((obj.find("name").text, corners, bool(int(obj.find("difficult").text))))
+    assert len(shapes) == 4 and {name for name, _, _ in shapes} == {"cat", "dog"}
+    assert all(x1 < x2 and y1 < y2 for _, (x1, y1, x2, y2), _ in shapes)
