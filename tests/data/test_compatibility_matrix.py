@@ -3,6 +3,7 @@ its documented layout, reads with all its boxes and converts to the other two fo
 same count; one cell per format trains a step."""
 
 import json
+import logging
 import os
 
 import pytest
@@ -128,12 +129,14 @@ def _boxes(dataset):
 
 
 @pytest.mark.parametrize("cell", list(CELLS))
-def test_each_export_reads_every_box_and_converts_to_the_other_formats_with_the_same_count(tmp_path, cell):
+def test_each_export_reads_every_box_and_converts_to_the_other_formats_with_the_same_count(tmp_path, caplog, cell):
     root = tmp_path / cell
     root.mkdir()
     boxes = CELLS[cell](root)
-    dataset = load_export(root)
+    with caplog.at_level(logging.INFO):
+        dataset = load_export(root)
     assert _boxes(dataset) == boxes
+    assert f"{len(dataset)} images (" in caplog.text and f"without objects), {boxes} boxes, " in caplog.text
     for target in FORMATS:
         convert_dataset("auto", root, target, tmp_path / target)
         assert _boxes(load_export(tmp_path / target, target)) == boxes, target

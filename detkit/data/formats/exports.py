@@ -84,16 +84,20 @@ def load_export(
 
 
 def describe(format: str, root: Path, files: str, dataset: DetectionDataset) -> str:
-    """One line: the format and files found, the size, and the export's own splits if any."""
+    """One line: the format and files found, the images (and how many hold no object), the
+    boxes read, the classes, and the export's own splits if any."""
+    boxes = sum(len(record.boxes) for record in dataset.records)
+    empty = sum(len(record.boxes) == 0 for record in dataset.records)
     splits = (
         "its own splits "
         + ", ".join(f"{s} {len(dataset.given_splits[s])}" for s in SPLITS if s in dataset.given_splits)
         if dataset.given_splits
         else "no splits of its own"
     )
+    classes = f"{dataset.num_classes} class{'es' if dataset.num_classes != 1 else ''}"
     return (
-        f"{format.upper() if format != 'voc' else 'Pascal VOC'} export {root} ({files}): {len(dataset)} images, "
-        f"{dataset.num_classes} class{'es' if dataset.num_classes != 1 else ''}, {splits}"
+        f"{format.upper() if format != 'voc' else 'Pascal VOC'} export {root} ({files}): {len(dataset)} images "
+        f"({empty} without objects), {boxes} boxes, {classes}, {splits}"
     )
 
 
