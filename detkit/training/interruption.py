@@ -22,7 +22,7 @@ import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from detkit.exceptions import TrainingInterrupted
-from detkit.training.layout import CONFIG_FILE, LAST, checkpoint_file
+from detkit.training.layout import CONFIG_FILE, resumable
 
 
 class _Terminated(BaseException):
@@ -73,12 +73,10 @@ def where_to_continue(stage: Stage, run_dir: Path) -> str:
     resume = f"python tools/train.py resume={run_dir}"
     if stage.scoring:
         return f"after its last epoch, while scoring the final checkpoint: {resume} scores it and writes metrics.json"
-    if not (run_dir / CONFIG_FILE).is_file():
+    continues_from = resumable(run_dir)  # what resume= will take
+    if continues_from is None:
         return "before training began; nothing was trained: run the same command again"
     epoch = stage.trainer.current_epoch if stage.trainer is not None else 0
-    if not checkpoint_file(run_dir, LAST).is_file():
+    if continues_from.name == CONFIG_FILE:
         return f"during epoch {epoch} (counted from 0), before any epoch finished: start it again with {resume}"
-    return (
-        f"during epoch {epoch} (counted from 0); {checkpoint_file(run_dir, LAST)} holds the last whole epoch: "
-        f"continue with {resume}"
-    )
+    return f"during epoch {epoch} (counted from 0); {continues_from} holds the last whole epoch: continue with {resume}"

@@ -10,22 +10,16 @@ import pytest
 
 from detkit.data.formats import convert_dataset, load_export
 from tests.data.test_formats import _write_image
+from tests.data.test_labelimg_layouts import _labelled
 
 FORMATS = ("coco", "voc", "yolo")
-
-
-def _image_and_labels(folder, stem, lines, labels_in=None):
-    _write_image(folder / f"{stem}.jpg")
-    labels = labels_in or folder
-    labels.mkdir(parents=True, exist_ok=True)
-    (labels / f"{stem}.txt").write_text("".join(f"{line}\n" for line in lines))
 
 
 def roboflow_yolov8(root):
     """Roboflow's YOLOv5-v11 export: ``data.yaml`` with ``../train/images`` paths, ``train/``,
     ``valid/``, ``test/`` each with ``images/`` and ``labels/``; polygon lines in a segmentation project."""
     for split, lines in (("train", ["0 0.5 0.5 0.2 0.2"]), ("valid", ["1 0.2 0.3 0.4 0.3 0.3 0.5"]), ("test", [])):
-        _image_and_labels(root / split / "images", f"{split}_a_jpg.rf.1f2e", lines, root / split / "labels")
+        _labelled(root / split / "images", f"{split}_a_jpg.rf.1f2e", lines, root / split / "labels")
     (root / "data.yaml").write_text(
         "train: ../train/images\nval: ../valid/images\ntest: ../test/images\n\nnc: 2\nnames: ['ship', 'buoy']\n\n"
         "roboflow:\n  workspace: w\n  project: p\n  version: 1\n  license: CC BY 4.0\n  url: https://x/p/1\n"
@@ -35,7 +29,7 @@ def roboflow_yolov8(root):
 
 def cvat_yolo_1_1(root):
     """CVAT's YOLO 1.1: ``obj.data``, ``obj.names``, ``obj_train_data/`` and ``train.txt``."""
-    _image_and_labels(root / "obj_train_data", "frame_000000", ["0 0.5 0.5 0.2 0.2", "1 0.2 0.2 0.1 0.1"])
+    _labelled(root / "obj_train_data", "frame_000000", ["0 0.5 0.5 0.2 0.2", "1 0.2 0.2 0.1 0.1"])
     (root / "obj.names").write_text("ship\nbuoy\n")
     (root / "obj.data").write_text("classes = 2\nnames = data/obj.names\ntrain = data/train.txt\nbackup = backup/\n")
     (root / "train.txt").write_text("data/obj_train_data/frame_000000.jpg\n")
@@ -45,7 +39,7 @@ def cvat_yolo_1_1(root):
 def cvat_ultralytics(root):
     """CVAT's Ultralytics YOLO detection: ``data.yaml`` (``path: ./``, ``train: train.txt``),
     ``images/train``, ``labels/train``, ``train.txt`` of ``images/train/...`` lines."""
-    _image_and_labels(root / "images" / "train", "image1", ["1 0.5 0.5 0.2 0.2"], root / "labels" / "train")
+    _labelled(root / "images" / "train", "image1", ["1 0.5 0.5 0.2 0.2"], root / "labels" / "train")
     (root / "train.txt").write_text("images/train/image1.jpg\n")
     (root / "data.yaml").write_text("path: ./\ntrain: train.txt\nnames:\n  0: ship\n  1: buoy\n")
     return 1
@@ -53,7 +47,7 @@ def cvat_ultralytics(root):
 
 def label_studio_yolo(root):
     """Label Studio's YOLO export: ``classes.txt``, ``notes.json``, ``images/``, ``labels/``."""
-    _image_and_labels(root / "images", "a1b2-boat", ["0 0.5 0.5 0.2 0.2", "1 0.2 0.2 0.1 0.1"], root / "labels")
+    _labelled(root / "images", "a1b2-boat", ["0 0.5 0.5 0.2 0.2", "1 0.2 0.2 0.1 0.1"], root / "labels")
     (root / "classes.txt").write_text("ship\nbuoy\n")
     (root / "notes.json").write_text(json.dumps({"categories": [{"id": 0, "name": "ship"}]}))
     return 2
@@ -92,8 +86,8 @@ def label_studio_voc(root):
 
 def labelimg_yolo(root):
     """LabelImg's YOLO mode: ``<image>.txt`` and ``classes.txt`` beside the images, in split folders."""
-    _image_and_labels(root / "train", "a", ["0 0.5 0.5 0.2 0.2", "1 0.2 0.2 0.1 0.1"])
-    _image_and_labels(root / "valid", "b", ["1 0.5 0.5 0.3 0.3"])
+    _labelled(root / "train", "a", ["0 0.5 0.5 0.2 0.2", "1 0.2 0.2 0.1 0.1"])
+    _labelled(root / "valid", "b", ["1 0.5 0.5 0.3 0.3"])
     (root / "train" / "classes.txt").write_text("ship\nbuoy\n")
     return 3
 

@@ -23,7 +23,7 @@ from detkit.data.formats.split_names import detkit_split
 from detkit.data.formats.voc import load_voc
 from detkit.data.formats.yolo import class_list, find_yolo_yaml, load_yolo, yolo_yamls
 from detkit.data.records import DetectionDataset, Record
-from detkit.data.regular_files import open_regular
+from detkit.data.regular_files import open_regular_file
 from detkit.data.splits import SPLITS
 from detkit.exceptions import ConfigError, DatasetError
 
@@ -137,11 +137,10 @@ def looks_like_coco(path: Path) -> bool:
     ``annotations`` (Label Studio's YOLO export holds a ``notes.json`` of classes; an unreadable
     file counts, for the reader to name what is wrong with it)."""
     try:
-        fd = open_regular(path)
+        with open_regular_file(path) as file:
+            head = file.read(1 << 20)
     except OSError:
         return True
-    with os.fdopen(fd, "rb") as file:
-        head = file.read(1 << 20)
     return b'"images"' in head or b'"annotations"' in head
 
 

@@ -97,10 +97,10 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
         records.append(record)
         ids[path] = image_id
     settle_problems(problems, str(yaml_path), on_invalid, left_out)
-    files = [files for files in read if not isinstance(files, str)]
-    orphans = orphan_labels(files, images, yaml_path, _split_lists(config, base))
-    check_labels_matched(files, orphans, images, yaml_path)
-    report_labels(files, orphans, yaml_path)
+    read_well = [files for files in read if not isinstance(files, str)]
+    orphans = orphan_labels(read_well, images, yaml_path, _split_lists(config, base))
+    check_labels_matched(read_well, orphans, images, yaml_path)
+    report_labels(read_well, orphans, yaml_path)
     report_forms(forms, yaml_path)
     given = {split: [ids[p] for p in paths if p in ids] for split, paths in listed.items() if split}
     if set(listed.get("dev", ())) == set(listed.get("train", ())):
@@ -259,7 +259,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if path.name == DARKNET_DATA:
         return _darknet_config(text, path)
     if path.name in CLASS_LISTS:  # the export is above its labels/ and split folders
-        names = [line.strip() for line in text.splitlines() if line.strip()]
+        names = _name_lines(text)
         up, folder = 0, path.parent
         while up < 2 and (folder.name == "labels" or _a_split(folder)):  # labels/, train/ or labels/train/
             up, folder = up + 1, folder.parent
@@ -277,12 +277,16 @@ def _darknet_config(text: str, path: Path) -> dict[str, Any]:
         (key.strip(), value.strip()) for key, _, value in (line.partition("=") for line in text.splitlines()) if value
     )
     names_file = _darknet_path(values.get("names", DARKNET_NAMES), path.parent)
-    names = [line.strip() for line in read_text(names_file, missing=f"{path} names it").splitlines() if line.strip()]
-    config: dict[str, Any] = {"names": names}
+    config: dict[str, Any] = {"names": _name_lines(read_text(names_file, missing=f"{path} names it"))}
     for key, yaml_key in (("train", "train"), ("valid", "val"), ("test", "test")):
         if key in values:
             config[yaml_key] = os.path.relpath(_darknet_path(values[key], path.parent), path.parent)
     return config
+
+
+def _name_lines(text: str) -> list[str]:
+    """The class names of a ``classes.txt`` or ``obj.names``: one a line, blank lines left out."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _darknet_path(given: str, folder: Path) -> Path:
@@ -512,14 +516,15 @@ def _read_one(path: str, name: str, root: Path) -> _ImageFiles | str:
     except OSError as e:
         return f"{path}: unreadable image ({e})"
     labels = label_path(path)
-    if not os.path.lexists(labels) and os.path.lexists(beside_target := label_path(os.path.realpath(path))):
-        labels = beside_target  # a linked image labelled where its target is
+    labelled = os.path.lexists(labels)  # a broken link is not "no labels"
+    if not labelled and os.path.lexists(beside_target := label_path(os.path.realpath(path))):
+        labels, labelled = beside_target, True  # a linked image labelled where its target is
     try:
-        text = read_text(labels) if os.path.lexists(labels) else ""  # a broken link is not "no labels"
+        text = read_text(labels) if labelled else ""
     except DatasetError as e:
         return str(e)
     sidecar = os.path.lexists(os.path.splitext(labels)[0] + ".json")
-    return _ImageFiles(name, width, height, labels, text, sidecar, labelled=os.path.lexists(labels))
+    return _ImageFiles(name, width, height, labels, text, sidecar, labelled=labelled)
 
 
 def _well_formed_objects(read: list[_ImageFiles], num_classes: int, margin: float) -> list[Objects | None]:
