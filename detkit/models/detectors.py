@@ -48,7 +48,8 @@ def build_detector(
     weights_backbone: str | None = None,
     trainable_backbone_layers: int | None = None,
     batch_norm_momentum: float | None = None,
-    anchor_size_range: Sequence[float] | None = None,
+    anchor_size_range: Sequence[float] | str | None = None,
+    keep_aspect_ratio: bool | None = None,
     channels_last: bool = False,
     options: dict[str, Any] | None = None,
     class_names: Sequence[str] | None = None,
@@ -67,7 +68,10 @@ def build_detector(
     statistics (SSDlite's 0.03 suits its 600-epoch recipe; in a short run from scratch the
     eval-mode statistics then lag the weights). ``anchor_size_range`` (SSD) gives the smallest
     and largest anchor side as fractions of the image (torchvision's 0.2 and 0.95), to match the
-    objects. ``channels_last`` stores the weights channels-last, the layout CPU (oneDNN) and
+    objects. ``keep_aspect_ratio`` (SSD) fits each image inside ``image_size`` x ``image_size``
+    keeping its shape, as the other detectors always do, instead of stretching it to that square
+    (``None``: the detector's own way).
+    ``channels_last`` stores the weights channels-last, the layout CPU (oneDNN) and
     GPU convolutions run fastest in. ``options`` go to the detector (e.g. ``box_batch_size_per_image``).
     """
     if name not in DETECTORS:
@@ -93,9 +97,11 @@ def build_detector(
             raise
         raise ConfigError(offline_message(downloads, error)) from None
     if name.startswith("ssd"):
-        _configure_ssd(model, image_size, options, anchor_size_range)
+        _configure_ssd(model, image_size, options, anchor_size_range, bool(keep_aspect_ratio))
     elif anchor_size_range is not None:
         raise ConfigError(f"model.anchor_size_range is for SSD detectors; {name} takes its anchors from options")
+    elif keep_aspect_ratio is False:
+        raise ConfigError(f"model.keep_aspect_ratio=false is for SSD detectors; {name} always keeps it")
     if pretrained is not None:
         state = model.state_dict()
         pretrained_rows = {key: state[key] for key in class_tensors(model)}
@@ -114,12 +120,23 @@ def build_detector(
 
 
 def _configure_ssd(
-    model: SSD, image_size: int, options: dict[str, Any], anchor_size_range: Sequence[float] | None
+    model: SSD,
+    image_size: int,
+    options: dict[str, Any],
+    anchor_size_range: Sequence[float] | str | None,
+    keep_aspect_ratio: bool,
 ) -> None:
-    """SSD's input size is fixed by its builder; anchors are relative, so another size works."""
+    """SSD's input size is fixed by its builder; anchors are relative to the input, so another
+    size, or a shape other than square (``keep_aspect_ratio``: each image's longer side to
+    ``image_size``, a batch padded to its largest), works."""
     model.transform.min_size = (image_size,)
     model.transform.max_size = image_size
-    model.transform.fixed_size = (image_size, image_size)
+    model.transform.fixed_size = None if keep_aspect_ratio else (image_size, image_size)
+    if anchor_size_range == "auto":
+        raise ConfigError(
+            "model.anchor_size_range=auto is settled from the training objects when training starts; "
+            "to build a model without data give it as [smallest, largest]"
+        )
     if anchor_size_range is not None:
         smallest, largest = (float(v) for v in anchor_size_range)
         if not 0 < smallest < largest <= 1:
@@ -130,6 +147,22 @@ def _configure_ssd(
         if not hasattr(model, key):
             raise ConfigError(f"model.options.{key} is not an option of SSD detectors")
         setattr(model, key, value)
+
+
+SSD_BOX_RANGE = (0.2, 0.95)  # torchvision's smallest and largest default box, fractions of the input
+SMALLEST_BOX = 0.02  # below this the finest level (stride 16) has boxes a fifth of its cell
+
+
+def box_range_for(smallest_object: float, image_size: int) -> list[float]:
+    """SSD's default-box range for objects from ``smallest_object`` px at the input (the 5th
+    percentile of the training objects). torchvision's range, unless those objects are under
+    half its smallest box: their overlap with any box is then under 0.25, far below the 0.5 that
+    makes a box learn them, so the smallest box starts at their size (never below ``SMALLEST_BOX``).
+    The largest stays torchvision's."""
+    smallest, largest = SSD_BOX_RANGE
+    if smallest_object < smallest * image_size / 2:
+        smallest = max(SMALLEST_BOX, smallest_object / image_size)
+    return [round(smallest, 3), largest]
 
 
 def replace_classifier(model: nn.Module, num_outputs: int) -> None:

@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import ProgressBar, RichProgressBar, TQDMProgre
 from lightning.pytorch.callbacks.progress.rich_progress import _RICH_AVAILABLE
 from lightning.pytorch.loggers import TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
+from torch.nn import functional as F
 from torchvision.utils import draw_bounding_boxes, make_grid
 
 from detkit.analysis.grids import same_size
@@ -34,9 +35,13 @@ def progress_bar() -> ProgressBar:
     return WithoutVersion()
 
 
+DRAWN_SIDE = 640  # px: dev images are drawn shrunk to this longer side
+
+
 class DevImageLogger(L.Callback):
     """Every ``every_n_epochs`` (and on the last epoch), draw the first ``num_images`` dev
-    images: ground truth in green, predictions scoring at least ``score_threshold`` in red.
+    images, shrunk to ``DRAWN_SIDE``: ground truth in green, predictions scoring at least
+    ``score_threshold`` in red.
     ``drawing_seconds``: the time spent drawing and logging them (`detkit.training.phase_times`)."""
 
     def __init__(self, every_n_epochs: int = 5, num_images: int = 4, score_threshold: float = 0.5):
@@ -76,11 +81,16 @@ class DevImageLogger(L.Callback):
     def _draw(
         self, image: torch.Tensor, target: dict, prediction: dict[str, np.ndarray], names: list[str]
     ) -> torch.Tensor:
-        pixels = (image.detach().cpu().clamp(0, 1) * 255).to(torch.uint8)
+        image = image.detach().cpu()
+        scale = min(1.0, DRAWN_SIDE / max(image.shape[-2:]))  # a phone photo drawn whole costs seconds
+        if scale < 1.0:
+            size = [round(side * scale) for side in image.shape[-2:]]
+            image = F.interpolate(image[None], size=size, mode="bilinear", antialias=True)[0]
+        pixels = (image.clamp(0, 1) * 255).to(torch.uint8)
         truth = [names[int(i)] for i in target["labels"]]
-        pixels = _draw_boxes(pixels, target["boxes"].cpu(), truth, "lime", 2)
+        pixels = _draw_boxes(pixels, target["boxes"].cpu() * scale, truth, "lime", 2)
         keep = prediction["scores"] >= self.score_threshold
-        boxes = torch.as_tensor(prediction["boxes"][keep])
+        boxes = torch.as_tensor(prediction["boxes"][keep]) * scale
         labels = [f"{names[int(c)]} {s:.2f}" for c, s in zip(prediction["labels"][keep], prediction["scores"][keep])]
         return _draw_boxes(pixels, boxes, labels, "red", 1)
 

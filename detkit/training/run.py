@@ -23,9 +23,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from detkit.data.formats.fields import is_number
+from detkit.data.object_sizes import ObjectSizes
 from detkit.data.records import DetectionDataset
 from detkit.exceptions import ConfigError, user_error_behind
 from detkit.files import write_json_atomic, write_text_atomic
+from detkit.models.detectors import SSD_BOX_RANGE, box_range_for
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
 from detkit.training.callbacks import SameConfigEverywhere, progress_bar
 from detkit.training.checkpoints import AtomicCheckpointIO
@@ -47,6 +49,8 @@ from detkit.training.quiet import silence_known_noise
 from detkit.training.random_state import RandomStateCheckpoint
 from detkit.training.run_dir import RunDir, init_run, initialise_from_checkpoint
 from detkit.training.run_lock import writing_into
+from detkit.training.schedules import IMAGES_SEEN, MIN_EPOCHS, epochs_for
+from detkit.training.threads import training_threads
 from detkit.training.trainers import instantiate_trainer
 
 log = logging.getLogger(__name__)
@@ -146,13 +150,56 @@ def evaluated_splits(cfg: DictConfig, datamodule: DetectionDataModule) -> list[s
 
 
 def build_datamodule(cfg: DictConfig) -> DetectionDataModule:
-    """The data module, loaded; records the data's classes in ``cfg.data`` for the model."""
+    """The data module, loaded; records the data's classes in ``cfg.data`` for the model, and
+    settles the model's values that follow the objects' sizes (`settle_object_sizes`)."""
     datamodule = instantiate(cfg.data.module)
     names = datamodule.class_names
     with open_dict(cfg):
         cfg.data.class_names = names
         cfg.data.num_classes = len(names)
+    settle_object_sizes(cfg, datamodule)
+    settle_epochs(cfg, len(datamodule.subset("train")))
     return datamodule
+
+
+def settle_epochs(cfg: DictConfig, train_images: int) -> None:
+    """``trainer.max_epochs=auto`` becomes `epochs_for` the training split (no epoch limit
+    under ``trainer.max_steps``), recorded in ``cfg``; one line says so when it is above the
+    quick start's 4."""
+    if cfg.trainer.get("max_epochs") != "auto":
+        return
+    by_steps = cfg.trainer.get("max_steps", -1) not in (None, -1)
+    epochs = None if by_steps else epochs_for(train_images)
+    with open_dict(cfg):
+        cfg.trainer.max_epochs = epochs
+    if epochs is not None and epochs > MIN_EPOCHS and rank_zero_only.rank == 0:
+        log.info(
+            f"{epochs} epochs of {train_images} training images (trainer.max_epochs=auto: at least "
+            f"{IMAGES_SEEN} images seen, as in the quick start; trainer.max_epochs=<n> sets it)"
+        )
+
+
+def settle_object_sizes(cfg: DictConfig, datamodule: DetectionDataModule) -> None:
+    """One line: how large the training objects are at the model's input (`ObjectSizes`). For
+    SSD, ``model.anchor_size_range=auto`` becomes the range that fits them (`box_range_for`),
+    recorded in ``cfg`` (so the saved config rebuilds the same model); with torchvision's range,
+    the line names ``auto`` when the smallest objects are too small for its boxes."""
+    keeps_shape = not cfg.model.name.startswith("ssd") or bool(cfg.model.get("keep_aspect_ratio"))
+    sizes = ObjectSizes.of(datamodule.subset("train"), cfg.model.image_size, keeps_shape)
+    line = sizes.describe()
+    if cfg.model.name.startswith("ssd") and len(sizes.sides):
+        fitting = box_range_for(sizes.percentiles()[0], cfg.model.image_size)
+        if cfg.model.get("anchor_size_range") == "auto":
+            with open_dict(cfg):
+                cfg.model.anchor_size_range = fitting
+            line += f"; default boxes from {fitting[0]} of the input (model.anchor_size_range={fitting})"
+        elif cfg.model.get("anchor_size_range") is None and fitting != list(SSD_BOX_RANGE):
+            line += (
+                f"; the smallest are under half SSDlite's smallest default box ({SSD_BOX_RANGE[0]} of the input):"
+                f" model.anchor_size_range=auto starts the boxes at them ({fitting})"
+            )
+    if rank_zero_only.rank == 0:
+        log.info(line)
 
 
 def build_module(cfg: DictConfig) -> DetectionModule:
@@ -232,8 +279,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()]
     )
     if isinstance(trainer.accelerator, CPUAccelerator) and not THREADS_SET_BY_ENVIRONMENT:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        torch.set_num_threads(max(1, cores // trainer.num_devices))
+        torch.set_num_threads(training_threads(trainer.num_devices))
     return trainer
 
 

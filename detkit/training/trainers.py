@@ -26,6 +26,8 @@ def instantiate_trainer(trainer_cfg: Mapping[str, Any], **arguments: Any) -> L.T
     cfg = (
         OmegaConf.to_container(trainer_cfg, resolve=True) if isinstance(trainer_cfg, DictConfig) else dict(trainer_cfg)
     )
+    if cfg.get("max_epochs") == "auto":  # settled from the data when training (run.settle_epochs); this one predicts
+        cfg["max_epochs"] = None
     timeout = cfg.pop(TIMEOUT_KEY, None)
     if timeout is not None and not (is_number(timeout) and timeout > 0):
         raise ConfigError(f"trainer.{TIMEOUT_KEY} must be a number of seconds > 0, got {timeout!r}")

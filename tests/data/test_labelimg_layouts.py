@@ -145,15 +145,34 @@ def test_label_studio_yolo_export_reads_with_its_classes_txt(tmp_path):
     assert dataset.class_names == ["ship", "buoy"] and _boxes(dataset) == 2
 
 
-def test_label_studio_voc_export_reads_its_images_folder(tmp_path):
-    """Label Studio's Pascal VOC export: ``Annotations/`` beside ``images/`` (not ``JPEGImages/``)."""
-    root = tmp_path / "label_studio"
-    _write_image(root / "images" / "a1b2-boat.jpg")
-    (root / "Annotations").mkdir()
-    (root / "Annotations" / "a1b2-boat.xml").write_text(
+@pytest.mark.parametrize(
+    ("annotations", "images"),
+    [("Annotations", "images"), ("annotations", "images"), ("ANNOTATIONS", "Images"), ("annotations", "JPEGImages")],
+    ids=["label-studio", "tf-tutorials", "upper-case", "lower-case-voc"],
+)
+def test_voc_folders_read_in_any_letter_case(tmp_path, annotations, images):
+    """Label Studio's Pascal VOC export: ``Annotations/`` beside ``images/`` (not ``JPEGImages/``);
+    the TensorFlow object-detection tutorials' sets (e.g. the raccoon set): ``annotations/`` + ``images/``."""
+    root = tmp_path / "export"
+    _write_image(root / images / "a1b2-boat.jpg")
+    (root / annotations).mkdir()
+    (root / annotations / "a1b2-boat.xml").write_text(
         "<annotation><filename>a1b2-boat.jpg</filename><size><width>40</width><height>30</height></size>"
         "<object><name>ship</name><bndbox><xmin>2</xmin><ymin>3</ymin><xmax>20</xmax><ymax>25</ymax></bndbox>"
         "</object></annotation>"
     )
     dataset = load_export(root)
     assert dataset.class_names == ["ship"] and _boxes(dataset) == 1
+
+
+def test_a_json_of_split_statistics_beside_a_yolo_export_is_not_taken_for_coco(tmp_path):
+    """A json whose keys are named ``images`` and ``annotations`` but hold counts, not lists."""
+    root = _split_folders(tmp_path / "export")
+    (root / "data.yaml").write_text("names: [ship, buoy]\ntrain: train\nval: valid\ntest: test\n")
+    stats = {"split_statistics": {"train": {"images": 2, "annotations": 3}}}
+    (root / "dataset_statistics.json").write_text(json.dumps(stats, indent=2))
+    dataset = load_export(root)
+    assert _boxes(dataset) == 5 and set(dataset.given_splits) == {"train", "dev", "test"}
+    (root / "dataset_statistics.json").write_text(json.dumps({"images": [], "annotations": []}))
+    with pytest.raises(DatasetError, match="looks like coco and yolo"):
+        load_export(root)

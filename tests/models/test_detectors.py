@@ -6,7 +6,7 @@ import torchvision
 
 from detkit.exceptions import ConfigError
 from detkit.models import DETECTORS, build_detector, replace_classifier
-from detkit.models.detectors import ASSEMBLED
+from detkit.models.detectors import ASSEMBLED, box_range_for
 
 LIGHT = ["ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn"]
 # ResNet-50 detectors take a second or more to build: slow, kept out of the quick loop
@@ -68,10 +68,39 @@ def test_ssd_anchor_sizes_follow_the_range_and_the_heads_keep_their_shape():
         scales = model.anchor_generator.scales
         assert scales[0] == pytest.approx(smallest) and scales[-2] == pytest.approx(largest)
         assert model.anchor_generator.num_anchors_per_location() == default.anchor_generator.num_anchors_per_location()
+    with pytest.raises(ConfigError, match="settled from the training objects"):
+        build_detector("ssdlite320_mobilenet_v3_large", 2, 320, anchor_size_range="auto")
     with pytest.raises(ConfigError, match="smallest < largest"):
         build_detector("ssdlite320_mobilenet_v3_large", 2, 320, anchor_size_range=[0.5, 0.2])
     with pytest.raises(ConfigError, match="for SSD detectors"):
         build_detector("fasterrcnn_mobilenet_v3_large_320_fpn", 2, 320, anchor_size_range=[0.1, 0.8])
+
+
+def test_ssd_keeping_the_aspect_ratio_fits_images_in_the_square_and_finds_boxes_in_their_pixels():
+    torch.manual_seed(0)
+    model = build_detector("ssdlite320_mobilenet_v3_large", 2, 320, keep_aspect_ratio=True).eval()
+    stretched = build_detector("ssdlite320_mobilenet_v3_large", 2, 320).eval()
+    photo, portrait = torch.rand(3, 480, 640), torch.rand(3, 500, 250)
+    batch, _ = model.transform([photo, portrait])
+    assert batch.image_sizes == [(240, 320), (320, 160)]  # longer side to 320, shape kept
+    assert tuple(batch.tensors.shape[-2:]) == (320, 320)  # the batch padded to its largest
+    assert stretched.transform([photo])[0].image_sizes == [(320, 320)]
+    model.score_thresh = 0.0
+    with torch.no_grad():
+        (found, _) = model([photo, portrait])
+    boxes = found["boxes"]
+    assert len(boxes) and boxes[:, 2].max() <= 640 and boxes[:, 3].max() <= 480  # in the photo's own pixels
+    with pytest.raises(ConfigError, match="always keeps it"):
+        build_detector("fasterrcnn_mobilenet_v3_large_320_fpn", 2, 320, keep_aspect_ratio=False)
+
+
+@pytest.mark.parametrize(
+    ("smallest_object", "expected"),
+    [(25.0, [0.078, 0.95]), (31.9, [0.1, 0.95]), (32.0, [0.2, 0.95]), (112.0, [0.2, 0.95]), (2.0, [0.02, 0.95])],
+    ids=["platelets", "just-under-half", "half-the-smallest-box", "raccoons", "specks"],
+)
+def test_default_boxes_start_at_the_smallest_objects_within_bounds(smallest_object, expected):
+    assert box_range_for(smallest_object, 320) == expected
 
 
 def test_channels_last_weights_give_the_same_detections():

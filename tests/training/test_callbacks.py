@@ -35,5 +35,18 @@ def test_dev_images_of_different_sizes_share_one_grid(tmp_path):
     events = EventAccumulator(str(tmp_path), size_guidance={IMAGES: 0}).Reload()
     (image,) = events.Images("dev/images")
     assert image.step == 7
-    # make_grid's default: 2 px around and between the cells, each cell the largest height and width
-    assert (image.height, image.width) == (640 + 4, 3 * 700 + 8)
+    # make_grid's default: 2 px around and between the cells, each cell the largest height and
+    # width once shrunk to DRAWN_SIDE (480x700 -> 439x640)
+    assert (image.height, image.width) == (640 + 4, 3 * 640 + 8)
+
+
+def test_a_phone_photo_is_drawn_shrunk_with_its_boxes_where_its_objects_are():
+    callback = DevImageLogger(score_threshold=0.5)
+    photo = torch.zeros(3, 3024, 4032)
+    target = {"boxes": torch.tensor([[1008.0, 756.0, 2016.0, 1512.0]]), "labels": torch.tensor([0])}
+    nothing = {"boxes": np.zeros((0, 4)), "scores": np.zeros(0), "labels": np.zeros(0, dtype=int)}
+    drawn = callback._draw(photo, target, nothing, ["cat"])
+    assert tuple(drawn.shape) == (3, 480, 640)
+    lime = torch.tensor([0, 255, 0], dtype=torch.uint8)
+    assert torch.equal(drawn[:, 200, 160], lime) and torch.equal(drawn[:, 120, 250], lime)  # the box at 1/6.3 scale
+    assert drawn[:, 200, 200].sum() == 0  # inside it: the photo's own black

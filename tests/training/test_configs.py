@@ -1,5 +1,6 @@
 """Every config group composes and instantiates."""
 
+import math
 import os
 from pathlib import Path
 
@@ -55,6 +56,22 @@ def test_every_model_config_instantiates(tmp_path, model):
     build_datamodule(cfg)
     detector = instantiate(cfg.model)
     assert sum(p.numel() for p in detector.parameters()) > 1e6
+
+
+def test_default_boxes_set_to_auto_are_settled_from_the_training_objects_before_the_model(tmp_path, caplog):
+    # 96 px images with objects of 5-12 px: under half of torchvision's smallest box (19 px)
+    small = ["data.module.source.min_object_size=5", "data.module.source.max_object_size=12"]
+    cfg = compose_train(tmp_path, [*small, "model.anchor_size_range=auto"])
+    with caplog.at_level("INFO", logger=run.__name__):
+        build_datamodule(cfg)
+    smallest, largest = cfg.model.anchor_size_range
+    assert 0.02 <= smallest < 0.1 and largest == 0.95
+    assert instantiate(cfg.model).anchor_generator.scales[0] == pytest.approx(smallest)
+    assert f"default boxes from {smallest} of the input" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger=run.__name__):
+        build_datamodule(compose_train(tmp_path, small))
+    assert "model.anchor_size_range=auto starts the boxes" in caplog.text, "with torchvision's boxes: named"
 
 
 @pytest.mark.parametrize("optimizer", _options("optimizer"))
@@ -129,6 +146,28 @@ def test_coco_data_config_trains_on_a_coco_export(tmp_path, tiny_shapes):
     )
     datamodule = build_datamodule(cfg)
     assert cfg.data.num_classes == tiny_shapes.num_classes and len(datamodule.load()) == len(tiny_shapes)
+    train_images = len(datamodule.subset("train"))
+    assert cfg.trainer.max_epochs == max(4, math.ceil(2240 / train_images)) > 4, "a small export trains longer"
+    steps = {type(step).__name__: step.p for step in datamodule.loader("train", train=True).dataset.transform}
+    assert steps == {"HorizontalFlip": 0.5, "Affine": 0.5, "ColorJitter": 0.5}, "a user's export trains augmented"
+    assert datamodule.loader("dev").dataset.transform is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [([], 4), (["trainer.max_epochs=2"], 2), (["data.max_epochs=3"], 3), (["trainer.max_steps=5"], None)],
+    ids=["shapes-its-own", "given", "given-in-data", "by-steps"],
+)
+def test_epochs_are_the_datas_unless_given(tmp_path, tiny_shapes, overrides, expected):
+    export = [
+        "data=coco",
+        f"data.root={tiny_shapes.root.parent / 'annotations.json'}",
+        f"data.images={tiny_shapes.root}",
+    ]
+    data = [] if overrides == [] else export  # the shapes config says 4; an export says auto
+    cfg = compose_train(tmp_path, [*data, *overrides, "data.module.num_workers=0"], tiny_shapes=not data)
+    build_datamodule(cfg)
+    assert cfg.trainer.max_epochs == expected
 
 
 @pytest.mark.parametrize("data_format", ["voc", "yolo"])

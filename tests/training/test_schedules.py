@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, SequentialLR
 
-from detkit.training.schedules import warmup_cosine
+from detkit.training.schedules import epochs_for, warmup_cosine
 
 
 def _lrs(scheduler, steps):
@@ -34,3 +34,8 @@ def test_every_group_keeps_its_ratio_down_to_the_floor():
     rates = _lrs(warmup_cosine(optimizer, 30, 5, 0.001, 0.01), 31)
     assert all(backbone == pytest.approx(head / 10) for head, backbone in rates)
     assert rates[-1] == pytest.approx([0.01 * 0.01, 0.001 * 0.01])
+
+
+@pytest.mark.parametrize(("train_images", "epochs"), [(560, 4), (5000, 4), (205, 11), (140, 16), (1, 2240), (0, 2240)])
+def test_auto_epochs_see_at_least_the_quick_starts_images(train_images, epochs):
+    assert epochs_for(train_images) == epochs

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from detkit.data.formats.coco import load_coco
 from detkit.data.formats.quirks import drop_empty_classes, settle_small_boxes, warn_similar_names
 from detkit.data.formats.roots import check_input_path
 from detkit.data.formats.split_names import detkit_split
-from detkit.data.formats.voc import load_voc
+from detkit.data.formats.voc import annotation_folder, load_voc
 from detkit.data.formats.yolo import class_list, find_yolo_yaml, load_yolo, yolo_yamls
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.regular_files import open_regular_file
@@ -101,6 +102,9 @@ def describe(format: str, root: Path, files: str, dataset: DetectionDataset) -> 
     )
 
 
+COCO_LISTS = re.compile(rb'"(?:images|annotations)"\s*:\s*\[')
+
+
 def detect_format(root: Path) -> str:
     """The one format whose files are at ``root``; none or several is a `DatasetError`."""
     if root.is_file():
@@ -133,15 +137,16 @@ def _has_coco(root: Path) -> bool:
 
 
 def looks_like_coco(path: Path) -> bool:
-    """Whether a json beside the images can be a COCO file: its first MiB names ``images`` or
-    ``annotations`` (Label Studio's YOLO export holds a ``notes.json`` of classes; an unreadable
-    file counts, for the reader to name what is wrong with it)."""
+    """Whether a json beside the images can be a COCO file: its first MiB has a list of
+    ``images`` or ``annotations`` (Label Studio's YOLO export holds a ``notes.json`` of classes,
+    others a json of split statistics with counts by those names; an unreadable file counts, for
+    the reader to name what is wrong with it)."""
     try:
         with open_regular_file(path) as file:
             head = file.read(1 << 20)
     except OSError:
         return True
-    return b'"images"' in head or b'"annotations"' in head
+    return COCO_LISTS.search(head) is not None
 
 
 def _has_yolo(root: Path) -> bool:
@@ -149,7 +154,7 @@ def _has_yolo(root: Path) -> bool:
 
 
 def _has_voc(root: Path) -> bool:
-    return (root / "Annotations").is_dir() or any(root.glob("*.xml"))
+    return annotation_folder(root) is not None or any(root.glob("*.xml"))
 
 
 def coco_parts(root: Path, images: Path | None = None) -> list[tuple[str, Path, Path | None]]:

@@ -110,14 +110,34 @@ def _xml_stems(folder: Path) -> list[str]:
 
 def voc_folders(root: Path) -> tuple[Path, Path]:
     """The annotation and image folders of a VOC dataset: ``Annotations/`` and ``JPEGImages/``
-    (``images/`` in Label Studio's export), or ``root`` for both when the xml files lie beside
+    (``images/`` in Label Studio's export; the names in any letter case, as in the TensorFlow
+    tutorials' ``annotations/`` + ``images/``), or ``root`` for both when the xml files lie beside
     their images (LabelImg)."""
-    if (root / "Annotations").is_dir():
-        images = next((root / name for name in ("JPEGImages", "images") if (root / name).is_dir()), None)
-        return root / "Annotations", images or root / "Annotations"
+    annotations = annotation_folder(root)
+    if annotations is not None:
+        images = _child_folder(root, ("jpegimages", "images"))
+        return annotations, images or annotations
     if root.is_dir() and any(root.glob("*.xml")):
         return root, root
     raise DatasetError("no Annotations/ folder or .xml files; point data.root at the VOC folder", source=str(root))
+
+
+def annotation_folder(root: Path) -> Path | None:
+    """``root``'s ``Annotations/`` folder: so named, or ``annotations`` in any other case when it
+    holds ``.xml`` files (official COCO's ``annotations/`` holds json)."""
+    if (root / "Annotations").is_dir():
+        return root / "Annotations"
+    folder = _child_folder(root, ("annotations",))
+    return folder if folder is not None and any(folder.glob("*.xml")) else None
+
+
+def _child_folder(root: Path, names: tuple[str, ...]) -> Path | None:
+    """The first of ``names`` (lower case) that a folder in ``root`` is named, in any letter case."""
+    if not root.is_dir():
+        return None
+    paths = [Path(entry.path) for entry in os.scandir(root)]
+    folders = {path.name.lower(): path for path in paths if path.is_dir()}  # False for a link loop, as for a file
+    return next((folders[name] for name in names if name in folders), None)
 
 
 def _image_sets(root: Path, image_set: str | None, annotations: Path) -> dict[str, list[str]]:
