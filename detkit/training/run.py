@@ -151,7 +151,8 @@ def evaluated_splits(cfg: DictConfig, datamodule: DetectionDataModule) -> list[s
 
 def build_datamodule(cfg: DictConfig) -> DetectionDataModule:
     """The data module, loaded; records the data's classes in ``cfg.data`` for the model, and
-    settles the model's values that follow the objects' sizes (`settle_object_sizes`)."""
+    settles the values that follow the training split: the default boxes' sizes
+    (`settle_object_sizes`) and the epochs (`settle_epochs`)."""
     datamodule = instantiate(cfg.data.module)
     names = datamodule.class_names
     with open_dict(cfg):
@@ -187,8 +188,9 @@ def settle_object_sizes(cfg: DictConfig, datamodule: DetectionDataModule) -> Non
     keeps_shape = not cfg.model.name.startswith("ssd") or bool(cfg.model.get("keep_aspect_ratio"))
     sizes = ObjectSizes.of(datamodule.subset("train"), cfg.model.image_size, keeps_shape)
     line = sizes.describe()
-    if cfg.model.name.startswith("ssd") and len(sizes.sides):
-        fitting = box_range_for(sizes.percentiles()[0], cfg.model.image_size)
+    if cfg.model.name.startswith("ssd"):
+        smallest = sizes.percentiles()[0] if len(sizes.sides) else None
+        fitting = list(SSD_BOX_RANGE) if smallest is None else box_range_for(smallest, cfg.model.image_size)
         if cfg.model.get("anchor_size_range") == "auto":
             with open_dict(cfg):
                 cfg.model.anchor_size_range = fitting
