@@ -22,19 +22,22 @@ class ObjectSizes:
     def of(cls, dataset: DetectionDataset, image_size: int, keep_aspect_ratio: bool) -> ObjectSizes:
         """The sides at an ``image_size`` input: each image fitted in ``image_size`` square keeping
         its shape (``keep_aspect_ratio``) or stretched to it (SSD's default). Crowd regions are left out."""
-        sides = []
-        for record in dataset.records:
-            boxes = record.boxes[~record.iscrowd]
-            if not len(boxes):
-                continue
-            if keep_aspect_ratio:
-                scale_x = scale_y = image_size / max(record.width, record.height)
-            else:
-                scale_x, scale_y = image_size / record.width, image_size / record.height
-            widths = (boxes[:, 2] - boxes[:, 0]) * scale_x
-            heights = (boxes[:, 3] - boxes[:, 1]) * scale_y
-            sides.append(np.sqrt(np.clip(widths * heights, 0, None)))
-        return cls(np.concatenate(sides) if sides else np.zeros(0), image_size)
+        records = dataset.records
+        counts = np.array([len(r.boxes) for r in records], dtype=np.int64)
+        if not counts.sum():
+            return cls(np.zeros(0), image_size)
+        boxes = np.concatenate([r.boxes for r in records])
+        crowd = np.concatenate([r.iscrowd for r in records])
+        widths, heights = (
+            np.repeat([r.width for r in records], counts),
+            np.repeat([r.height for r in records], counts),
+        )
+        if keep_aspect_ratio:
+            scale_x = scale_y = image_size / np.maximum(widths, heights)
+        else:
+            scale_x, scale_y = image_size / widths, image_size / heights
+        areas = (boxes[:, 2] - boxes[:, 0]) * scale_x * (boxes[:, 3] - boxes[:, 1]) * scale_y
+        return cls(np.sqrt(np.clip(areas[~crowd], 0, None)), image_size)
 
     def percentiles(self, low: float = 5, high: float = 95) -> tuple[float, float]:
         return tuple(float(v) for v in np.percentile(self.sides, [low, high])) if len(self.sides) else (0.0, 0.0)

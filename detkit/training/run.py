@@ -158,8 +158,9 @@ def build_datamodule(cfg: DictConfig) -> DetectionDataModule:
     with open_dict(cfg):
         cfg.data.class_names = names
         cfg.data.num_classes = len(names)
-    settle_object_sizes(cfg, datamodule)
-    settle_epochs(cfg, len(datamodule.subset("train")))
+    train_set = datamodule.subset("train")
+    settle_object_sizes(cfg, train_set)
+    settle_epochs(cfg, len(train_set))
     return datamodule
 
 
@@ -180,13 +181,13 @@ def settle_epochs(cfg: DictConfig, train_images: int) -> None:
         )
 
 
-def settle_object_sizes(cfg: DictConfig, datamodule: DetectionDataModule) -> None:
+def settle_object_sizes(cfg: DictConfig, train_set: DetectionDataset) -> None:
     """One line: how large the training objects are at the model's input (`ObjectSizes`). For
     SSD, ``model.anchor_size_range=auto`` becomes the range that fits them (`box_range_for`),
     recorded in ``cfg`` (so the saved config rebuilds the same model); with torchvision's range,
     the line names ``auto`` when the smallest objects are too small for its boxes."""
     keeps_shape = not cfg.model.name.startswith("ssd") or bool(cfg.model.get("keep_aspect_ratio"))
-    sizes = ObjectSizes.of(datamodule.subset("train"), cfg.model.image_size, keeps_shape)
+    sizes = ObjectSizes.of(train_set, cfg.model.image_size, keeps_shape)
     line = sizes.describe()
     if cfg.model.name.startswith("ssd"):
         smallest = sizes.percentiles()[0] if len(sizes.sides) else None

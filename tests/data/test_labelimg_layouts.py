@@ -6,6 +6,8 @@ import json
 import logging
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from detkit.data.formats import load_export
 from detkit.data.formats.yolo import load_yolo
@@ -163,6 +165,28 @@ def test_voc_folders_read_in_any_letter_case(tmp_path, annotations, images):
     )
     dataset = load_export(root)
     assert dataset.class_names == ["ship"] and _boxes(dataset) == 1
+
+
+def _any_case(word):
+    return st.lists(st.booleans(), min_size=len(word), max_size=len(word)).map(
+        lambda upper: "".join(c.upper() if u else c for c, u in zip(word, upper))
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(annotations=_any_case("annotations"), images=st.one_of(_any_case("jpegimages"), _any_case("images")))
+def test_voc_folders_in_any_generated_letter_case_read_every_box(tmp_path_factory, annotations, images):
+    root = tmp_path_factory.mktemp("export")
+    _write_image(root / images / "boat.jpg")
+    (root / annotations).mkdir()
+    (root / annotations / "boat.xml").write_text(
+        "<annotation><filename>boat.jpg</filename><size><width>40</width><height>30</height></size>"
+        + "<object><name>ship</name><bndbox><xmin>2</xmin><ymin>3</ymin><xmax>20</xmax><ymax>25</ymax>"
+        "</bndbox></object>" * 2 + "</annotation>"
+    )
+    (root / "notes.json").write_text(json.dumps({"images": 1, "annotations": 2}))  # counts: not a COCO file
+    dataset = load_export(root)
+    assert dataset.class_names == ["ship"] and _boxes(dataset) == 2
 
 
 def test_a_json_of_split_statistics_beside_a_yolo_export_is_not_taken_for_coco(tmp_path):

@@ -135,9 +135,10 @@ def _child_folder(root: Path, names: tuple[str, ...]) -> Path | None:
     """The first of ``names`` (lower case) that a folder in ``root`` is named, in any letter case."""
     if not root.is_dir():
         return None
-    paths = [Path(entry.path) for entry in os.scandir(root)]
-    folders = {path.name.lower(): path for path in paths if path.is_dir()}  # False for a link loop, as for a file
-    return next((folders[name] for name in names if name in folders), None)
+    with os.scandir(root) as entries:  # only the entries so named are looked at: LabelImg folders hold thousands
+        named = {entry.name.lower(): Path(entry.path) for entry in entries if entry.name.lower() in names}
+    # Path.is_dir: False for a link loop, as for a file (DirEntry.is_dir raises)
+    return next((named[name] for name in names if name in named and named[name].is_dir()), None)
 
 
 def _image_sets(root: Path, image_set: str | None, annotations: Path) -> dict[str, list[str]]:
