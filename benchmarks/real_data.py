@@ -22,6 +22,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ TIMER = "+callbacks.phase_times={_target_: detkit.training.phase_times.PhaseTime
 
 
 def run(export: str, seed: int, overrides: list[str], work: Path) -> dict:
-    """One training run: its dev metrics and phase seconds."""
+    """One training run: its dev metrics, phase seconds, whole wall seconds and folder."""
     run_dir = work / f"run_{len(list(work.iterdir()))}"
     data = ["data=shapes"] if export == SHAPES else ["data=auto", f"data.root={export}"]
     command = [
@@ -47,12 +48,14 @@ def run(export: str, seed: int, overrides: list[str], work: Path) -> dict:
         TIMER,
         *overrides,
     ]
+    started = time.perf_counter()
     done = subprocess.run(command, cwd=work, capture_output=True, text=True)
+    wall = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"failed ({done.returncode}): {shlex.join(command)}\n{done.stderr[-3000:]}")
     metrics = json.loads((run_dir / "metrics.json").read_text())["dev"]
     seconds = json.loads((run_dir / "phase_times.json").read_text())["seconds"]
-    return {"metrics": metrics, "seconds": seconds}
+    return {"metrics": metrics, "seconds": seconds, "wall": wall, "run_dir": run_dir}
 
 
 def interval(values: list[float]) -> str:

@@ -36,8 +36,7 @@ def images_per_second(batches: list, num_classes: int, threads: int) -> float:
     """The plain loop's images/s with ``threads`` torch threads, after two warm-up steps
     (allocator, oneDNN kernels)."""
     torch.set_num_threads(threads)
-    plain_loop(batches[:2], num_classes, 2)
-    return plain_loop(batches[2:], num_classes, len(batches) - 2)
+    return plain_loop(batches, num_classes, len(batches) - 2, warm_up=2)
 
 
 def main() -> None:
