@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from detkit.data.shapes import ShapesParams, ensure_shapes
-from detkit.workflows.cli import register_resolvers
+from detkit.training.launch import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from detkit.workflows.cli import run_hydra_tool, typed
+from detkit.workflows.cli import run_hydra_tool
 from detkit.workflows.compare_runs import CompareOptions, compare_runs
+from detkit.workflows.options import typed
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

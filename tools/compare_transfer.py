@@ -8,18 +8,10 @@ tensorboard --logdir outputs/<name>.
 
 from pathlib import Path
 
-from omegaconf import DictConfig
-
-from detkit.workflows.cli import check_run_dir_can_be_made, print_comparison, run_hydra_tool
+from detkit.workflows.cli import run_comparison_tool
 from detkit.workflows.compare_transfer import compare_transfer
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
-
-def main(cfg: DictConfig) -> None:
-    compare_transfer(cfg)
-    print_comparison(Path(cfg.paths.output_dir), "curves side by side")
-
-
 if __name__ == "__main__":
-    run_hydra_tool(main, CONFIGS, "compare_transfer", check_run_dir_can_be_made)
+    run_comparison_tool(compare_transfer, CONFIGS, "compare_transfer", "curves side by side")

@@ -11,8 +11,9 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from detkit.exceptions import ConfigError
-from detkit.workflows.cli import run_hydra_tool, typed
+from detkit.workflows.cli import run_hydra_tool
 from detkit.workflows.diagnose import DiagnoseOptions, diagnose_run
+from detkit.workflows.options import typed
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

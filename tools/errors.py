@@ -18,9 +18,10 @@ from omegaconf import DictConfig
 from detkit.analysis.error_report import render_error_summary
 from detkit.analysis.label_issue_report import render_label_issue_summary
 from detkit.exceptions import ConfigError
-from detkit.workflows.cli import run_hydra_tool, typed
+from detkit.workflows.cli import run_hydra_tool
 from detkit.workflows.error_outputs import ErrorOptions
 from detkit.workflows.file_errors import analyse_file_errors
+from detkit.workflows.options import typed
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -13,6 +13,7 @@ from detkit.evaluation.coco import score_files
 from detkit.evaluation.summary import format_metrics_table
 from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic
+from detkit.training.layout import metrics_file
 from detkit.workflows.cli import run_hydra_tool
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -30,7 +31,7 @@ def main(cfg: DictConfig) -> None:
         from detkit.workflows.evaluate import evaluate_run
 
         run = RunDir.open(cfg.run, cfg.checkpoint)
-        out = Path(cfg.out or run.path / "eval" / cfg.split)
+        out = Path(cfg.out or run.evaluation_dir(cfg.split))
         with writing_into(run.path, out):
             metrics = evaluate_run(run, cfg.split, cfg.trainer)
             rank_zero_only(report)(metrics, cfg.split, out)
@@ -39,9 +40,9 @@ def main(cfg: DictConfig) -> None:
 
 
 def report(metrics: dict, name: str, out: Path) -> None:
-    write_json_atomic(out / "metrics.json", {name: metrics})
+    written = write_json_atomic(metrics_file(out), {name: metrics})
     print(format_metrics_table({name: metrics}))
-    print(f"metrics written to {out / 'metrics.json'}")
+    print(f"metrics written to {written}")
 
 
 if __name__ == "__main__":

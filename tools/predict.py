@@ -12,7 +12,8 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from detkit.exceptions import ConfigError
-from detkit.workflows.cli import run_hydra_tool, typed
+from detkit.workflows.cli import run_hydra_tool
+from detkit.workflows.options import typed
 from detkit.workflows.predict import PredictOptions, predict_images
 
 # A folder of its own: in configs/, model/ is a config group, and Hydra would read model=<file>

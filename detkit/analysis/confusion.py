@@ -2,56 +2,51 @@
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import io
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from faster_coco_eval import COCO
-from faster_coco_eval.extra import PreviewResults
 
-from detkit.evaluation.coco import load_results_into
+from detkit.evaluation.coco import results_array
+from detkit.evaluation.matching import CocoMatching
 
 CONFUSION_IOU = 0.5
 
 
 def confusion_matrix(
-    ground_truth: dict[str, Any], detections: list[dict[str, Any]], score_threshold: float
+    ground_truth: dict[str, Any],
+    detections: list[dict[str, Any]] | np.ndarray,
+    score_threshold: float,
+    class_agnostic: bool = True,
 ) -> np.ndarray:
     """Counts ``[K + 1, K + 1]``: row = true class (last: background), column = predicted class
     (last: background, i.e. missed), for detections scoring at least ``score_threshold``.
 
-    Detections and boxes are paired regardless of class (faster-coco-eval's ``PreviewResults``
-    with ``useCats=False``: COCOeval's greedy matching by score at IoU 0.5, crowd regions
-    ignored), so a box found with the wrong class lands off the diagonal rather than counting
-    as one miss plus one false positive. Class order: ``ground_truth["categories"]``.
+    By default detections and boxes are paired regardless of class (the one matching,
+    `CocoMatching`, with ``use_categories=False``: COCOeval's greedy matching by score at IoU
+    0.5, 100 detections per image, crowd regions absorbing what they cover and counted nowhere),
+    so a box found with the wrong class lands off the diagonal rather than counting as one miss
+    plus one false positive; ``class_agnostic=False`` pairs them within a class, as mAP does (the
+    matrix is then diagonal but for its background row and column). Class order:
+    ``ground_truth["categories"]``. ``ground_truth`` and ``detections`` are taken as scored
+    (partial labels already applied).
     """
-    with _quiet("faster_coco_eval"):
-        truth = COCO()
-        truth.dataset = copy.deepcopy(ground_truth)
-        truth.createIndex()
-        found = load_results_into(truth, COCO, detections)
-        preview = PreviewResults(truth, found, iou_tresh=CONFUSION_IOU, min_score=score_threshold, useCats=False)
-        counts = preview.compute_confusion_matrix()  # [K, K + 2]: matched pairs, then FP and FN per class
-    classes = counts.shape[0]
+    found = results_array(detections)
+    found = found[found[:, 5] >= score_threshold]
+    matching = CocoMatching(
+        ground_truth, found, "naive", iou_thresholds=[CONFUSION_IOU], use_categories=not class_agnostic
+    )
+    first = matching.first_threshold
+    classes = len(matching.category_ids)
+    slot_of = {category: slot for slot, category in enumerate(matching.category_ids)}
+    predicted = np.array([slot_of[int(c)] for c in found[first.id - 1, 6]], dtype=np.int64)
+    truth_slot = dict(zip(first.truth_id.tolist(), first.truth_label.tolist(), strict=True))
+    ignored = set(first.truth_id[first.truth_ignored].tolist())
     matrix = np.zeros((classes + 1, classes + 1), dtype=np.int64)
-    matrix[:classes, :classes] = counts[:, :classes]
-    matrix[classes, :classes] = counts[:, -2]  # found, but nothing is there: background called a class
-    matrix[:classes, classes] = counts[:, -1]  # there, but not found: called background
+    for truth, label in zip(first.truth.tolist(), predicted.tolist(), strict=True):
+        if truth == -1:
+            matrix[classes, label] += 1  # found, but nothing is there: background called a class
+        elif truth not in ignored:
+            matrix[truth_slot[truth], label] += 1
+    missed = ~first.truth_matched & ~first.truth_ignored
+    np.add.at(matrix[:, classes], first.truth_label[missed], 1)  # there, but not found: called background
     return matrix
-
-
-@contextlib.contextmanager
-def _quiet(name: str) -> Iterator[None]:
-    """The library's progress messages (logged at INFO, and printed) held back for a while."""
-    library = logging.getLogger(name)
-    level = library.level
-    library.setLevel(logging.WARNING)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        library.setLevel(level)

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 
 from detkit.analysis.error_report import KIND_LABELS
-from detkit.analysis.label_issues import FIXES, ISSUE_KINDS, LabelIssue, LabelIssues, box_iou_matrix, fixed_ground_truth
+from detkit.analysis.label_issues import FIXES, ISSUE_KINDS, LabelIssue, LabelIssues, fixed_ground_truth
 from detkit.analysis.tide import KINDS
-from detkit.data.boxes import xywh_to_xyxy
 from detkit.evaluation.coco import evaluate_coco
+from detkit.evaluation.matching import iou_matrix
 from detkit.markdown import markdown_table
 
 IN_SAMPLE = (
@@ -68,15 +68,14 @@ def _issue_row(issue: LabelIssue, names: dict[int, str], file_names: dict[int, s
         "file_name": file_names.get(issue.image_id, ""),
         "class": names[issue.category_id],
         "suggested_class": None if suggested is None else names[suggested],
-        "iou": None if issue.kind == "overlooked" else _iou(issue.bbox, issue.suggested_bbox),
+        "iou": None if issue.kind == "overlooked" else _rounded_iou(issue.bbox, issue.suggested_bbox),
     }
 
 
-def _iou(box: Sequence[float], other: Sequence[float] | None) -> float | None:
+def _rounded_iou(box: Sequence[float], other: Sequence[float] | None) -> float | None:
     if other is None:
         return None
-    a, b = (xywh_to_xyxy(np.array([list(x)], dtype=np.float64)) for x in (box, other))
-    return round(float(box_iou_matrix(a, b)[0, 0]), 4)
+    return round(float(iou_matrix(*(np.array([list(x)], dtype=np.float64) for x in (box, other)))[0, 0]), 4)
 
 
 def label_issue_rows(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as mask_utils
 
 from detkit.data.boxes import xywh_to_xyxy, xyxy_to_xywh
 from detkit.data.formats.coco import exhaustive_category_ids
 from detkit.evaluation.coco import Detections, results_array
+from detkit.evaluation.matching import iou_matrix
 
 ISSUE_KINDS = ("overlooked", "swap", "badloc")
 FIXES = {
@@ -178,7 +178,7 @@ def _image_issues(
     """Each label box's likelier error (swap or badloc, by ``scores``, cleanlab's per box) and
     each overlooked prediction, scoring at most ``max_score``; a suggestion comes from a
     prediction scoring above ``least_score`` of its kind, as cleanlab's scores do."""
-    overlap = box_iou_matrix(image.label_boxes, image.pred_boxes)
+    overlap = iou_matrix(xyxy_to_xywh(image.label_boxes), xyxy_to_xywh(image.pred_boxes))
     issues = []
     for i, annotation in enumerate(image.annotations):
         own = {kind: scores[kind][i] for kind in ("swap", "badloc")}
@@ -223,13 +223,6 @@ def _image_issues(
             )
         )
     return issues
-
-
-def box_iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every xyxy box of ``a`` with every one of ``b``: ``[len(a), len(b)]`` (pycocotools)."""
-    if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
-    return np.asarray(mask_utils.iou(xyxy_to_xywh(a), xyxy_to_xywh(b), [0] * len(b))).reshape(len(a), len(b))
 
 
 def _found_elsewhere(overlap: np.ndarray, label_classes: np.ndarray, label: int, prediction: int) -> bool:
@@ -291,7 +284,7 @@ def recovered_errors(issues: Sequence[LabelIssue], injected: Sequence[dict[str, 
     for issue in issues:
         candidates = targets.get(issue.image_id, [])
         boxes = [injected[n]["given_box"] or injected[n]["true_box"] for n in candidates]
-        overlap = box_iou_matrix(_xyxy([list(issue.bbox)]), _xyxy(boxes))[0] if boxes else np.zeros(0)
+        overlap = iou_matrix(np.array([issue.bbox], dtype=np.float64), np.array(boxes, dtype=np.float64))[0]
         hit_by.append({candidates[j] for j in np.flatnonzero(overlap >= 0.5)})
     rows = []
     for k in ks:

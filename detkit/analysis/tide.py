@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from detkit.evaluation.matching import CocoMatching, mean_defined
+from detkit.evaluation.matching import CocoMatching, mean_defined, paired_iou
 
 FOREGROUND_IOU, BACKGROUND_IOU = 0.5, 0.1
 KINDS = ("classification", "localisation", "both", "duplicate", "background", "missed")
@@ -162,7 +162,7 @@ class ErrorAnalysis:
         found, first = self.matching.found, self.matching.first_threshold
         pair_fp, pair_truth = _pairs(found.image[false_positive], first.truth_image[counting], self.matching.num_images)
         detection_rows, truth_rows = false_positive[pair_fp], counting[pair_truth]
-        iou = _iou(first.box[detection_rows], first.truth_box[truth_rows])
+        iou = paired_iou(first.box[detection_rows], first.truth_box[truth_rows])
         same = found.label[detection_rows] == first.truth_label[truth_rows]
         taken = first.truth_matched[truth_rows]
         segments = np.bincount(pair_fp, minlength=len(false_positive))
@@ -188,7 +188,7 @@ class ErrorAnalysis:
         truth_entry = first.truth_label[truths] * self.matching.num_images + first.truth_image[truths]
         entries = len(self.matching.category_ids) * self.matching.num_images
         pair_truth, pair_detection = _pairs(truth_entry, entry, entries)
-        iou = _iou(first.box[counted[pair_detection]], first.truth_box[truths[pair_truth]])
+        iou = paired_iou(first.box[counted[pair_detection]], first.truth_box[truths[pair_truth]])
         best, _ = _segment_argmax(iou, np.bincount(pair_truth, minlength=len(truths)))
         return best
 
@@ -395,19 +395,3 @@ def _segment_argmax(values: np.ndarray, sizes: np.ndarray) -> tuple[np.ndarray, 
     first_hit = np.r_[True, segment[hits][1:] != segment[hits][:-1]]
     at[segment[hits[first_hit]]] = hits[first_hit]
     return best, at
-
-
-def _iou(detections: np.ndarray, truths: np.ndarray) -> np.ndarray:
-    """IoU of xywh box pairs, row by row, with pycocotools' float operations (``bbIou`` in
-    ``maskApi.c``, no crowd). Written here because pycocotools' ``iou`` takes one image's boxes
-    per call, a Python call per image, and these pairs span every image at once."""
-    if not len(detections):
-        return np.zeros(0)
-    dx, dy, dw, dh = detections.T
-    gx, gy, gw, gh = truths.T
-    w = np.minimum(dw + dx, gw + gx) - np.maximum(dx, gx)
-    h = np.minimum(dh + dy, gh + gy) - np.maximum(dy, gy)
-    overlaps = (w > 0) & (h > 0)
-    inter = np.where(overlaps, w * h, 0.0)
-    union = dw * dh + gw * gh - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=overlaps)

@@ -1,11 +1,12 @@
 """The one evaluator: COCO box mAP with pycocotools semantics, on in-memory COCO dicts.
 
-Backends, chosen by measurement (``benchmarks/evaluation.py``; issue 19): ultrafast-pycocotools
-(the default) and hotcoco, both Rust, both giving pycocotools' precision, recall and twelve
-numbers to the bit on detkit's cases (``tests/evaluation/test_coco_eval.py``), and pycocotools,
-the reference. faster-coco-eval was the default until both measured several times faster at
-COCO size and it differed from pycocotools in the last bit (2e-16); it stays a dependency only
-for the confusion matrix (`detkit.analysis.confusion`). Every backend receives the same
+Two backends: ultrafast-pycocotools, the default, chosen by measurement (``benchmarks/evaluation.py``;
+issue 19: the fastest of four at COCO size, pycocotools' precision, recall and twelve numbers to
+the bit on detkit's cases, ``tests/evaluation/test_coco_eval.py``; its engine also feeds the one
+matching, `detkit.evaluation.matching`), and pycocotools, the reference. hotcoco (as exact; 8-12 %
+slower on arrays and files, faster on result dicts, which training never builds) and
+faster-coco-eval (10x slower, the last bit off) were dropped in issue 41: one fast backend and
+the reference. Every backend receives the same
 ground-truth dict, so crowd regions and the annotations' own ``area`` are honoured as
 pycocotools does, and detections as one ``[N, 7]`` array (`results_array`), which the Rust
 backends read without a Python dict per detection.
@@ -28,7 +29,7 @@ from detkit.data.formats.fields import parse_json, read_text
 from detkit.evaluation.partial_labels import apply_partial_labels
 from detkit.exceptions import ConfigError
 
-BACKENDS = ("ultrafast_pycocotools", "hotcoco", "pycocotools")
+BACKENDS = ("ultrafast_pycocotools", "pycocotools")
 DEFAULT_BACKEND = BACKENDS[0]
 Detections = list[dict[str, Any]] | np.ndarray  # COCO results, or their `results_array`
 PARTIAL_LABELS = ("lvis", "naive")
@@ -113,10 +114,6 @@ def coco_backend(name: str) -> tuple[Callable[[], Any], Callable[..., Any]]:
         from ultrafast_pycocotools import COCO, COCOeval
 
         return partial(COCO, verbose=False), COCOeval
-    if name == "hotcoco":
-        from hotcoco import COCO, COCOeval
-
-        return COCO, COCOeval
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 

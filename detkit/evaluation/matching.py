@@ -9,6 +9,8 @@ column-wise (``per_instance``: no Python object per detection) and keeps them as
 pooling can be re-run on an edited or resampled copy: the bootstrap over images
 (`detkit.evaluation.bootstrap`) draws images again, error analysis (`detkit.analysis.tide`)
 fixes errors; both pool with `detkit.evaluation.accumulate` and never match a second time.
+The confusion matrix reads the same matching made regardless of class (``use_categories=False``),
+and the IoU of boxes is computed here only (`paired_iou`, `iou_matrix`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pycocotools import mask as mask_utils
 from ultrafast_pycocotools._ufcoco import OUTCOME_IGNORED, OUTCOME_TRUE_POSITIVE
 
 from detkit.evaluation.accumulate import PooledMatching
@@ -68,7 +71,9 @@ class CocoMatching:
     per image and class) at ``iou_thresholds`` (default: COCO's .50:.05:.95).
 
     Partially labelled images are scored with LVIS semantics unless ``partial_labels="naive"``;
-    ``ground_truth`` and ``detections`` then hold what was scored (ignore regions added).
+    ``ground_truth`` and ``detections`` then hold what was scored (ignore regions added). With
+    ``use_categories=False`` detections are matched to boxes of any class (COCOeval's
+    ``useCats=0``: 100 detections per image), as a confusion matrix pairs them.
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class CocoMatching:
         detections: list[dict[str, Any]] | np.ndarray,
         partial_labels: str = "lvis",
         iou_thresholds: Sequence[float] | None = None,
+        use_categories: bool = True,
     ) -> None:
         detections = results_array(detections)
         if partial_labels == "lvis":
@@ -86,7 +92,7 @@ class CocoMatching:
         self.image_ids: list[int] = sorted({image["id"] for image in ground_truth["images"]})
         self.category_ids: list[int] = sorted(self.names)
         thresholds = COCO_IOU_THRESHOLDS if iou_thresholds is None else np.asarray(iou_thresholds, dtype=float)
-        self._evaluator = _evaluated(ground_truth, detections, thresholds)
+        self._evaluator = _evaluated(ground_truth, detections, thresholds, use_categories)
         # every threshold's outcome in one call; the engine is ultrafast-pycocotools' own (pinned
         # in constraints.txt; its public per_instance answers one threshold at a time, 0.4 s each
         # at 5,000 images, against 0.08 s for all ten here)
@@ -128,12 +134,21 @@ class CocoMatching:
                 truth=found["gt_id"],
                 truth_id=boxes["gt_id"],
                 truth_image=np.searchsorted(np.asarray(self.image_ids, dtype=np.int64), boxes["image_id"]),
-                truth_label=np.searchsorted(np.asarray(self.category_ids, dtype=np.int64), boxes["category_id"]),
+                truth_label=np.searchsorted(
+                    np.asarray(self.category_ids, dtype=np.int64), self._truth_categories(boxes)
+                ),
                 truth_box=np.array([box_of[i] for i in boxes["gt_id"].tolist()], dtype=float).reshape(-1, 4),
                 truth_ignored=boxes["ignore"],
                 truth_matched=boxes["matched"],
             )
         return self._first
+
+    def _truth_categories(self, boxes: dict[str, np.ndarray]) -> np.ndarray:
+        """Each ground-truth row's category id (matched regardless of class, the engine reports -1)."""
+        if not self._evaluator.params.useCats:
+            category_of = {ann["id"]: ann["category_id"] for ann in self.ground_truth["annotations"]}
+            return np.array([category_of[i] for i in boxes["gt_id"].tolist()], dtype=np.int64)
+        return boxes["category_id"]
 
     def precision(self, draw: Sequence[int] | None = None) -> np.ndarray:
         """pycocotools' interpolated precision ``[T, R, K]`` (-1 where a class has no ground
@@ -163,7 +178,9 @@ class CocoMatching:
         return PooledMatching(image, label, key, score, true_positive, ignored, positives, MAX_DETECTIONS)
 
 
-def _evaluated(ground_truth: dict[str, Any], detections: np.ndarray, thresholds: np.ndarray) -> Any:
+def _evaluated(
+    ground_truth: dict[str, Any], detections: np.ndarray, thresholds: np.ndarray, use_categories: bool
+) -> Any:
     """ultrafast-pycocotools' COCOeval after ``evaluate`` at area all and 100 detections."""
     coco_cls, eval_cls = coco_backend("ultrafast_pycocotools")
     with contextlib.redirect_stdout(io.StringIO()):
@@ -174,6 +191,7 @@ def _evaluated(ground_truth: dict[str, Any], detections: np.ndarray, thresholds:
         params = evaluator.params
         params.areaRng, params.areaRngLbl, params.maxDets = [params.areaRng[0]], ["all"], [MAX_DETECTIONS]
         params.iouThrs = thresholds
+        params.useCats = int(use_categories)
         evaluator.evaluate()
     return evaluator
 
@@ -182,3 +200,26 @@ def mean_defined(values: np.ndarray) -> float:
     """The mean of COCOeval values that are defined (> -1); -1 when none is."""
     defined = values[values > -1]
     return float(defined.mean()) if defined.size else -1.0
+
+
+def paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of xywh box pairs, row by row, with pycocotools' float operations (``bbIou`` in
+    ``maskApi.c``, no crowd). By hand because pycocotools' ``iou`` takes one image's boxes per
+    call, a Python call per image, and these pairs span every image at once."""
+    if not len(a):
+        return np.zeros(0)
+    ax, ay, aw, ah = a.T
+    bx, by, bw, bh = b.T
+    w = np.minimum(aw + ax, bw + bx) - np.maximum(ax, bx)
+    h = np.minimum(ah + ay, bh + by) - np.maximum(ay, by)
+    overlaps = (w > 0) & (h > 0)
+    inter = np.where(overlaps, w * h, 0.0)
+    union = aw * ah + bw * bh - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=overlaps)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every xywh box of ``a`` with every one of ``b``: ``[len(a), len(b)]`` (pycocotools' ``iou``)."""
+    if not len(a) or not len(b):
+        return np.zeros((len(a), len(b)))
+    return np.asarray(mask_utils.iou(a, b, [0] * len(b))).reshape(len(a), len(b))

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 
 from detkit.exceptions import ConfigError
 from detkit.files import write_bytes_atomic
+from detkit.training import layout
 
 CHECKPOINT_CLASSES = "detkit_class_names"  # where a detkit checkpoint records its classes
 MODEL_PREFIX = "model."  # a Lightning checkpoint's keys of the detector
@@ -35,7 +36,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], list[str] | No
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
-            f"checkpoint {path}: no such file; pass a .ckpt of a detkit run (<run>/checkpoints/best.ckpt)"
+            f"checkpoint {path}: no such file; pass a .ckpt of a detkit run ({layout.best_checkpoint('<run>')})"
         )
     try:
         if not zipfile.is_zipfile(path):  # torch.save's format; a cut-short file loses its directory at the end

@@ -22,7 +22,7 @@ import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from detkit.exceptions import TrainingInterrupted
-from detkit.training.layout import CONFIG_FILE, resumable
+from detkit.training import layout
 
 
 class _Terminated(BaseException):
@@ -73,10 +73,10 @@ def where_to_continue(stage: Stage, run_dir: Path) -> str:
     resume = f"python tools/train.py resume={run_dir}"
     if stage.scoring:
         return f"after its last epoch, while scoring the final checkpoint: {resume} scores it and writes metrics.json"
-    continues_from = resumable(run_dir)  # what resume= will take
+    continues_from = layout.resumable(run_dir)  # what resume= will take
     if continues_from is None:
         return "before training began; nothing was trained: run the same command again"
     epoch = stage.trainer.current_epoch if stage.trainer is not None else 0
-    if continues_from.name == CONFIG_FILE:
+    if continues_from.name == layout.LAYOUT.config:
         return f"during epoch {epoch} (counted from 0), before any epoch finished: start it again with {resume}"
     return f"during epoch {epoch} (counted from 0); {continues_from} holds the last whole epoch: continue with {resume}"

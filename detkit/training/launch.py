@@ -1,5 +1,6 @@
-"""What a launch of several processes (torchrun, SLURM's srun) gives detkit before Hydra starts:
-one name for the run directory that every process of the job agrees on.
+"""What a launch gives detkit before Hydra starts: the resolvers training's configs use
+(`register_resolvers`), and, for several processes (torchrun, SLURM's srun), one name for the
+run directory that every process of the job agrees on.
 
 Each process of a multi-node job runs ``tools/train.py`` itself, so a run directory stamped
 with the time would be stamped by each, a second apart on a slow node: two run directories,
@@ -14,6 +15,10 @@ import functools
 import os
 import time
 from datetime import timedelta
+
+from omegaconf import OmegaConf
+
+from detkit.training import layout
 
 STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
 AGREE_TIMEOUT = timedelta(minutes=5)  # the other nodes start within it, or the launch is broken
@@ -40,3 +45,24 @@ def _stamp_of_rank_zero(host: str, port: int, rank: int) -> str:
     if rank == 0:
         store.set(key, time.strftime(STAMP_FORMAT))
     return store.get(key).decode()
+
+
+def register_resolvers() -> None:
+    """``${detkit.run_dir:${resume},default}``: a resumed run writes into its own directory;
+    ``${detkit.run_stamp:}``: a new run's time, one for every process of a launch (`run_stamp`);
+    ``${detkit.in_run:<run dir>,<name>}``: a path of the run folder's `detkit.training.layout`."""
+    if not OmegaConf.has_resolver("detkit.run_dir"):
+        OmegaConf.register_new_resolver("detkit.run_dir", run_dir)
+    if not OmegaConf.has_resolver("detkit.run_stamp"):
+        OmegaConf.register_new_resolver("detkit.run_stamp", run_stamp)
+    if not OmegaConf.has_resolver("detkit.in_run"):
+        OmegaConf.register_new_resolver("detkit.in_run", layout.in_run)
+
+
+def run_dir(resume: str | None, default: str) -> str:
+    """The run directory: ``default`` for a new run, ``resume``'s for a resumed one, and for
+    ``resume=last`` the run beside ``default`` (same name) whose last.ckpt was written last
+    (``default`` when there is none: `detkit.training.run.resumed_config` then says so)."""
+    if resume != layout.NEWEST_RUN:
+        return resume or default
+    return str(layout.newest_run(default) or default)

@@ -18,6 +18,7 @@ from detkit.exceptions import ConfigError, TrainingError
 from detkit.models.detectors import to_model_target
 from detkit.models.finetune import BackboneFreeze, Finetune, parameter_groups
 from detkit.models.inference import detect
+from detkit.training import layout
 from detkit.training.checkpoints import CHECKPOINT_CLASSES
 
 PARTIAL_LABELS_LOSSES = ("masked", "gated", "naive")
@@ -100,8 +101,9 @@ class DetectionModule(L.LightningModule):
         terms = ", ".join(f"{name}={value.item():.4g}" for name, value in losses.items())
         images = [int(target["image_id"]) for target in batch[1]]
         folder = Path(self.trainer.checkpoint_callback.dirpath) if self.trainer.checkpoint_callback else None
-        if folder is not None and (folder / "last.ckpt").is_file():
-            kept = f"the last good checkpoints are in {folder} (resume=<run dir> continues from last.ckpt)"
+        last = layout.last_checkpoint(folder.parent) if folder is not None else None
+        if last is not None and last.is_file():
+            kept = f"the last good checkpoints are in {folder} (resume=<run dir> continues from {last.name})"
         else:
             kept = "no checkpoint was written yet (it happened in the first epoch)"
         raise TrainingError(

@@ -17,7 +17,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.callbacks import ModelCheckpoint
-from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
@@ -29,25 +29,17 @@ from detkit.exceptions import ConfigError, user_error_behind
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.models.detectors import SSD_BOX_RANGE, box_range_for
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
+from detkit.training import layout
 from detkit.training.callbacks import SameConfigEverywhere, progress_bar
 from detkit.training.checkpoints import AtomicCheckpointIO
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.interruption import Stage, stopped_by_signals
-from detkit.training.layout import (
-    BEST,
-    CHECKPOINTS_DIR,
-    CONFIG_FILE,
-    LAST,
-    METRICS_FILE,
-    NEWEST_RUN,
-    checkpoint_file,
-    resumable,
-)
+from detkit.training.layout import NEWEST_RUN, resumable
 from detkit.training.module import DetectionModule
 from detkit.training.objective import parse_objective
 from detkit.training.quiet import silence_known_noise
 from detkit.training.random_state import RandomStateCheckpoint
-from detkit.training.run_dir import RunDir, init_run, initialise_from_checkpoint
+from detkit.training.run_dir import RunDir, init_run, initialise_from_checkpoint, saved_config
 from detkit.training.run_lock import writing_into
 from detkit.training.schedules import IMAGES_SEEN, MIN_EPOCHS, epochs_for
 from detkit.training.threads import training_threads
@@ -64,13 +56,21 @@ CONFIG_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer", "callback
 @dataclass
 class TrainedRun:
     """What `train` leaves: the run directory, the best checkpoint's metrics per split, the
-    wall-clock seconds and optimiser steps of fitting, and the checkpoint the metrics are of."""
+    wall-clock seconds and optimiser steps of fitting, and the checkpoint the metrics are of
+    (None under ``fast_dev_run``)."""
 
     run_dir: Path
     metrics: dict[str, dict[str, float]]
     fit_seconds: float
     steps: int
-    checkpoint: Path
+    checkpoint: Path | None
+
+    @property
+    def run(self) -> RunDir:
+        """The run folder at the checkpoint its metrics are of."""
+        if self.checkpoint is None:
+            raise ConfigError(f"{self.run_dir} has no checkpoint (trainer.fast_dev_run writes none)")
+        return RunDir(self.run_dir, self.checkpoint)
 
 
 def train(cfg: DictConfig) -> TrainedRun:
@@ -123,7 +123,7 @@ def resumed_checkpoint(resume: str | None) -> str | None:
     checkpoint of part of an epoch: resuming from the last whole epoch repeats the interrupted
     epoch's steps exactly, as after a kill, where a mid-epoch one would not (Lightning does not
     restore the data order of an epoch's remaining batches)."""
-    if not resume or not checkpoint_file(resume, LAST).is_file():
+    if not resume or not layout.last_checkpoint(resume).is_file():
         return None
     return str(RunDir.resumed(resume).checkpoint)
 
@@ -267,23 +267,34 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     """The configured Trainer with detkit's logger and callbacks, writing into ``run_dir``."""
     _check_trainer_values(cfg.trainer)
     silence_known_noise()
-    logger = TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard", default_hp_metric=False)
+    tensorboard = layout.tensorboard_dir(run_dir)
+    loggers = [
+        TensorBoardLogger(save_dir=str(run_dir), name="", version=tensorboard.name, default_hp_metric=False),
+        *(instantiate(logger) for logger in (cfg.get("logger") or {}).values() if logger is not None),
+    ]
     callbacks = [
-        ModelCheckpoint(dirpath=run_dir / CHECKPOINTS_DIR, filename=BEST, monitor=MONITOR, mode="max"),
+        checkpoints(run_dir, filename=layout.LAYOUT.best, monitor=MONITOR, mode="max"),
         # Since Lightning 2.6, save_last writes last.ckpt only when a new best is saved; resuming
         # needs the latest epoch, so a second callback without a monitor writes it every epoch.
-        ModelCheckpoint(dirpath=run_dir / CHECKPOINTS_DIR, filename=LAST, enable_version_counter=False),
+        checkpoints(run_dir, filename=layout.LAYOUT.last, enable_version_counter=False),
         RandomStateCheckpoint(),
         SameConfigEverywhere(cfg),
         *(instantiate(callback) for callback in (cfg.get("callbacks") or {}).values() if callback is not None),
         *([progress_bar()] if cfg.trainer.get("enable_progress_bar", True) is not False else []),
     ]
     trainer = instantiate_trainer(
-        cfg.trainer, logger=logger, callbacks=callbacks, default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()]
+        cfg.trainer, logger=loggers, callbacks=callbacks, default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()]
     )
     if isinstance(trainer.accelerator, CPUAccelerator) and not THREADS_SET_BY_ENVIRONMENT:
         torch.set_num_threads(training_threads(trainer.num_devices))
     return trainer
+
+
+def checkpoints(run_dir: Path, **options: Any) -> ModelCheckpoint:
+    """Lightning's checkpoint callback writing ``options["filename"]`` into the run's checkpoints folder."""
+    callback = ModelCheckpoint(dirpath=layout.checkpoints_dir(run_dir), **options)
+    callback.FILE_EXTENSION = layout.LAYOUT.checkpoint_suffix
+    return callback
 
 
 def child_config(cfg: DictConfig, run_dir: Path, updates: dict[str, Any] | None = None) -> DictConfig:
@@ -353,7 +364,7 @@ def _check_trainer_values(trainer_cfg: DictConfig) -> None:
 @rank_zero_only
 def save_config(cfg: DictConfig, run_dir: Path) -> None:
     """The resolved config, all a later command needs to rebuild this run."""
-    write_text_atomic(run_dir / CONFIG_FILE, OmegaConf.to_yaml(cfg, resolve=True))
+    write_text_atomic(layout.config_file(run_dir), OmegaConf.to_yaml(cfg, resolve=True))
 
 
 def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
@@ -376,7 +387,7 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
             f"resume keeps the run's config groups; drop {switches} (values such as trainer.max_epochs=12 may change)"
         )
     changed = OmegaConf.from_dotlist([o.lstrip("+~") for o in values])
-    saved = RunDir(Path(cfg.resume), checkpoint_file(cfg.resume, LAST)).config  # train() reads the checkpoint
+    saved = saved_config(cfg.resume)  # train() reads the checkpoint
     merged = OmegaConf.merge(saved, changed)
     merged.paths = cfg.paths  # where the run is now, not where its config says it was (a copied run)
     check_epochs_left(merged, Path(cfg.resume))
@@ -392,7 +403,7 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
 def check_epochs_left(cfg: DictConfig, run: Path) -> None:
     """Refuse, before the run's config is written again, a resume whose ``trainer.max_epochs`` is
     below the epochs the run has trained (Lightning would fail on it, every later resume too)."""
-    last = checkpoint_file(run, LAST)
+    last = layout.last_checkpoint(run)
     if not last.is_file():
         return  # interrupted before its first epoch ended
     done = torch.load(last, map_location="cpu", weights_only=True, mmap=True).get("epoch", 0) + 1
@@ -443,13 +454,22 @@ def dev_metrics_of(trainer: L.Trainer, module: DetectionModule, ckpt_path: str |
 def _write_results(
     trainer: L.Trainer, cfg: DictConfig, run_dir: Path, metrics: dict[str, dict[str, float]], split_mode: str
 ) -> None:
-    """``metrics.json`` (each split's metrics, and ``splits``: given, resplit or manifests) and
-    the final metrics as TensorBoard hyperparameters."""
+    """``metrics.json`` (each split's metrics, and ``splits``: given, resplit or manifests), the
+    config and final metrics to every logger (TensorBoard: as hyperparameters with their
+    metrics), and to MLflow the run's config.yaml and metrics.json as artifacts."""
     if not trainer.is_global_zero:
         return
-    write_json_atomic(run_dir / METRICS_FILE, {**metrics, "splits": split_mode})
+    written = write_json_atomic(layout.metrics_file(run_dir), {**metrics, "splits": split_mode})
     final = {f"final/{split}_{k}": v for split, values in metrics.items() for k, v in values.items() if "/" not in k}
     hparams = OmegaConf.to_container(cfg, resolve=True)
     hparams["effective_batch_size"] = effective_batch_size(trainer, cfg.data.module.batch_size)
-    trainer.logger.log_hyperparams(hparams, metrics=final)
-    trainer.logger.save()
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(hparams, metrics=final)
+        else:
+            logger.log_hyperparams(hparams)
+            logger.log_metrics(final, step=trainer.global_step)
+        if isinstance(logger, MLFlowLogger):
+            for artifact in (layout.config_file(run_dir), written):
+                logger.experiment.log_artifact(logger.run_id, str(artifact))
+        logger.save()

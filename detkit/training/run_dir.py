@@ -17,8 +17,8 @@ from torch import Tensor, nn
 
 from detkit.exceptions import ConfigError
 from detkit.models.weight_transfer import BACKGROUND, transfer_state
+from detkit.training import layout
 from detkit.training.checkpoints import build_architecture, read_checkpoint
-from detkit.training.layout import BEST, CHECKPOINT_SUFFIX, CONFIG_FILE, LAST, SPLITS_DIR, checkpoint_file
 from detkit.training.saved_config import load_saved_config
 
 if TYPE_CHECKING:
@@ -43,10 +43,10 @@ class RunDir:
         file detkit did not write gets one clear message (``argument``, e.g. ``"resume=x: "``,
         says where the path came from and ``fix`` what to pass instead)."""
         path = Path(run)
-        if path.is_file() or path.suffix == CHECKPOINT_SUFFIX:
+        if path.is_file() or layout.is_checkpoint(path):
             path, chosen = path.parent.parent, path
         else:
-            chosen = Path(checkpoint) if checkpoint else checkpoint_file(path, BEST)
+            chosen = Path(checkpoint) if checkpoint else layout.best_checkpoint(path)
         if not chosen.is_file():
             raise ConfigError(f"{argument or 'checkpoint '}{chosen} not found; {fix}")
         read_checkpoint(chosen)
@@ -56,16 +56,36 @@ class RunDir:
     def resumed(cls, run: str | Path) -> RunDir:
         """The run ``resume=<run>`` continues, at its last checkpoint."""
         fix = "pass resume=<a detkit run directory that has checkpoints/last.ckpt>"
-        return cls.open(run, checkpoint_file(run, LAST), f"resume={run}: ", fix)
+        return cls.open(run, layout.last_checkpoint(run), f"resume={run}: ", fix)
 
     @cached_property
     def config(self) -> DictConfig:
-        """The resolved config the run saved, read as data (`load_saved_config`: nothing it names
-        is built unless detkit's own configs build it)."""
-        path = self.path / CONFIG_FILE
-        if not os.path.lexists(path):
-            raise ConfigError(f"{self.path}: no {CONFIG_FILE} there; pass a run directory made by tools/train.py")
-        return load_saved_config(path)
+        return saved_config(self.path)
+
+    @property
+    def splits_dir(self) -> Path:
+        return layout.splits_dir(self.path)
+
+    @property
+    def tensorboard_dir(self) -> Path:
+        return layout.tensorboard_dir(self.path)
+
+    def evaluation_dir(self, split: str) -> Path:
+        return layout.evaluation_dir(self.path, split)
+
+    def errors_dir(self, split: str) -> Path:
+        return layout.errors_dir(self.path, split)
+
+    def predictions_file(self, split: str) -> Path:
+        return layout.predictions_file(self.path, split)
+
+    @property
+    def predict_dir(self) -> Path:
+        return layout.predict_dir(self.path)
+
+    @property
+    def export_dir(self) -> Path:
+        return layout.export_dir(self.path)
 
     @property
     def class_names(self) -> list[str]:
@@ -78,8 +98,8 @@ class RunDir:
 
     def datamodule(self) -> DetectionDataModule:
         """The run's data module on the split manifests it saved (which already hold its share of train)."""
-        splits_dir = str(self.path / SPLITS_DIR)
-        return instantiate(self.config.data.module, splits_dir=splits_dir, manifest_dir=None, train_fraction=1.0)
+        module = self.config.data.module
+        return instantiate(module, splits_dir=str(self.splits_dir), manifest_dir=None, train_fraction=1.0)
 
     def weights(self) -> tuple[dict[str, Tensor], list[str]]:
         """The checkpoint's detector state and class names (from the config for checkpoints
@@ -102,6 +122,15 @@ class RunDir:
                 f"missing {missing[:5]}, unexpected {unexpected[:5]}"
             )
         return model.eval()
+
+
+def saved_config(run: str | Path) -> DictConfig:
+    """The resolved config a run saved, read as data (`load_saved_config`: nothing it names is
+    built unless detkit's own configs build it)."""
+    path = layout.config_file(run)
+    if not os.path.lexists(path):
+        raise ConfigError(f"{run}: no {path.name} there; pass a run directory made by tools/train.py")
+    return load_saved_config(path)
 
 
 def init_run(checkpoint: str | Path) -> RunDir:

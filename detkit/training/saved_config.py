@@ -34,6 +34,8 @@ BUILT_FROM_CONFIG = frozenset(
         "lightning.pytorch.Trainer",
         "lightning.pytorch.callbacks.EarlyStopping",
         "lightning.pytorch.callbacks.LearningRateMonitor",
+        "lightning.pytorch.loggers.CSVLogger",
+        "lightning.pytorch.loggers.MLFlowLogger",
     }
 )
 OPTIMISER_MODULES = ("torch.optim.", "torch.optim.lr_scheduler.")

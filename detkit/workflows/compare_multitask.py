@@ -19,29 +19,24 @@ from detkit.data.formats.coco import predictions_to_array
 from detkit.evaluation.coco import evaluate_coco
 from detkit.exceptions import ConfigError
 from detkit.models.inference import Detections
-from detkit.training.layout import SPLITS_DIR
+from detkit.training.layout import child_run
 from detkit.training.run import TrainedRun, check_single_process, child_config, train
-from detkit.training.run_dir import RunDir
 from detkit.workflows.prediction import device_trainer, predict_detections
 
 
 def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
-    """Train ``<out>/joint`` and ``<out>/per_class/<class>``, score both on ``compare.split`` and
-    write ``comparison.{json,md,png}`` to ``out`` (``paths.output_dir``); returns the comparison."""
+    """Train ``<out>/joint`` and ``<out>/per_class/<class>`` (`detkit.training.layout`), score both
+    on ``compare.split`` and write ``comparison.{json,md,png}`` to ``out`` (``paths.output_dir``);
+    returns the comparison."""
     out = Path(cfg.paths.output_dir)
     _check_comparable(cfg, out)
-    joint = train(child_config(cfg, out / "joint"))
-    joint_run = RunDir(joint.run_dir, joint.checkpoint)
-    splits_dir = str(joint.run_dir / SPLITS_DIR)
-    per_class = {
-        name: train(
-            child_config(
-                cfg, out / "per_class" / name, {"data.module.single_class": name, "data.module.splits_dir": splits_dir}
-            )
-        )
-        for name in joint_run.class_names
-    }
-    datamodule = joint_run.datamodule()
+    joint = train(child_config(cfg, child_run(out, "joint")))
+    same_splits = {"data.module.splits_dir": str(joint.run.splits_dir)}
+    per_class = {}
+    for name in joint.run.class_names:
+        child = child_config(cfg, child_run(out, "per_class", name), {"data.module.single_class": name, **same_splits})
+        per_class[name] = train(child)
+    datamodule = joint.run.datamodule()
     loader = datamodule.loader(cfg.compare.split)
     joint_detections, joint_cost = _predict(joint, loader, cfg.compare.device)
     merged: dict[int, list[Detections]] = {}
@@ -58,7 +53,7 @@ def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
         return evaluate_coco(ground_truth, results, cfg.evaluation.backend, cfg.evaluation.partial_labels)
 
     comparison = build_comparison(
-        joint_run.class_names,
+        joint.run.class_names,
         score(joint_detections),
         score({image_id: _concatenate(parts) for image_id, parts in merged.items()}),
         joint_cost,
@@ -71,13 +66,13 @@ def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _check_comparable(cfg: DictConfig, out: Path) -> None:
-    if (out / "joint").exists():
+    if child_run(out, "joint").exists():
         raise ConfigError(f"{out} already holds a comparison; pass name=<another name> for a new one")
     check_single_process(cfg.trainer, "compare_multitask trains its models one after another in one process")
 
 
 def _predict(run: TrainedRun, loader: Any, device: str) -> tuple[dict[int, Detections], ModelCost]:
-    model = RunDir(run.run_dir, run.checkpoint).detector()
+    model = run.run.detector()
     detections, seconds = predict_detections(model, loader, device_trainer(device), warm_up=True)
     parameters = sum(p.numel() for p in model.parameters())
     return detections, ModelCost(parameters, run.fit_seconds, run.steps, seconds)

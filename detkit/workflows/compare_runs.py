@@ -17,6 +17,7 @@ from detkit.data.splits import dataset_fingerprint
 from detkit.evaluation.bootstrap import ImageMatches, percentile_interval
 from detkit.exceptions import ConfigError
 from detkit.training.datamodule import DetectionDataModule
+from detkit.training.layout import tensorboard_dir
 from detkit.training.run_dir import RunDir
 from detkit.workflows.prediction import device_trainer
 from detkit.workflows.split_scoring import match_split
@@ -80,7 +81,7 @@ def compare_runs(cfg: CompareOptions) -> dict[str, Any]:
     )
     out = Path(cfg.out)
     write_comparison(comparison, out)
-    with SummaryWriter(log_dir=str(out / "tensorboard")) as writer:
+    with SummaryWriter(log_dir=str(tensorboard_dir(out))) as writer:
         writer.add_text("comparison/report", render_comparison(comparison), 0)
     return comparison
 

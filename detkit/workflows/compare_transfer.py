@@ -13,8 +13,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from detkit.analysis.transfer_report import CURVE_METRIC, build_transfer_comparison, write_transfer
 from detkit.exceptions import ConfigError
 from detkit.models.weight_transfer import BACKGROUND, output_mapping, shared_classes
+from detkit.training.layout import child_run, tensorboard_dir
 from detkit.training.run import TrainedRun, check_single_process, child_config, train
-from detkit.training.run_dir import RunDir, init_run
+from detkit.training.run_dir import init_run
 
 FROM_SCRATCH = {
     "init.checkpoint": None,
@@ -31,14 +32,14 @@ def compare_transfer(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.paths.output_dir)
     if not cfg.init.checkpoint:
         raise ConfigError("give init.checkpoint=<a run (or .ckpt) trained on the data to transfer from>")
-    if (out / "finetuned").exists():
+    if child_run(out, "finetuned").exists():
         raise ConfigError(f"{out} already holds a comparison; pass name=<another name> for a new one")
     check_single_process(cfg.trainer, "compare_transfer trains its two models one after another in one process")
     runs = {
-        "finetuned": train(child_config(cfg, out / "finetuned")),
-        "scratch": train(child_config(cfg, out / "scratch", FROM_SCRATCH)),
+        "finetuned": train(child_config(cfg, child_run(out, "finetuned"))),
+        "scratch": train(child_config(cfg, child_run(out, "scratch"), FROM_SCRATCH)),
     }
-    class_names = RunDir(runs["finetuned"].run_dir, runs["finetuned"].checkpoint).class_names
+    class_names = runs["finetuned"].run.class_names
     comparison = build_transfer_comparison(
         {name: _summary(run) for name, run in runs.items()},
         str(cfg.init.checkpoint),
@@ -51,7 +52,7 @@ def compare_transfer(cfg: DictConfig) -> dict[str, Any]:
 
 def _summary(run: TrainedRun) -> dict[str, Any]:
     logging.getLogger("tensorboard").setLevel(logging.WARNING)  # one INFO line per event file otherwise
-    events = EventAccumulator(str(run.run_dir / "tensorboard"), size_guidance={"scalars": 0}).Reload()
+    events = EventAccumulator(str(tensorboard_dir(run.run_dir)), size_guidance={"scalars": 0}).Reload()
     # each epoch's validation; the best checkpoint's final scoring is logged at the last step
     curve = [[event.step, event.value] for event in events.Scalars(CURVE_METRIC) if event.step < run.steps]
     return {

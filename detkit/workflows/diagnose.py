@@ -23,6 +23,7 @@ from detkit.data.formats import READERS, load_coco
 from detkit.data.records import DetectionDataset
 from detkit.evaluation.bootstrap import ImageMatches, bootstrap_metrics
 from detkit.exceptions import ConfigError
+from detkit.training.layout import tensorboard_dir
 from detkit.training.run_dir import RunDir
 from detkit.training.run_lock import writing_into
 from detkit.workflows.learning_curve import ShareScoring, learning_curve
@@ -172,7 +173,7 @@ def worst_classes(points: dict[str, dict[str, float]], metric: str, count: int) 
 
 def log_diagnosis(run_dir: Path, diagnosis: dict[str, Any]) -> None:
     """Errors and gaps as scalars and the report as text, in the run's TensorBoard folder."""
-    with SummaryWriter(log_dir=str(run_dir / "tensorboard")) as writer:
+    with SummaryWriter(log_dir=str(tensorboard_dir(run_dir))) as writer:
         for name, value in diagnosis["errors"].items():
             if value is not None:
                 writer.add_scalar(f"diagnosis/error_{name}", value, 0)

@@ -20,6 +20,7 @@ from detkit.data.formats.coco import predictions_to_results
 from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic
 from detkit.training.datamodule import DetectionDataModule
+from detkit.training.layout import tensorboard_dir
 from detkit.training.run_dir import RunDir
 from detkit.training.run_lock import writing_into
 from detkit.workflows.error_outputs import (
@@ -32,7 +33,6 @@ from detkit.workflows.error_outputs import (
 )
 from detkit.workflows.prediction import predict_detections, predicting_trainer
 
-PREDICTIONS_DIR = "predictions"
 PR_THRESHOLDS = 101
 
 
@@ -53,7 +53,7 @@ def _analyse_run_errors(cfg: ErrorOptions, run: RunDir) -> Path | None:
     results = split_results(run, cfg.split, datamodule, cfg.trainer)
     if results is None:
         return None
-    out = Path(cfg.out or run.path / "errors" / cfg.split)
+    out = Path(cfg.out or run.errors_dir(cfg.split))
     partial_labels = run.partial_labels
     ground_truth = datamodule.ground_truth(cfg.split)
     analysis = ErrorAnalysis(ground_truth, results, partial_labels)
@@ -80,7 +80,7 @@ def split_results(
     ``<run>/predictions/<split>.json`` (remade when the checkpoint file changes). Predicted
     through the configured trainer, so under DDP every rank predicts a share and the shares are
     gathered, each image once. None on ranks other than 0."""
-    cache = run.path / PREDICTIONS_DIR / f"{split}.json"
+    cache = run.predictions_file(split)
     key = prediction_key(run.checkpoint, [r.image_id for r in datamodule.subset(split).records])
     cached = cached_results(cache, key)
     if cached is not None:
@@ -116,7 +116,7 @@ def log_errors(run_dir: Path, report: dict[str, Any], analysis: ErrorAnalysis, i
     """The breakdown as scalars, the report as text, PR curves per class and the worst images,
     in the run's TensorBoard folder under ``errors/<split>/``."""
     prefix = f"errors/{report['split']}"
-    with SummaryWriter(log_dir=str(run_dir / "tensorboard")) as writer:
+    with SummaryWriter(log_dir=str(tensorboard_dir(run_dir))) as writer:
         for kind in KINDS:
             if (gained := report["breakdown"]["kinds"][kind]["dAP"]) is not None:  # undefined: not a number
                 writer.add_scalar(f"{prefix}/dAP_{kind}", gained, 0)

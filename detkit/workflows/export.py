@@ -73,7 +73,7 @@ def export_run(cfg: ExportOptions) -> Exported:
     with torch.inference_mode():  # the reference: the detector as evaluate.py and predict.py run it
         eager = [detect(detector, [image])[0] for image in images]
     model = deployable(detector)
-    path = Path(cfg.out) if cfg.out else run.path / "export"
+    path = Path(cfg.out) if cfg.out else run.export_dir
     path = path / FORMATS[cfg.format]
     card = _card(cfg, run, model.detector)
     with writing_into(run.path, path.parent):

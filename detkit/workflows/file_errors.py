@@ -9,6 +9,7 @@ from pathlib import Path
 from detkit.analysis.tide import ErrorAnalysis
 from detkit.data.formats.coco import load_results
 from detkit.evaluation.coco import checked_ground_truth
+from detkit.training import layout
 from detkit.workflows.error_outputs import (
     ErrorOptions,
     check_error_options,
@@ -29,7 +30,7 @@ def analyse_file_errors(cfg: ErrorOptions) -> Path:
     check_error_options(cfg)
     ground_truth = checked_ground_truth(cfg.annotations, cfg.images or None)
     results = load_results(cfg.predictions, ground_truth)
-    out = Path(cfg.out or Path(cfg.predictions).parent / "errors")
+    out = Path(cfg.out or Path(cfg.predictions).parent / layout.LAYOUT.errors)
     analysis = ErrorAnalysis(ground_truth, results, cfg.partial_labels)
     if cfg.tags:
         write_tag_summary(out, analysis, cfg.tags, cfg.mislabelled_tag)

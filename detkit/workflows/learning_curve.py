@@ -13,7 +13,7 @@ from torch.utils.tensorboard import SummaryWriter
 from detkit.analysis.bias_variance import error_of
 from detkit.analysis.diagnosis_report import write_learning_curve
 from detkit.exceptions import ConfigError
-from detkit.training.layout import SPLITS_DIR
+from detkit.training.layout import child_run, splits_dir
 from detkit.training.run import check_single_process, child_config, train
 from detkit.training.run_dir import RunDir
 from detkit.workflows.prediction import device_trainer
@@ -45,18 +45,18 @@ def learning_curve(fractions: Sequence[float], run: RunDir, out: Path, scoring: 
     for fraction in shares:
         share = run
         if fraction != 1.0:
-            share_dir = out / "learning_curve" / f"train_{fraction:g}"
+            share_dir = child_run(out, "learning_curve", f"train_{fraction:g}")
             updates = {
                 "resume": None,
-                "data.module.splits_dir": str(run.path / SPLITS_DIR),
-                "data.module.manifest_dir": str(share_dir / SPLITS_DIR),
+                "data.module.splits_dir": str(run.splits_dir),
+                "data.module.manifest_dir": str(splits_dir(share_dir)),
                 "data.module.train_fraction": fraction,
             }
             trained = train(child_config(run.config, share_dir, updates))  # its other splits unchanged
-            share = RunDir(trained.run_dir, trained.checkpoint)
+            share = trained.run
         points.append(_score_share(scoring, share, fraction))
     write_learning_curve(points, scoring.metric, out)
-    with SummaryWriter(log_dir=str(run.path / "tensorboard")) as writer:
+    with SummaryWriter(log_dir=str(run.tensorboard_dir)) as writer:
         for point in points:
             for split in ("train", "dev"):
                 if point[f"{split}_error"] is not None:

@@ -25,6 +25,7 @@ from detkit.deploy.runtime import ExportedModel
 from detkit.exceptions import ConfigError, DatasetError
 from detkit.files import write_bytes_atomic, write_json_atomic
 from detkit.models.inference import Detections
+from detkit.training.layout import predict_dir
 from detkit.training.run_lock import writing_into
 
 PREDICTIONS_FILE, IMAGES_FILE, DRAWN_DIR = "predictions.json", "images.json", "drawn"
@@ -120,7 +121,7 @@ def checkpoint_source(cfg: PredictOptions) -> DetectorSource:
         )
         return predict_detections(run.detector(), loader, trainer)[0]
 
-    return DetectorSource({"checkpoint": str(run.checkpoint)}, run.class_names, run.path / "predict", detect, run.path)
+    return DetectorSource({"checkpoint": str(run.checkpoint)}, run.class_names, run.predict_dir, detect, run.path)
 
 
 def exported_source(cfg: PredictOptions) -> DetectorSource:
@@ -134,7 +135,7 @@ def exported_source(cfg: PredictOptions) -> DetectorSource:
             found[target["image_id"]] = model.detect(image.numpy())
         return found
 
-    return DetectorSource({"model": str(model.path)}, model.class_names, model.path.parent / "predict", detect)
+    return DetectorSource({"model": str(model.path)}, model.class_names, predict_dir(model.path.parent), detect)
 
 
 def _above(detections: Detections, threshold: float) -> Detections:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from detkit.data.formats.documents import read_yaml_document
 from detkit.exceptions import ConfigError, DatasetError
-from detkit.training.layout import BEST, checkpoint_file
+from detkit.training.layout import best_checkpoint
 from detkit.training.run_dir import RunDir
 
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"  # each job's command line, as Hydra saves it
@@ -30,7 +30,7 @@ def sweep_runs(folders: list[str]) -> SweepRuns:
     run's config is named by its overrides that are not the same in every run found, ``seed``
     left out (the sweep folder's name when nothing else differs)."""
     jobs = [(Path(folder), job) for folder in folders for job in _job_folders(Path(folder))]
-    finished = [(folder, job) for folder, job in jobs if checkpoint_file(job, BEST).is_file()]
+    finished = [(folder, job) for folder, job in jobs if best_checkpoint(job).is_file()]
     if not finished:
         raise ConfigError(
             f"sweep={folders}: no finished runs there (job folders with checkpoints/best.ckpt); pass the "

@@ -117,6 +117,62 @@ def test_confusion_matrix_pairs_boxes_regardless_of_class():
     assert matrix.tolist() == [[1, 0, 2], [1, 0, 1], [2, 2, 0]]  # d1 | d3 | g3, g5 ; g4 ; d2, d4 | d5, d6
 
 
+def _reference_confusion(ground_truth, detections, score_threshold):
+    """The class-agnostic confusion matrix read off pycocotools' own COCOeval (``useCats=0``,
+    IoU 0.5, area all, 100 detections per image): the reference the one matching must equal."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    kept = [d for d in detections if d["score"] >= score_threshold]
+    with contextlib.redirect_stdout(io.StringIO()):
+        truth = COCO()
+        truth.dataset = {k: list(v) for k, v in ground_truth.items()}
+        truth.createIndex()
+        evaluator = COCOeval(truth, truth.loadRes(kept), "bbox")
+        params = evaluator.params
+        params.useCats, params.iouThrs = 0, np.array([0.5])
+        params.areaRng, params.areaRngLbl, params.maxDets = [params.areaRng[0]], ["all"], [100]
+        evaluator.evaluate()
+    slot = {c["id"]: k for k, c in enumerate(ground_truth["categories"])}
+    background = len(slot)
+    matrix = np.zeros((background + 1, background + 1), dtype=np.int64)
+    for image in filter(None, evaluator.evalImgs):
+        for dt_id, gt_id in zip(image["dtIds"], image["dtMatches"][0]):
+            predicted = slot[evaluator.cocoDt.anns[dt_id]["category_id"]]
+            if gt_id == 0:
+                matrix[background, predicted] += 1
+            elif not truth.anns[int(gt_id)]["iscrowd"]:
+                matrix[slot[truth.anns[int(gt_id)]["category_id"]], predicted] += 1
+        for gt_id, matched, ignore in zip(image["gtIds"], image["gtMatches"][0], image["gtIgnore"]):
+            if not matched and not ignore:
+                matrix[slot[truth.anns[gt_id]["category_id"]], background] += 1
+    return matrix
+
+
+@pytest.mark.parametrize("score_threshold", [0.0, 0.5])
+def test_the_confusion_matrix_is_pycocotools_matching_regardless_of_class(shapes_with_detections, score_threshold):
+    ground_truth, detections = shapes_with_detections
+    ours = confusion_matrix(ground_truth, detections, score_threshold)
+    reference = _reference_confusion(ground_truth, detections, score_threshold)
+    assert ours.tolist() == reference.tolist()
+    assert ours[:-1, :-1].sum() > ours[:-1, :-1].trace() > 0, "classes confused and found: a real test"
+
+
+def test_a_class_aware_confusion_matrix_pairs_boxes_within_their_class(shapes_with_detections):
+    ground_truth, detections = shapes_with_detections
+    matrix = confusion_matrix(ground_truth, detections, 0.3, class_agnostic=False)
+    classes = len(ground_truth["categories"])
+    assert np.count_nonzero(matrix[:classes, :classes] - np.diag(np.diag(matrix[:classes, :classes]))) == 0
+    truths = np.bincount(
+        [[c["id"] for c in ground_truth["categories"]].index(a["category_id"]) for a in ground_truth["annotations"]],
+        minlength=classes,
+    )
+    assert matrix[:classes].sum(axis=1).tolist() == truths.tolist(), "each object once: found or missed"
+
+
 @pytest.fixture(scope="module")
 def shapes_with_detections(tmp_path_factory):
     dataset = ensure_shapes(tmp_path_factory.mktemp("tide") / "shapes", dataclasses.replace(TINY_SHAPES, num_scenes=20))

@@ -9,7 +9,7 @@ from tensorboard.backend.event_processing.event_accumulator import IMAGES, Event
 
 from detkit.data.formats import load_export
 from detkit.training.run import train
-from detkit.workflows.cli import typed
+from detkit.workflows.options import typed
 from detkit.workflows.predict import PredictOptions, predict_images
 from tests.conftest import compose_config, compose_train
 from tests.exports import camera_image, coco_file

@@ -8,11 +8,11 @@ import pytest
 
 from detkit.training.run import train
 from detkit.training.run_dir import RunDir
-from detkit.workflows.cli import typed
 from detkit.workflows.diagnose import DiagnoseOptions, diagnose_run
 from detkit.workflows.error_analysis import analyse_run_errors
 from detkit.workflows.error_outputs import ErrorOptions
 from detkit.workflows.evaluate import evaluate_run
+from detkit.workflows.options import typed
 from detkit.workflows.predict import PredictOptions, predict_images
 from tests.conftest import compose_config, compose_train
 from tests.exports import official_coco, roboflow_coco, ultralytics_export, voc_export

@@ -11,8 +11,8 @@ from detkit.data.formats.coco import dataset_to_coco
 from detkit.evaluation.bootstrap import ImageMatches
 from detkit.exceptions import ConfigError
 from detkit.training.run import train
-from detkit.workflows.cli import typed
 from detkit.workflows.compare_runs import CompareOptions, compare_runs, paired_comparison
+from detkit.workflows.options import typed
 from tests.conftest import EASY_AT_160, compose_config, compose_train, noisy_detections
 
 

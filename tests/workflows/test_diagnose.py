@@ -25,8 +25,8 @@ and 2; 2-core CPU, 2026-12-01):
 import pytest
 
 from detkit.training.run import train
-from detkit.workflows.cli import typed
 from detkit.workflows.diagnose import DiagnoseOptions, diagnose_run
+from detkit.workflows.options import typed
 from tests.conftest import EASY_SHAPES, TRAINING_SEED, compose_config, compose_train
 
 CASES = {

@@ -3,10 +3,10 @@ groups nested dataclasses, the config's defaults arriving as the fields' values.
 
 import pytest
 
-from detkit.workflows.cli import typed
 from detkit.workflows.diagnose import Bootstrap, DiagnoseOptions, HumanLevel
 from detkit.workflows.error_outputs import ErrorOptions
 from detkit.workflows.export import ExportOptions, ParityOptions
+from detkit.workflows.options import typed
 from detkit.workflows.predict import PredictOptions
 from tests.conftest import compose_config
 

@@ -1,0 +1,87 @@
+"""A tool's options: command-line values of the defaults' types, outputs apart from inputs,
+and the typed dataclass a workflow takes (`typed`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf
+
+from detkit.data.formats.fields import is_number, is_whole
+from detkit.exceptions import ConfigError
+
+T = TypeVar("T")
+
+
+def check_value_types(cfg: DictConfig, config_name: str) -> None:
+    """Refuse a command-line value of another type than the default it replaces (``seed=abc``,
+    ``model.image_size=1.5``, ``data.module.augment.hflip=yes``) before a library meets it deep
+    in a traceback: the defaults, with the same config groups chosen, are the schema. A whole
+    number's default takes whole numbers, a float's any finite number, a boolean's true / false;
+    ``null`` is left to the code that reads the key. Lightning's ``trainer.*`` keys take several
+    types each (``devices=auto``, ``precision=16-mixed``) and are checked by Lightning."""
+    hydra_cfg = HydraConfig.get()
+    groups = hydra_cfg.runtime.choices
+    overrides = OverridesParser.create().parse_overrides(list(hydra_cfg.overrides.task))
+    values = [
+        o.key_or_group
+        for o in overrides
+        if o.key_or_group not in groups and not o.is_delete() and not o.key_or_group.startswith(("hydra.", "trainer."))
+    ]
+    if not values:
+        return
+    defaults = hydra.compose(config_name, overrides=[o.input_line for o in overrides if o.key_or_group in groups])
+    for key in values:
+        default = OmegaConf.select(defaults, key, throw_on_resolution_failure=False)
+        value = OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
+        wanted = _wanted_type(default, value)
+        if wanted and value is not None:
+            raise ConfigError(f"{key} must be {wanted} (its default is {default!r}), got {value!r}")
+
+
+INPUT_KEYS = ("data.root", "data.images", "images", "annotations", "predictions", "human.annotations", "model")
+
+
+def check_output_apart_from_inputs(cfg: DictConfig) -> None:
+    """Refuse ``out=`` that is an input file, or a folder the command reads data from or one
+    inside it (``data.root``, ``images``, ...): a tool's outputs would land among, or over, its inputs."""
+    out = OmegaConf.select(cfg, "out", default=None)
+    if not isinstance(out, str) or not out:
+        return
+    target = Path(out).resolve()
+    for key in INPUT_KEYS:
+        given = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
+        if not isinstance(given, str) or not given or not os.path.exists(given):
+            continue
+        source = Path(given).resolve()
+        if target == source or (source.is_dir() and target.is_relative_to(source)):
+            raise ConfigError(
+                f"out={out} is {'the' if target == source else 'inside the'} {key}={given} this command reads; "
+                "outputs never go among or over inputs: choose a folder outside it"
+            )
+
+
+def _wanted_type(default: Any, value: Any) -> str | None:
+    """What ``value`` must be to replace ``default``, if it is not that."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        return None if is_whole(value) else "a whole number"
+    if isinstance(default, float):
+        return None if is_number(value) else "a finite number"
+    return None
+
+
+def typed(options: type[T], cfg: DictConfig | dict[str, Any]) -> T:
+    """A workflow's typed options (a dataclass whose fields mirror the tool's config, a nested
+    dataclass a nested group) from the composed config: the config states each default, the
+    dataclass each type."""
+    values = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
+    types = get_type_hints(options)
+    return options(**{k: typed(types[k], v) if is_dataclass(types.get(k)) else v for k, v in values.items()})

@@ -1,0 +1,45 @@
+"""The logger config group: TensorBoard always (the run folder's own record), and CSV or MLflow
+beside it, each getting the metrics per step, the config and the final scores."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from detkit.training.run import train
+from tests.conftest import compose_train
+
+pytestmark = pytest.mark.slow  # each trains a tiny run
+
+SHORT = ["trainer.max_epochs=2", "trainer.log_every_n_steps=1", "callbacks.dev_images.every_n_epochs=0"]
+
+
+def test_logger_csv_writes_lightnings_csv_beside_tensorboard(tmp_path):
+    train(compose_train(tmp_path, [*SHORT, "logger=csv"]))
+    run = tmp_path / "run"
+    with (run / "csv" / "metrics.csv").open() as rows:
+        logged = list(csv.DictReader(rows))
+    assert [r["dev/mAP"] for r in logged if r.get("dev/mAP")], "each validation's dev mAP"
+    assert any(r.get("train/loss") for r in logged) and any(r.get("final/dev_mAP") for r in logged)
+    assert "seed: 0" in (run / "csv" / "hparams.yaml").read_text()
+    assert any((run / "tensorboard").glob("events.out.tfevents.*")), "TensorBoard stays the run's record"
+
+
+def test_logger_mlflow_is_read_back_by_mlflows_own_client(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # mlflow.db lands beside outputs/, in the folder the command runs from
+    run = train(compose_train(tmp_path, [*SHORT, "logger=[tensorboard,mlflow]", "name=shapes_mlflow"]))
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("shapes_mlflow")
+    (found,) = client.search_runs([experiment.experiment_id])
+    history = client.get_metric_history(found.info.run_id, "dev/mAP")
+    assert len(history) == 2, "one dev mAP per epoch"
+    assert found.data.metrics["final/dev_mAP"] == pytest.approx(run.metrics["dev"]["mAP"])
+    assert found.data.params["seed"] == "0" and found.data.params["model/name"] == "ssdlite320_mobilenet_v3_large"
+    artifacts = {a.path for a in client.list_artifacts(found.info.run_id)}
+    assert {"config.yaml", "metrics.json"} <= artifacts
+    local = client.download_artifacts(found.info.run_id, "metrics.json", str(tmp_path / "back"))
+    assert json.loads(Path(local).read_text())["dev"] == run.metrics["dev"]
+    assert any((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
