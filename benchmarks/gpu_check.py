@@ -131,9 +131,11 @@ class Check:
         write_json_atomic(self.out / "report.json", self.report)
         write_text_atomic(self.out / "report.md", render(self.report))
 
-    def shapes(self, name: str, params: ShapesParams) -> DetectionDataModule:
-        """A data module over generated shapes under the work folder, all of it one split."""
-        dataset = ensure_shapes(self.work / name, params)
+    def shapes(self, params: ShapesParams) -> DetectionDataModule:
+        """A data module over generated shapes under the work folder (one folder per size, scene
+        count and seed: sections asking for the same data share it, none regenerates another's),
+        all of it one split."""
+        dataset = ensure_shapes(self.work / f"shapes_{params.image_size}_{params.num_scenes}_{params.seed}", params)
         split = {"fractions": {"train": 1.0}}
         return DetectionDataModule(lambda: dataset, batch_size=self.sizes.batch, split=split, read_size=None)
 
@@ -160,7 +162,7 @@ def gpu_tests(check: Check) -> dict:
 def held_batches(check: Check, image_size: int, count: int) -> tuple[list, int]:
     """``count`` augmented training batches of shapes drawn at ``image_size`` px, in memory."""
     params = ShapesParams(num_scenes=max(8, count * check.sizes.batch // 4 + 4), image_size=image_size)
-    datamodule = check.shapes(f"shapes_{image_size}", params)
+    datamodule = check.shapes(params)
     loader = datamodule.loader("train", train=True)
     return list(islice(iter(loader), count)), len(datamodule.class_names)
 
@@ -201,8 +203,8 @@ def layout(check: Check) -> dict:
 def loader(check: Check) -> dict:
     sizes, rows = check.sizes, []
     params = ShapesParams(num_scenes=max(8, sizes.loader_batches * sizes.batch // 4 + 8), image_size=640)
+    datamodule = check.shapes(params)
     for workers in sorted({2, check.report["machine"]["cpu cores"]}):
-        datamodule = check.shapes("loader_640", params)
         datamodule.num_workers = workers
         batches = iter(datamodule.loader("train", train=True))
         next(batches)  # the workers start
@@ -247,7 +249,7 @@ def evaluation(check: Check) -> dict:
     run = trained_run(check)
     started = time.perf_counter()
     params = ShapesParams(num_scenes=check.sizes.eval_images // 4, seed=7)
-    datamodule = check.shapes("shapes_eval", params)
+    datamodule = check.shapes(params)
     datamodule.num_workers = check.report["machine"]["cpu cores"]
     dataset = datamodule.subset("train")
     generated = time.perf_counter() - started

@@ -37,16 +37,14 @@ def confusion_matrix(
     )
     first = matching.first_threshold
     classes = len(matching.category_ids)
-    slot_of = {category: slot for slot, category in enumerate(matching.category_ids)}
-    predicted = np.array([slot_of[int(c)] for c in found[first.id - 1, 6]], dtype=np.int64)
-    truth_slot = dict(zip(first.truth_id.tolist(), first.truth_label.tolist(), strict=True))
-    ignored = set(first.truth_id[first.truth_ignored].tolist())
+    predicted = np.searchsorted(np.asarray(matching.category_ids), found[first.id - 1, 6])
+    matched = first.truth != -1
+    by_id = np.argsort(first.truth_id)
+    row = by_id[np.searchsorted(first.truth_id, first.truth[matched], sorter=by_id)]  # the box each matched
+    counted = ~first.truth_ignored[row]  # a crowd region absorbs what it covers: counted nowhere
     matrix = np.zeros((classes + 1, classes + 1), dtype=np.int64)
-    for truth, label in zip(first.truth.tolist(), predicted.tolist(), strict=True):
-        if truth == -1:
-            matrix[classes, label] += 1  # found, but nothing is there: background called a class
-        elif truth not in ignored:
-            matrix[truth_slot[truth], label] += 1
+    np.add.at(matrix, (first.truth_label[row][counted], predicted[matched][counted]), 1)
+    np.add.at(matrix[classes], predicted[~matched], 1)  # found, but nothing is there: background called a class
     missed = ~first.truth_matched & ~first.truth_ignored
     np.add.at(matrix[:, classes], first.truth_label[missed], 1)  # there, but not found: called background
     return matrix

@@ -127,28 +127,22 @@ class CocoMatching:
         if self._first is None:
             found, boxes = self._evaluator.per_instance(iou_thr=float(self._evaluator.params.iouThrs[0]))
             ids = found["dt_id"]
-            box_of = {ann["id"]: ann["bbox"] for ann in self.ground_truth["annotations"]}
+            annotation_of = {ann["id"]: ann for ann in self.ground_truth["annotations"]}
+            truths = [annotation_of[i] for i in boxes["gt_id"].tolist()]
+            # matched regardless of class (use_categories=False), the engine reports category -1
+            categories = boxes["category_id"] if self._evaluator.params.useCats else [a["category_id"] for a in truths]
             self._first = FirstThreshold(
                 id=ids,
                 box=self.detections[ids - 1, 1:5],  # loadRes numbers the results from 1, in order
                 truth=found["gt_id"],
                 truth_id=boxes["gt_id"],
                 truth_image=np.searchsorted(np.asarray(self.image_ids, dtype=np.int64), boxes["image_id"]),
-                truth_label=np.searchsorted(
-                    np.asarray(self.category_ids, dtype=np.int64), self._truth_categories(boxes)
-                ),
-                truth_box=np.array([box_of[i] for i in boxes["gt_id"].tolist()], dtype=float).reshape(-1, 4),
+                truth_label=np.searchsorted(np.asarray(self.category_ids, dtype=np.int64), categories),
+                truth_box=np.array([a["bbox"] for a in truths], dtype=float).reshape(-1, 4),
                 truth_ignored=boxes["ignore"],
                 truth_matched=boxes["matched"],
             )
         return self._first
-
-    def _truth_categories(self, boxes: dict[str, np.ndarray]) -> np.ndarray:
-        """Each ground-truth row's category id (matched regardless of class, the engine reports -1)."""
-        if not self._evaluator.params.useCats:
-            category_of = {ann["id"]: ann["category_id"] for ann in self.ground_truth["annotations"]}
-            return np.array([category_of[i] for i in boxes["gt_id"].tolist()], dtype=np.int64)
-        return boxes["category_id"]
 
     def precision(self, draw: Sequence[int] | None = None) -> np.ndarray:
         """pycocotools' interpolated precision ``[T, R, K]`` (-1 where a class has no ground

@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ class TrainedRun:
     steps: int
     checkpoint: Path | None
 
-    @property
+    @cached_property  # one RunDir, so that its config is read once however often it is asked
     def run(self) -> RunDir:
         """The run folder at the checkpoint its metrics are of."""
         if self.checkpoint is None:
