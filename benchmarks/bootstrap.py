@@ -25,8 +25,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from detkit.analysis.tide import ErrorAnalysis
-from detkit.evaluation.bootstrap import ImageMatches
 from detkit.evaluation.coco import evaluate_coco
+from detkit.evaluation.image_matches import ImageMatches
 
 
 def pycocotools_matching(ground_truth: dict, detections: list[dict]) -> tuple[COCOeval, list]:

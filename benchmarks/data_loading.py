@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from PIL import Image
 
+from detkit.data.loaders import LoaderOptions
 from detkit.data.records import DetectionDataset
 from detkit.data.shapes import ShapesParams, ensure_shapes
 from detkit.models import build_detector
-from detkit.training.datamodule import DetectionDataModule
 from detkit.training.module import DetectionModule
 
 PHOTO = (4000, 3000)  # a 12-megapixel phone photo
@@ -88,14 +88,8 @@ def large_photos(root: str, count: int) -> DetectionDataset:
 
 def measure(dataset: DetectionDataset, args: argparse.Namespace, read_size: int | None) -> tuple[float, float]:
     """Images/s of the training loader and of the model on that loader's batches."""
-    datamodule = DetectionDataModule(
-        lambda: dataset,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        split={"fractions": {"train": 0.9, "dev": 0.1}},
-        read_size=read_size,
-    )
-    loader = datamodule.loader("train", train=True)
+    options = LoaderOptions(args.batch_size, None, args.num_workers, {}, 0, read_size)
+    loader = options.loader(dataset, train=True)
     delivered = loader_rate(loader, args.batches)
     batches = [batch for batch, _ in zip(iter(loader), range(args.batches))]
     return delivered, model_rate(batches, dataset.num_classes)

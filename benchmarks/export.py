@@ -52,7 +52,7 @@ def main() -> None:
     if run_path is None:
         raise SystemExit("no run given and none in outputs/quickstart: run python tools/train.py first")
     run = RunDir.open(run_path)
-    dev = DetectionImages(run.datamodule().subset("dev"))
+    dev = DetectionImages(run.data.subset("dev"))
     images = [dev[i][0] for i in range(len(dev))]
     pick = [images[i % len(images)] for i in range(args.images + args.warm_up)]
     detector = run.detector()

@@ -46,13 +46,15 @@ from pathlib import Path
 import torch
 from train_step import StepSetup, detkit_loop, plain_loop  # benchmarks/ is the script's folder
 
-from detkit.data.formats.coco import predictions_to_array
+from detkit.data.formats.coco import dataset_to_coco, predictions_to_array
+from detkit.data.loaders import LoaderOptions
+from detkit.data.records import DetectionDataset
 from detkit.data.shapes import ShapesParams, ensure_shapes
-from detkit.evaluation.bootstrap import ImageMatches, bootstrap_metrics
+from detkit.evaluation.bootstrap import bootstrap_metrics
 from detkit.evaluation.coco import evaluate_coco
+from detkit.evaluation.image_matches import ImageMatches
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.markdown import markdown_table
-from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run_dir import RunDir
 from detkit.workflows.prediction import device_trainer, predict_detections
 
@@ -131,13 +133,14 @@ class Check:
         write_json_atomic(self.out / "report.json", self.report)
         write_text_atomic(self.out / "report.md", render(self.report))
 
-    def shapes(self, params: ShapesParams) -> DetectionDataModule:
-        """A data module over generated shapes under the work folder (one folder per size, scene
-        count and seed: sections asking for the same data share it, none regenerates another's),
-        all of it one split."""
-        dataset = ensure_shapes(self.work / f"shapes_{params.image_size}_{params.num_scenes}_{params.seed}", params)
-        split = {"fractions": {"train": 1.0}}
-        return DetectionDataModule(lambda: dataset, batch_size=self.sizes.batch, split=split, read_size=None)
+    def shapes(self, params: ShapesParams) -> DetectionDataset:
+        """Generated shapes under the work folder (one folder per size, scene count and seed:
+        sections asking for the same data share it, none regenerates another's)."""
+        return ensure_shapes(self.work / f"shapes_{params.image_size}_{params.num_scenes}_{params.seed}", params)
+
+    def loading(self, workers: int = 0) -> LoaderOptions:
+        """Batches of the check's size read by ``workers`` processes, augmented as training does."""
+        return LoaderOptions(self.sizes.batch, None, workers, {}, 0, None)
 
 
 def machine() -> dict:
@@ -162,9 +165,9 @@ def gpu_tests(check: Check) -> dict:
 def held_batches(check: Check, image_size: int, count: int) -> tuple[list, int]:
     """``count`` augmented training batches of shapes drawn at ``image_size`` px, in memory."""
     params = ShapesParams(num_scenes=max(8, count * check.sizes.batch // 4 + 4), image_size=image_size)
-    datamodule = check.shapes(params)
-    loader = datamodule.loader("train", train=True)
-    return list(islice(iter(loader), count)), len(datamodule.class_names)
+    dataset = check.shapes(params)
+    loader = check.loading().loader(dataset, train=True)
+    return list(islice(iter(loader), count)), dataset.num_classes
 
 
 def train_step(check: Check) -> dict:
@@ -203,10 +206,9 @@ def layout(check: Check) -> dict:
 def loader(check: Check) -> dict:
     sizes, rows = check.sizes, []
     params = ShapesParams(num_scenes=max(8, sizes.loader_batches * sizes.batch // 4 + 8), image_size=640)
-    datamodule = check.shapes(params)
+    dataset = check.shapes(params)
     for workers in sorted({2, check.report["machine"]["cpu cores"]}):
-        datamodule.num_workers = workers
-        batches = iter(datamodule.loader("train", train=True))
+        batches = iter(check.loading(workers).loader(dataset, train=True))
         next(batches)  # the workers start
         seen, started = 0, time.perf_counter()
         for batch in islice(batches, sizes.loader_batches):
@@ -249,17 +251,14 @@ def evaluation(check: Check) -> dict:
     run = trained_run(check)
     started = time.perf_counter()
     params = ShapesParams(num_scenes=check.sizes.eval_images // 4, seed=7)
-    datamodule = check.shapes(params)
-    datamodule.num_workers = check.report["machine"]["cpu cores"]
-    dataset = datamodule.subset("train")
+    dataset = check.shapes(params)
+    loader = check.loading(check.report["machine"]["cpu cores"]).loader(dataset)
     generated = time.perf_counter() - started
     started = time.perf_counter()
-    detections, forward = predict_detections(
-        run.detector(), datamodule.loader("train"), device_trainer(check.sizes.device), warm_up=True
-    )
+    detections, forward = predict_detections(run.detector(), loader, device_trainer(check.sizes.device), warm_up=True)
     predicted = time.perf_counter() - started
     results = predictions_to_array(detections, dataset.category_ids)
-    truth = datamodule.ground_truth("train")
+    truth = dataset_to_coco(dataset)
     started = time.perf_counter()
     metrics = evaluate_coco(truth, results)
     scored = time.perf_counter() - started

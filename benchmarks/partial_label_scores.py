@@ -33,9 +33,8 @@ SPLIT = "dev"
 def dev_detections(run: Path) -> tuple[DetectionDataset, dict[int, Detections]]:
     """The run's dev split (as labelled for training) and its best checkpoint's detections on it."""
     opened = RunDir.open(run)
-    datamodule, model = opened.datamodule(), opened.detector()
-    detections, _ = predict_detections(model, datamodule.loader(SPLIT), device_trainer("cpu"))
-    return datamodule.subset(SPLIT), detections
+    detections, _ = predict_detections(opened.detector(), opened.loader(SPLIT), device_trainer("cpu"))
+    return opened.data.subset(SPLIT), detections
 
 
 def complete_labels(run: Path, dev: DetectionDataset) -> DetectionDataset:

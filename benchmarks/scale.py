@@ -46,8 +46,8 @@ from detkit.data.formats.coco import load_coco, write_coco
 from detkit.data.formats.voc import load_voc, write_voc
 from detkit.data.formats.yolo import load_yolo, write_yolo
 from detkit.data.splits import split_dataset
-from detkit.evaluation.bootstrap import ImageMatches
 from detkit.evaluation.coco import evaluate_coco, results_array, score_files
+from detkit.evaluation.image_matches import ImageMatches
 
 FRACTIONS = {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1}
 

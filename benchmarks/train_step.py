@@ -21,10 +21,10 @@ import lightning as L
 import torch
 from torch import nn
 
+from detkit.data.loaders import LoaderOptions
 from detkit.data.shapes import ShapesParams, ensure_shapes
 from detkit.models import build_detector
 from detkit.models.detectors import to_model_labels
-from detkit.training.datamodule import DetectionDataModule
 from detkit.training.module import DetectionModule
 
 AUTOCAST = {"32-true": None, "16-mixed": torch.float16, "bf16-mixed": torch.bfloat16}  # Lightning's names
@@ -144,11 +144,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as root:
         dataset = ensure_shapes(f"{root}/shapes", ShapesParams(num_scenes=100))
-        datamodule = DetectionDataModule(
-            lambda: dataset, batch_size=args.batch_size, split={"fractions": {"train": 0.9, "dev": 0.1}}
-        )
-        plain = plain_loop(datamodule.loader("train", train=True), dataset.num_classes, args.steps)
-        ours = detkit_loop(datamodule.loader("train", train=True), dataset.num_classes, args.steps)
+        options = LoaderOptions(args.batch_size, None, 0, {}, 0, None)
+        plain = plain_loop(options.loader(dataset, train=True), dataset.num_classes, args.steps)
+        ours = detkit_loop(options.loader(dataset, train=True), dataset.num_classes, args.steps)
     print(f"plain torchvision loop {plain:6.1f} images/s")
     print(f"detkit (Lightning)     {ours:6.1f} images/s")
     print(f"ratio detkit / plain   {ours / plain:6.2f}")

@@ -60,10 +60,10 @@ def write_yolo_copy(run_dir: Path, folder: Path) -> tuple[Path, dict, dict[int, 
     """The run's train and dev splits as a YOLO dataset under ``folder`` (images linked, labels
     from detkit's records, crowd regions left out); returns its data.yaml, the dev ground truth
     detkit scored, and the dev images' paths by image id."""
-    datamodule = RunDir.open(run_dir).datamodule()
+    data = RunDir.open(run_dir).data
     dev_paths = {}
     for split in ("train", "dev"):
-        dataset = datamodule.subset(split)
+        dataset = data.subset(split)
         (folder / "images" / split).mkdir(parents=True)
         (folder / "labels" / split).mkdir(parents=True)
         for record in dataset.records:
@@ -79,10 +79,10 @@ def write_yolo_copy(run_dir: Path, folder: Path) -> tuple[Path, dict, dict[int, 
             if split == "dev":
                 dev_paths[record.image_id] = link
     data_yaml = folder / "data.yaml"
-    names = dict(enumerate(datamodule.class_names))
+    names = dict(enumerate(data.class_names))
     layout = {"path": str(folder), "train": "images/train", "val": "images/dev", "names": names}
     data_yaml.write_text(yaml.safe_dump(layout))
-    return data_yaml, datamodule.ground_truth("dev"), dev_paths
+    return data_yaml, data.ground_truth("dev"), dev_paths
 
 
 def train_yolo(data_yaml: Path, seed: int, seconds: float, imgsz: int, folder: Path) -> tuple[Path, float, float]:

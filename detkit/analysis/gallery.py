@@ -85,11 +85,11 @@ def draw_image(path: Path, boxes: list[DrawnBox], longest_side: int | None = DIS
         return image
     xyxy = torch.tensor(xywh_to_xyxy(np.array([b.bbox for b in boxes], dtype=np.float64)).tolist()) * scale
     labels, colours = [b.label for b in boxes], [b.colour for b in boxes]
-    return draw_bounding_boxes(image, xyxy, labels, colours, width=2, font=_label_font(), font_size=LABEL_SIZE)
+    return draw_bounding_boxes(image, xyxy, labels, colours, width=2, font=label_font(), font_size=LABEL_SIZE)
 
 
 @functools.cache
-def _label_font() -> str:
+def label_font() -> str:
     """A TrueType font file for readable labels: the one matplotlib ships (PIL's default is tiny)."""
     from matplotlib import font_manager
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from detkit.data.boxes import xywh_to_xyxy, xyxy_to_xywh
 from detkit.data.formats.coco import exhaustive_category_ids
-from detkit.evaluation.coco import Detections, results_array
+from detkit.evaluation.coco import Results, results_array
 from detkit.evaluation.matching import iou_matrix
 
 ISSUE_KINDS = ("overlooked", "swap", "badloc")
@@ -82,7 +82,7 @@ class _Image:
 
 def find_label_issues(
     ground_truth: dict[str, Any],
-    detections: Detections,
+    detections: Results,
     max_score: float = 0.5,
     high_score: float = 0.8,
     low_score: float = 0.5,
@@ -124,7 +124,7 @@ def find_label_issues(
     return LabelIssues(ranked, {image.image_id: float(q) for image, q in zip(images, quality)})
 
 
-def _images(ground_truth: dict[str, Any], detections: Detections, category_ids: list[int]) -> list[_Image]:
+def _images(ground_truth: dict[str, Any], detections: Results, category_ids: list[int]) -> list[_Image]:
     index = {cid: i for i, cid in enumerate(category_ids)}
     annotations: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for annotation in ground_truth["annotations"]:

@@ -31,7 +31,7 @@ from detkit.exceptions import ConfigError
 
 BACKENDS = ("ultrafast_pycocotools", "pycocotools")
 DEFAULT_BACKEND = BACKENDS[0]
-Detections = list[dict[str, Any]] | np.ndarray  # COCO results, or their `results_array`
+Results = list[dict[str, Any]] | np.ndarray  # COCO results, or their `results_array`
 PARTIAL_LABELS = ("lvis", "naive")
 
 # Names of COCOeval.stats, in its order.
@@ -53,7 +53,7 @@ SUMMARY_NAMES = (
 
 def evaluate_coco(
     ground_truth: dict[str, Any],
-    detections: Detections,
+    detections: Results,
     backend: str = DEFAULT_BACKEND,
     partial_labels: str = "lvis",
 ) -> dict[str, float]:
@@ -120,13 +120,13 @@ def coco_backend(name: str) -> tuple[Callable[[], Any], Callable[..., Any]]:
     return COCO, COCOeval
 
 
-def results_array(detections: Detections) -> np.ndarray:
+def results_array(detections: Results) -> np.ndarray:
     """COCO results as pycocotools' ``[N, 7]`` array (image_id, x, y, w, h, score, category_id),
     the form every backend's ``loadRes`` takes; an array is returned as it is."""
     return detections if isinstance(detections, np.ndarray) else results_to_array(detections)
 
 
-def load_results_into(gt: Any, coco_cls: Callable[[], Any], detections: Detections) -> Any:
+def load_results_into(gt: Any, coco_cls: Callable[[], Any], detections: Results) -> Any:
     """``detections`` as a results object of ``coco_cls`` for the ground truth ``gt``."""
     if len(detections):
         if isinstance(detections, np.ndarray):

@@ -6,8 +6,8 @@ cover) and then pools those per-image results into precision/recall (``accumulat
 `CocoMatching` runs that matching in ultrafast-pycocotools (detkit's default evaluator, the same
 matching as pycocotools to the bit: ``tests/evaluation/test_accumulate.py``), reads its verdicts
 column-wise (``per_instance``: no Python object per detection) and keeps them as arrays, so that
-pooling can be re-run on an edited or resampled copy: the bootstrap over images
-(`detkit.evaluation.bootstrap`) draws images again, error analysis (`detkit.analysis.tide`)
+pooling can be re-run on an edited or resampled copy: any draw of the images
+(`detkit.evaluation.image_matches`: subsets, the bootstrap) is scored again, error analysis (`detkit.analysis.tide`)
 fixes errors; both pool with `detkit.evaluation.accumulate` and never match a second time.
 The confusion matrix reads the same matching made regardless of class (``use_categories=False``),
 and the IoU of boxes is computed here only (`paired_iou`, `iou_matrix`).

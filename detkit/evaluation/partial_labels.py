@@ -17,10 +17,10 @@ import numpy as np
 
 from detkit.data.formats.coco import exhaustive_category_ids
 
-Detections = TypeVar("Detections", list[dict[str, Any]], np.ndarray)
+ResultsT = TypeVar("ResultsT", list[dict[str, Any]], np.ndarray)
 
 
-def apply_partial_labels(ground_truth: dict[str, Any], detections: Detections) -> tuple[dict[str, Any], Detections]:
+def apply_partial_labels(ground_truth: dict[str, Any], detections: ResultsT) -> tuple[dict[str, Any], ResultsT]:
     """The ground truth (with ignore regions added) and detections that score partial labels as
     LVIS does; both unchanged when no image declares partial labels. ``detections``: COCO
     results, or their ``[N, 7]`` array (`detkit.evaluation.coco.results_array`)."""

@@ -13,7 +13,7 @@ learned ones.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from torch import nn
 
@@ -25,11 +25,12 @@ FREEZE_CHOICES = ("none", "backbone")
 @dataclass(frozen=True)
 class Finetune:
     """``freeze``: "backbone" or "none"; a frozen backbone is released at ``unfreeze_epoch``
-    (0-based; None: never); the backbone learns at ``backbone_lr_multiplier`` times the rate."""
+    (0-based; None: never); the backbone learns at ``backbone_lr_multiplier`` times the rate.
+    The defaults are the config's (``finetune`` in ``configs/train.yaml``)."""
 
-    freeze: str = "none"
-    unfreeze_epoch: int | None = None
-    backbone_lr_multiplier: float = 1.0
+    freeze: str
+    unfreeze_epoch: int | None
+    backbone_lr_multiplier: float
 
     def __post_init__(self) -> None:
         if self.freeze not in FREEZE_CHOICES:
@@ -41,9 +42,17 @@ class Finetune:
         if not self.backbone_lr_multiplier > 0:
             raise ConfigError(f"finetune.backbone_lr_multiplier must be > 0, got {self.backbone_lr_multiplier}")
 
+    @property
+    def options(self) -> dict[str, object]:
+        """These settings as ``finetune.*`` config overrides."""
+        return {f"finetune.{name}": value for name, value in asdict(self).items()}
+
     def frozen_at(self, epoch: int) -> bool:
         """Whether the backbone is frozen during ``epoch``."""
         return self.freeze == "backbone" and (self.unfreeze_epoch is None or epoch < self.unfreeze_epoch)
+
+
+NO_FINETUNING = Finetune(freeze="none", unfreeze_epoch=None, backbone_lr_multiplier=1.0)  # all trains at one rate
 
 
 def backbone_of(model: nn.Module) -> nn.Module:

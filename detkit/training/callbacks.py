@@ -68,7 +68,7 @@ class DevImageLogger(L.Callback):
         if batch_idx != 0 or not self._due(trainer) or not isinstance(trainer.logger, TensorBoardLogger):
             return
         started = time.perf_counter()
-        names = trainer.datamodule.class_names
+        names = trainer.datamodule.data.class_names
         images, targets = batch
         drawn = [
             self._draw(image, target, prediction, names)
@@ -121,7 +121,7 @@ class SameConfigEverywhere(L.Callback):
         mine = _flat(OmegaConf.to_container(self.cfg, resolve=True))
         datamodule = trainer.datamodule
         if isinstance(datamodule, DetectionDataModule):  # the same config can read other files on another node
-            mine[DATA_KEY] = dataset_fingerprint(datamodule.load())
+            mine[DATA_KEY] = dataset_fingerprint(datamodule.data.dataset)
         first = trainer.strategy.broadcast(mine, src=0)
         differ = sorted(key for key in first.keys() | mine.keys() if first.get(key) != mine.get(key))
         if trainer.strategy.reduce_boolean_decision(bool(differ), all=False):

@@ -29,6 +29,7 @@ class RunLayout:
     predictions: str = "predictions"  # cached predictions of the best checkpoint: <predictions>/<split>.json
     predict: str = "predict"  # tools/predict.py's outputs
     export: str = "export"  # tools/export.py's files
+    data_health: str = "data_health"  # the data's check at the start of training, and tools/data_health.py run=
     # the child runs of a comparison's folder
     joint: str = "joint"  # tools/compare_multitask.py: the run on every class
     per_class: str = "per_class"  # ... and one run per class: <per_class>/<class>
@@ -92,6 +93,10 @@ def predict_dir(run_dir: str | Path) -> Path:
 
 def export_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / LAYOUT.export
+
+
+def data_health_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / LAYOUT.data_health
 
 
 def child_run(comparison_dir: str | Path, kind: str, *under: str) -> Path:

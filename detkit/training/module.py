@@ -16,7 +16,7 @@ from detkit.evaluation.coco import DEFAULT_BACKEND, check_evaluation_options, ev
 from detkit.evaluation.gather import broadcast_from_zero, gather_by_image
 from detkit.exceptions import ConfigError, TrainingError
 from detkit.models.detectors import to_model_target
-from detkit.models.finetune import BackboneFreeze, Finetune, parameter_groups
+from detkit.models.finetune import NO_FINETUNING, BackboneFreeze, Finetune, parameter_groups
 from detkit.models.inference import detect
 from detkit.training import layout
 from detkit.training.checkpoints import CHECKPOINT_CLASSES
@@ -65,7 +65,7 @@ class DetectionModule(L.LightningModule):
         if not 0.0 < partial_labels_gate < 1.0:
             raise ConfigError(f"loss.partial_labels_gate must be a score in (0, 1), got {partial_labels_gate}")
         self.partial_labels_gate = partial_labels_gate
-        self.finetune = finetune or Finetune()
+        self.finetune = finetune or NO_FINETUNING
         self.backbone_freeze = BackboneFreeze.of(model) if self.finetune.freeze == "backbone" else None
         if self.backbone_freeze is not None:
             self.backbone_freeze.apply(frozen=True, norms=False)  # norms follow when training starts
@@ -152,8 +152,8 @@ class DetectionModule(L.LightningModule):
         metrics = None
         if self.trainer.is_global_zero:
             datamodule = self.trainer.datamodule
-            ground_truth = datamodule.ground_truth(self.eval_split)
-            results = predictions_to_array(predictions, datamodule.load().category_ids)
+            ground_truth = datamodule.data.ground_truth(self.eval_split)
+            results = predictions_to_array(predictions, datamodule.data.category_ids)
             metrics = evaluate_coco(ground_truth, results, self.evaluation_backend, self.partial_labels)
         return broadcast_from_zero(metrics)
 
@@ -170,7 +170,7 @@ class DetectionModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         datamodule = self.trainer.datamodule if self._trainer is not None else None
         if datamodule is not None:
-            checkpoint[CHECKPOINT_CLASSES] = list(datamodule.class_names)
+            checkpoint[CHECKPOINT_CLASSES] = datamodule.data.class_names
 
     def configure_optimizers(self) -> dict[str, Any]:
         released_later = self.backbone_freeze.parameters if self.backbone_freeze is not None else []

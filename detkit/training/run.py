@@ -26,6 +26,7 @@ from torch import nn
 from detkit.data.formats.fields import is_number
 from detkit.data.object_sizes import ObjectSizes
 from detkit.data.records import DetectionDataset
+from detkit.data.split_data import SplitData
 from detkit.exceptions import ConfigError, user_error_behind
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.models.detectors import SSD_BOX_RANGE, box_range_for
@@ -33,6 +34,7 @@ from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_parti
 from detkit.training import layout
 from detkit.training.callbacks import SameConfigEverywhere, progress_bar
 from detkit.training.checkpoints import AtomicCheckpointIO
+from detkit.training.data_check import check_data_at_start
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.interruption import Stage, stopped_by_signals
 from detkit.training.layout import NEWEST_RUN, resumable
@@ -90,8 +92,9 @@ def _train(cfg: DictConfig, run_dir: Path, stage: Stage) -> TrainedRun:
     if OmegaConf.select(cfg, "init.checkpoint", default=None):
         init_run(cfg.init.checkpoint)  # a wrong path fails before the data loads
     datamodule = build_datamodule(cfg)
+    check_data_at_start(cfg, datamodule.data, run_dir)
     module = build_module(cfg)
-    check_partial_label_support(datamodule.subset("train"), module)
+    check_partial_label_support(datamodule.data.subset("train"), module)
     trainer = stage.trainer = build_trainer(cfg, run_dir)
     log_each_epoch_at_least_once(trainer, datamodule)
     report_batch_size(trainer, datamodule.batch_size, cfg.optimizer.get("lr"))
@@ -102,9 +105,9 @@ def _train(cfg: DictConfig, run_dir: Path, stage: Stage) -> TrainedRun:
     fit_seconds = time.perf_counter() - started
     stage.scoring = True
     checkpoint = best_checkpoint(trainer, module, datamodule)
-    splits = evaluated_splits(cfg, datamodule)
+    splits = evaluated_splits(cfg, datamodule.data)
     metrics = evaluate_splits(trainer, module, datamodule, splits, str(checkpoint) if checkpoint else None)
-    _write_results(trainer, cfg, run_dir, metrics, datamodule.split_mode)
+    _write_results(trainer, cfg, run_dir, metrics, datamodule.data.mode)
     return TrainedRun(run_dir, metrics, fit_seconds, trainer.global_step, checkpoint)
 
 
@@ -112,7 +115,7 @@ def log_each_epoch_at_least_once(trainer: L.Trainer, datamodule: DetectionDataMo
     """``log_every_n_steps`` no larger than an epoch's steps on each process, nor than the run's
     ``max_steps``: Lightning logs training steps only every n of them, so a small training set
     or a short budget would log none (and Lightning warns about the first)."""
-    steps = math.ceil(len(datamodule.subset("train")) / (datamodule.batch_size * trainer.world_size))
+    steps = math.ceil(len(datamodule.data.subset("train")) / (datamodule.batch_size * trainer.world_size))
     budget = trainer.max_steps if trainer.max_steps > 0 else steps
     trainer.log_every_n_steps = max(1, min(trainer.log_every_n_steps, steps, budget))
 
@@ -142,10 +145,10 @@ def best_checkpoint(trainer: L.Trainer, module: DetectionModule, datamodule: Det
     return Path(best.best_model_path) if best.best_model_path else None
 
 
-def evaluated_splits(cfg: DictConfig, datamodule: DetectionDataModule) -> list[str]:
+def evaluated_splits(cfg: DictConfig, data: SplitData) -> list[str]:
     """``evaluation.splits``, and the export's own test split when training on its splits."""
     splits = list(cfg.evaluation.splits)
-    if datamodule.split_mode == "given" and "test" in datamodule.split_names and "test" not in splits:
+    if data.mode == "given" and "test" in data.split_names and "test" not in splits:
         splits.append("test")
     return splits
 
@@ -155,11 +158,11 @@ def build_datamodule(cfg: DictConfig) -> DetectionDataModule:
     settles the values that follow the training split: the default boxes' sizes
     (`settle_object_sizes`) and the epochs (`settle_epochs`)."""
     datamodule = instantiate(cfg.data.module)
-    names = datamodule.class_names
+    names = datamodule.data.class_names
     with open_dict(cfg):
         cfg.data.class_names = names
         cfg.data.num_classes = len(names)
-    train_set = datamodule.subset("train")
+    train_set = datamodule.data.subset("train")
     settle_object_sizes(cfg, train_set)
     settle_epochs(cfg, len(train_set))
     return datamodule
@@ -425,9 +428,9 @@ def evaluate_splits(
 ) -> dict[str, dict[str, float]]:
     """COCO metrics of the module (loaded from ``ckpt_path``; ``None``: as it is) on each split,
     logged as ``<split>/*``."""
-    unknown = [s for s in splits if s not in datamodule.split_names]
-    if unknown:
-        raise ConfigError(f"evaluation.splits {unknown} not in the data's splits {datamodule.split_names}")
+    names = datamodule.data.split_names
+    if unknown := [s for s in splits if s not in names]:
+        raise ConfigError(f"evaluation.splits {unknown} not in the data's splits {names}")
     results = {}
     for split in splits:
         if split == "dev" and (scored := dev_metrics_of(trainer, module, ckpt_path)) is not None:

@@ -1,6 +1,6 @@
 """A run's folder as ``tools/train.py`` leaves it, opened once: the config it saved, the
-checkpoint asked for (``checkpoints/best.ckpt`` by default), its classes, its data module on
-the split manifests it saved, and its detector with that checkpoint's weights."""
+checkpoint asked for (``checkpoints/best.ckpt`` by default), its classes, its data on the split
+manifests it saved (and loaders over them), and its detector with that checkpoint's weights."""
 
 from __future__ import annotations
 
@@ -9,20 +9,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from detkit.data.loaders import LoaderOptions
+from detkit.data.split_data import SplitData, SplitPlan
 from detkit.exceptions import ConfigError
 from detkit.models.weight_transfer import BACKGROUND, transfer_state
 from detkit.training import layout
 from detkit.training.checkpoints import build_architecture, read_checkpoint
 from detkit.training.saved_config import load_saved_config
-
-if TYPE_CHECKING:
-    from detkit.training.datamodule import DetectionDataModule
 
 RUN_FIX = "pass run=<run dir> or checkpoint=<path to a .ckpt>"
 
@@ -88,6 +87,10 @@ class RunDir:
         return layout.export_dir(self.path)
 
     @property
+    def data_health_dir(self) -> Path:
+        return layout.data_health_dir(self.path)
+
+    @property
     def class_names(self) -> list[str]:
         return list(self.config.data.class_names)
 
@@ -96,10 +99,20 @@ class RunDir:
         """How the run scores partially labelled images (runs made before partial labels: LVIS's way)."""
         return self.config.evaluation.get("partial_labels", "lvis")
 
-    def datamodule(self) -> DetectionDataModule:
-        """The run's data module on the split manifests it saved (which already hold its share of train)."""
+    @cached_property
+    def data(self) -> SplitData:
+        """The run's data on the split manifests it saved (which already hold its share of train)."""
         module = self.config.data.module
-        return instantiate(module, splits_dir=str(self.splits_dir), manifest_dir=None, train_fraction=1.0)
+        plan = SplitPlan.saved(self.splits_dir, module.get("single_class"), module.get("dedupe", "none"))
+        return plan.settle(instantiate(module.source)())
+
+    def loader(self, split: str, image_ids: list[int] | None = None) -> torch.utils.data.DataLoader:
+        """A loader over the images of ``split`` (only ``image_ids`` of it, when given), not
+        augmented, batched and read as the run evaluated them."""
+        module = self.config.data.module
+        batch_size = module.get("eval_batch_size") or module.batch_size  # runs before eval_batch_size: one size
+        options = LoaderOptions(batch_size, batch_size, module.get("num_workers", 0), {}, 0, None)
+        return options.loader(self.data.subset(split, image_ids))
 
     def weights(self) -> tuple[dict[str, Tensor], list[str]]:
         """The checkpoint's detector state and class names (from the config for checkpoints

@@ -36,8 +36,8 @@ def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
     for name in joint.run.class_names:
         child = child_config(cfg, child_run(out, "per_class", name), {"data.module.single_class": name, **same_splits})
         per_class[name] = train(child)
-    datamodule = joint.run.datamodule()
-    loader = datamodule.loader(cfg.compare.split)
+    data = joint.run.data
+    loader = joint.run.loader(cfg.compare.split)
     joint_detections, joint_cost = _predict(joint, loader, cfg.compare.device)
     merged: dict[int, list[Detections]] = {}
     per_class_costs = {}
@@ -45,8 +45,8 @@ def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
         detections, per_class_costs[name] = _predict(run, loader, cfg.compare.device)
         for image_id, found in detections.items():
             merged.setdefault(image_id, []).append({**found, "labels": np.full_like(found["labels"], label)})
-    ground_truth = datamodule.ground_truth(cfg.compare.split)
-    category_ids = datamodule.load().category_ids
+    ground_truth = data.ground_truth(cfg.compare.split)
+    category_ids = data.category_ids
 
     def score(detections: dict[int, Detections]) -> dict[str, float]:
         results = predictions_to_array(detections, category_ids)

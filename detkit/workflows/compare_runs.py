@@ -13,10 +13,11 @@ from scipy import stats
 from torch.utils.tensorboard import SummaryWriter
 
 from detkit.analysis.run_comparison import render_comparison, write_comparison
+from detkit.data.split_data import SplitData
 from detkit.data.splits import dataset_fingerprint
-from detkit.evaluation.bootstrap import ImageMatches, percentile_interval
+from detkit.evaluation.bootstrap import percentile_interval
+from detkit.evaluation.image_matches import ImageMatches
 from detkit.exceptions import ConfigError
-from detkit.training.datamodule import DetectionDataModule
 from detkit.training.layout import tensorboard_dir
 from detkit.training.run_dir import RunDir
 from detkit.workflows.prediction import device_trainer
@@ -62,13 +63,9 @@ def compare_runs(cfg: CompareOptions) -> dict[str, Any]:
     if len(opened) < 2:
         raise ConfigError("give runs=[<run>,<run>,...] or sweep=<folder>: at least two runs to compare")
     names = run_names(opened)
-    datamodules = [run.datamodule() for run in opened]
-    image_ids = same_images(datamodules, names, cfg.split)
+    image_ids = same_images([run.data for run in opened], names, cfg.split)
     trainer = device_trainer(cfg.device)
-    matches = [
-        match_split(run.detector(), datamodule, cfg.split, image_ids, trainer, run.partial_labels)
-        for run, datamodule in zip(opened, datamodules)
-    ]
+    matches = [match_split(run, run.detector(), cfg.split, image_ids, trainer) for run in opened]
     seeds = [int(run.config.seed) for run in opened]
     comparison = paired_comparison(
         matches, names, cfg.metric, cfg.samples, cfg.confidence, cfg.seed, cfg.per_class, configs, seeds
@@ -98,16 +95,16 @@ def run_names(runs: list[RunDir]) -> list[str]:
     return names
 
 
-def same_images(datamodules: list[DetectionDataModule], names: list[str], split: str) -> list[int]:
+def same_images(data: list[SplitData], names: list[str], split: str) -> list[int]:
     """The image ids of ``split``, the same images with the same labels in every run (the
     split's fingerprint: ids, file names, boxes, labels); else one error naming the runs that
     differ from the first and how."""
     first: tuple[list[int], str] | None = None
     differ = []
-    for name, datamodule in zip(names, datamodules):
-        if split not in datamodule.split_names:
-            raise ConfigError(f"run {name} has no split {split!r} (its splits: {datamodule.split_names})")
-        subset = datamodule.subset(split)
+    for name, splits in zip(names, data):
+        if split not in splits.split_names:
+            raise ConfigError(f"run {name} has no split {split!r} (its splits: {splits.split_names})")
+        subset = splits.subset(split)
         mine = ([r.image_id for r in subset.records], dataset_fingerprint(subset))
         if first is None:
             first = mine

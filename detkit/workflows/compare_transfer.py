@@ -12,18 +12,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from detkit.analysis.transfer_report import CURVE_METRIC, build_transfer_comparison, write_transfer
 from detkit.exceptions import ConfigError
+from detkit.models.finetune import NO_FINETUNING
 from detkit.models.weight_transfer import BACKGROUND, output_mapping, shared_classes
 from detkit.training.layout import child_run, tensorboard_dir
 from detkit.training.run import TrainedRun, check_single_process, child_config, train
 from detkit.training.run_dir import init_run
 
-FROM_SCRATCH = {
-    "init.checkpoint": None,
-    "init.class_map": {},
-    "finetune.freeze": "none",
-    "finetune.unfreeze_epoch": None,
-    "finetune.backbone_lr_multiplier": 1.0,
-}
+FROM_SCRATCH = {"init.checkpoint": None, "init.class_map": {}, **NO_FINETUNING.options}
 
 
 def compare_transfer(cfg: DictConfig) -> dict[str, Any]:

@@ -3,6 +3,7 @@ beside it, and the bias / variance / mismatch report (`detkit.analysis.bias_vari
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from detkit.analysis.diagnosis_report import render_diagnosis, write_diagnosis
 from detkit.analysis.human_level import annotator_results
 from detkit.data.formats import READERS, load_coco
 from detkit.data.records import DetectionDataset
-from detkit.evaluation.bootstrap import ImageMatches, bootstrap_metrics
+from detkit.evaluation.bootstrap import bootstrap_metrics
+from detkit.evaluation.image_matches import ImageMatches
 from detkit.exceptions import ConfigError
 from detkit.training.layout import tensorboard_dir
 from detkit.training.run_dir import RunDir
@@ -86,24 +88,39 @@ def diagnose_run(cfg: DiagnoseOptions) -> dict[str, Any]:
         return _diagnose(cfg, run)
 
 
+def recorded_shift(run: RunDir) -> str | None:
+    """What the run's data check (``<run>/data_health/health.json``) said of dev's shift from
+    train, when it found one; None when it did not, or the run has no check."""
+    try:
+        report = json.loads((run.data_health_dir / "health.json").read_text(encoding="utf-8"))
+        dev = report["shift"]["dev"]
+        return str(dev["summary"]) if dev.get("differs") else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def _diagnose(cfg: DiagnoseOptions, run: RunDir) -> dict[str, Any]:
     boot = cfg.bootstrap
-    datamodule, model, partial_labels = run.datamodule(), run.detector(), run.partial_labels
-    trainer = device_trainer(cfg.device)
+    model, trainer = run.detector(), device_trainer(cfg.device)
     errors: dict[str, ErrorEstimate | None] = {}
     points: dict[str, dict[str, float]] = {}
     for index, split in enumerate(SPLITS):
-        if split not in datamodule.split_names:
+        if split not in run.data.split_names:
             errors[split] = None
             continue
-        image_ids = diagnosis_images(datamodule, split, cfg.train_sample, cfg.seed)
-        matches = match_split(model, datamodule, split, image_ids, trainer, partial_labels)
+        image_ids = diagnosis_images(run.data, split, cfg.train_sample, cfg.seed)
+        matches = match_split(run, model, split, image_ids, trainer)
         points[split], errors[split] = measure_error(matches, cfg.metric, boot.samples, boot.seed + index)
-    errors["human"], human_source = human_error(cfg.human, datamodule.load(), cfg.metric, boot, partial_labels)
+    errors["human"], human_source = human_error(cfg.human, run.data.dataset, cfg.metric, boot, run.partial_labels)
     diagnosis = build_diagnosis(
         cfg.metric, errors, worst_classes(points, cfg.metric, cfg.worst_classes), human_source, boot.confidence
     )
     diagnosis["run"], diagnosis["checkpoint"] = str(run.path), str(run.checkpoint)
+    if diagnosis["largest_gap"] == "data_mismatch" and (shift := recorded_shift(run)):
+        diagnosis["next_steps"] = [
+            f"the data check at the start of training saw it coming: {shift}",
+            *diagnosis["next_steps"],
+        ]
     out = Path(cfg.out or run.path)
     write_diagnosis(diagnosis, out)
     log_diagnosis(run.path, diagnosis)

@@ -17,9 +17,7 @@ from detkit.analysis.gallery import draw_worst, write_gallery
 from detkit.analysis.grids import same_size
 from detkit.analysis.tide import KINDS, ErrorAnalysis
 from detkit.data.formats.coco import predictions_to_results
-from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic
-from detkit.training.datamodule import DetectionDataModule
 from detkit.training.layout import tensorboard_dir
 from detkit.training.run_dir import RunDir
 from detkit.training.run_lock import writing_into
@@ -47,20 +45,18 @@ def analyse_run_errors(cfg: ErrorOptions) -> Path | None:
 
 
 def _analyse_run_errors(cfg: ErrorOptions, run: RunDir) -> Path | None:
-    datamodule = run.datamodule()
-    if cfg.split not in datamodule.split_names:
-        raise ConfigError(f"split={cfg.split!r} is not one of the run's splits {datamodule.split_names}")
-    results = split_results(run, cfg.split, datamodule, cfg.trainer)
+    run.data.require(cfg.split)
+    results = split_results(run, cfg.split, cfg.trainer)
     if results is None:
         return None
     out = Path(cfg.out or run.errors_dir(cfg.split))
     partial_labels = run.partial_labels
-    ground_truth = datamodule.ground_truth(cfg.split)
+    ground_truth = run.data.ground_truth(cfg.split)
     analysis = ErrorAnalysis(ground_truth, results, partial_labels)
     if cfg.tags:
         write_tag_summary(out, analysis, cfg.tags, cfg.mislabelled_tag)
         return out
-    dataset = datamodule.subset(cfg.split)
+    dataset = run.data.subset(cfg.split)
     file_names = {r.image_id: r.file_name for r in dataset.records}
     report = error_report(analysis, ground_truth, results, file_names, cfg.split, cfg, partial_labels)
     report |= {"run": str(run.path), "checkpoint": str(run.checkpoint)}
@@ -73,23 +69,21 @@ def _analyse_run_errors(cfg: ErrorOptions, run: RunDir) -> Path | None:
     return out
 
 
-def split_results(
-    run: RunDir, split: str, datamodule: DetectionDataModule, trainer_cfg: Mapping[str, Any]
-) -> list[dict[str, Any]] | None:
+def split_results(run: RunDir, split: str, trainer_cfg: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     """The checkpoint's detections on the split as COCO results, predicted once and cached in
     ``<run>/predictions/<split>.json`` (remade when the checkpoint file changes). Predicted
     through the configured trainer, so under DDP every rank predicts a share and the shares are
     gathered, each image once. None on ranks other than 0."""
     cache = run.predictions_file(split)
-    key = prediction_key(run.checkpoint, [r.image_id for r in datamodule.subset(split).records])
+    key = prediction_key(run.checkpoint, [r.image_id for r in run.data.subset(split).records])
     cached = cached_results(cache, key)
     if cached is not None:
         return cached
     trainer = predicting_trainer(trainer_cfg)
-    detections, _ = predict_detections(run.detector(), datamodule.loader(split), trainer)
+    detections, _ = predict_detections(run.detector(), run.loader(split), trainer)
     if not trainer.is_global_zero:
         return None
-    results = predictions_to_results(detections, datamodule.load().category_ids)
+    results = predictions_to_results(detections, run.data.category_ids)
     write_json_atomic(cache, {"key": key, "results": results}, indent=None)
     return results
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from detkit.data.formats.coco import predictions_to_array
 from detkit.evaluation.coco import evaluate_coco
-from detkit.exceptions import ConfigError
 from detkit.training.run_dir import RunDir
 from detkit.workflows.prediction import predict_detections, predicting_trainer
 
@@ -16,9 +15,7 @@ def evaluate_run(run: RunDir, split: str, trainer_cfg: Mapping[str, Any]) -> dic
     """COCO metrics of a run's checkpoint on ``split``, on the exact split the run used (its
     saved manifests), predicted through the trainer of ``trainer_cfg`` and scored as the run
     scores (its evaluator and partial-label setting)."""
-    datamodule = run.datamodule()
-    if split not in datamodule.split_names:
-        raise ConfigError(f"split={split!r} is not one of the run's splits {datamodule.split_names}")
-    detections, _ = predict_detections(run.detector(), datamodule.loader(split), predicting_trainer(trainer_cfg))
-    results = predictions_to_array(detections, datamodule.load().category_ids)
-    return evaluate_coco(datamodule.ground_truth(split), results, run.config.evaluation.backend, run.partial_labels)
+    run.data.require(split)
+    detections, _ = predict_detections(run.detector(), run.loader(split), predicting_trainer(trainer_cfg))
+    results = predictions_to_array(detections, run.data.category_ids)
+    return evaluate_coco(run.data.ground_truth(split), results, run.config.evaluation.backend, run.partial_labels)

@@ -129,10 +129,8 @@ def parity_sample(sizes: Sequence[tuple[int, int]], count: int) -> list[int]:
 
 def _parity_images(run: RunDir, parity: ParityOptions) -> tuple[list[int], list[torch.Tensor]]:
     """``parity.images`` images of the run's ``parity.split`` (`parity_sample`), as the evaluator reads them."""
-    datamodule = run.datamodule()
-    if parity.split not in datamodule.split_names:
-        raise ConfigError(f"parity.split={parity.split!r} is not one of the run's splits {datamodule.split_names}")
-    subset = datamodule.subset(parity.split)
+    run.data.require(parity.split, "parity.split")
+    subset = run.data.subset(parity.split)
     images = DetectionImages(subset)
     chosen = [images[i] for i in parity_sample([(r.width, r.height) for r in subset.records], parity.images)]
     if not chosen:

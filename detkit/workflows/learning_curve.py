@@ -65,11 +65,11 @@ def learning_curve(fractions: Sequence[float], run: RunDir, out: Path, scoring: 
 
 
 def _score_share(scoring: ShareScoring, run: RunDir, fraction: float) -> dict[str, Any]:
-    datamodule, model, trainer = run.datamodule(), run.detector(), device_trainer(scoring.device)
-    point: dict[str, Any] = {"fraction": fraction, "train_images": len(datamodule.subset("train"))}
+    model, trainer = run.detector(), device_trainer(scoring.device)
+    point: dict[str, Any] = {"fraction": fraction, "train_images": len(run.data.subset("train"))}
     point["run"] = str(run.path)
     for split in ("train", "dev"):
-        image_ids = diagnosis_images(datamodule, split, scoring.train_sample, scoring.seed)
-        metrics = match_split(model, datamodule, split, image_ids, trainer, run.partial_labels).metrics()
+        image_ids = diagnosis_images(run.data, split, scoring.train_sample, scoring.seed)
+        metrics = match_split(run, model, split, image_ids, trainer).metrics()
         point[f"{split}_error"] = error_of(metrics[scoring.metric])  # None, not 2.0, where the metric is undefined
     return point

@@ -1,5 +1,5 @@
 """A checkpoint's detections on (some of) a split's images, matched to their labels once, ready
-to be scored and bootstrapped (`detkit.evaluation.bootstrap.ImageMatches`)."""
+to be scored and bootstrapped (`detkit.evaluation.image_matches.ImageMatches`)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,24 @@ import lightning as L
 import numpy as np
 import torch
 
-from detkit.data.formats.coco import dataset_to_coco, predictions_to_results
-from detkit.evaluation.bootstrap import ImageMatches
+from detkit.data.formats.coco import predictions_to_results
+from detkit.data.split_data import SplitData
+from detkit.evaluation.image_matches import ImageMatches
 from detkit.exceptions import ConfigError
-from detkit.training.datamodule import DetectionDataModule
+from detkit.training.run_dir import RunDir
 from detkit.workflows.prediction import predict_detections
 
 
-def diagnosis_images(datamodule: DetectionDataModule, split: str, train_sample: str | int, seed: int) -> list[int]:
+def diagnosis_images(data: SplitData, split: str, train_sample: str | int, seed: int) -> list[int]:
     """The image ids scored for ``split``: all of it, except train, which is sampled (seeded) to
     the size of train_dev (``train_sample="train_dev"``), to a number, or kept whole (``"all"``)."""
-    image_ids = [r.image_id for r in datamodule.subset(split).records]
+    image_ids = [r.image_id for r in data.subset(split).records]
     if split != "train" or train_sample == "all":
         return image_ids
     if train_sample == "train_dev":
-        if "train_dev" not in datamodule.split_names:
+        if "train_dev" not in data.split_names:
             return image_ids
-        size = len(datamodule.subset("train_dev"))
+        size = len(data.subset("train_dev"))
     elif isinstance(train_sample, int) and train_sample >= 1:
         size = train_sample
     else:
@@ -34,16 +35,10 @@ def diagnosis_images(datamodule: DetectionDataModule, split: str, train_sample: 
 
 
 def match_split(
-    model: torch.nn.Module,
-    datamodule: DetectionDataModule,
-    split: str,
-    image_ids: list[int],
-    trainer: L.Trainer,
-    partial_labels: str,
+    run: RunDir, model: torch.nn.Module, split: str, image_ids: list[int], trainer: L.Trainer
 ) -> ImageMatches:
-    """The model's detections on those images of ``split`` (predicted by ``trainer``), matched
-    to their labels."""
-    detections, _ = predict_detections(model, datamodule.loader(split, image_ids=image_ids), trainer)
-    dataset = datamodule.subset(split).subset(image_ids)
-    results = predictions_to_results(detections, dataset.category_ids)
-    return ImageMatches(dataset_to_coco(dataset), results, partial_labels)
+    """``model``'s detections (``run``'s detector, predicted by ``trainer``) on those images of
+    the run's ``split``, matched to their labels as the run scores them."""
+    detections, _ = predict_detections(model, run.loader(split, image_ids), trainer)
+    results = predictions_to_results(detections, run.data.category_ids)
+    return ImageMatches(run.data.ground_truth(split, image_ids), results, run.partial_labels)

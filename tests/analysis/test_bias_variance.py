@@ -115,12 +115,12 @@ def test_a_learning_curve_point_with_an_undefined_metric_is_a_gap(tmp_path, monk
         def subset(self, split):
             return list(range(12))
 
+    monkeypatch.setattr(curve.RunDir, "data", Data())
     OmegaConf.save({"trainer": {}, "evaluation": {"partial_labels": "exhaustive"}}, tmp_path / "config.yaml")
     monkeypatch.setattr(curve, "check_single_process", lambda trainer, why: None)
-    monkeypatch.setattr(curve.RunDir, "datamodule", lambda run: Data())
     monkeypatch.setattr(curve.RunDir, "detector", lambda run: None)
-    monkeypatch.setattr(curve, "diagnosis_images", lambda datamodule, split, sample, seed: split)
-    monkeypatch.setattr(curve, "match_split", lambda model, datamodule, split, *rest: Matched(split))
+    monkeypatch.setattr(curve, "diagnosis_images", lambda data, split, sample, seed: split)
+    monkeypatch.setattr(curve, "match_split", lambda run, model, split, *rest: Matched(split))
     scoring = curve.ShareScoring(metric="mAP_large", train_sample=10, seed=0, device="cpu")
     points = curve.learning_curve([1.0], curve.RunDir(tmp_path, tmp_path / "best.ckpt"), tmp_path, scoring)
     assert points[0]["train_error"] == pytest.approx(0.6) and points[0]["dev_error"] is None

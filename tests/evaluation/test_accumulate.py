@@ -12,7 +12,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from detkit.evaluation.accumulate import PooledMatching
-from detkit.evaluation.bootstrap import ImageMatches
+from detkit.evaluation.image_matches import ImageMatches
 from detkit.evaluation.matching import CocoMatching
 from tests.evaluation.test_coco_eval import _ground_truth, _random_detections
 

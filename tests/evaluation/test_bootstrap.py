@@ -7,8 +7,9 @@ import pytest
 
 from detkit.data.formats.coco import dataset_to_coco
 from detkit.data.shapes import ensure_shapes
-from detkit.evaluation.bootstrap import ImageMatches, bootstrap_metrics, percentile_interval
+from detkit.evaluation.bootstrap import bootstrap_metrics, percentile_interval
 from detkit.evaluation.coco import evaluate_coco
+from detkit.evaluation.image_matches import ImageMatches
 from tests.conftest import TINY_SHAPES, noisy_detections
 
 

@@ -179,7 +179,7 @@ def test_nodes_reading_different_data_under_one_config_stop_naming_it(tmp_path):
     generated dataset with one box moved by a pixel (an edited copy), the command line the same."""
     folders = (tmp_path / "node0", tmp_path / "node1")
     folders[0].mkdir()
-    build_datamodule(compose_train(folders[1])).load()  # what the command line generates, in data/
+    build_datamodule(compose_train(folders[1]))  # what the command line generates, in data/
     annotations = folders[1] / "data" / "shapes" / "annotations.json"
     coco = json.loads(annotations.read_text())
     coco["annotations"][0]["bbox"][0] += 1

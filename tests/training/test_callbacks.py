@@ -19,7 +19,7 @@ def test_dev_images_of_different_sizes_share_one_grid(tmp_path):
         max_epochs=1,
         global_step=7,
         logger=logger,
-        datamodule=SimpleNamespace(class_names=["cat", "dog"]),
+        datamodule=SimpleNamespace(data=SimpleNamespace(class_names=["cat", "dog"])),
     )
     sizes = [(640, 481), (480, 700), (300, 565)]  # (height, width): portrait, landscape, small
     images = [torch.rand(3, h, w) for h, w in sizes]

@@ -145,12 +145,12 @@ def test_coco_data_config_trains_on_a_coco_export(tmp_path, tiny_shapes):
         tiny_shapes=False,
     )
     datamodule = build_datamodule(cfg)
-    assert cfg.data.num_classes == tiny_shapes.num_classes and len(datamodule.load()) == len(tiny_shapes)
-    train_images = len(datamodule.subset("train"))
+    assert cfg.data.num_classes == tiny_shapes.num_classes and len(datamodule.data.dataset) == len(tiny_shapes)
+    train_images = len(datamodule.data.subset("train"))
     assert cfg.trainer.max_epochs == max(4, math.ceil(2240 / train_images)) > 4, "a small export trains longer"
-    steps = {type(step).__name__: step.p for step in datamodule.loader("train", train=True).dataset.transform}
+    steps = {type(step).__name__: step.p for step in datamodule.train_dataloader().dataset.transform}
     assert steps == {"HorizontalFlip": 0.5, "Affine": 0.5, "ColorJitter": 0.5}, "a user's export trains augmented"
-    assert datamodule.loader("dev").dataset.transform is None
+    assert datamodule.val_dataloader().dataset.transform is None
 
 
 @pytest.mark.parametrize(
@@ -179,7 +179,7 @@ def test_voc_and_yolo_data_configs_read_a_converted_dataset(tmp_path, tiny_shape
     cfg = compose_train(tmp_path, [*overrides, "data.module.num_workers=0"], tiny_shapes=False)
     datamodule = build_datamodule(cfg)
     assert sorted(cfg.data.class_names) == sorted(tiny_shapes.class_names)
-    assert len(datamodule.load()) == len(tiny_shapes)
+    assert len(datamodule.data.dataset) == len(tiny_shapes)
     assert instantiate(cfg.model).transform.fixed_size == (96, 96)
     fast = [*overrides, "data.module.num_workers=0", "+trainer.fast_dev_run=true"]
     trained = train(compose_train(tmp_path, fast, tiny_shapes=False)).metrics

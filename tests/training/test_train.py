@@ -8,10 +8,10 @@ import torch
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from detkit.data.loaders import LoaderOptions
 from detkit.exceptions import ConfigError, TrainingError
 from detkit.models import build_detector
 from detkit.training.checkpoints import AtomicCheckpointIO
-from detkit.training.datamodule import DetectionDataModule
 from detkit.training.module import DetectionModule
 from detkit.training.run import build_datamodule, build_module, build_trainer, resumed_config, train
 from detkit.training.run_dir import RunDir
@@ -56,9 +56,7 @@ def test_loss_falls_on_a_tiny_overfit_set(tiny_shapes):
     torch.manual_seed(TRAINING_SEED)
     model = build_detector("ssdlite320_mobilenet_v3_large", tiny_shapes.num_classes, 96, batch_norm_momentum=0.1)
     module = DetectionModule(model, partial(torch.optim.AdamW, lr=3e-3))
-    split = {"fractions": {"train": 1.0}}
-    datamodule = DetectionDataModule(lambda: tiny_shapes, batch_size=4, split=split, seed=TRAINING_SEED)
-    batch = next(iter(datamodule.loader("train")))
+    batch = next(iter(LoaderOptions(4, None, 0, {}, TRAINING_SEED, None).loader(tiny_shapes)))
     optimizer = module.configure_optimizers()["optimizer"]
     module.model.train()
     losses = []
@@ -75,7 +73,7 @@ def test_loss_falls_on_a_tiny_overfit_set(tiny_shapes):
 def test_an_epoch_that_would_end_in_a_batch_of_one_image_trains(tmp_path):
     """SSDlite's last layers see 1x1 features: batch norm raised on a final batch of one image
     (found with seed 1, whose split left one image over on each of 2 processes)."""
-    num_train = len(build_datamodule(compose_train(tmp_path)).subset("train"))
+    num_train = len(build_datamodule(compose_train(tmp_path)).data.subset("train"))
     batch = [f"data.module.batch_size={num_train - 1}", "trainer.max_epochs=1", "evaluation.splits=[dev]"]
     run = train(compose_train(tmp_path, [*batch, "callbacks.dev_images.every_n_epochs=0"]))
     assert torch.load(run.run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 1

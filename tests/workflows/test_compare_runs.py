@@ -8,7 +8,7 @@ import pytest
 
 from detkit.analysis.run_comparison import write_comparison
 from detkit.data.formats.coco import dataset_to_coco
-from detkit.evaluation.bootstrap import ImageMatches
+from detkit.evaluation.image_matches import ImageMatches
 from detkit.exceptions import ConfigError
 from detkit.training.run import train
 from detkit.workflows.compare_runs import CompareOptions, compare_runs, paired_comparison

@@ -75,3 +75,5 @@ def test_the_report_names_the_problem_the_run_was_built_to_have(tmp_path, proble
     assert diagnosis["largest_gap_beyond_noise"], diagnosis["gap_details"][problem]
     assert gaps[problem] > CLEAR_GAP[problem], "a clear gap, not a photo finish"
     assert f"Largest gap: {problem.replace('_', ' ')}" in (tmp_path / "run" / "diagnosis.md").read_text()
+    if problem == "data_mismatch":  # the data check at the start of training saw dev's shift (AUC 1.00 here)
+        assert diagnosis["next_steps"][0].startswith("the data check at the start of training saw it coming: dev")

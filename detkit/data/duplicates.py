@@ -1,0 +1,158 @@
+"""Copies of one image among a dataset's images, gathered into clusters: the same pixels, near
+copies (re-encoded, resized, slightly cropped: alike detail thumbnails, `detail_thumbnail`) and
+an exporter's own copies (Roboflow's ``<stem>_<ext>.rf.<hash>.<ext>``), and the clusters that
+span splits (leaks: a dev image the model has seen in training).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from detkit.data.image_signatures import Signature, signatures
+from detkit.data.records import DetectionDataset
+
+NEAR_SIMILARITY = 0.8  # detail thumbnails at least this alike are copies (measured: copies >= 0.85, others <= 0.70)
+BLOCK = 1024  # images compared with all others at once (BLOCK x images floats)
+# Roboflow names each exported copy of an uploaded image <stem>_<ext>.rf.<32 hex digits>.<ext>
+ROBOFLOW_COPY = re.compile(r"^(?P<source>.+)_(?P<ext>[A-Za-z0-9]{2,5})\.rf\.[0-9a-fA-F]{16,64}$")
+
+
+def source_name(stem: str) -> str:
+    """The name of the image a file is a copy of: Roboflow's copies lose ``_<ext>.rf.<hash>``;
+    any other name is its own source."""
+    if ".rf." not in stem:  # most names: no regex
+        return stem
+    match = ROBOFLOW_COPY.match(stem)
+    return match["source"] if match else stem
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Images (positions in the list given) that are copies of one another, and how they were
+    found: ``exact`` (same pixels), ``near`` (alike thumbnails), ``name`` (an exporter's copy
+    names); ``similarity`` is the least similarity of the links that joined them (1 by name only)."""
+
+    members: tuple[int, ...]
+    kinds: frozenset[str]
+    similarity: float
+
+
+def similar_pairs(
+    thumbnails: np.ndarray, min_similarity: float = NEAR_SIMILARITY
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs ``(i, j)``, ``i < j``, of unit-length ``thumbnails`` ``[N, D]`` whose dot product
+    is at least ``min_similarity``, with it. Every pair is compared, `BLOCK` rows at a time
+    against the rows after them: 5,000 images take about a second, 118,000 minutes
+    (``benchmarks/data_health.py``)."""
+    thumbnails = np.ascontiguousarray(thumbnails, dtype=np.float32)
+    firsts, seconds, similarities = [], [], []
+    for start in range(0, len(thumbnails), BLOCK):
+        scores = thumbnails[start : start + BLOCK] @ thumbnails[start:].T
+        rows, cols = np.nonzero(scores >= min_similarity)
+        keep = cols > rows  # column 0 is row 0 of the block: its upper triangle, and all after it
+        firsts.append(rows[keep] + start)
+        seconds.append(cols[keep] + start)
+        similarities.append(scores[rows[keep], cols[keep]])
+    if not firsts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    return np.concatenate(firsts), np.concatenate(seconds), np.concatenate(similarities)
+
+
+def find_clusters(
+    signatures: Sequence[Signature], sources: Sequence[str], min_similarity: float = NEAR_SIMILARITY
+) -> list[Cluster]:
+    """The clusters of two or more images among ``signatures`` (images that could not be read
+    are left out of the pixel checks), linked by equal pixels, thumbnails at least
+    ``min_similarity`` alike, or the same ``sources`` name (`source_name`), largest first."""
+    count = len(signatures)
+    index = np.array([k for k, s in enumerate(signatures) if not s.error], dtype=np.int64)
+    thumbnails = np.stack([signatures[k].thumbnail for k in index]) if len(index) else np.zeros((0, 1))
+    first, second, similarity = similar_pairs(thumbnails, min_similarity)
+    first, second = index[first], index[second]
+    exact = np.array([signatures[i].exact == signatures[j].exact for i, j in zip(first, second)], dtype=bool)
+    by_name = _same_name_pairs(sources)
+    links = np.concatenate([np.stack([first, second]), by_name], axis=1)
+    graph = coo_matrix((np.ones(links.shape[1]), (links[0], links[1])), shape=(count, count))
+    _, component = connected_components(graph, directed=False)
+    kinds: dict[int, set[str]] = {}
+    least: dict[int, float] = {}
+    for i, alike, same in zip(first.tolist(), similarity.tolist(), exact.tolist()):
+        kinds.setdefault(component[i], set()).add("exact" if same else "near")
+        least[component[i]] = min(least.get(component[i], 1.0), alike)
+    for i in by_name[0].tolist():
+        kinds.setdefault(component[i], set()).add("name")
+    order = np.argsort(component, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(component[order]) != 0])
+    clusters = [
+        Cluster(tuple(members.tolist()), frozenset(kinds[component[members[0]]]), least.get(component[members[0]], 1.0))
+        for members in np.split(order, starts[1:])
+        if len(members) > 1
+    ]
+    return sorted(clusters, key=lambda c: (-len(c.members), c.members[0]))
+
+
+def _same_name_pairs(sources: Sequence[str]) -> np.ndarray:
+    """``[2, P]`` links chaining the images of each source name that is shared."""
+    first_of: dict[str, int] = {}
+    pairs = []
+    for i, name in enumerate(sources):
+        first = first_of.setdefault(name, i)
+        if first != i:
+            pairs.append((first, i))
+    return np.array(pairs, dtype=np.int64).T.reshape(2, -1)
+
+
+def leaks(clusters: Sequence[Cluster], split_of: Mapping[int, str]) -> list[tuple[Cluster, list[str]]]:
+    """The clusters whose members (positions) lie in more than one split (``split_of``: a
+    position's split; members in none are not counted), with those splits in order of first
+    member; most splits first, then largest."""
+    found = []
+    for cluster in clusters:
+        splits = list(dict.fromkeys(split_of[m] for m in cluster.members if m in split_of))
+        if len(splits) > 1:
+            found.append((cluster, splits))
+    return sorted(found, key=lambda item: (-len(item[1]), -len(item[0].members), item[0].members[0]))
+
+
+def kept_together(
+    split_ids: Mapping[str, Sequence[int]], clusters: Sequence[Cluster], image_ids: Sequence[int]
+) -> dict[str, list[int]]:
+    """``split_ids`` with each cluster moved whole to the split of its first member (positions
+    in ``image_ids``), the splits' order and the rest unchanged."""
+    split_of = {image_id: name for name, ids in split_ids.items() for image_id in ids}
+    for cluster in clusters:
+        ids = [image_ids[m] for m in cluster.members if image_ids[m] in split_of]
+        for image_id in ids[1:]:
+            split_of[image_id] = split_of[ids[0]]
+    moved: dict[str, list[int]] = {name: [] for name in split_ids}
+    for ids in split_ids.values():
+        for image_id in ids:
+            moved[split_of[image_id]].append(image_id)
+    return {name: sorted(ids) for name, ids in moved.items()}
+
+
+def grouped_with_copies(dataset: DetectionDataset, min_similarity: float = NEAR_SIMILARITY) -> DetectionDataset:
+    """``dataset`` with each cluster of copies (`find_clusters`) made one group, merged with the
+    groups its images already had (``data.dedupe=group``: detkit's splits then keep copies on one
+    side). A merged group takes the name of its first image's group."""
+    records = dataset.records
+    found = signatures([str(dataset.image_path(r)) for r in records])
+    clusters = find_clusters(found, [source_name(Path(r.file_name).stem) for r in records], min_similarity)
+    chains = [np.stack([members[:-1], members[1:]]) for members in (np.array(c.members) for c in clusters)]
+    chains.append(_same_name_pairs([r.group for r in records]))
+    links = np.concatenate(chains, axis=1)
+    graph = coo_matrix((np.ones(links.shape[1]), (links[0], links[1])), shape=(len(records), len(records)))
+    _, component = connected_components(graph, directed=False)
+    first_of: dict[int, str] = {}
+    groups = [first_of.setdefault(int(c), record.group) for c, record in zip(component, records)]
+    regrouped = [replace(r, group=g) if g != r.group else r for r, g in zip(records, groups)]
+    return DetectionDataset(
+        dataset.root, list(dataset.class_names), regrouped, list(dataset.category_ids), dict(dataset.given_splits)
+    )
