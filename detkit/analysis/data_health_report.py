@@ -120,7 +120,8 @@ def leak_sheet(health: Health) -> bytes | None:
     if not health.leaks:
         return None
     rows = health.leaks[:SHEET_CLUSTERS]
-    width = SHEET_IMAGES * (THUMB + 8) + 8
+    columns = min(SHEET_IMAGES, max(len(cluster.members) for cluster, _ in rows))
+    width = columns * (THUMB + 8) + 8
     sheet = Image.new("RGB", (width, len(rows) * (THUMB + CAPTION + 8) + 8), "white")
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.truetype(label_font(), 11)

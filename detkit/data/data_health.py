@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from detkit.data.copy_names import source_name
 from detkit.data.data_profile import profile_split, small_object_warning
-from detkit.data.duplicates import NEAR_SIMILARITY, Cluster, find_clusters, leaks, source_name
+from detkit.data.duplicates import NEAR_SIMILARITY, Cluster, find_clusters, leaks
 from detkit.data.image_signatures import signatures
 from detkit.data.split_data import SplitData
 from detkit.data.split_shift import Shift, image_features, measure_shift
@@ -32,8 +33,9 @@ class Health:
     features: dict[str, np.ndarray] = field(repr=False)  # per split, `IMAGE_FEATURES` of its readable images
     split_of: dict[int, str] = field(repr=False)
 
-    def findings(self) -> list[str]:
-        """One line per problem found (none when the data looks sound)."""
+    def findings(self, sizes: bool = True) -> list[str]:
+        """One line per problem found (none when the data looks sound); ``sizes=False`` leaves out
+        the objects too small at the input (training says that itself)."""
         lines = []
         if self.unreadable:
             lines.append(f"{len(self.unreadable)} image(s) could not be read (e.g. {next(iter(self.unreadable))})")
@@ -45,7 +47,7 @@ class Health:
             )
         lines += [shift.summary() for shift in self.shifts.values() if shift.differs]
         train_profile = self.profiles.get(TRAIN)
-        if train_profile and (warning := small_object_warning(train_profile)):
+        if sizes and train_profile and (warning := small_object_warning(train_profile)):
             lines.append(f"train: {warning}")
         lines += [f"{name}: empty split" for name, profile in self.profiles.items() if not profile["images"]]
         return lines

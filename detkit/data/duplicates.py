@@ -6,7 +6,6 @@ span splits (leaks: a dev image the model has seen in training).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -15,22 +14,12 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from detkit.data.copy_names import source_name
 from detkit.data.image_signatures import Signature, signatures
 from detkit.data.records import DetectionDataset
 
 NEAR_SIMILARITY = 0.8  # detail thumbnails at least this alike are copies (measured: copies >= 0.85, others <= 0.70)
 BLOCK = 1024  # images compared with all others at once (BLOCK x images floats)
-# Roboflow names each exported copy of an uploaded image <stem>_<ext>.rf.<32 hex digits>.<ext>
-ROBOFLOW_COPY = re.compile(r"^(?P<source>.+)_(?P<ext>[A-Za-z0-9]{2,5})\.rf\.[0-9a-fA-F]{16,64}$")
-
-
-def source_name(stem: str) -> str:
-    """The name of the image a file is a copy of: Roboflow's copies lose ``_<ext>.rf.<hash>``;
-    any other name is its own source."""
-    if ".rf." not in stem:  # most names: no regex
-        return stem
-    match = ROBOFLOW_COPY.match(stem)
-    return match["source"] if match else stem
 
 
 @dataclass(frozen=True)

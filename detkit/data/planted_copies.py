@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from detkit.data.records import DetectionDataset, Record
+from detkit.data.split_data import SplitData
 
 KINDS = ("reencoded", "resized", "cropped")
 COPY_FOLDER = "copies"
@@ -69,3 +70,20 @@ def _copy(source: Path, target: Path, record: Record, kind: str, image_id: int, 
         width=image.width,
         height=image.height,
     )
+
+
+OTHER_SPLIT = {"train": "dev", "train_dev": "train", "dev": "train", "test": "train"}
+
+
+def copies_across_splits(data: SplitData, count: int, seed: int = 0) -> tuple[SplitData, dict[int, int]]:
+    """``data`` with ``count`` of its images (seeded) copied (`plant_copies`), each copy in
+    another split than its original (train's in dev, the others' in train); returns it and each
+    copy's image id -> its original's."""
+    ids = [r.image_id for r in data.dataset.records]
+    chosen = sorted(np.random.default_rng(seed).choice(ids, count, replace=False).tolist())
+    planted, original_of = plant_copies(data.dataset, chosen, seed)
+    split_of = {i: name for name, split in data.split_ids.items() for i in split}
+    split_ids = {name: list(split) for name, split in data.split_ids.items()}
+    for copy, original in original_of.items():
+        split_ids[OTHER_SPLIT[split_of[original]]].append(copy)
+    return SplitData(planted, split_ids, "given"), original_of

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from detkit.data.copy_names import source_name
+
 
 def _empty_boxes() -> np.ndarray:
     return np.zeros((0, 4), dtype=np.float32)
@@ -22,7 +24,8 @@ class Record:
     ``0..C-1``; ``iscrowd`` marks COCO crowd regions (ignored by training, honoured by the
     evaluator); ``areas`` are the annotations' own areas (segment areas in COCO, box areas
     where a format has none), used for COCO's small / medium / large ranges.
-    ``group`` is the source the image comes from (never split across sets), ``domain`` the
+    ``group`` is the source the image comes from (never split across sets; by default its file's
+    stem, Roboflow's copies of one upload sharing it: `source_name`), ``domain`` the
     distribution it belongs to, ``annotated`` the class indices exhaustively labelled in this
     image (``None``: all of them).
     """
@@ -49,8 +52,9 @@ class Record:
         self.iscrowd = np.asarray(crowd, dtype=bool).reshape(-1)
         areas = box_areas(self.boxes) if self.areas is None else self.areas
         self.areas = np.asarray(areas, dtype=np.float32).reshape(-1)
-        if not self.group:  # the file's stem; os.path takes 1.1 us, a Path 2.8 us (records come by the 100,000)
-            self.group = os.path.splitext(os.path.basename(self.file_name))[0]
+        if not self.group:  # the file's source: its stem, or the upload a Roboflow copy was made from
+            # (os.path takes 1.1 us, a Path 2.8 us: records come by the 100,000)
+            self.group = source_name(os.path.splitext(os.path.basename(self.file_name))[0])
 
     def select(self, keep: np.ndarray, **changes: object) -> Record:
         """A copy with only the objects ``keep`` (a boolean mask over the boxes) and ``changes``

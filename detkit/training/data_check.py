@@ -35,5 +35,5 @@ def check_data_at_start(cfg: DictConfig, data: SplitData, run_dir: Path) -> None
     health = check_health(data, int(cfg.model.image_size), keeps_shape, seed=int(cfg.seed))
     out = layout.data_health_dir(run_dir)
     write_health(out, health, int(cfg.model.image_size), keeps_shape, plots=False)
-    for finding in health.findings():
+    for finding in health.findings(sizes=False):  # the objects' sizes: `settle_object_sizes` says them
         log.warning("data health: %s (%s)", finding, out / "health.md")

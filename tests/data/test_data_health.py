@@ -15,29 +15,23 @@ import sys
 import numpy as np
 import pytest
 
+from detkit.data.copy_names import source_name
 from detkit.data.data_health import check_health
-from detkit.data.duplicates import Cluster, find_clusters, kept_together, source_name
+from detkit.data.duplicates import Cluster, find_clusters, kept_together
 from detkit.data.image_signatures import signatures
-from detkit.data.planted_copies import plant_copies
+from detkit.data.planted_copies import copies_across_splits
+from detkit.data.records import Record
 from detkit.data.shapes import ShapesParams, ensure_shapes
 from detkit.data.split_data import SplitData, SplitPlan
 
 FRACTIONS = {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1}
-OTHER_SPLIT = {"train": "dev", "train_dev": "train", "dev": "train", "test": "train"}
 
 
 def planted_leaks(root, seed: int, scenes: int = 60, copies: int = 45) -> tuple[SplitData, dict[int, int]]:
     """Shapes split group-aware, with ``copies`` images copied (kinds in turn) into another split."""
     params = ShapesParams(num_scenes=scenes, images_per_scene=4, image_size=320, seed=seed, textured_fraction=0.3)
-    dataset = ensure_shapes(root / "shapes", params)
-    data = SplitPlan("auto", {"fractions": FRACTIONS}, seed).settle(dataset)
-    chosen = sorted(np.random.default_rng(seed).choice([r.image_id for r in dataset.records], copies, False).tolist())
-    planted, original_of = plant_copies(dataset, chosen, seed)
-    split_of = {i: name for name, ids in data.split_ids.items() for i in ids}
-    split_ids = {name: list(ids) for name, ids in data.split_ids.items()}
-    for copy, original in original_of.items():
-        split_ids[OTHER_SPLIT[split_of[original]]].append(copy)
-    return SplitData(planted, split_ids, "given"), original_of
+    data = SplitPlan("auto", {"fractions": FRACTIONS}, seed).settle(ensure_shapes(root / "shapes", params))
+    return copies_across_splits(data, copies, seed)
 
 
 def recall_and_precision(data: SplitData, original_of: dict[int, int]) -> tuple[float, float]:
@@ -136,3 +130,9 @@ if __name__ == "__main__":  # the measurement in the module docstring
         root = Path(tempfile.mkdtemp())
         print(seed, recall_and_precision(*planted_leaks(root, seed)), flush=True)
         shutil.rmtree(root)
+
+
+def test_roboflows_copies_of_one_upload_are_one_group_by_default():
+    hashes = ("0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210")
+    copies = [Record(k, f"train/IMG_7_jpg.rf.{h}.jpg", 10, 10) for k, h in enumerate(hashes)]
+    assert {r.group for r in copies} == {"IMG_7"} and Record(3, "IMG_8.jpg", 10, 10).group == "IMG_8"
