@@ -1,0 +1,174 @@
+"""What to label next: a run's detector on a pool of unlabelled images, ranked by an acquisition
+function (`detkit.analysis.selection`), with pre-labels a person corrects instead of drawing."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from detkit.analysis.gallery import DrawnBox, contact_sheet, draw_image
+from detkit.analysis.selection import STRATEGIES, select, uncertainty
+from detkit.data.boxes import xyxy_to_xywh
+from detkit.data.image_folder import find_images, image_dataset
+from detkit.data.image_signatures import signatures
+from detkit.data.loaders import LoaderOptions
+from detkit.data.records import DetectionDataset
+from detkit.exceptions import ConfigError
+from detkit.files import write_bytes_atomic, write_json_atomic, write_text_atomic
+from detkit.models.features import pooled_backbone_features
+from detkit.models.inference import Detections, detect, torch_device
+from detkit.training.run_dir import RunDir
+
+log = logging.getLogger(__name__)
+PRELABEL_COLOUR = "#2ca02c"
+LABELLED_SAMPLE = 200  # training images whose features the diversity strategies count as seen
+
+
+@dataclass(frozen=True)
+class LabelNextOptions:
+    """What ``tools/label_next.py`` takes (``configs/label_next.yaml`` states each default)."""
+
+    run: str
+    checkpoint: str | None
+    pool: str
+    budget: int
+    strategy: str
+    out: str | None
+    prelabel_threshold: float
+    batch_size: int
+    device: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class PoolOutputs:
+    """Per readable pool image, in the pool's order: its detections and pooled backbone features."""
+
+    dataset: DetectionDataset
+    detections: list[Detections]
+    features: np.ndarray
+
+
+def label_next(cfg: LabelNextOptions) -> tuple[Path, list[dict[str, Any]]]:
+    """Rank ``cfg.pool`` for labelling and write the selection to ``cfg.out`` (default
+    ``<pool>_label_next``): ``ranking.csv`` / ``ranking.json``, ``selection.png`` and
+    ``prelabels.json`` (COCO, the detector's boxes of the selected images). Returns the folder
+    and the selection's rows."""
+    if cfg.strategy not in STRATEGIES:
+        raise ConfigError(f"strategy={cfg.strategy!r}; choose one of {list(STRATEGIES)}")
+    if cfg.budget < 1:
+        raise ConfigError(f"budget={cfg.budget}: give the number of images to label next (1 or more)")
+    run = RunDir.open(cfg.run, cfg.checkpoint)
+    root, paths = find_images(cfg.pool)
+    readable = readable_images(paths)
+    if cfg.budget > len(readable):
+        raise ConfigError(f"budget={cfg.budget} is more than the {len(readable)} readable image(s) in pool={cfg.pool}")
+    model = run.detector().to(torch_device(cfg.device))
+    pool = run_on_images(model, image_dataset(root, readable, run.class_names), cfg.batch_size, cfg.device)
+    seen = run_on_images(model, _train_sample(run, cfg.seed), cfg.batch_size, cfg.device).features
+    chosen = select(cfg.strategy, cfg.budget, [d["scores"] for d in pool.detections], pool.features, seen, cfg.seed)
+    unsure = uncertainty([d["scores"] for d in pool.detections])
+    records = pool.dataset.records
+    rows = [
+        {"rank": rank, "file_name": records[k].file_name, "uncertainty": round(float(unsure[k]), 4)}
+        for rank, k in enumerate(chosen, start=1)
+    ]
+    out = Path(cfg.out or f"{Path(cfg.pool).resolve()}_label_next")
+    _write_ranking(out, rows, cfg)
+    write_json_atomic(out / "prelabels.json", prelabels(pool, chosen, run.class_names, cfg.prelabel_threshold))
+    write_bytes_atomic(out / "selection.png", _sheet(pool, chosen, run.class_names, cfg.prelabel_threshold))
+    return out, rows
+
+
+def readable_images(paths: list[Path]) -> list[Path]:
+    """The ``paths`` whose pixels decode; one line for each that does not (it is left out)."""
+    readable = []
+    for path, signature in zip(paths, signatures([str(p) for p in paths])):
+        if signature.error:
+            log.warning("skipped %s: not a readable image (%s)", path, signature.error)
+        else:
+            readable.append(path)
+    if not readable:
+        raise ConfigError(f"no readable image among the {len(paths)} file(s) found; give a folder of images")
+    return readable
+
+
+def run_on_images(model: torch.nn.Module, dataset: DetectionDataset, batch_size: int, device: str) -> PoolOutputs:
+    """``model``'s detections and pooled backbone features for every image of ``dataset``, in order."""
+    loader = LoaderOptions(batch_size, batch_size, 0, {}, 0, None).loader(dataset)
+    where = torch_device(device)
+    detections: list[Detections] = []
+    with torch.inference_mode(), pooled_backbone_features(model) as captured:
+        for images, _ in loader:
+            detections += detect(model, [image.to(where) for image in images])
+    features = torch.cat(captured).numpy() if captured else np.zeros((0, 1))
+    return PoolOutputs(dataset, detections, features)
+
+
+def _train_sample(run: RunDir, seed: int) -> DetectionDataset:
+    train = run.data.subset("train")
+    ids = [r.image_id for r in train.records]
+    if len(ids) > LABELLED_SAMPLE:
+        ids = sorted(np.random.default_rng(seed).choice(ids, LABELLED_SAMPLE, replace=False).tolist())
+    return train.subset(ids)
+
+
+def _write_ranking(out: Path, rows: list[dict[str, Any]], cfg: LabelNextOptions) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=["rank", "file_name", "uncertainty"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out / "ranking.csv", buffer.getvalue())
+    meta = {"run": cfg.run, "pool": cfg.pool, "strategy": cfg.strategy, "budget": cfg.budget}
+    write_json_atomic(out / "ranking.json", {**meta, "selection": rows})
+
+
+def prelabels(pool: PoolOutputs, chosen: list[int], class_names: list[str], threshold: float) -> dict[str, Any]:
+    """The selected images and the detector's boxes scoring at least ``threshold`` on them, as a
+    COCO instances file (ids from 1, ``file_name`` relative to the pool folder): CVAT's "COCO 1.0"
+    and Label Studio's COCO import read it as pre-annotations."""
+    images, annotations = [], []
+    for image_id, k in enumerate(chosen, start=1):
+        record, found = pool.dataset.records[k], pool.detections[k]
+        images.append({"id": image_id, "file_name": record.file_name, "width": record.width, "height": record.height})
+        for box, label, score in _boxes_above(found, threshold):
+            annotations.append(
+                {
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": label + 1,
+                    "bbox": [round(v, 2) for v in box],
+                    "area": round(box[2] * box[3], 2),
+                    "iscrowd": 0,
+                    "score": round(score, 4),
+                }
+            )
+    categories = [{"id": k + 1, "name": name} for k, name in enumerate(class_names)]
+    return {"images": images, "annotations": annotations, "categories": categories}
+
+
+def _sheet(pool: PoolOutputs, chosen: list[int], class_names: list[str], threshold: float) -> bytes:
+    from torchvision.io import encode_png
+
+    drawn = []
+    for k in chosen:
+        found = _boxes_above(pool.detections[k], threshold)
+        boxes = [
+            DrawnBox(tuple(box), PRELABEL_COLOUR, f"{class_names[label]} {score:.2f}") for box, label, score in found
+        ]
+        drawn.append(draw_image(pool.dataset.image_path(pool.dataset.records[k]), boxes))
+    return encode_png(contact_sheet(drawn)).numpy().tobytes()
+
+
+def _boxes_above(found: Detections, threshold: float) -> list[tuple[list[float], int, float]]:
+    """``(xywh, label, score)`` of the detections scoring at least ``threshold``."""
+    keep = found["scores"] >= threshold
+    boxes = xyxy_to_xywh(found["boxes"][keep].astype(np.float64)).tolist()
+    return list(zip(boxes, found["labels"][keep].tolist(), found["scores"][keep].tolist()))
