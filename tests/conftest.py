@@ -6,6 +6,12 @@ import os
 import socket
 from pathlib import Path
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # before torch loads: one thread a worker, every run alike
+    # Under pytest-xdist each worker (and every tool it starts) trains on one thread: two workers
+    # fill two cores, and a run and the run it is compared with bit for bit (a resumed one) train
+    # on the same thread count, where detkit would otherwise give each the cores it finds idle.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir

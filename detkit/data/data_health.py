@@ -40,10 +40,11 @@ class Health:
         if self.unreadable:
             lines.append(f"{len(self.unreadable)} image(s) could not be read (e.g. {next(iter(self.unreadable))})")
         if self.leaks:
-            dev_copies = self.images_with_copies_in(TRAIN, "dev")
+            copied = {name: len(self.images_with_copies_in(TRAIN, name)) for name in self.data.split_names}
+            counts = ", ".join(f"{name} {count}" for name, count in copied.items() if name != TRAIN and count)
             lines.append(
-                f"{len(self.leaks)} cluster(s) of copies or near-identical images span splits ({len(dev_copies)} dev "
-                f"image(s) have one in train): the dev metric is inflated; data.dedupe=group keeps them together"
+                f"{len(self.leaks)} cluster(s) of copies or near-identical images span splits (images with one in "
+                f"train: {counts or 'none'}): those splits' scores are inflated; data.dedupe=group keeps them together"
             )
         lines += [shift.summary() for shift in self.shifts.values() if shift.differs]
         train_profile = self.profiles.get(TRAIN)
