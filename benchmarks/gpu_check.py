@@ -107,7 +107,9 @@ CPU = Sizes(
     loader_batches=3,
     eval_images=48,
     bootstrap_samples=20,
-    quickstart=(("trainer=cpu", "trainer.max_epochs=1", "trainer.limit_train_batches=10"),),
+    quickstart=(
+        ("trainer=cpu", "trainer.max_epochs=1", "trainer.limit_train_batches=10", "data.module.source.num_scenes=24"),
+    ),
     ddp_trainer="ddp_cpu",
     one_process_trainer="cpu",
     compile_backend="eager",
@@ -156,7 +158,7 @@ def machine() -> dict:
 
 
 def gpu_tests(check: Check) -> dict:
-    command = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "tests"]
+    command = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-n", "0", "-p", "no:cacheprovider", "tests"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
     return {"ok": done.returncode == 0, "returncode": done.returncode, "summary": summary}
