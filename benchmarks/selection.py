@@ -26,7 +26,7 @@ from detkit.analysis.selection import STRATEGIES, select
 from detkit.data.splits import write_manifests
 from detkit.training.layout import metrics_file
 from detkit.training.run_dir import RunDir
-from detkit.workflows.label_next import LABELLED_SAMPLE, run_on_images
+from detkit.workflows.label_next import run_on_images, seen_features
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,10 +63,9 @@ def one_seed(seed: int, args: argparse.Namespace, overrides: list[str]) -> dict[
     budget = round(args.added * len(full_train))
     model = run.detector()
     outputs = run_on_images(model, pool, 8, "cpu")
-    seen_ids = sorted(labelled)[:LABELLED_SAMPLE]
-    seen = run_on_images(model, data.dataset.subset(seen_ids), 8, "cpu").features
+    seen = seen_features(run, model, 8, "cpu", seed)  # as tools/label_next.py counts the labelled share
     scores = {"labelled only": dev_map50(first)}
-    epochs = RunDir.open(first).config.trainer.max_epochs
+    epochs = run.config.trainer.max_epochs
     for strategy in STRATEGIES:
         chosen = select(strategy, budget, [d["scores"] for d in outputs.detections], outputs.features, seen, seed)
         picked = [pool.records[k].image_id for k in chosen]

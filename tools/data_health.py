@@ -20,6 +20,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def main(cfg: DictConfig) -> None:
+    from detkit.models.detectors import keeps_aspect_ratio
     from detkit.training.datamodule import configured_data
     from detkit.training.run_dir import RunDir
     from detkit.workflows.data_health import HealthOptions, ModelInput, report_data_health
@@ -32,7 +33,7 @@ def main(cfg: DictConfig) -> None:
     else:
         data, model = configured_data(cfg.data.module), cfg.model
         out = Path(options.out or Path(cfg.paths.output_dir) / cfg.data.name)
-    model_input = ModelInput(int(model.image_size), not model.name.startswith("ssd") or bool(model.keep_aspect_ratio))
+    model_input = ModelInput(int(model.image_size), keeps_aspect_ratio(model.name, model.get("keep_aspect_ratio")))
     report = report_data_health(data, options, model_input, out)
     for name, split in report["splits"].items():
         print(f"{name:10s} {split['images']:6d} images {split['boxes']:7d} boxes {split['empty_images']:5d} empty")

@@ -20,9 +20,10 @@ from detkit.analysis.error_report import image_errors
 from detkit.analysis.grids import same_size
 from detkit.analysis.label_issues import FIXES, ISSUE_KINDS
 from detkit.analysis.tide import KINDS, ErrorAnalysis
-from detkit.data.boxes import xywh_to_xyxy
+from detkit.data.boxes import xywh_to_xyxy, xyxy_to_xywh
 from detkit.data.image_files import read_rgb
 from detkit.files import write_bytes_atomic, write_text_atomic
+from detkit.models.inference import Detections
 
 DISPLAY_SIZE = 480  # longest side of a drawn image, in pixels
 LABEL_SIZE = 13
@@ -47,6 +48,15 @@ class DrawnBox:
     bbox: tuple[float, float, float, float]
     colour: str
     label: str
+
+
+def detection_boxes(found: Detections, class_names: list[str], colour: str = COLOURS["match"]) -> list[DrawnBox]:
+    """Every detection of ``found`` (filter it first) to draw, labelled with its class and score."""
+    xywh = xyxy_to_xywh(np.asarray(found["boxes"], dtype=np.float64)).tolist()
+    return [
+        DrawnBox(tuple(box), colour, f"{class_names[label]} {score:.2f}")
+        for box, score, label in zip(xywh, found["scores"].tolist(), found["labels"].tolist())
+    ]
 
 
 def boxes_to_draw(analysis: ErrorAnalysis, image_id: int, score_threshold: float) -> list[DrawnBox]:

@@ -3,16 +3,13 @@ across splits (leaks), and how far dev and test look from train, gathered into o
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from detkit.data.copy_names import source_name
 from detkit.data.data_profile import profile_split, small_object_warning
-from detkit.data.duplicates import NEAR_SIMILARITY, Cluster, find_clusters, leaks
-from detkit.data.image_signatures import signatures
+from detkit.data.duplicates import NEAR_SIMILARITY, Cluster, dataset_clusters, leaks
 from detkit.data.split_data import SplitData
 from detkit.data.split_shift import Shift, image_features, measure_shift
 
@@ -98,10 +95,8 @@ def check_health(
     records = dataset.records
     position = {r.image_id: k for k, r in enumerate(records)}
     split_of = {position[i]: name for name, ids in data.split_ids.items() for i in ids}
-    found = signatures([str(dataset.image_path(r)) for r in records])
+    found, clusters = dataset_clusters(dataset, min_similarity)
     unreadable = {records[k].file_name: s.error for k, s in enumerate(found) if s.error}
-    sources = [source_name(os.path.splitext(os.path.basename(r.file_name))[0]) for r in records]
-    clusters = find_clusters(found, sources, min_similarity)
     profiles = {name: profile_split(data.subset(name), image_size, keep_aspect_ratio) for name in data.split_names}
     sides = {}
     for name, ids in data.split_ids.items():

@@ -127,13 +127,21 @@ def kept_together(
     return {name: sorted(ids) for name, ids in moved.items()}
 
 
+def dataset_clusters(
+    dataset: DetectionDataset, min_similarity: float = NEAR_SIMILARITY
+) -> tuple[list[Signature], list[Cluster]]:
+    """The `Signature` of each of ``dataset``'s images (in its records' order) and the clusters
+    of copies among them (`find_clusters`, by pixels and by their files' source names)."""
+    found = signatures([str(dataset.image_path(r)) for r in dataset.records])
+    return found, find_clusters(found, [source_name(Path(r.file_name).stem) for r in dataset.records], min_similarity)
+
+
 def grouped_with_copies(dataset: DetectionDataset, min_similarity: float = NEAR_SIMILARITY) -> DetectionDataset:
     """``dataset`` with each cluster of copies (`find_clusters`) made one group, merged with the
     groups its images already had (``data.dedupe=group``: detkit's splits then keep copies on one
     side). A merged group takes the name of its first image's group."""
     records = dataset.records
-    found = signatures([str(dataset.image_path(r)) for r in records])
-    clusters = find_clusters(found, [source_name(Path(r.file_name).stem) for r in records], min_similarity)
+    _, clusters = dataset_clusters(dataset, min_similarity)
     chains = [np.stack([members[:-1], members[1:]]) for members in (np.array(c.members) for c in clusters)]
     chains.append(_same_name_pairs([r.group for r in records]))
     links = np.concatenate(chains, axis=1)

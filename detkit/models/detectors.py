@@ -40,6 +40,12 @@ DETECTORS = (
 ASSEMBLED = {"fcos_mobilenet_v3_large_fpn": fcos_mobilenet_v3_large_fpn}
 
 
+def keeps_aspect_ratio(name: str, keep_aspect_ratio: bool | None) -> bool:
+    """Whether detector ``name`` fits images into its input keeping their shape: every detector
+    but SSD does; SSD stretches them unless ``keep_aspect_ratio``."""
+    return not name.startswith("ssd") or bool(keep_aspect_ratio)
+
+
 def build_detector(
     name: str,
     num_classes: int,

@@ -30,6 +30,12 @@ def detect(model: nn.Module, images: list[torch.Tensor]) -> list[Detections]:
     return found
 
 
+def scoring_at_least(detections: Detections, threshold: float) -> Detections:
+    """The detections whose score is at least ``threshold``."""
+    keep = detections["scores"] >= threshold
+    return {key: value[keep] for key, value in detections.items()}
+
+
 def parse_device(device: str) -> tuple[str, int | None]:
     """``cpu``, ``cuda``, ``cuda:<index>`` or ``auto`` as ``(kind, index)``: a ConfigError for
     anything else (whether the device exists is the caller's to check)."""

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 from detkit.analysis.data_health_report import write_health
 from detkit.data.data_health import check_health
 from detkit.data.split_data import SplitData
+from detkit.models.detectors import keeps_aspect_ratio
 from detkit.training import layout
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def check_data_at_start(cfg: DictConfig, data: SplitData, run_dir: Path) -> None
             limit,
         )
         return
-    keeps_shape = not cfg.model.name.startswith("ssd") or bool(cfg.model.get("keep_aspect_ratio"))
+    keeps_shape = keeps_aspect_ratio(cfg.model.name, cfg.model.get("keep_aspect_ratio"))
     health = check_health(data, int(cfg.model.image_size), keeps_shape, seed=int(cfg.seed))
     out = layout.data_health_dir(run_dir)
     write_health(out, health, int(cfg.model.image_size), keeps_shape, plots=False)

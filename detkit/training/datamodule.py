@@ -13,7 +13,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from detkit.data.loaders import LoaderOptions
 from detkit.data.records import DetectionDataset
@@ -87,16 +87,5 @@ class DetectionDataModule(L.LightningDataModule):
 
 def configured_data(module: DictConfig) -> SplitData:
     """The data ``data.module`` describes with its splits settled: no manifests written, no
-    loaders (what the data tools read)."""
-    split = OmegaConf.to_container(module.split, resolve=True)
-    plan = SplitPlan(
-        module.splits,
-        split,
-        module.split_seed,
-        module.splits_dir,
-        None,
-        module.train_fraction,
-        module.single_class,
-        module.dedupe,
-    )
-    return plan.settle(instantiate(module.source)())
+    loaders made (what the data tools read)."""
+    return instantiate(module, manifest_dir=None).data

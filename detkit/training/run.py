@@ -29,7 +29,7 @@ from detkit.data.records import DetectionDataset
 from detkit.data.split_data import SplitData
 from detkit.exceptions import ConfigError, user_error_behind
 from detkit.files import write_json_atomic, write_text_atomic
-from detkit.models.detectors import SSD_BOX_RANGE, box_range_for
+from detkit.models.detectors import SSD_BOX_RANGE, box_range_for, keeps_aspect_ratio
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
 from detkit.training import layout
 from detkit.training.callbacks import SameConfigEverywhere, progress_bar
@@ -190,7 +190,7 @@ def settle_object_sizes(cfg: DictConfig, train_set: DetectionDataset) -> None:
     SSD, ``model.anchor_size_range=auto`` becomes the range that fits them (`box_range_for`),
     recorded in ``cfg`` (so the saved config rebuilds the same model); with torchvision's range,
     the line names ``auto`` when the smallest objects are too small for its boxes."""
-    keeps_shape = not cfg.model.name.startswith("ssd") or bool(cfg.model.get("keep_aspect_ratio"))
+    keeps_shape = keeps_aspect_ratio(cfg.model.name, cfg.model.get("keep_aspect_ratio"))
     sizes = ObjectSizes.of(train_set, cfg.model.image_size, keeps_shape)
     line = sizes.describe()
     if cfg.model.name.startswith("ssd"):

@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from torchvision.io import encode_png
 
-from detkit.analysis.gallery import DrawnBox, contact_sheet, draw_image
+from detkit.analysis.gallery import contact_sheet, detection_boxes, draw_image
 from detkit.analysis.selection import STRATEGIES, select, uncertainty
 from detkit.data.boxes import xyxy_to_xywh
 from detkit.data.image_folder import find_images, image_dataset
@@ -23,11 +24,10 @@ from detkit.data.records import DetectionDataset
 from detkit.exceptions import ConfigError
 from detkit.files import write_bytes_atomic, write_json_atomic, write_text_atomic
 from detkit.models.features import pooled_backbone_features
-from detkit.models.inference import Detections, detect, torch_device
+from detkit.models.inference import Detections, detect, scoring_at_least, torch_device
 from detkit.training.run_dir import RunDir
 
 log = logging.getLogger(__name__)
-PRELABEL_COLOUR = "#2ca02c"
 LABELLED_SAMPLE = 200  # training images whose features the diversity strategies count as seen
 
 
@@ -72,7 +72,7 @@ def label_next(cfg: LabelNextOptions) -> tuple[Path, list[dict[str, Any]]]:
         raise ConfigError(f"budget={cfg.budget} is more than the {len(readable)} readable image(s) in pool={cfg.pool}")
     model = run.detector().to(torch_device(cfg.device))
     pool = run_on_images(model, image_dataset(root, readable, run.class_names), cfg.batch_size, cfg.device)
-    seen = run_on_images(model, _train_sample(run, cfg.seed), cfg.batch_size, cfg.device).features
+    seen = seen_features(run, model, cfg.batch_size, cfg.device, cfg.seed)
     chosen = select(cfg.strategy, cfg.budget, [d["scores"] for d in pool.detections], pool.features, seen, cfg.seed)
     unsure = uncertainty([d["scores"] for d in pool.detections])
     records = pool.dataset.records
@@ -112,12 +112,14 @@ def run_on_images(model: torch.nn.Module, dataset: DetectionDataset, batch_size:
     return PoolOutputs(dataset, detections, features)
 
 
-def _train_sample(run: RunDir, seed: int) -> DetectionDataset:
+def seen_features(run: RunDir, model: torch.nn.Module, batch_size: int, device: str, seed: int) -> np.ndarray:
+    """``model``'s pooled backbone features of a seeded sample of `LABELLED_SAMPLE` of the run's
+    training images: what the diversity strategies count as already labelled."""
     train = run.data.subset("train")
     ids = [r.image_id for r in train.records]
     if len(ids) > LABELLED_SAMPLE:
         ids = sorted(np.random.default_rng(seed).choice(ids, LABELLED_SAMPLE, replace=False).tolist())
-    return train.subset(ids)
+    return run_on_images(model, train.subset(ids), batch_size, device).features
 
 
 def _write_ranking(out: Path, rows: list[dict[str, Any]], cfg: LabelNextOptions) -> None:
@@ -138,7 +140,9 @@ def prelabels(pool: PoolOutputs, chosen: list[int], class_names: list[str], thre
     for image_id, k in enumerate(chosen, start=1):
         record, found = pool.dataset.records[k], pool.detections[k]
         images.append({"id": image_id, "file_name": record.file_name, "width": record.width, "height": record.height})
-        for box, label, score in _boxes_above(found, threshold):
+        found = scoring_at_least(found, threshold)
+        xywh = xyxy_to_xywh(found["boxes"].astype(np.float64)).tolist()
+        for box, label, score in zip(xywh, found["labels"].tolist(), found["scores"].tolist()):
             annotations.append(
                 {
                     "id": len(annotations) + 1,
@@ -155,20 +159,8 @@ def prelabels(pool: PoolOutputs, chosen: list[int], class_names: list[str], thre
 
 
 def _sheet(pool: PoolOutputs, chosen: list[int], class_names: list[str], threshold: float) -> bytes:
-    from torchvision.io import encode_png
-
     drawn = []
     for k in chosen:
-        found = _boxes_above(pool.detections[k], threshold)
-        boxes = [
-            DrawnBox(tuple(box), PRELABEL_COLOUR, f"{class_names[label]} {score:.2f}") for box, label, score in found
-        ]
+        boxes = detection_boxes(scoring_at_least(pool.detections[k], threshold), class_names)
         drawn.append(draw_image(pool.dataset.image_path(pool.dataset.records[k]), boxes))
     return encode_png(contact_sheet(drawn)).numpy().tobytes()
-
-
-def _boxes_above(found: Detections, threshold: float) -> list[tuple[list[float], int, float]]:
-    """``(xywh, label, score)`` of the detections scoring at least ``threshold``."""
-    keep = found["scores"] >= threshold
-    boxes = xyxy_to_xywh(found["boxes"][keep].astype(np.float64)).tolist()
-    return list(zip(boxes, found["labels"][keep].tolist(), found["scores"][keep].tolist()))

@@ -8,13 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torchvision.io import encode_jpeg
 
-from detkit.analysis.gallery import DrawnBox, draw_image
+from detkit.analysis.gallery import detection_boxes, draw_image
 from detkit.data import limits
-from detkit.data.boxes import xyxy_to_xywh
 from detkit.data.formats.coco import predictions_to_results
 from detkit.data.formats.fields import parse_json, read_text
 from detkit.data.image_folder import find_images, ids_by_file_name, image_dataset
@@ -24,12 +22,11 @@ from detkit.data.transforms import build_transforms
 from detkit.deploy.runtime import ExportedModel
 from detkit.exceptions import ConfigError, DatasetError
 from detkit.files import write_bytes_atomic, write_json_atomic
-from detkit.models.inference import Detections
+from detkit.models.inference import Detections, scoring_at_least
 from detkit.training.layout import predict_dir
 from detkit.training.run_lock import writing_into
 
 PREDICTIONS_FILE, IMAGES_FILE, DRAWN_DIR = "predictions.json", "images.json", "drawn"
-DRAW_COLOUR = "#2ca02c"  # matplotlib green, as matches in the error gallery
 
 
 @dataclass(frozen=True)
@@ -91,7 +88,7 @@ def predict_images(cfg: PredictOptions) -> Predicted:
     out = Path(cfg.out) if cfg.out else source.out
     with writing_into(source.run, out) if source.run else contextlib.nullcontext():
         detections = source.detect(dataset)
-        kept = {i: _above(d, cfg.score_threshold) for i, d in detections.items()}
+        kept = {i: scoring_at_least(d, cfg.score_threshold) for i, d in detections.items()}
         results = predictions_to_results(kept, category_ids)
         write_json_atomic(out / PREDICTIONS_FILE, results, indent=None)
         write_json_atomic(out / IMAGES_FILE, _images_file(dataset, category_ids, source.origin))
@@ -138,11 +135,6 @@ def exported_source(cfg: PredictOptions) -> DetectorSource:
     return DetectorSource({"model": str(model.path)}, model.class_names, predict_dir(model.path.parent), detect)
 
 
-def _above(detections: Detections, threshold: float) -> Detections:
-    keep = detections["scores"] >= threshold
-    return {key: value[keep] for key, value in detections.items()}
-
-
 def _read_coco(path: Path) -> dict:
     try:
         return parse_json(read_text(path, limit=limits.JSON_BYTES), str(path))
@@ -168,12 +160,7 @@ def _images_file(dataset: DetectionDataset, category_ids: list[int], origin: dic
 
 def _draw(dataset: DetectionDataset, detections: dict[int, Detections], threshold: float, out: Path) -> None:
     for record in dataset.records:
-        found = _above(detections[record.image_id], threshold)
-        xywh = xyxy_to_xywh(np.asarray(found["boxes"], dtype=np.float64)).tolist()
-        boxes = [
-            DrawnBox(tuple(box), DRAW_COLOUR, f"{dataset.class_names[label]} {score:.2f}")
-            for box, score, label in zip(xywh, found["scores"].tolist(), found["labels"].tolist())
-        ]
+        boxes = detection_boxes(scoring_at_least(detections[record.image_id], threshold), dataset.class_names)
         drawn = draw_image(dataset.image_path(record), boxes, longest_side=None)
         write_bytes_atomic(
             (out / record.file_name).with_suffix(".jpg"), encode_jpeg(drawn, quality=90).numpy().tobytes()

@@ -14,6 +14,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detkit.data.copy_names import source_name
 from detkit.data.data_health import check_health
@@ -136,3 +138,14 @@ def test_roboflows_copies_of_one_upload_are_one_group_by_default():
     hashes = ("0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210")
     copies = [Record(k, f"train/IMG_7_jpg.rf.{h}.jpg", 10, 10) for k, h in enumerate(hashes)]
     assert {r.group for r in copies} == {"IMG_7"} and Record(3, "IMG_8.jpg", 10, 10).group == "IMG_8"
+
+
+@given(
+    source=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,30}", fullmatch=True),
+    ext=st.sampled_from(["jpg", "jpeg", "png", "JPG", "webp", "bmp", "tif"]),
+    digest=st.from_regex(r"[0-9a-f]{32}", fullmatch=True),
+)
+def test_any_roboflow_copy_name_leads_to_its_source(source, ext, digest):
+    """The class: Roboflow's ``<stem>_<ext>.rf.<32 hex>`` for any upload name (dots, spaces,
+    underscores, an ``_jpg`` or ``.rf.`` of its own) and any image extension."""
+    assert source_name(f"{source}_{ext}.rf.{digest}") == source
