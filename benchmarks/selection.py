@@ -7,7 +7,8 @@ For each seed: the data is split (tools/split.py); a run trains on a seeded shar
 of train (the rest of train is the unlabelled pool); each strategy picks ``--added`` of train
 from the pool with that run's detector; a run per strategy then trains on the labelled share and
 its picks, from the first run's weights (``init.checkpoint``), with the same epochs and seed, and
-is scored on the same dev images. The table gives dev mAP50 per strategy and its difference to
+is scored on the same dev images (a finished run already in ``--out`` is read, not retrained,
+so an interrupted benchmark continues). The table gives dev mAP50 per strategy and its difference to
 random, paired by seed, with a 95 % Student's t interval.
 """
 
@@ -38,6 +39,12 @@ def tool(name: str, *overrides: str) -> None:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
 
 
+def train(target: Path, *overrides: str) -> None:
+    """tools/train.py into ``target``, unless a finished run is there (a rerun resumes the table)."""
+    if not metrics_file(target).exists():
+        tool("train", *overrides, f"hydra.run.dir={target}")
+
+
 def dev_map50(run: Path) -> float:
     return float(json.loads(metrics_file(run).read_text())["dev"]["mAP50"])
 
@@ -46,15 +53,11 @@ def one_seed(seed: int, args: argparse.Namespace, overrides: list[str]) -> dict[
     out = Path(args.out) / f"seed{seed}"
     common = [f"seed={seed}", f"data_seed={seed}", *overrides]
     full = out / "splits"
-    tool("split", f"out={full}", f"seed={seed}", f"data_seed={seed}", *[o for o in overrides if o.startswith("data")])
     first = out / "labelled"
-    tool(
-        "train",
-        *common,
-        f"data.module.splits_dir={full}",
-        f"data.module.train_fraction={args.labelled}",
-        f"hydra.run.dir={first}",
-    )
+    if not (full / "train.json").exists():
+        data_overrides = [o for o in overrides if o.startswith("data")]
+        tool("split", f"out={full}", f"seed={seed}", f"data_seed={seed}", *data_overrides)
+    train(first, *common, f"data.module.splits_dir={full}", f"data.module.train_fraction={args.labelled}")
     run = RunDir.open(first)
     data = run.data
     full_train = json.loads((full / "train.json").read_text())["image_ids"]
@@ -73,14 +76,8 @@ def one_seed(seed: int, args: argparse.Namespace, overrides: list[str]) -> dict[
         splits = {**data.split_ids, "train": sorted(labelled | set(picked))}
         write_manifests(manifests, splits, data.dataset, {"splits": f"selection_{strategy}", "seed": seed})
         target = out / strategy
-        tool(
-            "train",
-            *common,
-            f"data.module.splits_dir={manifests}",
-            f"init.checkpoint={first}",
-            f"trainer.max_epochs={epochs}",
-            f"hydra.run.dir={target}",
-        )
+        start = [f"init.checkpoint={first}", f"trainer.max_epochs={epochs}"]
+        train(target, *common, f"data.module.splits_dir={manifests}", *start)
         scores[strategy] = dev_map50(target)
         print(f"seed {seed}: {strategy:12s} dev mAP50 {scores[strategy]:.3f}", flush=True)
     return scores
