@@ -5,7 +5,8 @@ learn from scratch in minutes on a CPU; this one is assembled from torchvision's
 (``mobilenet_v3_large``, ``BackboneWithFPN``, ``FCOS``) so partial-label training (which needs
 a per-class sigmoid, `detkit.models.partial_labels`) is usable on a laptop. Levels are strides
 16-128 (P4-P7, the MobileNet's stride-16 and stride-32 outputs plus two extra levels), with a
-thinner FPN and head than FCOS-ResNet: objects from about 16 px up.
+thinner FPN and head than FCOS-ResNet: objects from about 16 px up. ``smallest_stride=8`` adds
+the stride-8 output (P3, FCOS's own first level), which small objects need (docs/training.md).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 from detkit.exceptions import ConfigError
 from detkit.models.partial_labels import PartialLabelFCOSHead
 
-STRIDE_16_OUTPUT, STRIDE_32_OUTPUT = "12", "16"  # MobileNetV3-Large ``features`` blocks
-STRIDES = (16, 32, 64, 128)
+# The last MobileNetV3-Large ``features`` block at each stride the FPN can start from
+OUTPUTS = {8: "6", 16: "12", 32: "16"}
 
 
 def fcos_mobilenet_v3_large_fpn(
@@ -33,6 +34,7 @@ def fcos_mobilenet_v3_large_fpn(
     trainable_backbone_layers: int | None = None,
     fpn_channels: int = 128,
     head_convs: int = 2,
+    smallest_stride: int = 16,
     **kwargs,
 ) -> FCOS:
     """The detector, with ``num_classes`` outputs (background included, as torchvision counts).
@@ -40,7 +42,8 @@ def fcos_mobilenet_v3_large_fpn(
     ``weights_backbone`` (e.g. "DEFAULT") loads ImageNet MobileNetV3 weights through
     torchvision's weights API, with frozen batch norm and the last ``trainable_backbone_layers``
     (default 3 of 17) blocks trained; from scratch every block trains. There are no COCO weights
-    for this detector. ``kwargs`` go to `FCOS` (``min_size``, ``score_thresh``, ...).
+    for this detector. ``smallest_stride`` is the finest level's, 16 or 8. ``kwargs`` go to
+    `FCOS` (``min_size``, ``score_thresh``, ...).
     """
     if weights is not None:
         raise ConfigError(
@@ -56,13 +59,17 @@ def fcos_mobilenet_v3_large_fpn(
     if trainable is not None:
         for block in features[: max(0, len(features) - trainable)]:
             block.requires_grad_(False)
+    if smallest_stride not in (8, 16):
+        raise ConfigError(f"model.options.smallest_stride={smallest_stride}: 8 or 16")
+    outputs = {stride: block for stride, block in OUTPUTS.items() if stride >= smallest_stride}
     backbone = BackboneWithFPN(
         features,
-        return_layers={STRIDE_16_OUTPUT: "p4", STRIDE_32_OUTPUT: "p5"},
-        in_channels_list=[features[int(STRIDE_16_OUTPUT)].out_channels, features[int(STRIDE_32_OUTPUT)].out_channels],
+        return_layers={block: f"p{stride.bit_length() - 1}" for stride, block in outputs.items()},
+        in_channels_list=[features[int(block)].out_channels for block in outputs.values()],
         out_channels=fpn_channels,
         extra_blocks=LastLevelP6P7(fpn_channels, fpn_channels),
     )
-    anchors = AnchorGenerator(tuple((stride,) for stride in STRIDES), ((1.0,),) * len(STRIDES))
+    strides = [*outputs, 64, 128]
+    anchors = AnchorGenerator(tuple((stride,) for stride in strides), ((1.0,),) * len(strides))
     head = PartialLabelFCOSHead(fpn_channels, 1, num_classes, num_convs=head_convs)
     return FCOS(backbone, num_classes, anchor_generator=anchors, head=head, **kwargs)

@@ -128,3 +128,20 @@ def test_bad_names_and_values_are_config_errors():
 def test_mobile_fcos_has_no_detector_weights_to_load():
     with pytest.raises(ConfigError, match="weights_backbone=DEFAULT"):
         build_detector("fcos_mobilenet_v3_large_fpn", 3, 320, weights="DEFAULT")
+
+
+@pytest.mark.parametrize(("smallest_stride", "sides"), [(16, [20, 10, 5, 3]), (8, [40, 20, 10, 5, 3])])
+def test_mobile_fcos_starts_its_levels_at_the_smallest_stride(smallest_stride, sides):
+    model = build_detector("fcos_mobilenet_v3_large_fpn", 2, 320, options={"smallest_stride": smallest_stride})
+    levels = model.backbone(torch.rand(1, 3, 320, 320))
+    assert [level.shape[-1] for level in levels.values()] == sides
+    assert model.anchor_generator.sizes[0] == (smallest_stride,), "FCOS's points: one per cell of each level"
+    model.train()
+    target = {"boxes": torch.tensor([[100.0, 100.0, 112.0, 112.0]]), "labels": torch.tensor([1])}
+    losses = model([torch.rand(3, 320, 320)], [target])
+    assert all(torch.isfinite(loss) for loss in losses.values())
+
+
+def test_mobile_fcos_refuses_another_smallest_stride():
+    with pytest.raises(ConfigError, match="smallest_stride=4: 8 or 16"):
+        build_detector("fcos_mobilenet_v3_large_fpn", 2, 320, options={"smallest_stride": 4})
