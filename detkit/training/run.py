@@ -185,6 +185,9 @@ def settle_epochs(cfg: DictConfig, train_images: int) -> None:
         )
 
 
+SMALL_OBJECT_MODEL = "model=fcos_mobilenet_v3_large_fpn model.options.smallest_stride=8"
+
+
 def settle_object_sizes(cfg: DictConfig, train_set: DetectionDataset) -> None:
     """One line: how large the training objects are at the model's input (`ObjectSizes`). For
     SSD, ``model.anchor_size_range=auto`` becomes the range that fits them (`box_range_for`),
@@ -203,7 +206,8 @@ def settle_object_sizes(cfg: DictConfig, train_set: DetectionDataset) -> None:
         elif cfg.model.get("anchor_size_range") is None and fitting != list(SSD_BOX_RANGE):
             line += (
                 f"; the smallest are under half SSDlite's smallest default box ({SSD_BOX_RANGE[0]} of the input):"
-                f" model.anchor_size_range=auto starts the boxes at them ({fitting})"
+                f" model.anchor_size_range=auto starts the boxes at them ({fitting}), or {SMALL_OBJECT_MODEL}"
+                " (a stride-8 level: it found every class of two such exports, in about 1.7x SSDlite's time)"
             )
     if rank_zero_only.rank == 0:
         log.info(line)

@@ -72,6 +72,11 @@ def test_default_boxes_set_to_auto_are_settled_from_the_training_objects_before_
     with caplog.at_level("INFO", logger=run.__name__):
         build_datamodule(compose_train(tmp_path, small))
     assert "model.anchor_size_range=auto starts the boxes" in caplog.text, "with torchvision's boxes: named"
+    assert run.SMALL_OBJECT_MODEL in caplog.text, "and the detector with a stride-8 level"
+    named = compose_train(tmp_path, [*small, *run.SMALL_OBJECT_MODEL.split()])
+    build_datamodule(named)
+    detector = instantiate(named.model)  # as named, it builds, for these classes (+ torchvision's background)
+    assert detector.head.classification_head.num_classes == named.data.num_classes + 1
 
 
 @pytest.mark.parametrize("optimizer", _options("optimizer"))
