@@ -1,7 +1,7 @@
 """What to label next:  python tools/label_next.py run=<run> pool=<folder of images> budget=<N>
 
-Scores every pool image with the run's detector and ranks them (strategy=hybrid: the most
-uncertain, spread over what the backbone sees; uncertainty, diversity or random), then writes
+Scores every pool image with the run's detector and picks them (strategy=random, the default: no
+strategy beat random when measured; uncertainty, diversity or hybrid rank them), then writes
 ranking.{csv,json}, selection.png (the selection with the detector's boxes) and prelabels.json
 (COCO: CVAT and Label Studio import it, so a person corrects instead of drawing).
 """
