@@ -99,3 +99,20 @@ def test_bad_requests_are_one_message(run_tool_here, pool, tmp_path, overrides, 
         defaults[override.split("=")[0]] = override
     done = run_tool_here("label_next", f"run={run}", *defaults.values(), f"out={tmp_path / 'o'}")
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+def test_the_default_draws_at_random_and_the_seed_repeats_the_draw(run_tool_here, pool, tmp_path):
+    # random is the default: no strategy beat it in benchmarks/selection.py (docs/label_next.md)
+    run, folder = pool
+    drawn = {}
+    for name, seed in [("a", 0), ("b", 0), ("c", 1)]:
+        done = run_tool_here(
+            "label_next", f"run={run}", f"pool={folder}", "budget=8", f"seed={seed}", f"out={tmp_path / name}"
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads((tmp_path / name / "ranking.json").read_text())["strategy"] == "random"
+        drawn[name] = ranked(tmp_path / name)
+    assert len(drawn["a"]) == 8 and len(set(drawn["a"])) == 8 and "broken.jpg" not in drawn["a"]
+    assert drawn["a"] == drawn["b"] and set(drawn["a"]) != set(drawn["c"])
+    assert (tmp_path / "a" / "prelabels.json").exists() and (tmp_path / "a" / "selection.png").exists()
