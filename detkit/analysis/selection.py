@@ -28,6 +28,7 @@ import numpy as np
 from detkit.exceptions import ConfigError
 
 STRATEGIES = ("uncertainty", "diversity", "hybrid", "random")
+FROM_LABELLED = ("diversity", "hybrid")  # the strategies that measure distance to the labelled images
 SHOWN = 0.3  # the boxes that count: those tools/label_next.py draws and pre-labels (its prelabel_threshold)
 HYBRID_FLOOR = 0.1  # hybrid: an image the detector is sure of still weighs this much (distance alone then decides)
 

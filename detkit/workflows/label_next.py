@@ -15,7 +15,7 @@ import torch
 from torchvision.io import encode_png
 
 from detkit.analysis.gallery import contact_sheet, detection_boxes, draw_image
-from detkit.analysis.selection import STRATEGIES, select, uncertainty
+from detkit.analysis.selection import FROM_LABELLED, STRATEGIES, select, uncertainty
 from detkit.data.boxes import xyxy_to_xywh
 from detkit.data.image_folder import find_images, image_dataset
 from detkit.data.image_signatures import signatures
@@ -72,7 +72,7 @@ def label_next(cfg: LabelNextOptions) -> tuple[Path, list[dict[str, Any]]]:
         raise ConfigError(f"budget={cfg.budget} is more than the {len(readable)} readable image(s) in pool={cfg.pool}")
     model = run.detector().to(torch_device(cfg.device))
     pool = run_on_images(model, image_dataset(root, readable, run.class_names), cfg.batch_size, cfg.device)
-    seen = seen_features(run, model, cfg.batch_size, cfg.device, cfg.seed)
+    seen = seen_features(run, model, cfg.batch_size, cfg.device, cfg.seed) if cfg.strategy in FROM_LABELLED else None
     chosen = select(cfg.strategy, cfg.budget, [d["scores"] for d in pool.detections], pool.features, seen, cfg.seed)
     unsure = uncertainty([d["scores"] for d in pool.detections])
     records = pool.dataset.records
