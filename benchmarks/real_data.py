@@ -8,7 +8,9 @@ defaults as they are). Every (export, variant, seed) trains with `tools/train.py
 data.root=<export> seed=<seed>` (``--root shapes``: the quick start's generated data), one run at
 a time (timings on a shared CPU mean nothing), and is scored by detkit's evaluator on the export's
 dev split (its own, or detkit's seeded split: the same images for every variant and seed).
-Prints, per export and variant: dev mAP50 and mAP as a mean with a 95 % Student-t interval over
+Prints one line per run as it ends (seed, dev mAP50 and mAP, lowest class AP, training seconds:
+runs of separate invocations can be pooled later) and, per export and variant: dev mAP50 and mAP
+as a mean with a 95 % Student-t interval over
 the seeds, the lowest per-class AP (a class the detector never finds shows as 0.00), and the
 seconds spent training and validating (PhaseTimes), so that variants can be compared at equal
 wall time.
@@ -55,6 +57,12 @@ def run(export: str, seed: int, overrides: list[str], work: Path) -> dict:
         sys.exit(f"failed ({done.returncode}): {shlex.join(command)}\n{done.stderr[-3000:]}")
     metrics = json.loads((run_dir / "metrics.json").read_text())["dev"]
     seconds = json.loads((run_dir / "phase_times.json").read_text())["seconds"]
+    lowest = min(v for k, v in metrics.items() if k.startswith("AP/"))
+    print(
+        f"  seed {seed}: dev mAP50 {metrics['mAP50']:.3f} mAP {metrics['mAP']:.3f} lowest class AP {lowest:.2f}"
+        f" train {seconds.get('training', 0.0):.0f} s ({shlex.join(overrides) or 'defaults'})",
+        flush=True,
+    )
     return {"metrics": metrics, "seconds": seconds, "wall": wall, "run_dir": run_dir}
 
 
