@@ -24,12 +24,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
 from detkit.data.formats.fields import is_number
-from detkit.data.object_sizes import ObjectSizes
 from detkit.data.records import DetectionDataset
 from detkit.data.split_data import SplitData
 from detkit.exceptions import ConfigError, user_error_behind
 from detkit.files import write_json_atomic, write_text_atomic
-from detkit.models.detectors import SSD_BOX_RANGE, box_range_for, keeps_aspect_ratio
 from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
 from detkit.training import layout
 from detkit.training.callbacks import SameConfigEverywhere, progress_bar
@@ -39,6 +37,7 @@ from detkit.training.datamodule import DetectionDataModule
 from detkit.training.interruption import Stage, stopped_by_signals
 from detkit.training.layout import NEWEST_RUN, resumable
 from detkit.training.module import DetectionModule
+from detkit.training.object_fit import settle_object_sizes
 from detkit.training.objective import parse_objective
 from detkit.training.quiet import silence_known_noise
 from detkit.training.random_state import RandomStateCheckpoint
@@ -183,34 +182,6 @@ def settle_epochs(cfg: DictConfig, train_images: int) -> None:
             f"{epochs} epochs of {train_images} training images (trainer.max_epochs=auto: at least "
             f"{IMAGES_SEEN} images seen, as in the quick start; trainer.max_epochs=<n> sets it)"
         )
-
-
-SMALL_OBJECT_MODEL = "model=fcos_mobilenet_v3_large_fpn model.options.smallest_stride=8"
-
-
-def settle_object_sizes(cfg: DictConfig, train_set: DetectionDataset) -> None:
-    """One line: how large the training objects are at the model's input (`ObjectSizes`). For
-    SSD, ``model.anchor_size_range=auto`` becomes the range that fits them (`box_range_for`),
-    recorded in ``cfg`` (so the saved config rebuilds the same model); with torchvision's range,
-    the line names ``auto`` when the smallest objects are too small for its boxes."""
-    keeps_shape = keeps_aspect_ratio(cfg.model.name, cfg.model.get("keep_aspect_ratio"))
-    sizes = ObjectSizes.of(train_set, cfg.model.image_size, keeps_shape)
-    line = sizes.describe()
-    if cfg.model.name.startswith("ssd"):
-        smallest = sizes.percentiles()[0] if len(sizes.sides) else None
-        fitting = list(SSD_BOX_RANGE) if smallest is None else box_range_for(smallest, cfg.model.image_size)
-        if cfg.model.get("anchor_size_range") == "auto":
-            with open_dict(cfg):
-                cfg.model.anchor_size_range = fitting
-            line += f"; default boxes from {fitting[0]} of the input (model.anchor_size_range={fitting})"
-        elif cfg.model.get("anchor_size_range") is None and fitting != list(SSD_BOX_RANGE):
-            line += (
-                f"; the smallest are under half SSDlite's smallest default box ({SSD_BOX_RANGE[0]} of the input):"
-                f" model.anchor_size_range=auto starts the boxes at them ({fitting}), or {SMALL_OBJECT_MODEL}"
-                " (a stride-8 level: it found every class of two such exports, in about 1.7x SSDlite's time)"
-            )
-    if rank_zero_only.rank == 0:
-        log.info(line)
 
 
 def build_module(cfg: DictConfig) -> DetectionModule:

@@ -9,7 +9,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from detkit.training import run
+from detkit.training import object_fit, run
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run import build_datamodule, build_module, build_trainer, train
 from detkit.training.trainers import instantiate_trainer
@@ -58,25 +58,55 @@ def test_every_model_config_instantiates(tmp_path, model):
     assert sum(p.numel() for p in detector.parameters()) > 1e6
 
 
+SMALL_OBJECTS = ["data.module.source.min_object_size=5", "data.module.source.max_object_size=12"]
+# 96 px images with objects of 5-12 px: under half of torchvision's smallest box at 320 px (32 px)
+SSDLITE = "model=ssdlite320_mobilenet_v3_large"
+
+
 def test_default_boxes_set_to_auto_are_settled_from_the_training_objects_before_the_model(tmp_path, caplog):
-    # 96 px images with objects of 5-12 px: under half of torchvision's smallest box (19 px)
-    small = ["data.module.source.min_object_size=5", "data.module.source.max_object_size=12"]
-    cfg = compose_train(tmp_path, [*small, "model.anchor_size_range=auto"])
-    with caplog.at_level("INFO", logger=run.__name__):
-        build_datamodule(cfg)
-    smallest, largest = cfg.model.anchor_size_range
-    assert 0.02 <= smallest < 0.1 and largest == 0.95
-    assert instantiate(cfg.model).anchor_generator.scales[0] == pytest.approx(smallest)
-    assert f"default boxes from {smallest} of the input" in caplog.text
-    caplog.clear()
-    with caplog.at_level("INFO", logger=run.__name__):
-        build_datamodule(compose_train(tmp_path, small))
+    for model in (SSDLITE, "model=auto"):  # sized boxes keep model=auto on SSDlite
+        cfg = compose_train(tmp_path, [*SMALL_OBJECTS, model, "model.anchor_size_range=auto"])
+        with caplog.at_level("INFO", logger=object_fit.__name__):
+            build_datamodule(cfg)
+        smallest, largest = cfg.model.anchor_size_range
+        assert cfg.model.name == "ssdlite320_mobilenet_v3_large"
+        assert 0.02 <= smallest < 0.1 and largest == 0.95
+        assert instantiate(cfg.model).anchor_generator.scales[0] == pytest.approx(smallest)
+        assert f"default boxes from {smallest} of the input" in caplog.text
+        caplog.clear()
+    with caplog.at_level("INFO", logger=object_fit.__name__):
+        build_datamodule(compose_train(tmp_path, [*SMALL_OBJECTS, SSDLITE]))
     assert "model.anchor_size_range=auto starts the boxes" in caplog.text, "with torchvision's boxes: named"
-    assert run.SMALL_OBJECT_MODEL in caplog.text, "and the detector with a stride-8 level"
-    named = compose_train(tmp_path, [*small, *run.SMALL_OBJECT_MODEL.split()])
+    assert object_fit.SMALL_OBJECT_MODEL in caplog.text, "and the detector with a stride-8 level"
+    named = compose_train(tmp_path, [*SMALL_OBJECTS, *object_fit.SMALL_OBJECT_MODEL.split()])
     build_datamodule(named)
     detector = instantiate(named.model)  # as named, it builds, for these classes (+ torchvision's background)
     assert detector.head.classification_head.num_classes == named.data.num_classes + 1
+
+
+def test_the_default_model_is_chosen_by_the_training_objects_sizes_and_recorded(tmp_path, caplog):
+    small = compose_train(tmp_path, SMALL_OBJECTS)  # the default: model=auto
+    assert small.model.name == "auto"
+    with caplog.at_level("INFO", logger=object_fit.__name__):
+        build_datamodule(small)
+    assert "model=auto trains fcos_mobilenet_v3_large_fpn model.options.smallest_stride=8" in caplog.text
+    assert small.model.name == "fcos_mobilenet_v3_large_fpn" and "choices" not in small.model
+    assert not small.model.channels_last and small.model.batch_norm_momentum is None
+    named = compose_train(tmp_path, [*SMALL_OBJECTS, *object_fit.SMALL_OBJECT_MODEL.split()])
+    build_datamodule(named)
+    assert small.model == named.model, "the same detector as the stride-8 FCOS named by hand"
+    strides = [8, 16, 32, 64, 128]  # P3-P7: the stride-8 level is there
+    assert len(instantiate(small.model).anchor_generator.sizes) == len(strides)
+
+    large = compose_train(tmp_path)  # tiny shapes: objects of 40-213 px at 320 px
+    caplog.clear()
+    with caplog.at_level("INFO", logger=object_fit.__name__):
+        build_datamodule(large)
+    assert "model=auto: ssdlite320_mobilenet_v3_large" in caplog.text
+    ssdlite = compose_train(tmp_path, [SSDLITE])
+    build_datamodule(ssdlite)
+    assert large.model == ssdlite.model, "SSDlite as its own config sets it"
+    assert instantiate(large.model).anchor_generator.scales[0] == pytest.approx(0.2)
 
 
 @pytest.mark.parametrize("optimizer", _options("optimizer"))

@@ -2,10 +2,11 @@
 
 import pytest
 import torch
+from torchvision.models.detection.ssd import SSD
 
 from detkit.exceptions import ConfigError
 from detkit.training.checkpoints import CHECKPOINT_CLASSES
-from detkit.training.run import build_module, train
+from detkit.training.run import build_datamodule, build_module, train
 from tests.conftest import compose_train
 
 SHORT = ["+trainer.limit_train_batches=2", "evaluation.splits=[dev]"]
@@ -70,3 +71,16 @@ def test_impossible_finetune_values_are_config_errors(tmp_path, pretrained):
         train(compose_train(tmp_path / "none", ["+trainer.fast_dev_run=true", "+init.class_map.hexagon=circle"]))
     with pytest.raises(ConfigError, match=r"init\.class_map maps data classes.*\['disc'\]"):
         train(_finetune(tmp_path / "unknown", pretrained, "+trainer.fast_dev_run=true", "+init.class_map.disc=circle"))
+
+
+def test_the_default_model_takes_the_detector_of_the_checkpoint_it_starts_from(tmp_path, pretrained):
+    # objects of 5-12 px in 96 px images, where model=auto alone would choose the stride-8 FCOS
+    small = ["data.module.source.min_object_size=5", "data.module.source.max_object_size=12"]
+    alone = compose_train(tmp_path, small)
+    build_datamodule(alone)
+    assert alone.model.name == "fcos_mobilenet_v3_large_fpn"
+    cfg = _finetune(tmp_path, pretrained, *small)
+    build_datamodule(cfg)
+    assert cfg.model.name == "ssdlite320_mobilenet_v3_large", "the checkpoint's SSDlite"
+    module = build_module(cfg)  # its weights load (another architecture is a ConfigError)
+    assert isinstance(module.model, SSD)
