@@ -16,7 +16,8 @@ For each export and seed, one at a time (timings on a shared CPU mean nothing):
    Short-schedule settings, as Ultralytics' docs describe them: warm-up 1 epoch (not 3), no
    gradient accumulation beyond the batch (``nbs`` = batch 8, detkit's), mosaic on and closed for
    the last 2 epochs (its default 10 is meant for 100), every core for torch (Ultralytics uses
-   cores - 1 = one thread on a 2-core machine; two measured faster), workers 0 (its CPU choice),
+   cores - 1 = one thread on a 2-core machine; two measured faster; ``OMP_NUM_THREADS``, when set,
+   for both tools), workers 0 (its CPU choice),
    ``optimizer=auto`` (AdamW with a learning rate fitted to the class count at this length).
 3. YOLO's best weights predict the dev images (confidence 0.001, 100 per image, its own letterbox)
    and detkit's evaluator scores them against the dev ground truth detkit's run was scored on.
@@ -91,7 +92,8 @@ def train_yolo(data_yaml: Path, seed: int, seconds: float, imgsz: int, folder: P
     from ultralytics import YOLO
     from ultralytics.utils import torch_utils
 
-    torch_utils.NUM_THREADS = os.cpu_count() or 1  # see the module docstring: two threads beat one here
+    # every core (the module docstring: two threads beat one here), or OMP_NUM_THREADS as detkit's run has it
+    torch_utils.NUM_THREADS = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
     started = time.perf_counter()
     model = YOLO("yolo11n.yaml")
     metrics = model.train(
