@@ -85,12 +85,20 @@ def without_choices(model: DictConfig) -> DictConfig:
 
 
 def checkpoint_model(checkpoint: str) -> DictConfig:
-    """The model config of the run ``checkpoint`` belongs to, for this data's classes and without
-    torchvision's weights (the checkpoint's replace them)."""
-    model = init_run(checkpoint).config.model.copy()
+    """The detector of the run ``checkpoint`` belongs to (`detector_of`), without torchvision's
+    weights (the checkpoint's replace them)."""
+    model = detector_of(init_run(checkpoint).config)
+    with open_dict(model):
+        model.weights = model.weights_backbone = None
+    return model
+
+
+def detector_of(run_config: DictConfig) -> DictConfig:
+    """The model config a run trained with, for another run's data (its classes): what the runs
+    of a comparison share, so that ``model=auto`` chooses once for all of them."""
+    model = run_config.model.copy()
     with open_dict(model):
         model.num_classes = "${data.num_classes}"
-        model.weights = model.weights_backbone = None
     return model
 
 

@@ -20,6 +20,7 @@ from detkit.evaluation.coco import evaluate_coco
 from detkit.exceptions import ConfigError
 from detkit.models.inference import Detections
 from detkit.training.layout import child_run
+from detkit.training.object_fit import detector_of
 from detkit.training.run import TrainedRun, check_single_process, child_config, train
 from detkit.workflows.prediction import device_trainer, predict_detections
 
@@ -31,10 +32,11 @@ def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.paths.output_dir)
     _check_comparable(cfg, out)
     joint = train(child_config(cfg, child_run(out, "joint")))
-    same_splits = {"data.module.splits_dir": str(joint.run.splits_dir)}
+    # the joint run's splits and detector (model=auto chose it from all the classes' objects)
+    same = {"data.module.splits_dir": str(joint.run.splits_dir), "model": detector_of(joint.run.config)}
     per_class = {}
     for name in joint.run.class_names:
-        child = child_config(cfg, child_run(out, "per_class", name), {"data.module.single_class": name, **same_splits})
+        child = child_config(cfg, child_run(out, "per_class", name), {"data.module.single_class": name, **same})
         per_class[name] = train(child)
     data = joint.run.data
     loader = joint.run.loader(cfg.compare.split)

@@ -15,6 +15,7 @@ from detkit.exceptions import ConfigError
 from detkit.models.finetune import NO_FINETUNING
 from detkit.models.weight_transfer import BACKGROUND, output_mapping, shared_classes
 from detkit.training.layout import child_run, tensorboard_dir
+from detkit.training.object_fit import detector_of
 from detkit.training.run import TrainedRun, check_single_process, child_config, train
 from detkit.training.run_dir import init_run
 
@@ -30,10 +31,10 @@ def compare_transfer(cfg: DictConfig) -> dict[str, Any]:
     if child_run(out, "finetuned").exists():
         raise ConfigError(f"{out} already holds a comparison; pass name=<another name> for a new one")
     check_single_process(cfg.trainer, "compare_transfer trains its two models one after another in one process")
-    runs = {
-        "finetuned": train(child_config(cfg, child_run(out, "finetuned"))),
-        "scratch": train(child_config(cfg, child_run(out, "scratch"), FROM_SCRATCH)),
-    }
+    finetuned = train(child_config(cfg, child_run(out, "finetuned")))
+    same_detector = {"model": detector_of(finetuned.run.config)}  # the checkpoint's, which model=auto took
+    scratch = train(child_config(cfg, child_run(out, "scratch"), {**FROM_SCRATCH, **same_detector}))
+    runs = {"finetuned": finetuned, "scratch": scratch}
     class_names = runs["finetuned"].run.class_names
     comparison = build_transfer_comparison(
         {name: _summary(run) for name, run in runs.items()},

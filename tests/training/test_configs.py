@@ -8,10 +8,12 @@ import lightning as L
 import pytest
 import torch
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from detkit.training import object_fit, run
 from detkit.training.datamodule import DetectionDataModule
-from detkit.training.run import build_datamodule, build_module, build_trainer, train
+from detkit.training.object_fit import detector_of
+from detkit.training.run import build_datamodule, build_module, build_trainer, child_config, train
 from detkit.training.trainers import instantiate_trainer
 from tests.conftest import CONFIGS, compose_train
 
@@ -219,3 +221,17 @@ def test_voc_and_yolo_data_configs_read_a_converted_dataset(tmp_path, tiny_shape
     fast = [*overrides, "data.module.num_workers=0", "+trainer.fast_dev_run=true"]
     trained = train(compose_train(tmp_path, fast, tiny_shapes=False)).metrics
     assert {"mAP", "mAP50"} <= set(trained["dev"])
+
+
+def test_the_runs_of_a_comparison_train_the_detector_the_first_one_chose(tmp_path):
+    # compare_multitask's per-class runs and compare_transfer's scratch run take the first run's
+    # detector: model=auto on another subset of the data must not choose another one
+    first = compose_train(tmp_path, SMALL_OBJECTS)
+    build_datamodule(first)
+    assert first.model.name == "fcos_mobilenet_v3_large_fpn"
+    saved = OmegaConf.create(OmegaConf.to_container(first, resolve=True))  # as config.yaml holds it
+    large = compose_train(tmp_path, ["data.module.source.classes=[circle]"])  # large objects, one class
+    child = child_config(large, tmp_path / "child", {"model": detector_of(saved)})
+    build_datamodule(child)
+    assert child.model.name == "fcos_mobilenet_v3_large_fpn" and child.model.options.smallest_stride == 8
+    assert instantiate(child.model).head.classification_head.num_classes == 1 + 1, "its own classes"
