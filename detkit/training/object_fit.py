@@ -113,6 +113,6 @@ def fit_default_boxes(cfg: DictConfig, sizes: ObjectSizes, small: bool) -> str:
     if cfg.model.get("anchor_size_range") is None and small:
         return (
             f": model.anchor_size_range=auto starts the boxes at them ({fitting}),"
-            f" or {SMALL_OBJECT_MODEL} ({SMALL_OBJECT_NOTE}; what model=auto chooses)"
+            f" or {SMALL_OBJECT_MODEL} ({SMALL_OBJECT_NOTE})"
         )
     return ""
