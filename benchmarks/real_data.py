@@ -10,10 +10,9 @@ a time (timings on a shared CPU mean nothing), and is scored by detkit's evaluat
 dev split (its own, or detkit's seeded split: the same images for every variant and seed).
 Prints one line per run as it ends (seed, dev mAP50 and mAP, lowest class AP, training seconds:
 runs of separate invocations can be pooled later) and, per export and variant: dev mAP50 and mAP
-as a mean with a 95 % Student-t interval over
-the seeds, the lowest per-class AP (a class the detector never finds shows as 0.00), and the
-seconds spent training and validating (PhaseTimes), so that variants can be compared at equal
-wall time.
+as a mean with a 95 % Student-t interval over the seeds, the lowest per-class AP (a class the
+detector never finds shows as 0.00), and the seconds spent training and validating (PhaseTimes),
+so that variants can be compared at equal wall time.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ SMALL_OBJECT_NOTE = "a stride-8 level: it found every class of two such exports,
 def settle_object_sizes(cfg: DictConfig, train_set: DetectionDataset) -> None:
     """One line: how large the training objects are at the model's input (`ObjectSizes`) and
     what follows. ``model=auto`` becomes its ``choices.small_objects`` when the smallest objects
-    are too small for SSD's default boxes (`too_small_for_ssd`), its ``choices.default``
+    are too small for SSD's default boxes (`ssd_box_range` is not torchvision's), its ``choices.default``
     otherwise; for SSD, ``model.anchor_size_range=auto`` becomes the range that fits them
     (`box_range_for`). Both are recorded in ``cfg``, so that the saved config rebuilds the same
     model; with torchvision's range, the line names the fixes when the objects are too small."""
@@ -32,7 +32,8 @@ def settle_object_sizes(cfg: DictConfig, train_set: DetectionDataset) -> None:
     measured_as = cfg.model.choices.default.name if auto else cfg.model.name
     keeps_shape = keeps_aspect_ratio(measured_as, cfg.model.get("keep_aspect_ratio"))
     sizes = ObjectSizes.of(train_set, cfg.model.image_size, keeps_shape)
-    small = too_small_for_ssd(sizes)
+    fitting = ssd_box_range(sizes)
+    small = fitting != list(SSD_BOX_RANGE)  # the smallest under half SSD's smallest box: never learnt
     line = sizes.describe()
     if small and (auto or measured_as.startswith("ssd")):
         line += f"; the smallest are under half SSDlite's smallest default box ({SSD_BOX_RANGE[0]} of the input)"
@@ -41,17 +42,18 @@ def settle_object_sizes(cfg: DictConfig, train_set: DetectionDataset) -> None:
     elif "choices" in cfg.model:  # model.name=<detector> over model=auto: that detector, the rest as set
         cfg.model = without_choices(cfg.model)
     if cfg.model.name.startswith("ssd"):
-        line += fit_default_boxes(cfg, sizes, small)
+        line += fit_default_boxes(cfg, fitting)
     if rank_zero_only.rank == 0:
         log.info(line)
 
 
-def too_small_for_ssd(sizes: ObjectSizes) -> bool:
-    """Whether the smallest training objects (5th percentile) are under half SSD's smallest
-    default box at the input, where no box overlaps them enough to learn them."""
+def ssd_box_range(sizes: ObjectSizes) -> list[float]:
+    """SSD's default-box range that fits the training objects (`box_range_for` their 5th
+    percentile): torchvision's, unless the smallest are under half its smallest box, where no box
+    overlaps them enough to learn them."""
     if not len(sizes.sides):
-        return False
-    return box_range_for(sizes.percentiles()[0], sizes.image_size) != list(SSD_BOX_RANGE)
+        return list(SSD_BOX_RANGE)
+    return box_range_for(sizes.percentiles()[0], sizes.image_size)
 
 
 def choose_model(cfg: DictConfig, small: bool) -> str:
@@ -102,15 +104,14 @@ def detector_of(run_config: DictConfig) -> DictConfig:
     return model
 
 
-def fit_default_boxes(cfg: DictConfig, sizes: ObjectSizes, small: bool) -> str:
-    """``model.anchor_size_range=auto`` settled to the range that fits the objects; with
-    torchvision's range and objects too small for it, the fixes named. What the line adds."""
-    fitting = box_range_for(sizes.percentiles()[0], cfg.model.image_size) if small else list(SSD_BOX_RANGE)
+def fit_default_boxes(cfg: DictConfig, fitting: list[float]) -> str:
+    """``model.anchor_size_range=auto`` settled to ``fitting``, the range that fits the objects;
+    with torchvision's range and objects too small for it, the fixes named. What the line adds."""
     if cfg.model.get("anchor_size_range") == AUTO:
         with open_dict(cfg):
             cfg.model.anchor_size_range = fitting
         return f"; default boxes from {fitting[0]} of the input (model.anchor_size_range={fitting})"
-    if cfg.model.get("anchor_size_range") is None and small:
+    if cfg.model.get("anchor_size_range") is None and fitting != list(SSD_BOX_RANGE):
         return (
             f": model.anchor_size_range=auto starts the boxes at them ({fitting}),"
             f" or {SMALL_OBJECT_MODEL} ({SMALL_OBJECT_NOTE})"
