@@ -38,7 +38,10 @@ class LoaderOptions:
     def loader(self, dataset: DetectionDataset, train: bool = False, processes: int = 1) -> torch.utils.data.DataLoader:
         """A loader over ``dataset``; with ``train`` it shuffles and augments (seeded), else neither.
         ``processes`` is the number of training processes that share each epoch."""
-        transform = build_transforms(train=train, seed=self.seed, **(self.augment if train else {}))
+        augment = dict(self.augment) if train else {}
+        if augment.get("mosaic") and any(record.annotated is not None for record in dataset.records):
+            augment["mosaic"] = 0.0  # a mosaic would mix images labelled for different classes
+        transform = build_transforms(train=train, seed=self.seed, mosaic_size=self.read_size, **augment)
         images = DetectionImages(dataset, transform, self.read_size if train else None)
         batch_size = self.batch_size if train else self.eval_batch_size or self.batch_size
         return torch.utils.data.DataLoader(

@@ -12,6 +12,8 @@ from detkit.data.image_files import read_rgb
 from detkit.data.records import DetectionDataset
 from detkit.exceptions import DatasetError
 
+MOSAIC_PARTNERS = 3  # the other images of a 2 x 2 mosaic
+
 
 class DetectionImages(torch.utils.data.Dataset):
     """Items are ``(image, target)``: ``image`` float32 ``[3, H, W]`` in ``[0, 1]``; ``target``
@@ -28,11 +30,12 @@ class DetectionImages(torch.utils.data.Dataset):
         self.dataset = dataset
         self.transform = transform
         self.shorter_side = shorter_side
+        mosaics = [t for t in (transform.transforms if transform is not None else []) if isinstance(t, A.Mosaic)]
+        self._mosaic = mosaics[0] if mosaics else None
 
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
+    def _read(self, index: int) -> dict[str, np.ndarray]:
+        """Image ``index``'s pixels (as read: shrunk to ``shorter_side``), its boxes (crowd
+        regions left out) and their labels, as albumentations takes them."""
         record = self.dataset.records[index]
         path = self.dataset.image_path(record)
         try:
@@ -44,8 +47,18 @@ class DetectionImages(torch.utils.data.Dataset):
         height, width = pixels.shape[:2]
         if (width, height) != (record.width, record.height):  # read shrunk: the boxes follow
             boxes = boxes * np.array([width / record.width, height / record.height] * 2, np.float32)
-        out = {"image": pixels, "bboxes": boxes, "labels": record.labels[keep]}
+        return {"image": pixels, "bboxes": boxes, "labels": record.labels[keep]}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, Any]]:
+        record = self.dataset.records[index]
+        out = self._read(index)
         if self.transform is not None:
+            if self._mosaic is not None:
+                partners = self._mosaic.random_generator.integers(len(self.dataset), size=MOSAIC_PARTNERS)
+                out[self._mosaic.metadata_key] = [self._read(int(i)) for i in partners]
             out = self.transform(**out)
         image = torch.from_numpy(np.ascontiguousarray(out["image"])).permute(2, 0, 1).float().div_(255)
         boxes = torch.as_tensor(np.asarray(out["bboxes"], dtype=np.float32).reshape(-1, 4))

@@ -1,10 +1,15 @@
+from dataclasses import replace
+
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
+from detkit.data.loaders import LoaderOptions
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.torch_dataset import DetectionImages, collate_detections
 from detkit.data.transforms import build_transforms
+from detkit.exceptions import ConfigError
 from tests.data.test_image_files import save_as_camera
 
 
@@ -67,3 +72,65 @@ def test_large_training_photos_are_read_shrunk_with_their_boxes(tmp_path, tiny_s
     whole, _ = DetectionImages(dataset)[0]
     shrunk = torch.nn.functional.interpolate(whole[None], size=(96, 128), mode="area")[0]
     assert (image - shrunk).abs().mean() < 0.02, "the same picture"
+
+
+COLOURS = [(230, 20, 20), (20, 230, 20), (20, 20, 230)]  # one per class
+
+
+def _boxes_in_their_colours(folder, count: int = 8) -> DetectionDataset:
+    """``count`` grey 120x90 images, each with one box per class filled with the class's colour at
+    a random place in its own third of the width: wherever a box lands, its pixels say its class."""
+    rng = np.random.default_rng(0)
+    records = []
+    for index in range(count):
+        pixels = np.full((90, 120, 3), 128, np.uint8)
+        boxes = []
+        for label, colour in enumerate(COLOURS):
+            side = int(rng.integers(14, 30))
+            x0, y0 = label * 40 + int(rng.integers(0, 40 - side)), int(rng.integers(0, 90 - side))
+            pixels[y0 : y0 + side, x0 : x0 + side] = colour
+            boxes.append([x0, y0, x0 + side, y0 + side])
+        Image.fromarray(pixels).save(folder / f"{index}.png")
+        records.append(Record(index, f"{index}.png", 120, 90, boxes, [0, 1, 2]))
+    return DetectionDataset(folder, ["red", "green", "blue"], records)
+
+
+def test_mosaics_are_squares_of_several_images_whose_boxes_stay_on_their_objects(tmp_path):
+    """mosaic=1 at 60 px: each item a 60 px square; every box inside it holds its class's colour
+    (the boxes followed the pixels through the grid, the cut and the flips), objects at the scale
+    the detector sees them (the image fitted in 60 x 60: half size), and more boxes than any one
+    image has, so other images were mixed in."""
+    dataset = _boxes_in_their_colours(tmp_path)
+    transform = build_transforms(train=True, mosaic=1.0, mosaic_size=60, color=0.0, seed=0)
+    images = DetectionImages(dataset, transform, shorter_side=60)
+    counts, sides = [], []
+    for index in range(len(images)):
+        image, target = images[index]
+        assert image.shape == (3, 60, 60)
+        pixels = image.permute(1, 2, 0).numpy() * 255
+        for (x0, y0, x1, y1), label in zip(target["boxes"].round().int().tolist(), target["labels"].tolist()):
+            inside = pixels[y0:y1, x0:x1].reshape(-1, 3).mean(0)
+            assert np.abs(inside - COLOURS[label]).max() < 40, f"item {index}: a class-{label} box over {inside}"
+        boxes = target["boxes"].numpy()
+        sides += list(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]))
+        counts.append(len(boxes))
+    assert max(counts) > 3, "a mosaic holds boxes of several images"
+    largest = max(max(x1 - x0 for x0, _, x1, _ in record.boxes) for record in dataset.records)
+    assert max(sides) <= largest / 2 * 1.25 + 1, "objects at the detector's scale (affine zoom at most 1.25)"
+
+
+def test_mosaics_repeat_with_their_seed_and_leave_partially_labelled_data_alone(tmp_path):
+    dataset = _boxes_in_their_colours(tmp_path)
+
+    def items(seed: int) -> list[bytes]:
+        images = DetectionImages(dataset, build_transforms(train=True, mosaic=1.0, mosaic_size=60, seed=seed), 60)
+        return [images[index][0].numpy().tobytes() for index in range(len(images))]
+
+    assert items(0) == items(0) and items(0) != items(1)
+    options = LoaderOptions(2, None, 0, {"mosaic": 1.0, "affine_p": 0.0}, 0, 60)
+    assert options.loader(dataset, train=True).dataset[0][0].shape == (3, 60, 60)
+    dataset.records[0] = replace(dataset.records[0], annotated=frozenset({0, 1, 2}))
+    loader = options.loader(dataset, train=True)
+    assert loader.dataset[0][0].shape == (3, 60, 80), "no mosaic mixes images labelled for different classes"
+    with pytest.raises(ConfigError, match="read_size"):
+        build_transforms(train=True, mosaic=0.5)  # the mosaic's side comes from read_size
