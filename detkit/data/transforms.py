@@ -6,7 +6,7 @@ import albumentations as A
 
 from detkit.exceptions import ConfigError
 
-# ImageNet's mean colour, which torchvision's detectors normalise to 0 and pad their batches with
+# ImageNet's mean colour: what FCOS, RetinaNet and Faster R-CNN normalise to 0 and pad batches with (SSDlite: 128 grey)
 MEAN_PIXEL = (124, 116, 104)
 
 
