@@ -93,7 +93,7 @@ def test_the_default_model_is_chosen_by_the_training_objects_sizes_and_recorded(
         build_datamodule(small)
     assert "model=auto trains fcos_mobilenet_v3_large_fpn model.options.smallest_stride=8" in caplog.text
     assert small.model.name == "fcos_mobilenet_v3_large_fpn" and "choices" not in small.model
-    assert not small.model.channels_last and small.model.batch_norm_momentum is None
+    assert small.model.channels_last and small.model.batch_norm_momentum is None
     named = compose_train(tmp_path, [*SMALL_OBJECTS, *object_fit.SMALL_OBJECT_MODEL.split()])
     build_datamodule(named)
     assert small.model == named.model, "the same detector as the stride-8 FCOS named by hand"
