@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,8 @@ from detkit.data.records import DetectionDataset
 from detkit.data.torch_dataset import DetectionImages, collate_detections, reseed_worker
 from detkit.data.transforms import build_transforms
 from detkit.exceptions import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,12 @@ class LoaderOptions:
         ``processes`` is the number of training processes that share each epoch."""
         augment = dict(self.augment) if train else {}
         if augment.get("mosaic") and any(record.annotated is not None for record in dataset.records):
-            augment["mosaic"] = 0.0  # a mosaic would mix images labelled for different classes
+            log.info(
+                "data.module.augment.mosaic=%s is off: some training images are labelled for only some classes,"
+                " and a mosaic would mix them with images labelled for others",
+                augment["mosaic"],
+            )
+            augment["mosaic"] = 0.0
         transform = build_transforms(train=train, seed=self.seed, mosaic_size=self.read_size, **augment)
         images = DetectionImages(dataset, transform, self.read_size if train else None)
         batch_size = self.batch_size if train else self.eval_batch_size or self.batch_size

@@ -42,7 +42,7 @@ def settle_object_sizes(cfg: DictConfig, train_set: DetectionDataset) -> None:
     elif "choices" in cfg.model:  # model.name=<detector> over model=auto: that detector, the rest as set
         cfg.model = without_choices(cfg.model)
     if cfg.model.name.startswith("ssd"):
-        line += fit_default_boxes(cfg, fitting)
+        line += fit_default_boxes(cfg, fitting, small)
     if rank_zero_only.rank == 0:
         log.info(line)
 
@@ -104,14 +104,14 @@ def detector_of(run_config: DictConfig) -> DictConfig:
     return model
 
 
-def fit_default_boxes(cfg: DictConfig, fitting: list[float]) -> str:
+def fit_default_boxes(cfg: DictConfig, fitting: list[float], small: bool) -> str:
     """``model.anchor_size_range=auto`` settled to ``fitting``, the range that fits the objects;
-    with torchvision's range and objects too small for it, the fixes named. What the line adds."""
+    with torchvision's range and objects too ``small`` for it, the fixes named. What the line adds."""
     if cfg.model.get("anchor_size_range") == AUTO:
         with open_dict(cfg):
             cfg.model.anchor_size_range = fitting
         return f"; default boxes from {fitting[0]} of the input (model.anchor_size_range={fitting})"
-    if cfg.model.get("anchor_size_range") is None and fitting != list(SSD_BOX_RANGE):
+    if cfg.model.get("anchor_size_range") is None and small:
         return (
             f": model.anchor_size_range=auto starts the boxes at them ({fitting}),"
             f" or {SMALL_OBJECT_MODEL} ({SMALL_OBJECT_NOTE})"

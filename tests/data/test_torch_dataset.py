@@ -119,7 +119,7 @@ def test_mosaics_are_squares_of_several_images_whose_boxes_stay_on_their_objects
     assert max(sides) <= largest / 2 * 1.25 + 1, "objects at the detector's scale (affine zoom at most 1.25)"
 
 
-def test_mosaics_repeat_with_their_seed_and_leave_partially_labelled_data_alone(tmp_path):
+def test_mosaics_repeat_with_their_seed_and_leave_partially_labelled_data_alone(tmp_path, caplog):
     dataset = _boxes_in_their_colours(tmp_path)
 
     def items(seed: int) -> list[bytes]:
@@ -130,7 +130,9 @@ def test_mosaics_repeat_with_their_seed_and_leave_partially_labelled_data_alone(
     options = LoaderOptions(2, None, 0, {"mosaic": 1.0, "affine_p": 0.0}, 0, 60)
     assert options.loader(dataset, train=True).dataset[0][0].shape == (3, 60, 60)
     dataset.records[0] = replace(dataset.records[0], annotated=frozenset({0, 1, 2}))
-    loader = options.loader(dataset, train=True)
+    with caplog.at_level("INFO", logger="detkit.data.loaders"):
+        loader = options.loader(dataset, train=True)
     assert loader.dataset[0][0].shape == (3, 60, 80), "no mosaic mixes images labelled for different classes"
+    assert "data.module.augment.mosaic=1.0 is off" in caplog.text, "and the run says so"
     with pytest.raises(ConfigError, match="read_size"):
         build_transforms(train=True, mosaic=0.5)  # the mosaic's side comes from read_size
