@@ -56,13 +56,19 @@ def run(export: str, seed: int, overrides: list[str], work: Path) -> dict:
         sys.exit(f"failed ({done.returncode}): {shlex.join(command)}\n{done.stderr[-3000:]}")
     metrics = json.loads((run_dir / "metrics.json").read_text())["dev"]
     seconds = json.loads((run_dir / "phase_times.json").read_text())["seconds"]
-    lowest = min(v for k, v in metrics.items() if k.startswith("AP/"))
+    lowest = lowest_class_ap(metrics)
     print(
         f"  seed {seed}: dev mAP50 {metrics['mAP50']:.3f} mAP {metrics['mAP']:.3f} lowest class AP {lowest:.2f}"
         f" train {seconds.get('training', 0.0):.0f} s ({shlex.join(overrides) or 'defaults'})",
         flush=True,
     )
     return {"metrics": metrics, "seconds": seconds, "wall": wall, "run_dir": run_dir}
+
+
+def lowest_class_ap(metrics: dict[str, float]) -> float:
+    """The lowest per-class AP among the classes the split has objects of (pycocotools gives -1
+    to a class with none there: not a score)."""
+    return min(v for k, v in metrics.items() if k.startswith("AP/") and v >= 0)
 
 
 def interval(values: list[float]) -> str:
@@ -75,7 +81,7 @@ def interval(values: list[float]) -> str:
 
 
 def row(export: str, name: str, runs: list[dict]) -> list[str]:
-    class_aps = [min(v for k, v in r["metrics"].items() if k.startswith("AP/")) for r in runs]
+    class_aps = [lowest_class_ap(r["metrics"]) for r in runs]
     train = np.mean([r["seconds"].get("training", 0.0) for r in runs])
     validation = np.mean([r["seconds"].get("validation", 0.0) for r in runs])
     return [

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from real_data import interval, run
+from real_data import interval, lowest_class_ap, run
 
 from detkit.evaluation.coco import evaluate_coco
 from detkit.markdown import markdown_table
@@ -154,7 +154,7 @@ def score_yolo(weights: Path, imgsz: int, ground_truth: dict, dev_paths: dict[in
 
 def record(export: str, detector: str, seed: int, metrics: dict, fit: float, wall: float | None, results: Path) -> None:
     """One finished run, appended to ``results`` as a json line and printed."""
-    lowest = min(v for k, v in metrics.items() if k.startswith("AP/"))
+    lowest = lowest_class_ap(metrics)
     line = {"export": Path(export).name, "detector": detector, "seed": seed, "fit": fit, "wall": wall}
     line |= {"mAP50": metrics["mAP50"], "mAP": metrics["mAP"], "lowest class AP": lowest}
     with results.open("a") as out:
