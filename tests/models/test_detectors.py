@@ -1,12 +1,16 @@
 from functools import partial
+from pathlib import Path
 
 import pytest
 import torch
 import torchvision
+from omegaconf import OmegaConf
 
 from detkit.exceptions import ConfigError
 from detkit.models import DETECTORS, build_detector, replace_classifier
 from detkit.models.detectors import ASSEMBLED, box_range_for
+
+ROOT = Path(__file__).resolve().parents[2]
 
 LIGHT = ["ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn"]
 # ResNet-50 detectors take a second or more to build: slow, kept out of the quick loop
@@ -153,3 +157,52 @@ def test_mobile_fcos_starts_its_levels_at_the_smallest_stride(smallest_stride, s
 def test_mobile_fcos_refuses_another_smallest_stride():
     with pytest.raises(ConfigError, match="smallest_stride=4: 8 or 16"):
         build_detector("fcos_mobilenet_v3_large_fpn", 2, 320, options={"smallest_stride": 4})
+    with pytest.raises(ConfigError, match="distance_activation='exp'"):
+        build_detector("fcos_mobilenet_v3_large_fpn", 2, 320, options={"distance_activation": "exp"})
+
+
+def _regression_after_a_dead_side(distance_activation: str, side: int, steps: int) -> tuple[float, float]:
+    """A mobile FCOS whose box-regression output for ``side`` is negative at every location (bias
+    -5: what a large early step can leave), trained ``steps`` steps on one box: that side's
+    regression weights' gradient norm at the first step, and its mean distance at the end."""
+    torch.manual_seed(0)
+    options = {"smallest_stride": 16, "distance_activation": distance_activation}
+    model = build_detector("fcos_mobilenet_v3_large_fpn", 1, 128, options=options).train()
+    bbox_reg = model.head.regression_head.bbox_reg
+    with torch.no_grad():
+        bbox_reg.bias[side] = -5.0
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.003)
+    image, target = (
+        torch.rand(3, 128, 128),
+        {"boxes": torch.tensor([[20.0, 30.0, 100.0, 110.0]]), "labels": torch.tensor([1])},
+    )
+    gradient = 0.0
+    for step in range(steps):
+        optimizer.zero_grad()
+        sum(model([image], [target]).values()).backward()
+        if step == 0:
+            gradient = float(bbox_reg.weight.grad[side].norm()) + abs(float(bbox_reg.bias.grad[side]))
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        features = list(model.backbone(model.transform([image])[0].tensors).values())
+        distances = model.head(features)["bbox_regression"]
+    return gradient, float(distances[..., side].mean())
+
+
+@pytest.mark.parametrize("side", [0, 2])
+def test_a_box_side_that_turns_negative_everywhere_recovers_with_softplus_and_dies_with_relu(side):
+    dead_gradient, dead_distance = _regression_after_a_dead_side("relu", side, steps=5)
+    assert dead_gradient == 0.0 and dead_distance == 0.0, "torchvision's ReLU alone: no gradient, the side stays 0"
+    gradient, distance = _regression_after_a_dead_side("softplus", side, steps=5)
+    assert gradient > 0.0, "softplus passes a gradient where the ReLU passed none"
+    assert distance > 0.0, "so the side's distances are learnt again"
+
+
+def test_mobile_fcos_defaults_to_softplus_distances_and_rebuilds_older_runs_with_relu():
+    model = build_detector("fcos_mobilenet_v3_large_fpn", 2, 320)  # no option: what runs saved before it had
+    assert type(model.head.regression_head.bbox_reg) is torch.nn.Conv2d
+    configured = OmegaConf.load(ROOT / "configs" / "model" / "fcos_mobilenet_v3_large_fpn.yaml")
+    assert configured.options.distance_activation == "softplus"
+    auto = OmegaConf.load(ROOT / "configs" / "model" / "auto.yaml")
+    assert auto.choices.small_objects.options.distance_activation == "softplus"
