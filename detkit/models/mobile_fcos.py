@@ -7,7 +7,8 @@ a per-class sigmoid, `detkit.models.partial_labels`) is usable on a laptop. Leve
 16-128 (P4-P7, the MobileNet's stride-16 and stride-32 outputs plus two extra levels), with a
 thinner FPN and head than FCOS-ResNet: objects from about 16 px up. ``smallest_stride=8`` adds
 the stride-8 output (P3, FCOS's own first level), which small objects need (docs/training.md).
-Its box-side distances pass through softplus before torchvision's ReLU (`SoftplusDistances`).
+Its box-side distances pass through softplus before torchvision's ReLU (`SoftplusDistances`), and
+its level ranges can follow the input size (``level_scale``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from detkit.models.partial_labels import PartialLabelFCOSHead
 # The last MobileNetV3-Large ``features`` block at each stride the FPN can start from
 OUTPUTS = {8: "6", 16: "12", 32: "16"}
 DISTANCE_ACTIVATIONS = ("softplus", "relu")
+PAPER_INPUT = 800  # the shorter image side FCOS's level ranges were chosen for (torchvision's min_size)
 
 
 class SoftplusDistances(nn.Conv2d):
@@ -51,6 +53,7 @@ def fcos_mobilenet_v3_large_fpn(
     head_convs: int = 2,
     smallest_stride: int = 16,
     distance_activation: str = "relu",
+    level_scale: float | str = 1.0,
     **kwargs,
 ) -> FCOS:
     """The detector, with ``num_classes`` outputs (background included, as torchvision counts).
@@ -60,8 +63,13 @@ def fcos_mobilenet_v3_large_fpn(
     (default 3 of 17) blocks trained; from scratch every block trains. There are no COCO weights
     for this detector. ``smallest_stride`` is the finest level's, 16 or 8. ``distance_activation``
     "softplus" puts `SoftplusDistances` before the head's ReLU ("relu": torchvision's alone, what
-    runs saved before it was an option were trained with). ``kwargs`` go to `FCOS`
-    (``min_size``, ``score_thresh``, ...).
+    runs saved before it was an option were trained with). FCOS learns each object on the level
+    whose range holds its largest box-side distance: under 64 px on the finest level P3, 64-128 on
+    P4, ... (the paper's, for 800 px images; at a 320 px input every object under about 110 px
+    lands on P3 alone). ``level_scale`` multiplies those ranges, "auto" by the input over 800 (0.4
+    at 320: objects up to about 50 px on P3, 50-100 on P4, 100-200 on P5), keeping the
+    centre-sampling radius at 1.5 strides; 1.0 is torchvision's and older runs'. ``kwargs`` go to `FCOS` (``min_size``,
+    ``score_thresh``, ...).
     """
     if weights is not None:
         raise ConfigError(
@@ -81,6 +89,7 @@ def fcos_mobilenet_v3_large_fpn(
         raise ConfigError(f"model.options.smallest_stride={smallest_stride}: 8 or 16")
     if distance_activation not in DISTANCE_ACTIVATIONS:
         raise ConfigError(f"model.options.distance_activation={distance_activation!r}: one of {DISTANCE_ACTIVATIONS}")
+    scale = _level_scale(level_scale, kwargs.get("min_size", PAPER_INPUT))
     outputs = {stride: block for stride, block in OUTPUTS.items() if stride >= smallest_stride}
     backbone = BackboneWithFPN(
         features,
@@ -90,10 +99,23 @@ def fcos_mobilenet_v3_large_fpn(
         extra_blocks=LastLevelP6P7(fpn_channels, fpn_channels),
     )
     strides = [*outputs, 64, 128]
-    anchors = AnchorGenerator(tuple((stride,) for stride in strides), ((1.0,),) * len(strides))
+    # torchvision's FCOS takes each level's range (4-8x) and centre-sampling radius (1.5x) from the
+    # width of its points' anchor boxes (the stride): scaling the widths scales the ranges, and the
+    # radius is divided back to 1.5 strides in pixels.
+    anchors = AnchorGenerator(tuple((stride * scale,) for stride in strides), ((1.0,),) * len(strides))
+    kwargs.setdefault("center_sampling_radius", 1.5 / scale)
     head = PartialLabelFCOSHead(fpn_channels, 1, num_classes, num_convs=head_convs)
     if distance_activation == "softplus":
         plain = head.regression_head.bbox_reg
         head.regression_head.bbox_reg = SoftplusDistances(fpn_channels, 4, kernel_size=3, padding=1)
         head.regression_head.bbox_reg.load_state_dict(plain.state_dict())  # torchvision's initialisation
     return FCOS(backbone, num_classes, anchor_generator=anchors, head=head, **kwargs)
+
+
+def _level_scale(level_scale: float | str, min_size: int | tuple[int, ...]) -> float:
+    """``level_scale`` as a number: "auto" is the input's shorter side over FCOS's 800."""
+    if level_scale == "auto":
+        return min(min_size if isinstance(min_size, tuple | list) else (min_size,)) / PAPER_INPUT
+    if isinstance(level_scale, int | float) and not isinstance(level_scale, bool) and level_scale > 0:
+        return float(level_scale)
+    raise ConfigError(f"model.options.level_scale={level_scale!r}: a positive number or auto")

@@ -206,3 +206,48 @@ def test_mobile_fcos_defaults_to_softplus_distances_and_rebuilds_older_runs_with
     assert configured.options.distance_activation == "softplus"
     auto = OmegaConf.load(ROOT / "configs" / "model" / "auto.yaml")
     assert auto.choices.small_objects.options.distance_activation == "softplus"
+
+
+def _levels_learning(level_scale: float | str, boxes: list[list[float]]) -> tuple[list[list[int]], list[int]]:
+    """For ``boxes`` on a 320 px image, the levels (0 = P3) where the mobile FCOS learns each (its
+    positive locations), and how many positive locations each has."""
+    model = build_detector(
+        "fcos_mobilenet_v3_large_fpn", 1, 320, options={"smallest_stride": 8, "level_scale": level_scale}
+    ).train()
+    matched: list[torch.Tensor] = []
+    compute_loss = model.head.compute_loss
+
+    def recording(targets, head_outputs, anchors, matched_idxs):
+        matched.extend(matched_idxs)
+        return compute_loss(targets, head_outputs, anchors, matched_idxs)
+
+    model.head.compute_loss = recording
+    target = {"boxes": torch.tensor(boxes), "labels": torch.ones(len(boxes), dtype=torch.int64)}
+    model([torch.rand(3, 320, 320)], [target])
+    level_of = torch.repeat_interleave(torch.arange(5), torch.tensor([40 * 40, 20 * 20, 10 * 10, 5 * 5, 3 * 3]))
+    (matched_idx,) = matched
+    levels = [sorted(set(level_of[matched_idx == i].tolist())) for i in range(len(boxes))]
+    return levels, [int((matched_idx == i).sum()) for i in range(len(boxes))]
+
+
+def test_mobile_fcos_level_ranges_follow_the_input_size():
+    boxes = [[10.0, 10.0, 26.0, 26.0], [20.0, 200.0, 90.0, 270.0], [150.0, 100.0, 300.0, 250.0]]  # 16, 70, 150 px
+    paper_levels, paper_positives = _levels_learning(1.0, boxes)
+    assert paper_levels == [[0], [0], [1]], "FCOS's ranges are for 800 px images: at 320 px nearly all on P3"
+    levels, positives = _levels_learning("auto", boxes)
+    assert [min(found) for found in levels] == [0, 1, 2], "auto (0.4 at 320): from P3, P4, P5"
+    assert positives[0] == paper_positives[0] > 0, "the centre-sampling radius stays 1.5 strides in pixels"
+    assert _levels_learning(0.4, boxes)[0] == levels, "auto is the input over 800"
+
+
+def test_mobile_fcos_level_scale_defaults_to_auto_and_rebuilds_older_runs_at_one():
+    model = build_detector("fcos_mobilenet_v3_large_fpn", 2, 320, options={"smallest_stride": 8})
+    assert [size for (size,) in model.anchor_generator.sizes] == [8, 16, 32, 64, 128], "no option: torchvision's"
+    assert model.center_sampling_radius == 1.5
+    for config in ("fcos_mobilenet_v3_large_fpn.yaml", "auto.yaml"):
+        loaded = OmegaConf.load(ROOT / "configs" / "model" / config)
+        options = loaded.options if "choices" not in loaded else loaded.choices.small_objects.options
+        assert options.level_scale == "auto"
+    for bad in (0, -1.0, "small", True):
+        with pytest.raises(ConfigError, match="level_scale"):
+            build_detector("fcos_mobilenet_v3_large_fpn", 2, 320, options={"level_scale": bad})
