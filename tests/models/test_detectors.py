@@ -240,14 +240,14 @@ def test_mobile_fcos_level_ranges_follow_the_input_size():
     assert _levels_learning(0.4, boxes)[0] == levels, "auto is the input over 800"
 
 
-def test_mobile_fcos_level_scale_defaults_to_auto_and_rebuilds_older_runs_at_one():
+def test_mobile_fcos_level_scale_keeps_torchvision_ranges_unless_asked():
     model = build_detector("fcos_mobilenet_v3_large_fpn", 2, 320, options={"smallest_stride": 8})
     assert [size for (size,) in model.anchor_generator.sizes] == [8, 16, 32, 64, 128], "no option: torchvision's"
     assert model.center_sampling_radius == 1.5
     for config in ("fcos_mobilenet_v3_large_fpn.yaml", "auto.yaml"):
         loaded = OmegaConf.load(ROOT / "configs" / "model" / config)
         options = loaded.options if "choices" not in loaded else loaded.choices.small_objects.options
-        assert options.level_scale == "auto"
+        assert options.level_scale == 1.0, "auto lost on the road signs (docs/training.md)"
     for bad in (0, -1.0, "small", True):
         with pytest.raises(ConfigError, match="level_scale"):
             build_detector("fcos_mobilenet_v3_large_fpn", 2, 320, options={"level_scale": bad})
