@@ -68,8 +68,8 @@ def fcos_mobilenet_v3_large_fpn(
     P4, ... (the paper's, for 800 px images; at a 320 px input every object under about 100 px
     lands on P3 alone). ``level_scale`` multiplies those ranges, "auto" by the input over 800 (0.4
     at 320: objects up to about 50 px on P3, 50-100 on P4, 100-200 on P5), keeping the
-    centre-sampling radius at 1.5 strides; 1.0 is torchvision's and older runs'. ``kwargs`` go to `FCOS` (``min_size``,
-    ``score_thresh``, ...).
+    centre-sampling radius at 1.5 strides; 1.0 is torchvision's and older runs'. ``kwargs`` go
+    to `FCOS` (``min_size``, ``score_thresh``, ...).
     """
     if weights is not None:
         raise ConfigError(

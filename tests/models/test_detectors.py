@@ -199,13 +199,19 @@ def test_a_box_side_that_turns_negative_everywhere_recovers_with_softplus_and_di
     assert distance > 0.0, "so the side's distances are learnt again"
 
 
+def _configured_fcos_options() -> list:
+    """The mobile FCOS's options as its own config and model=auto's small-objects choice set them."""
+    models = ROOT / "configs" / "model"
+    return [
+        OmegaConf.load(models / "fcos_mobilenet_v3_large_fpn.yaml").options,
+        OmegaConf.load(models / "auto.yaml").choices.small_objects.options,
+    ]
+
+
 def test_mobile_fcos_defaults_to_softplus_distances_and_rebuilds_older_runs_with_relu():
     model = build_detector("fcos_mobilenet_v3_large_fpn", 2, 320)  # no option: what runs saved before it had
     assert type(model.head.regression_head.bbox_reg) is torch.nn.Conv2d
-    configured = OmegaConf.load(ROOT / "configs" / "model" / "fcos_mobilenet_v3_large_fpn.yaml")
-    assert configured.options.distance_activation == "softplus"
-    auto = OmegaConf.load(ROOT / "configs" / "model" / "auto.yaml")
-    assert auto.choices.small_objects.options.distance_activation == "softplus"
+    assert [options.distance_activation for options in _configured_fcos_options()] == ["softplus", "softplus"]
 
 
 def _levels_learning(level_scale: float | str, boxes: list[list[float]]) -> tuple[list[list[int]], list[int]]:
@@ -244,10 +250,8 @@ def test_mobile_fcos_level_scale_keeps_torchvision_ranges_unless_asked():
     model = build_detector("fcos_mobilenet_v3_large_fpn", 2, 320, options={"smallest_stride": 8})
     assert [size for (size,) in model.anchor_generator.sizes] == [8, 16, 32, 64, 128], "no option: torchvision's"
     assert model.center_sampling_radius == 1.5
-    for config in ("fcos_mobilenet_v3_large_fpn.yaml", "auto.yaml"):
-        loaded = OmegaConf.load(ROOT / "configs" / "model" / config)
-        options = loaded.options if "choices" not in loaded else loaded.choices.small_objects.options
-        assert options.level_scale == 1.0, "auto lost on the road signs (docs/training.md)"
+    configured = [options.level_scale for options in _configured_fcos_options()]
+    assert configured == [1.0, 1.0], "auto lost on the road signs (docs/training.md)"
     for bad in (0, -1.0, "small", True):
         with pytest.raises(ConfigError, match="level_scale"):
             build_detector("fcos_mobilenet_v3_large_fpn", 2, 320, options={"level_scale": bad})
