@@ -180,7 +180,7 @@ def settle_epochs(cfg: DictConfig, train_images: int) -> None:
     if epochs is not None and epochs > MIN_EPOCHS and rank_zero_only.rank == 0:
         log.info(
             f"{epochs} epochs of {train_images} training images (trainer.max_epochs=auto: at least "
-            f"{IMAGES_SEEN} images seen, as in the quick start; trainer.max_epochs=<n> sets it)"
+            f"{IMAGES_SEEN} images seen; trainer.max_epochs=<n> sets it)"
         )
 
 

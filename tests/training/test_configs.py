@@ -184,7 +184,7 @@ def test_coco_data_config_trains_on_a_coco_export(tmp_path, tiny_shapes):
     datamodule = build_datamodule(cfg)
     assert cfg.data.num_classes == tiny_shapes.num_classes and len(datamodule.data.dataset) == len(tiny_shapes)
     train_images = len(datamodule.data.subset("train"))
-    assert cfg.trainer.max_epochs == max(4, math.ceil(2240 / train_images)) > 4, "a small export trains longer"
+    assert cfg.trainer.max_epochs == max(4, math.ceil(4480 / train_images)) > 4, "a small export trains longer"
     steps = {type(step).__name__: step.p for step in datamodule.train_dataloader().dataset.transform}
     assert steps == {"HorizontalFlip": 0.5, "Affine": 0.5, "ColorJitter": 0.5}, "a user's export trains augmented"
     assert datamodule.val_dataloader().dataset.transform is None
