@@ -1,6 +1,5 @@
 """Every config group composes and instantiates."""
 
-import math
 import os
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from detkit.training import object_fit, run
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.object_fit import detector_of
 from detkit.training.run import build_datamodule, build_module, build_trainer, child_config, train
+from detkit.training.schedules import epochs_for
 from detkit.training.trainers import instantiate_trainer
 from tests.conftest import CONFIGS, compose_train
 
@@ -184,7 +184,7 @@ def test_coco_data_config_trains_on_a_coco_export(tmp_path, tiny_shapes):
     datamodule = build_datamodule(cfg)
     assert cfg.data.num_classes == tiny_shapes.num_classes and len(datamodule.data.dataset) == len(tiny_shapes)
     train_images = len(datamodule.data.subset("train"))
-    assert cfg.trainer.max_epochs == max(4, math.ceil(4480 / train_images)) > 4, "a small export trains longer"
+    assert cfg.trainer.max_epochs == epochs_for(train_images) > 4, "a small export trains longer"
     steps = {type(step).__name__: step.p for step in datamodule.train_dataloader().dataset.transform}
     assert steps == {"HorizontalFlip": 0.5, "Affine": 0.5, "ColorJitter": 0.5}, "a user's export trains augmented"
     assert datamodule.val_dataloader().dataset.transform is None
