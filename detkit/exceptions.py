@@ -6,6 +6,7 @@ import re
 
 MAX_LISTED_PROBLEMS = 20
 EXAMPLES_PER_KIND = 3
+LISTED_WHOLE = 5  # this many problems or fewer are listed one by one, more are grouped by kind
 SIGNAL_EXIT_CODES = {"SIGTERM": 143, "SIGINT": 130}  # 128 + the signal's number
 
 
@@ -16,35 +17,37 @@ class DetkitError(Exception):
 class DatasetError(DetkitError):
     """A dataset on disk cannot be used; the message names file, record and fix."""
 
-    def __init__(self, problems: list[str] | str, source: str | None = None):
+    def __init__(self, problems: list[str] | str, source: str | None = None, fix: str = ""):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         head = f"{source}: " if source else ""
+        tail = f"\n{fix}" if fix and len(self.problems) > 1 else f"; {fix}" if fix else ""
         if len(self.problems) == 1:
-            super().__init__(head + self.problems[0])
+            super().__init__(head + self.problems[0] + tail)
         else:
-            super().__init__(head + describe_problems(self.problems))
+            super().__init__(head + describe_problems(self.problems) + tail)
 
 
 def describe_problems(problems: list[str]) -> str:
-    """``N problem(s)`` and the problems, grouped by kind when there are several kinds (each
-    with its count and first examples, so that no kind hides behind a numerous one), else the
-    first `MAX_LISTED_PROBLEMS`."""
+    """``N problem(s)`` and the problems: up to `LISTED_WHOLE` one by one, more grouped by
+    kind (each kind with its count and first examples, so that no kind hides behind a numerous
+    one and 300 problems of one kind read as one line of count and three examples)."""
+    if len(problems) <= LISTED_WHOLE:
+        return f"{len(problems)} problem(s):\n  - " + "\n  - ".join(problems)
     kinds: dict[str, list[str]] = {}
     for problem in problems:
         kinds.setdefault(problem_kind(problem), []).append(problem)
-    if len(kinds) == 1:
-        lines = problems[:MAX_LISTED_PROBLEMS]
-        hidden = len(problems) - len(lines)
-        lines += [f"... and {hidden} more problem(s)"] if hidden > 0 else []
-        return f"{len(problems)} problem(s):\n  - " + "\n  - ".join(lines)
     lines = []
     for examples in list(kinds.values())[:MAX_LISTED_PROBLEMS]:
+        if len(examples) == 1:
+            lines.append(examples[0])
+            continue
         more = len(examples) - EXAMPLES_PER_KIND
         lines.append(f"{len(examples)} of this kind: " + "\n      ".join(examples[:EXAMPLES_PER_KIND]))
         lines[-1] += f"\n      ... and {more} more of this kind" if more > 0 else ""
     if len(kinds) > MAX_LISTED_PROBLEMS:
         lines.append(f"... and {len(kinds) - MAX_LISTED_PROBLEMS} more kind(s)")
-    return f"{len(problems)} problem(s) of {len(kinds)} kinds:\n  - " + "\n  - ".join(lines)
+    of_kinds = f" of {len(kinds)} kinds" if len(kinds) > 1 else ", all of one kind"
+    return f"{len(problems)} problem(s){of_kinds}:\n  - " + "\n  - ".join(lines)
 
 
 def problem_kind(problem: str) -> str:

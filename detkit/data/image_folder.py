@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -10,10 +11,12 @@ from pathlib import Path
 from detkit.data.formats.fields import file_name_problem
 from detkit.data.formats.roots import check_input_path
 from detkit.data.image_files import shown_size
+from detkit.data.image_signatures import signatures
 from detkit.data.records import DetectionDataset, Record
 from detkit.exceptions import ConfigError, DatasetError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+log = logging.getLogger(__name__)
 
 
 def find_images(images: str) -> tuple[Path, list[Path]]:
@@ -34,6 +37,19 @@ def find_images(images: str) -> tuple[Path, list[Path]]:
     if not found:
         raise ConfigError(f"images={images}: no image files ({', '.join(IMAGE_SUFFIXES)}) there")
     return root, sorted(found)
+
+
+def readable_images(paths: list[Path]) -> list[Path]:
+    """The ``paths`` whose pixels decode; one line for each that does not (it is left out)."""
+    readable = []
+    for path, signature in zip(paths, signatures([str(p) for p in paths])):
+        if signature.error:
+            log.warning("skipped %s: not a readable image (%s)", path, signature.error)
+        else:
+            readable.append(path)
+    if not readable:
+        raise ConfigError(f"no readable image among the {len(paths)} file(s) found; give a folder of images")
+    return readable
 
 
 def _until_wildcard(parts: Sequence[str]):

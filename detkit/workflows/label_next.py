@@ -17,8 +17,7 @@ from torchvision.io import encode_png
 from detkit.analysis.gallery import contact_sheet, detection_boxes, draw_image
 from detkit.analysis.selection import FROM_LABELLED, STRATEGIES, select, uncertainty
 from detkit.data.boxes import xyxy_to_xywh
-from detkit.data.image_folder import find_images, image_dataset
-from detkit.data.image_signatures import signatures
+from detkit.data.image_folder import find_images, image_dataset, readable_images
 from detkit.data.loaders import LoaderOptions
 from detkit.data.records import DetectionDataset
 from detkit.exceptions import ConfigError
@@ -85,19 +84,6 @@ def label_next(cfg: LabelNextOptions) -> tuple[Path, list[dict[str, Any]]]:
     write_json_atomic(out / "prelabels.json", prelabels(pool, chosen, run.class_names, cfg.prelabel_threshold))
     write_bytes_atomic(out / "selection.png", _sheet(pool, chosen, run.class_names, cfg.prelabel_threshold))
     return out, rows
-
-
-def readable_images(paths: list[Path]) -> list[Path]:
-    """The ``paths`` whose pixels decode; one line for each that does not (it is left out)."""
-    readable = []
-    for path, signature in zip(paths, signatures([str(p) for p in paths])):
-        if signature.error:
-            log.warning("skipped %s: not a readable image (%s)", path, signature.error)
-        else:
-            readable.append(path)
-    if not readable:
-        raise ConfigError(f"no readable image among the {len(paths)} file(s) found; give a folder of images")
-    return readable
 
 
 def run_on_images(model: torch.nn.Module, dataset: DetectionDataset, batch_size: int, device: str) -> PoolOutputs:

@@ -15,7 +15,7 @@ from detkit.analysis.gallery import detection_boxes, draw_image
 from detkit.data import limits
 from detkit.data.formats.coco import predictions_to_results
 from detkit.data.formats.fields import parse_json, read_text
-from detkit.data.image_folder import find_images, ids_by_file_name, image_dataset
+from detkit.data.image_folder import find_images, ids_by_file_name, image_dataset, readable_images
 from detkit.data.records import DetectionDataset
 from detkit.data.torch_dataset import DetectionImages, collate_detections
 from detkit.data.transforms import build_transforms
@@ -77,7 +77,8 @@ def predict_images(cfg: PredictOptions) -> Predicted:
     if bool(cfg.run) == bool(cfg.model):
         raise ConfigError("give run=<a run directory made by tools/train.py> or model=<a file tools/export.py wrote>")
     source = exported_source(cfg) if cfg.model else checkpoint_source(cfg)
-    root, paths = find_images(str(cfg.images))
+    root, found = find_images(str(cfg.images))
+    paths = readable_images(found)  # a file that does not decode is skipped with one line, the rest predicted
     category_ids, image_ids = list(range(1, len(source.class_names) + 1)), None
     if cfg.annotations:
         coco = _read_coco(Path(cfg.annotations))

@@ -468,7 +468,7 @@ def test_convert_of_a_missing_or_empty_source_says_so(tmp_path):
     coco = _coco(tmp_path / "empty")
     coco["images"], coco["annotations"] = [], []
     _write(tmp_path / "empty", coco)
-    with pytest.raises(DatasetError, match="no images to convert"):
+    with pytest.raises(DatasetError, match="no images left to use: it lists none"):
         convert_dataset("coco", tmp_path / "empty", "yolo", tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

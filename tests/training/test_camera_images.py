@@ -24,7 +24,7 @@ def camera_export(folder, shapes) -> None:
 
 
 @pytest.mark.slow
-def test_an_export_of_camera_images_trains_draws_and_predicts(tmp_path, tiny_shapes):
+def test_an_export_of_camera_images_trains_draws_and_predicts(tmp_path, tiny_shapes, caplog):
     export = tmp_path / "export"
     camera_export(export, tiny_shapes)
     assert {r.width for r in load_export(export).records} == {96, 120, 144}, "sizes mix"
@@ -38,9 +38,15 @@ def test_an_export_of_camera_images_trains_draws_and_predicts(tmp_path, tiny_sha
     (grid,) = events.Images("dev/images")
     assert grid.height >= 96 and grid.width > 2 * 96, "the dev images of different sizes on one grid"
 
+    whole = (export / "images" / "img001.jpg").read_bytes()
+    (export / "images" / "broken.jpg").write_bytes(whole[: len(whole) // 2])  # its header reads, its pixels do not
     out = tmp_path / "predicted"
     options = compose_config("predict/predict", [f"run={run.run_dir}", f"images={export / 'images'}", f"out={out}"])
     predict_images(typed(PredictOptions, options))
     drawn = {p.stem: Image.open(p).size for p in (out / "drawn").glob("*.jpg")}
-    assert len(drawn) == len(tiny_shapes)
+    assert len(drawn) == len(tiny_shapes), "every image but the broken one"
+    assert "broken.jpg" not in (out / "images.json").read_text()
+    assert [r.message for r in caplog.records if "broken.jpg" in r.message] == [
+        next(r.message for r in caplog.records if r.message.startswith("skipped") and "broken.jpg" in r.message)
+    ], "one line for the file that does not decode"
     assert drawn["img001"] == (120, 96) and drawn["img005"] == (144, 120), "a phone photo turned; a larger one"

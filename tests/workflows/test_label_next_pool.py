@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from detkit.data.image_folder import readable_images
 from detkit.exceptions import ConfigError
-from detkit.workflows.label_next import readable_images
 
 EXTENSIONS = ["jpg", "jpeg", "png", "JPG", "bmp", "webp", "tif"]
 

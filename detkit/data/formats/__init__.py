@@ -17,7 +17,7 @@ from detkit.data.formats.voc import load_voc, write_voc
 from detkit.data.formats.yolo import load_yolo, write_yolo
 from detkit.data.records import DetectionDataset
 from detkit.data.splits import resolve_split_mode
-from detkit.exceptions import ConfigError, DatasetError
+from detkit.exceptions import ConfigError
 
 
 def write_coco_folder(dataset: DetectionDataset, dst: Path) -> Path:
@@ -58,9 +58,7 @@ def convert_dataset(
         raise ConfigError(f"dst={dst} already exists; choose a new folder (inputs are never overwritten)")
     if dst.is_relative_to(src if src.is_dir() else src.parent):
         raise ConfigError(f"dst={dst} lies inside the source; choose a folder outside it")
-    dataset = load_export(src, source_format, **read_options)
-    if not dataset.records:
-        raise DatasetError("no images to convert (every record was invalid or the dataset is empty)", str(src))
+    dataset = load_export(src, source_format, **read_options)  # refuses an export with no image left
     resolve_split_mode(dataset, splits)  # refuses an unknown value, or given splits the data lacks
     if splits == "resplit":
         dataset.given_splits = {}

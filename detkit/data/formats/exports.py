@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from detkit.data.formats.coco import load_coco
+from detkit.data.formats.pixels import settle_undecodable
 from detkit.data.formats.quirks import drop_empty_classes, settle_small_boxes, warn_similar_names
 from detkit.data.formats.roots import check_input_path
 from detkit.data.formats.split_names import detkit_split
@@ -78,10 +79,27 @@ def load_export(
         yaml_path = find_yolo_yaml(root)
         dataset = load_yolo(yaml_path, on_invalid=on_invalid, border_margin=border_margin)
         files = yaml_path.name
+    dataset = settle_undecodable(dataset, str(root), on_invalid)
     log.info("data: %s", describe(found, root, files, dataset))
     dataset = dataset if keep_empty_classes else drop_empty_classes(dataset)
     warn_similar_names(dataset)
-    return settle_small_boxes(dataset, min_box_size, on_invalid)
+    return require_images(settle_small_boxes(dataset, min_box_size, on_invalid), root, on_invalid)
+
+
+def require_images(dataset: DetectionDataset, root: Path, on_invalid: str) -> DetectionDataset:
+    """``dataset`` if it holds an image, and each of its own splits too; else a `DatasetError`:
+    nothing is left to train on or score (every image refused under ``drop``, or none listed)."""
+    why = "every image was left out as invalid (data.on_invalid=drop)" if on_invalid == "drop" else "it lists none"
+    if not dataset.records:
+        raise DatasetError(f"no images left to use: {why}; fix the export or point data.root at another", str(root))
+    empty = [split for split, ids in dataset.given_splits.items() if not ids]
+    if empty:
+        raise DatasetError(
+            f"the export's own split(s) {', '.join(empty)} hold no image after reading ({why}); fix the export, "
+            "or pool the rest and split anew with data.splits=resplit",
+            str(root),
+        )
+    return dataset
 
 
 def describe(format: str, root: Path, files: str, dataset: DetectionDataset) -> str:

@@ -12,6 +12,7 @@ from detkit.data.image_files import stored_and_shown_size
 from detkit.exceptions import ConfigError, DatasetError, describe_problems
 
 ON_INVALID = ("error", "drop")
+DROP_HINT = "or read the rest: data.on_invalid=drop leaves out the image(s) concerned"
 HEADERS_PER_WORKER = 5_000  # fewer are read in about the time it takes to fork
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def settle_problems(problems: list[str], source: str, on_invalid: str, left_out:
     if not problems:
         return
     if on_invalid == "error":
-        raise DatasetError(problems, source=source)
+        raise DatasetError(problems, source=source, fix=DROP_HINT)
     images = (
         f"; left out {len(left_out)} image(s) with them, and the {sum(left_out)} valid "
         "box(es) they held, so that none is taken for an image without the dropped objects"
