@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ from detkit.files import write_json_atomic
 SPLITS = ("train", "train_dev", "dev", "test")
 SPLIT_MODES = ("auto", "given", "resplit")  # data.splits: the export's own splits, or pooled and split anew
 NO_GROUPS = np.zeros(0, dtype=np.int64)
+EVALUATED = ("dev", "test")  # the splits every class should reach, where train can spare a group of it
+DONORS = ("train_dev", "train", "test", "dev")  # which split gives a group first, among those holding as many
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -71,7 +75,57 @@ def split_dataset(
         assigned = _stratify(groups, np.arange(len(groups.keys)), fractions, rng)
     else:
         assigned = _split_towards_domain(groups, fractions, dev_test_from, target_in_train, rng)
+    evaluated = [s for s in EVALUATED if fractions.get(s, 0) > 0]
+    _cover_classes(groups, assigned, dataset.class_names, evaluated, dev_test_from)
     return {name: groups.image_ids_of(assigned.get(name, NO_GROUPS)) for name in fractions}
+
+
+def _cover_classes(
+    groups: _Groups, assigned: dict[str, np.ndarray], class_names: list[str], into: list[str], domain: str | None
+) -> None:
+    """Give train and each split of ``into`` (dev, test) a group holding each class, where
+    another split can spare one (`_movable_group`; into dev and test, of ``domain`` alone when
+    they come from it): on small data, stratification by shares can round a class of a few
+    groups out of train or dev, and a class missing from dev is never scored. Rarest class
+    first; what moved is said in one line."""
+    holds = groups.strata[:, : len(class_names)] > 0
+    moved = []
+    for c in np.argsort(holds.sum(axis=0), kind="stable").tolist():
+        for split in [s for s in ("train", *into) if s in assigned]:
+            if not holds[assigned[split], c].any() and (
+                found := _movable_group(groups, assigned, holds, c, split, domain)
+            ):
+                donor, group = found
+                assigned[donor] = assigned[donor][assigned[donor] != group]
+                assigned[split] = np.append(assigned[split], group)
+                moved.append(f"{class_names[c]!r} {donor} -> {split}")
+    if moved:
+        log.info(
+            "split: %d group(s) moved so that every class is trained on and scored where it has the groups (%s; "
+            "with so few, its AP is noise)",
+            len(moved),
+            ", ".join(moved),
+        )
+
+
+def _movable_group(
+    groups: _Groups, assigned: dict[str, np.ndarray], holds: np.ndarray, c: int, split: str, domain: str | None
+) -> tuple[str, int] | None:
+    """``(donor split, group)``: the smallest group of class ``c`` that another split can give to
+    ``split`` keeping, for each class the group holds, another group of it (train_dev may give
+    any); donors tried by how many groups of ``c`` they hold, then `DONORS` order. None if none can."""
+    donors = {s: [g for g in members.tolist() if holds[g, c]] for s, members in assigned.items() if s != split}
+    for donor in sorted(donors, key=lambda s: (-len(donors[s]), DONORS.index(s))):
+        counts = holds[assigned[donor]].sum(axis=0)
+        movable = [
+            g
+            for g in donors[donor]
+            if (split == "train" or domain is None or groups.domains[g] == domain)
+            and (donor == "train_dev" or (counts[holds[g]] > 1).all())
+        ]
+        if movable:
+            return donor, min(movable, key=lambda g: (groups.sizes[g], g))
+    return None
 
 
 def resolve_split_mode(dataset: DetectionDataset, mode: str) -> str:
@@ -91,7 +145,25 @@ def make_splits(
     makes with the ``split`` options: the export's own (`split_given`) or new ones (`split_dataset`)."""
     mode = resolve_split_mode(dataset, mode)
     make = split_given if mode == "given" else split_dataset
-    return mode, make(dataset, seed=seed, **split)
+    splits = make(dataset, seed=seed, **split)
+    _refuse_empty_splits(dataset, splits, split.get("fractions", {}))
+    return mode, splits
+
+
+def _refuse_empty_splits(dataset: DetectionDataset, splits: dict[str, list[int]], fractions: dict[str, float]) -> None:
+    """A `DatasetError` for each split asked for (a fraction above 0, or the export's own) that
+    holds no image: nothing to train on or to score."""
+    empty = [name for name, ids in splits.items() if not ids and (fractions.get(name, 0) > 0 or name in EVALUATED)]
+    if not empty:
+        return
+    groups = len({r.group for r in dataset.records})
+    raise DatasetError(
+        f"split(s) {', '.join(empty)} would hold no image: {len(dataset)} image(s) in {groups} group(s) (a group, "
+        "the images of one source or copies of one image, is never split across sets); give more images, set "
+        + " ".join(f"data.module.split.fractions.{name}=0" for name in empty)
+        + " and the others to sum to 1 to go without them, or split the groups finer "
+        "(data.module.split.group_regex, data.dedupe=none)"
+    )
 
 
 def split_given(

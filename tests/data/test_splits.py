@@ -157,3 +157,64 @@ def test_report_counts_and_warns_about_thin_classes(tiny_shapes):
     assert sum(s["boxes"] for s in summary["splits"].values()) == sum(len(r.boxes) for r in tiny_shapes.records)
     assert len(summary["warnings"]) == 2 * tiny_shapes.num_classes
     assert "in dev" in summary["warnings"][0]
+
+
+def _groups_holding(dataset, image_ids, cls):
+    """The groups among ``image_ids`` with an object of class ``cls``."""
+    by_id = {r.image_id: r for r in dataset.records}
+    return {by_id[i].group for i in image_ids if cls in by_id[i].labels}
+
+
+@pytest.mark.slow
+@PROPERTY
+@given(datasets(min_groups=8, max_groups=30), st.integers(0, 2**16))
+def test_train_dev_and_test_hold_every_class_that_the_others_can_spare(dataset, seed):
+    """A class missing from train, dev or test is in no group another split could give up while
+    keeping each class it holds (train_dev may give any)."""
+    splits = split_dataset(dataset, FOUR, seed=seed)
+    by_group = {}
+    for record in dataset.records:
+        by_group.setdefault(record.group, set()).update(record.labels.tolist())
+    for cls in range(dataset.num_classes):
+        for name in ("train", "dev", "test"):
+            if _groups_holding(dataset, splits[name], cls):
+                continue
+            for donor, ids in splits.items():
+                held = {g: by_group[g] for g in {r.group for r in dataset.subset(ids).records}}
+                for group in _groups_holding(dataset, ids, cls) if donor != name else ():
+                    kept = set().union(*(classes for g, classes in held.items() if g != group))
+                    assert donor != "train_dev" and not by_group[group] <= kept, (
+                        f"{group} of {donor} could go to {name}"
+                    )
+
+
+def _tiny_export(groups_per_class):
+    """One image a group; image k holds class c when k < groups_per_class[c]."""
+    records = [
+        Record(k + 1, f"img{k}.jpg", 64, 64, np.tile([0, 0, 8, 8], (len(labels), 1)), labels)
+        for k in range(max(groups_per_class))
+        for labels in [[c for c, count in enumerate(groups_per_class) if k < count]]
+    ]
+    return DetectionDataset("/nonexistent", [f"class{c}" for c in range(len(groups_per_class))], records)
+
+
+def test_a_tiny_export_gives_dev_and_test_each_class_and_says_so(caplog):
+    dataset = _tiny_export([11, 4, 2])  # 11 images: class1 in 4 of them, class2 in 2
+    caplog.set_level("INFO")
+    for seed in range(5):
+        splits = split_dataset(dataset, FOUR, seed=seed)
+        held = {c: [len(_groups_holding(dataset, splits[s], c)) for s in ("train", "dev", "test")] for c in (1, 2)}
+        assert held[1][1:] == [1, 1] and held[1][0] >= 1, held
+        assert held[2][0] == 1, "train keeps one of class2's two images"
+        assert sum(held[2][1:]) == 1 or _groups_holding(dataset, splits["train_dev"], 2), "the other is evaluated"
+    assert "group(s) moved so that every class" in caplog.text and "'class2' train -> dev" in caplog.text
+
+
+def test_a_split_that_would_hold_no_image_is_refused():
+    dataset = _tiny_export([3])
+    for record in dataset.records:
+        record.group = "one camera"  # the three images are one group: it cannot be split
+    with pytest.raises(DatasetError, match=r"split\(s\) train_dev, dev, test would hold no image: 3 image\(s\) in 1"):
+        write_splits(dataset, "/nonexistent/out", {"fractions": FOUR}, seed=0)
+    alone = {"train": 1.0, "train_dev": 0.0, "dev": 0.0, "test": 0.0}
+    assert split_dataset(dataset, alone, seed=0)["dev"] == [], "a split asked at 0 may be empty"
