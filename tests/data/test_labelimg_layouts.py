@@ -76,7 +76,58 @@ def test_a_yaml_with_the_windows_paths_of_its_authors_machine_reads_the_folders_
     assert _boxes(dataset) == 5
     assert {split: len(ids) for split, ids in dataset.given_splits.items()} == {"train": 2, "dev": 1, "test": 1}
     windows = "'C:\\\\Users\\\\me\\\\boats\\\\labels\\\\train'"
-    assert f"{windows} is a Windows path of another machine; read as {root / 'train'}" in caplog.text
+    assert f"{windows} is a path of another machine; read as {root / 'train'}" in caplog.text
+
+
+def _ultralytics_layout(root):
+    """``images/{train,val}`` and ``labels/{train,val}`` under ``root``: 2 train images, 1 val."""
+    _labelled(root / "images" / "train", "a", ["0 0.5 0.5 0.2 0.2"], labels_in=root / "labels" / "train")
+    _labelled(root / "images" / "train", "b", ["1 0.5 0.5 0.3 0.3"], labels_in=root / "labels" / "train")
+    _labelled(root / "images" / "val", "c", ["0 0.4 0.4 0.2 0.2"], labels_in=root / "labels" / "val")
+    return root
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "C:/Users/me/datasets/{name}",  # Windows, forward slashes
+        "C:\\Users\\me\\datasets\\{name}",  # Windows, backslashes
+        "/content/datasets/{name}",  # Colab
+        "/home/someone/{name}",  # another Linux machine
+        "../datasets/{name}",  # Ultralytics' own datasets folder
+        "{name}",  # Ultralytics' name under its datasets folder
+    ],
+)
+@pytest.mark.parametrize("yaml_inside", [True, False], ids=["yaml inside the set", "yaml beside the set"])
+def test_a_yaml_path_of_another_machine_reads_the_set_that_is_here(tmp_path, caplog, written, yaml_inside):
+    """Every path key of a yaml goes through one foreign-path rule: ``path:`` as well as the splits."""
+    folder = _ultralytics_layout(tmp_path / "export" / "boats")
+    yaml_folder = folder if yaml_inside else folder.parent
+    (yaml_folder / "data.yaml").write_text(
+        f"path: {written.format(name='boats')}\ntrain: images/train\nval: images/val\nnames: ['ship', 'buoy']\n"
+    )
+    with caplog.at_level(logging.INFO):
+        dataset = load_export(yaml_folder)
+    assert _boxes(dataset) == 3
+    assert {split: len(ids) for split, ids in dataset.given_splits.items()} == {"train": 2, "dev": 1}
+    assert f"is not a folder here; read as {folder}" in caplog.text or written == "{name}" and not yaml_inside
+
+
+def test_absolute_split_paths_of_another_linux_machine_read_the_folders_here(tmp_path):
+    folder = _ultralytics_layout(tmp_path / "boats")
+    (folder / "data.yaml").write_text(
+        "train: /content/boats/images/train\nval: /content/boats/images/val\nnames: ['ship', 'buoy']\n"
+    )
+    dataset = load_export(folder)
+    assert {split: len(ids) for split, ids in dataset.given_splits.items()} == {"train": 2, "dev": 1}
+
+
+def test_a_mistyped_split_folder_is_answered_with_the_near_name_that_holds_images(tmp_path):
+    folder = _ultralytics_layout(tmp_path / "boats")
+    (folder / "images" / "val").rename(folder / "images" / "valid")
+    (folder / "data.yaml").write_text("train: images/train\nval: images/val\nnames: ['ship', 'buoy']\n")
+    with pytest.raises(DatasetError, match=r"did you mean 'images/valid' \(1 image\(s\)\)\?"):
+        load_export(folder)
 
 
 def test_a_renamed_split_folder_is_named_with_the_folders_that_are_there(tmp_path):
@@ -133,8 +184,29 @@ def test_label_studio_coco_names_written_on_windows_read_the_image_of_that_name(
     (root / "result.json").write_text(json.dumps(coco))
     with caplog.at_level(logging.INFO):
         dataset = load_export(root)
-    assert [r.file_name for r in dataset.records] == ["cb0618f6-boat.jpg"] and _boxes(dataset) == 1
-    assert "1 file_name(s) written on another machine" in caplog.text
+    assert [dataset.image_path(r).resolve() for r in dataset.records] == [root / "images" / "cb0618f6-boat.jpg"]
+    assert _boxes(dataset) == 1 and "1 file_name(s) written on another machine" in caplog.text
+
+
+@pytest.mark.parametrize("folder", ["images", "images/sub dir", "photos/ünïcode"])
+def test_coco_file_names_relative_to_the_annotation_file_are_read_beside_an_images_folder(tmp_path, folder):
+    """A json whose file names start with its image folder's name (Label Studio's ``result.json``
+    beside ``images/``; a hand-made json beside a nested folder): read relative to the json, not
+    inside ``images/`` again, wherever an ``images/`` folder stands beside it."""
+    root = tmp_path / "export"
+    names = [f"{folder}/{stem}.jpg" for stem in ("boat 1", "boat-2", "bóat3")]
+    for name in names:
+        _write_image(root / name)
+    (root / "images").mkdir(exist_ok=True)  # an images/ folder beside the json, as these exports have
+    entries = [{"id": k, "file_name": name, "width": 40, "height": 30} for k, name in enumerate(names)]
+    annotations = [
+        {"id": k, "image_id": k, "category_id": 1, "bbox": [1, 2, 10, 8], "area": 80, "iscrowd": 0}
+        for k in range(len(names))
+    ]
+    coco = {"images": entries, "categories": [{"id": 1, "name": "ship"}], "annotations": annotations}
+    (root / "result.json").write_text(json.dumps(coco))
+    dataset = load_export(root)
+    assert sorted(r.file_name for r in dataset.records) == sorted(names) and _boxes(dataset) == 3
 
 
 def test_label_studio_yolo_export_reads_with_its_classes_txt(tmp_path):

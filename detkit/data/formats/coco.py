@@ -46,6 +46,7 @@ from detkit.exceptions import DatasetError
 from detkit.files import write_json_atomic
 
 log = logging.getLogger(__name__)
+ROOT_SAMPLE = 64  # file names looked up to tell which folder a json's names are relative to
 
 
 @collector_paused()  # records by the 100,000 hold no cycles; the collector would walk them again and again
@@ -67,13 +68,13 @@ def load_coco(
     """
     check_on_invalid(on_invalid)
     path = Path(annotations)
-    root = Path(image_root) if image_root is not None else default_image_root(path)
     problems: list[str] = []
     text = read_text(path, missing="check the annotations path", limit=limits.JSON_BYTES)
     typed = read_well_typed(text)
     if typed is not None:
         check_top_level_keys(text, str(path))
     data = typed if typed is not None else _parse_coco(text, path, problems)
+    root = Path(image_root) if image_root is not None else default_image_root(path, data["images"])
     if len(data["categories"]) > limits.CATEGORIES.value:
         raise DatasetError(limits.CATEGORIES.exceeded(len(data["categories"])), str(path))
     class_names, category_ids = _read_categories(data, problems)
@@ -104,10 +105,21 @@ def check_top_level_keys(text: str, source: str) -> None:
         check_unique_keys(text, source)
 
 
-def default_image_root(annotations: Path) -> Path:
-    """Where a COCO json's images are when nobody says: ``images/`` beside it, else its folder."""
-    beside = annotations.parent / "images"
-    return beside if beside.is_dir() else annotations.parent
+def default_image_root(annotations: Path, images: list[Any]) -> Path:
+    """Where a COCO json's images are when nobody says: ``images/`` beside it (CVAT, the COCO
+    site's layouts) or the json's own folder (Roboflow's split folders; Label Studio's
+    ``result.json``, whose file names start with ``images/``), whichever more of a sample of its
+    ``images`` entries' file names are found in; ties to ``images/``."""
+    candidates = [folder for folder in (annotations.parent / "images", annotations.parent) if folder.is_dir()]
+    if len(candidates) < 2:
+        return candidates[0] if candidates else annotations.parent
+    names = [
+        image["file_name"].replace("\\", "/")
+        for image in images[:: max(1, len(images) // ROOT_SAMPLE)][:ROOT_SAMPLE]
+        if isinstance(image, dict) and isinstance(image.get("file_name"), str) and not escapes_root(image["file_name"])
+    ]
+    found = [sum(os.path.isfile(os.path.join(folder, name)) for name in names) for folder in candidates]
+    return candidates[found.index(max(found))]
 
 
 def _parse_coco(text: str, path: Path, problems: list[str]) -> dict[str, Any]:

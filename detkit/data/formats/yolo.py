@@ -15,6 +15,7 @@ read (`check_labels_matched`). Group, domain and partial labels live in an optio
 from __future__ import annotations
 
 import contextlib
+import difflib
 import itertools
 import logging
 import math
@@ -324,18 +325,26 @@ def _keypoint_values(config: dict[str, Any], path: Path) -> int:
 
 
 def _dataset_root(config: dict[str, Any], yaml_path: Path) -> Path:
-    """``path`` (relative to the yaml's folder), or the yaml's folder. Ultralytics reads a
-    relative ``path`` under its own datasets folder, which detkit does not have: a ``path`` that
-    is not there is taken to name the folder the yaml sits in (``path: coco128`` inside coco128/)."""
+    """``path`` (relative to the yaml's folder), or the yaml's folder. A ``path`` that is not here
+    was written on another machine (``C:/Users/me/set``, ``/content/set``) or for Ultralytics'
+    own datasets folder (``path: coco128`` inside coco128/), which detkit does not have: it is
+    read as the longest tail of it that is a folder beside the yaml, else the yaml's folder,
+    and said in one line."""
     folder = yaml_path.resolve().parent
     if not config.get("path"):
         return folder
     if not isinstance(config["path"], (str, int)) or isinstance(config["path"], bool):
         raise DatasetError(f"path: must be the dataset's folder, got {type(config['path']).__name__}", str(yaml_path))
-    root = (folder / str(config["path"])).resolve()
+    written = str(config["path"])
+    root = (folder / written).resolve()
     if is_system_folder(root):
-        raise DatasetError(f"path: {config['path']!r} is a system folder, not a dataset; fix the path", str(yaml_path))
-    return root if root.is_dir() else folder
+        raise DatasetError(f"path: {written!r} is a system folder, not a dataset; fix the path", str(yaml_path))
+    if root.is_dir():
+        return root
+    here = _path_here(written, folder)
+    here = here if here is not None and here.is_dir() else folder
+    log.info("data: %s: path %r is not a folder here; read as %s", yaml_path, written, here)
+    return here
 
 
 def _listed_images(config: dict[str, Any], base: Path, yaml_path: Path) -> dict[str, list[str]]:
@@ -390,8 +399,8 @@ def _entry_images(entry: str, base: Path, where: str) -> list[str]:
     try:
         if not path.exists() and entry.startswith("../"):
             path = base / entry[3:]
-        if not path.exists() and WINDOWS_PATH.search(entry):
-            path = _windows_path_here(entry, base, where)
+        if not path.exists() and (WINDOWS_PATH.search(entry) or entry.startswith("/")):
+            path = _foreign_path_here(entry, base, where)
         kind = "folder" if path.is_dir() else "list" if path.is_file() and path.suffix == ".txt" else None
     except (OSError, ValueError) as e:  # a name too long for the file system, a NUL in it
         raise DatasetError(f"{entry!r} cannot be a path ({e}); fix the path", where) from None
@@ -403,22 +412,52 @@ def _entry_images(entry: str, base: Path, where: str) -> list[str]:
         lines = [line.strip() for line in read_text(path).splitlines()]
         return [os.path.normpath(_darknet_path(line, path.parent)) for line in lines if line]
     raise DatasetError(
-        f"{entry!r} is not a folder or .txt list of images (looked for {path}){_image_folders_beside(base)}; "
-        "fix the path",
+        f"{entry!r} is not a folder or .txt list of images (looked for {path}){_near_name(path, base)}"
+        f"{_image_folders_beside(base)}; fix the path",
         where,
     )
 
 
-def _windows_path_here(entry: str, base: Path, where: str) -> Path:
-    """A Windows path from the exporter's machine (``C:\\Users\\me\\set\\labels\\train``) read as
-    the longest tail of it that is here, beside the yaml (``train``); said in one line."""
-    parts = [p for p in re.split(r"[\\/]+", entry) if p and not re.fullmatch(r"[A-Za-z]:", p)]
+def _foreign_path_here(entry: str, base: Path, where: str) -> Path:
+    """A path from the exporter's machine (``C:\\Users\\me\\set\\labels\\train``,
+    ``/content/set/train/images``) read as the longest tail of it that is here, beside the
+    yaml (``train``); said in one line."""
+    here = _path_here(entry, base)
+    if here is not None:
+        log.info("data: %s: %r is a path of another machine; read as %s", where, entry, here)
+        return here
+    parts = _path_parts(entry)
+    return base.joinpath(*parts) if parts else base / entry
+
+
+def _path_here(written: str, base: Path) -> Path | None:
+    """The longest tail of the path ``written`` (any separators, a drive letter dropped) that
+    exists under ``base``; None if none does."""
+    parts = _path_parts(written)
     for start in range(len(parts)):
         candidate = base.joinpath(*parts[start:])
         if candidate.exists():
-            log.info("data: %s: %r is a Windows path of another machine; read as %s", where, entry, candidate)
             return candidate
-    return base.joinpath(*parts) if parts else base / entry
+    return None
+
+
+def _path_parts(written: str) -> list[str]:
+    return [p for p in re.split(r"[\\/]+", written) if p and p not in (".", "..") and not re.fullmatch(r"[A-Za-z]:", p)]
+
+
+def _near_name(path: Path, base: Path) -> str:
+    """``; did you mean 'images/valid' (12 images)?``: the folder beside the missing ``path``
+    whose name is nearest its own (``valid`` for ``val``, ``Train`` for ``train``) and that
+    holds images; empty when none is near."""
+    with contextlib.suppress(OSError, ValueError):
+        siblings = {p.name: p for p in path.parent.iterdir() if p.is_dir() and not p.name.startswith(".")}
+        by_case = {name.lower(): name for name in siblings}
+        near = difflib.get_close_matches(path.name.lower(), list(by_case), n=3, cutoff=0.6)
+        for name in (by_case[n] for n in near):
+            if images := _folder_images(siblings[name]):
+                shown = os.path.relpath(siblings[name], base)
+                return f"; did you mean {shown!r} ({len(images)} image(s))?"
+    return ""
 
 
 def _image_folders_beside(base: Path) -> str:
