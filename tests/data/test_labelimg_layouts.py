@@ -110,7 +110,7 @@ def test_a_yaml_path_of_another_machine_reads_the_set_that_is_here(tmp_path, cap
         dataset = load_export(yaml_folder)
     assert _boxes(dataset) == 3
     assert {split: len(ids) for split, ids in dataset.given_splits.items()} == {"train": 2, "dev": 1}
-    assert f"is not a folder here; read as {folder}" in caplog.text or written == "{name}" and not yaml_inside
+    assert f"is not a folder here; read as {folder}" in caplog.text or (written == "{name}" and not yaml_inside)
 
 
 def test_absolute_split_paths_of_another_linux_machine_read_the_folders_here(tmp_path):
