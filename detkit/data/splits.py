@@ -112,10 +112,13 @@ def _movable_group(
     groups: _Groups, assigned: dict[str, np.ndarray], holds: np.ndarray, c: int, split: str, domain: str | None
 ) -> tuple[str, int] | None:
     """``(donor split, group)``: the smallest group of class ``c`` that another split can give to
-    ``split`` keeping, for each class the group holds, another group of it (train_dev may give
-    any); donors tried by how many groups of ``c`` they hold, then `DONORS` order. None if none can."""
+    ``split`` keeping another group, and for each class the group holds another group of it
+    (train_dev, which only measures variance, may give any of its classes); donors tried by how
+    many groups of ``c`` they hold, then `DONORS` order. None if none can."""
     donors = {s: [g for g in members.tolist() if holds[g, c]] for s, members in assigned.items() if s != split}
     for donor in sorted(donors, key=lambda s: (-len(donors[s]), DONORS.index(s))):
+        if len(assigned[donor]) < 2:  # a split is never emptied
+            continue
         counts = holds[assigned[donor]].sum(axis=0)
         movable = [
             g

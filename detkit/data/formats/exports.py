@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from detkit.data.formats.coco import load_coco
+from detkit.data.formats.pairing import xml_pairing
 from detkit.data.formats.pixels import settle_undecodable
 from detkit.data.formats.quirks import drop_empty_classes, settle_small_boxes, warn_similar_names
 from detkit.data.formats.roots import check_input_path
@@ -33,7 +34,8 @@ FORMATS = ("coco", "voc", "yolo")
 COCO_FILE = "annotations.json"
 LOOKED_FOR = (
     "COCO: a .json, annotations.json, annotations/instances_<split>.json, or train/ valid/ test/ folders each "
-    "with a .json; Pascal VOC: Annotations/ (+ JPEGImages/, ImageSets/Main/) or .xml files beside images; "
+    "with a .json; Pascal VOC: Annotations/ (+ JPEGImages/, ImageSets/Main/), .xml files beside images, or a "
+    "folder of .xml files whose stems a folder of images shares; "
     "YOLO: a .yaml with the class `names`, or LabelImg's classes.txt"
 )
 log = logging.getLogger(__name__)
@@ -135,10 +137,16 @@ def detect_format(root: Path) -> str:
         for name, present in (("coco", _has_coco(root)), ("voc", _has_voc(root)), ("yolo", _has_yolo(root)))
         if present
     ]
+    if not found and xml_pairing(root) is not None:  # searched last: it looks into every folder under the root
+        found = ["voc"]
     if len(found) == 1:
         return found[0]
     if not found:
-        raise DatasetError(f"no dataset found; looked for {LOOKED_FOR}", source=str(root))
+        raise DatasetError(
+            f"no dataset found; looked for {LOOKED_FOR}; annotations and images in folders of other names: "
+            "data.root=<the annotation folder or file> data.images=<the image folder>",
+            source=str(root),
+        )
     raise DatasetError(
         f"this looks like {' and '.join(found)}; choose with data={found[0]} (or {', '.join(found[1:])})", str(root)
     )

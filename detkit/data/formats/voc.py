@@ -9,6 +9,7 @@ and partial labels live in an optional ``Annotations/<stem>.json`` sidecar.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import os
 import re
@@ -23,6 +24,7 @@ import numpy as np
 from detkit.data import limits
 from detkit.data.formats.fields import collector_paused, file_name_problem, read_text
 from detkit.data.formats.images import border_overshoot, border_overshoots, copy_images
+from detkit.data.formats.pairing import xml_pairing
 from detkit.data.formats.problems import check_on_invalid, image_problem, settle_problems
 from detkit.data.formats.read_cache import cached_map_files
 from detkit.data.formats.roots import ImageRoot
@@ -34,6 +36,7 @@ from detkit.exceptions import DatasetError
 from detkit.files import write_text_atomic
 
 CORNERS = ("xmin", "ymin", "xmax", "ymax")
+log = logging.getLogger(__name__)
 
 
 @collector_paused()  # records by the 100,000 hold no cycles; the collector would walk them again and again
@@ -119,7 +122,20 @@ def voc_folders(root: Path) -> tuple[Path, Path]:
         return annotations, images or annotations
     if root.is_dir() and any(root.glob("*.xml")):
         return root, root
-    raise DatasetError("no Annotations/ folder or .xml files; point data.root at the VOC folder", source=str(root))
+    pairing = xml_pairing(root) if root.is_dir() else None
+    if pairing is not None:
+        log.info(
+            "data: VOC .xml files in %s read with the images in %s (%d stems shared)",
+            pairing.annotations,
+            pairing.images,
+            pairing.shared,
+        )
+        return pairing.annotations, pairing.images
+    raise DatasetError(
+        "no Annotations/ folder or .xml files; point data.root at the VOC folder (data.root=<xml folder> "
+        "data.images=<image folder> when they lie apart)",
+        source=str(root),
+    )
 
 
 def annotation_folder(root: Path) -> Path | None:
