@@ -154,9 +154,9 @@ def make_splits(
 
 
 def _refuse_empty_splits(dataset: DetectionDataset, splits: dict[str, list[int]], fractions: dict[str, float]) -> None:
-    """A `DatasetError` for each split asked for (a fraction above 0, or the export's own) that
-    holds no image: nothing to train on or to score."""
-    empty = [name for name, ids in splits.items() if not ids and (fractions.get(name, 0) > 0 or name in EVALUATED)]
+    """A `DatasetError` for each split asked for (a fraction above 0) that holds no image:
+    nothing to train on or to score (the export's own splits hold an image: `require_images`)."""
+    empty = [name for name, ids in splits.items() if not ids and fractions.get(name, 0) > 0]
     if not empty:
         return
     groups = len({r.group for r in dataset.records})
