@@ -319,6 +319,7 @@ def test_ddp_training_and_one_vs_two_process_evaluation_agree(run_tool, tmp_path
     # in dev: nothing to pad); the tests' seed still draws the model's start and the shuffles.
     split = [
         "data_seed=0",
+        "data.module.source.classes=[square]",  # one class, held by the dev scene: no group moves in
         "data.module.split.fractions={train: 0.875, train_dev: 0, dev: 0.125, test: 0}",
         "evaluation.splits=[dev]",
         "data.module.eval_batch_size=1",
