@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from detkit.data.records import DetectionDataset
-from detkit.data.splits import group_key, make_splits, write_manifests
+from detkit.data.splits import EVALUATED, group_key, make_splits, write_manifests
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.markdown import markdown_table
-
-EVALUATED = ("dev", "test")
 
 
 def summarize_splits(

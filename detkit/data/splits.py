@@ -32,7 +32,7 @@ from detkit.files import write_json_atomic
 SPLITS = ("train", "train_dev", "dev", "test")
 SPLIT_MODES = ("auto", "given", "resplit")  # data.splits: the export's own splits, or pooled and split anew
 NO_GROUPS = np.zeros(0, dtype=np.int64)
-EVALUATED = ("dev", "test")  # the splits every class should reach, where train can spare a group of it
+EVALUATED = ("dev", "test")  # the splits that score: each class should reach them where the data allows
 DONORS = ("train_dev", "train", "test", "dev")  # which split gives a group first, among those holding as many
 log = logging.getLogger(__name__)
 
@@ -149,17 +149,20 @@ def make_splits(
     mode = resolve_split_mode(dataset, mode)
     make = split_given if mode == "given" else split_dataset
     splits = make(dataset, seed=seed, **split)
-    _refuse_empty_splits(dataset, splits, split.get("fractions", {}))
+    _refuse_empty_splits(dataset, splits, split.get("fractions", {}), split.get("group_regex"))
     return mode, splits
 
 
-def _refuse_empty_splits(dataset: DetectionDataset, splits: dict[str, list[int]], fractions: dict[str, float]) -> None:
+def _refuse_empty_splits(
+    dataset: DetectionDataset, splits: dict[str, list[int]], fractions: dict[str, float], group_regex: str | None
+) -> None:
     """A `DatasetError` for each split asked for (a fraction above 0) that holds no image:
-    nothing to train on or to score (the export's own splits hold an image: `require_images`)."""
+    nothing to train on or to score (the export's own splits hold an image: `require_images`).
+    The message counts the groups as the split made them (``group_regex``, else the records')."""
     empty = [name for name, ids in splits.items() if not ids and fractions.get(name, 0) > 0]
     if not empty:
         return
-    groups = len({r.group for r in dataset.records})
+    groups = len(group_records(dataset, group_regex).keys)
     raise DatasetError(
         f"split(s) {', '.join(empty)} would hold no image: {len(dataset)} image(s) in {groups} group(s) (a group, "
         "the images of one source or copies of one image, is never split across sets); give more images, set "

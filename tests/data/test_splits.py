@@ -216,5 +216,8 @@ def test_a_split_that_would_hold_no_image_is_refused():
         record.group = "one camera"  # the three images are one group: it cannot be split
     with pytest.raises(DatasetError, match=r"split\(s\) train_dev, dev, test would hold no image: 3 image\(s\) in 1"):
         write_splits(dataset, "/nonexistent/out", {"fractions": FOUR}, seed=0)
+    by_name = _tiny_export([3])  # three groups of their own, one by the file-name pattern the split is told
+    with pytest.raises(DatasetError, match=r"3 image\(s\) in 1 group\(s\)"):
+        write_splits(by_name, "/nonexistent/out", {"fractions": FOUR, "group_regex": "^img"}, seed=0)
     alone = {"train": 1.0, "train_dev": 0.0, "dev": 0.0, "test": 0.0}
     assert split_dataset(dataset, alone, seed=0)["dev"] == [], "a split asked at 0 may be empty"
