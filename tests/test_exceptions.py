@@ -1,0 +1,21 @@
+"""Problems as a user reads them: a few one by one, many grouped by kind with a count, a fix once."""
+
+import pytest
+
+from detkit.exceptions import LISTED_WHOLE, DatasetError, describe_problems
+
+
+@pytest.mark.parametrize("count", [LISTED_WHOLE + 1, 309, 5000])
+def test_many_problems_of_one_kind_are_one_line_of_count_and_examples(count):
+    problems = [f"labels/img{k}.txt: line {k + 1}: class 2 outside 0..1" for k in range(count)]
+    message = describe_problems(problems)
+    assert message.startswith(f"{count} problem(s), all of one kind:")
+    assert f"{count} of this kind" in message and f"... and {count - 3} more of this kind" in message
+    assert "img0.txt" in message and "img3.txt" not in message, "three examples, not the whole list"
+
+
+def test_a_few_problems_are_listed_one_by_one_and_the_fix_said_once():
+    problems = [f"images[{k}]: image not found at x/{k}.jpg" for k in range(LISTED_WHOLE)]
+    message = str(DatasetError(problems, "export", fix="or read the rest: data.on_invalid=drop"))
+    assert all(problem in message for problem in problems) and "of this kind" not in message
+    assert message.count("data.on_invalid=drop") == 1 and message.endswith("data.on_invalid=drop")
