@@ -184,8 +184,10 @@ def test_convert_refuses_to_overwrite_or_write_inside_the_source(tmp_path, coco_
         convert_dataset("coco", coco_folder, "yolo", tmp_path / "taken")
     with pytest.raises(ConfigError, match="inside the source"):
         convert_dataset("coco", coco_folder, "yolo", coco_folder / "out")
-    with pytest.raises(ConfigError, match="unknown format"):
+    with pytest.raises(ConfigError, match="to='kitti': detkit writes"):
         convert_dataset("coco", coco_folder, "kitti", tmp_path / "new")
+    with pytest.raises(ConfigError, match="unknown format 'kitti'"):
+        convert_dataset("kitti", coco_folder, "yolo", tmp_path / "new")
 
 
 def test_coco_export_keeps_crowd_regions_that_yolo_cannot_hold(tmp_path, coco_folder):

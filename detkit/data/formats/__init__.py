@@ -49,9 +49,10 @@ def convert_dataset(
     ``splits="resplit"``), as a new folder ``dst`` in another."""
     if src is None:
         raise ConfigError("data.root is missing: data.root=<the dataset's folder, or its annotation file>")
-    for name in (source_format, target_format):
-        if name not in (*READERS, "auto") or (name == "auto" and name == target_format):
-            raise ConfigError(f"unknown format {name!r}; choose one of {sorted(READERS)}")
+    if source_format not in (*READERS, "auto"):
+        raise ConfigError(f"unknown format {source_format!r}; choose one of {['auto', *READERS]}")
+    if target_format not in WRITERS:
+        raise ConfigError(f"to={target_format!r}: detkit writes {sorted(WRITERS)}; choose one of them")
     src, dst = Path(src).resolve(), Path(dst).resolve()
     check_input_path(src, "data.root", "point it at the dataset to convert")
     if dst.exists():

@@ -1,6 +1,6 @@
 """An export read as its maker wrote it: the format and layout found from the files (COCO,
-Pascal VOC or YOLO; one annotation file, or one per split), its own splits kept, and what was
-found said in one line.
+Pascal VOC, YOLO, CVAT for images XML or LabelMe JSON; one annotation file, or one per split),
+its own splits kept, and what was found said in one line.
 
 COCO layouts: a json (``data.root`` itself, ``annotations.json``, or the one json in the
 folder), the official ``annotations/instances_<split>.json`` beside ``<split>/`` image folders,
@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from detkit.data.formats.coco import load_coco
+from detkit.data.formats.cvat import cvat_files, load_cvat, root_element
+from detkit.data.formats.labelme import load_labelme, looks_like_labelme
 from detkit.data.formats.pairing import xml_pairing
 from detkit.data.formats.pixels import settle_undecodable
 from detkit.data.formats.quirks import drop_empty_classes, settle_small_boxes, warn_similar_names
@@ -30,14 +32,17 @@ from detkit.data.regular_files import open_regular_file
 from detkit.data.splits import SPLITS
 from detkit.exceptions import ConfigError, DatasetError
 
-FORMATS = ("coco", "voc", "yolo")
+FORMATS = ("coco", "voc", "yolo", "cvat", "labelme")
 COCO_FILE = "annotations.json"
 LOOKED_FOR = (
     "COCO: a .json, annotations.json, annotations/instances_<split>.json, or train/ valid/ test/ folders each "
     "with a .json; Pascal VOC: Annotations/ (+ JPEGImages/, ImageSets/Main/), .xml files beside images, or a "
     "folder of .xml files whose stems a folder of images shares; "
-    "YOLO: a .yaml with the class `names`, or LabelImg's classes.txt"
+    "YOLO: a .yaml with the class `names`, or LabelImg's classes.txt; "
+    "CVAT for images: annotations.xml (or <subset>.xml) with <annotations>; "
+    "LabelMe: .json files with shapes and imagePath"
 )
+MOST_COCO_FILES = 8  # json files in a folder beyond which they are one per image (LabelMe), not COCO's
 log = logging.getLogger(__name__)
 
 
@@ -75,6 +80,23 @@ def load_export(
     elif found == "voc":
         dataset = load_voc(root, image_set, border_margin=border_margin, on_invalid=on_invalid, images=images)
         files = "ImageSets/Main" if dataset.given_splits else "every .xml"
+    elif found == "cvat":
+        paths = cvat_files(root)
+        if not paths:
+            raise DatasetError(
+                "no CVAT for images XML here (an .xml file whose root element is <annotations>)", str(root)
+            )
+        subsets = [(detkit_split(path.stem) or "") if len(paths) > 1 else "" for path in paths]  # datumaro's files
+        dataset = join_splits(
+            [
+                (s, load_cvat(p, images, border_margin=border_margin, on_invalid=on_invalid))
+                for s, p in zip(subsets, paths)
+            ]
+        )
+        files = ", ".join(path.name for path in paths)
+    elif found == "labelme":
+        dataset = load_labelme(root, images, border_margin=border_margin, on_invalid=on_invalid)
+        files = "every LabelMe .json"
     else:
         if images is not None:
             raise ConfigError("data.images does not apply to YOLO: its yaml names the images; leave it out")
@@ -117,24 +139,28 @@ def describe(format: str, root: Path, files: str, dataset: DetectionDataset) -> 
     )
     classes = f"{dataset.num_classes} class{'es' if dataset.num_classes != 1 else ''}"
     return (
-        f"{format.upper() if format != 'voc' else 'Pascal VOC'} export {root} ({files}): {len(dataset)} images "
+        f"{FORMAT_NAMES[format]} export {root} ({files}): {len(dataset)} images "
         f"({empty} without objects), {boxes} boxes, {classes}, {splits}"
     )
 
 
+FORMAT_NAMES = {"coco": "COCO", "voc": "Pascal VOC", "yolo": "YOLO", "cvat": "CVAT for images", "labelme": "LabelMe"}
 COCO_LISTS = re.compile(rb'"(?:images|annotations)"\s*:\s*\[')
 
 
 def detect_format(root: Path) -> str:
     """The one format whose files are at ``root``; none or several is a `DatasetError`."""
     if root.is_file():
-        by_suffix = {".json": "coco", ".yaml": "yolo", ".yml": "yolo"}
-        if root.suffix.lower() not in by_suffix:
-            raise DatasetError("not an annotation file (.json for COCO, .yaml for YOLO) nor a folder", str(root))
-        return by_suffix[root.suffix.lower()]
+        return _file_format(root)
     found = [
         name
-        for name, present in (("coco", _has_coco(root)), ("voc", _has_voc(root)), ("yolo", _has_yolo(root)))
+        for name, present in (
+            ("coco", _has_coco(root)),
+            ("voc", _has_voc(root)),
+            ("yolo", _has_yolo(root)),
+            ("cvat", bool(cvat_files(root))),
+            ("labelme", _has_labelme(root)),
+        )
         if present
     ]
     if not found and xml_pairing(root) is not None:  # searched last: it looks into every folder under the root
@@ -152,14 +178,47 @@ def detect_format(root: Path) -> str:
     )
 
 
+def _file_format(path: Path) -> str:
+    """The format of an annotation file given as ``data.root``."""
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return "yolo"
+    if suffix == ".json":
+        return "coco" if looks_like_coco(path) or not looks_like_labelme(path) else "labelme"
+    if suffix == ".xml" and root_element(path) == "annotations":
+        return "cvat"
+    if suffix == ".xml":
+        raise DatasetError("one Pascal VOC file; point data.root at the folder of the .xml files", str(path))
+    raise DatasetError(
+        "not an annotation file (.json for COCO or LabelMe, .yaml for YOLO, .xml for CVAT) nor a folder", str(path)
+    )
+
+
 def _has_coco(root: Path) -> bool:
     return bool(
-        any(looks_like_coco(path) for path in root.glob("*.json"))
+        any(looks_like_coco(path) for path in _few_jsons(root))
         or list((root / "annotations").glob("instances_*.json"))
         or any(
-            folder.is_dir() and detkit_split(folder.name) and list(folder.glob("*.json")) for folder in root.iterdir()
+            folder.is_dir() and detkit_split(folder.name) and any(looks_like_coco(p) for p in _few_jsons(folder))
+            for folder in root.iterdir()
         )
     )
+
+
+def _few_jsons(folder: Path) -> list[Path]:
+    """The json files of ``folder`` when it holds at most `MOST_COCO_FILES` of them: a folder of
+    more holds one per image (LabelMe's), none of them COCO's."""
+    jsons = sorted(folder.glob("*.json"))
+    return jsons if len(jsons) <= MOST_COCO_FILES else []
+
+
+def _has_labelme(root: Path) -> bool:
+    """Whether LabelMe json files lie in ``root`` or in the folders in it."""
+    for pattern in ("*.json", "*/*.json"):
+        first = next((p for p in sorted(root.glob(pattern)) if not p.name.startswith(".")), None)
+        if first is not None and looks_like_labelme(first) and not looks_like_coco(first):
+            return True
+    return False
 
 
 def looks_like_coco(path: Path) -> bool:
@@ -180,7 +239,8 @@ def _has_yolo(root: Path) -> bool:
 
 
 def _has_voc(root: Path) -> bool:
-    return annotation_folder(root) is not None or any(root.glob("*.xml"))
+    """An ``Annotations/`` folder, or xml files in ``root`` that are not CVAT's."""
+    return annotation_folder(root) is not None or (any(root.glob("*.xml")) and not cvat_files(root))
 
 
 def coco_parts(root: Path, images: Path | None = None) -> list[tuple[str, Path, Path | None]]:

@@ -30,6 +30,7 @@ from detkit.data.formats.read_cache import cached_map_files
 from detkit.data.formats.roots import ImageRoot
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.formats.split_names import FILE_NAMES
+from detkit.data.image_files import stored_and_shown_size
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.regular_files import read_regular
 from detkit.exceptions import DatasetError
@@ -270,20 +271,33 @@ def _read(path: str, images: ImageRoot, problems: list[str]) -> _Xml | None:
         problems.append(f"{path}: cannot read it ({e.strerror}); give a readable file")
         return None
     file_name = (node.findtext("filename") or f"{os.path.splitext(name)[0]}.jpg").strip()
-    try:
-        size = (int(node.findtext("size/width")), int(node.findtext("size/height")))
-    except (TypeError, ValueError):
-        size = (0, 0)
-    if min(size) <= 0:
-        problems.append(f"{path}: <size> needs whole numbers > 0 in <width> and <height>")
-        return None
     wrong = file_name_problem(file_name)
     wrong = wrong or (None if images.holds(file_name) else f"a path outside {Path(images.folder).name}/")
+    size = (0, 0) if wrong else _size(node, images.path(file_name))
+    if not wrong and min(size) <= 0:
+        problems.append(f"{path}: <size> needs whole numbers > 0 in <width> and <height>, or a readable image")
+        return None
     wrong = wrong or image_problem(images.path(file_name), *size)
     if wrong:
         problems.append(f"{path}: image {file_name!r}: {wrong}")
         return None
     return _Xml(path, file_name, size, node)
+
+
+def _size(node: ET.Element, image: str) -> tuple[int, int]:
+    """The image size ``<size>`` gives; where it is missing or 0 (datumaro leaves it out when it
+    did not open the image, LabelImg writes 0 when it could not), the image's own, from its
+    header; (0, 0) when neither reads."""
+    try:
+        size = (int(node.findtext("size/width")), int(node.findtext("size/height")))
+    except (TypeError, ValueError):
+        size = (0, 0)
+    if min(size) > 0:
+        return size
+    try:
+        return stored_and_shown_size(image)[1]
+    except OSError:
+        return 0, 0
 
 
 def _fields(node: ET.Element) -> tuple[list[str], list[bool], list[str]] | None:

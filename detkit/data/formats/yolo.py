@@ -49,6 +49,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 CLASSES_FILE = "classes.txt"  # LabelImg's class list, one name a line, beside its label files
 DARKNET_NAMES, DARKNET_DATA = "obj.names", "obj.data"  # Darknet's (CVAT's "YOLO 1.1"): names, and lists
 CLASS_LISTS = (CLASSES_FILE, DARKNET_NAMES)
+DARKNET_KEYS = ("classes", "names", "backup", "eval")  # obj.data's keys that name no split of images
 NOT_LABELS = set(CLASS_LISTS)
 WINDOWS_PATH = re.compile(r"^[A-Za-z]:|\\")  # a drive letter, or a backslash
 TOLERANCE = 1e-6  # exporters round normalised coordinates; 1.0000001 is still inside
@@ -272,16 +273,23 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _darknet_config(text: str, path: Path) -> dict[str, Any]:
-    """Darknet's ``obj.data`` (``names = obj.names``, ``train = train.txt``, ``valid = ...``) as
-    a dataset yaml would say it; its paths may start with the ``data/`` Darknet runs from."""
+    """Darknet's ``obj.data`` (``names = obj.names``, ``train = train.txt``, ``valid = ...``,
+    any key that names a split) as a dataset yaml would say it; its paths may start with the
+    ``data/`` Darknet runs from. A key of another name is said not to be read."""
     values = dict(
         (key.strip(), value.strip()) for key, _, value in (line.partition("=") for line in text.splitlines()) if value
     )
     names_file = _darknet_path(values.get("names", DARKNET_NAMES), path.parent)
     config: dict[str, Any] = {"names": _name_lines(read_text(names_file, missing=f"{path} names it"))}
-    for key, yaml_key in (("train", "train"), ("valid", "val"), ("test", "test")):
-        if key in values:
-            config[yaml_key] = os.path.relpath(_darknet_path(values[key], path.parent), path.parent)
+    for key, value in values.items():
+        split = detkit_split(key)  # Darknet writes valid =, datumaro val =
+        if split is not None:
+            listed = os.path.relpath(_darknet_path(value, path.parent), path.parent)
+            config.setdefault(FILE_NAMES[split], []).append(listed)
+        elif key not in DARKNET_KEYS:
+            log.warning(
+                "data: %s: %s = %s is not a split detkit reads (train, valid, test); not read", path, key, value
+            )
     return config
 
 
