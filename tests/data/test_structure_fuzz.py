@@ -32,9 +32,10 @@ from detkit.data.formats.yolo import load_yolo
 from detkit.data.torch_dataset import DetectionImages
 from detkit.exceptions import ConfigError, DatasetError
 from detkit.training.saved_config import is_allowed_target, load_saved_config
-from tests.data.test_bad_input import FUZZ, _assert_sound, _coco, _fresh, _voc, _yolo
+from tests.data.test_bad_input import FUZZ, SIZE, _assert_sound, _coco, _fresh, _voc, _yolo
 from tests.data.test_coco import _coco as valid_coco
-from tests.data.test_formats import _digest
+from tests.data.test_cvat_labelme import cvat, image, labelme, shape
+from tests.data.test_formats import _digest, _write_image
 
 SECONDS = 10.0  # the most one example may take, on any machine (they take milliseconds)
 COCO_KEYS = ["images", "annotations", "categories", "id", "image_id", "category_id", "bbox", "area", "iscrowd"]
@@ -244,6 +245,80 @@ def test_voc_files_of_any_shape_give_a_sound_dataset_or_one_message(tmp_path, tr
         _assert_sound(dataset)
 
 
+def _cvat(folder: Path) -> Path:
+    """A valid CVAT for images export: annotations.xml beside images/a.png."""
+    _write_image(folder / "images" / "a.png", SIZE)
+    return cvat(folder, image("a.png", '<box label="car" xtl="2" ytl="3" xbr="20" ybr="30"/>', size=SIZE))
+
+
+def _labelme(folder: Path) -> Path:
+    """A valid LabelMe set: a.json beside a.png."""
+    _write_image(folder / "a.png", SIZE)
+    labelme(folder / "a.json", [shape("rectangle", [[2, 3], [20, 30]])], "a.png", size=SIZE)
+    return folder
+
+
+@st.composite
+def cvat_trees(draw) -> bytes:
+    """A CVAT for images file whose elements are repeated, nested, dropped, given odd attribute
+    values, or nested deep."""
+    root = ET.fromstring(
+        "<annotations><version>1.1</version><meta><task><labels><label><name>car</name></label></labels></task>"
+        '</meta><image id="0" name="a.png" width="64" height="48"><box label="car" xtl="2" ytl="3" xbr="20" '
+        'ybr="30"/><polygon label="car" points="1,1;9,9;5,20"/></image></annotations>'
+    )
+    elements = list(root.iter())
+    depth = 0
+    for _ in range(draw(st.integers(1, 3))):
+        element = draw(st.sampled_from(elements))
+        kind = draw(st.sampled_from(["repeat", "nest", "drop children", "attribute", "deep"]))
+        parents = {child: parent for parent in root.iter() for child in parent}
+        if kind == "repeat" and element in parents:
+            parents[element].append(ET.fromstring(ET.tostring(element)))
+        elif kind == "nest":
+            element.append(ET.fromstring(ET.tostring(draw(st.sampled_from(elements)))))
+        elif kind == "drop children":
+            for child in list(element):
+                element.remove(child)
+        elif kind == "attribute":
+            key = draw(st.sampled_from(["name", "width", "height", "label", "xtl", "ybr", "points", "rotation"]))
+            element.set(key, draw(st.one_of(st.text(XML_CHARACTERS, max_size=8), st.sampled_from(ODD_ATTRIBUTES))))
+        elif depth == 0:
+            depth = draw(st.sampled_from([10, 1_000, 100_000]))
+            element.append(ET.Element("deep"))
+    return ET.tostring(root).replace(b"<deep />", b"<image>" * depth + b"</image>" * depth)
+
+
+ODD_ATTRIBUTES = ["-1", "1e400", "nan", "0x10", " 7 ", "1,2;3", ";;", "../a.png", "/etc/passwd", "a.png;", "1e-400"]
+
+
+@pytest.mark.slow
+@FUZZ
+@given(tree=cvat_trees())
+def test_cvat_files_of_any_shape_give_a_sound_dataset_or_one_message(tmp_path, tree):
+    folder = _export(tmp_path, "cvat", _cvat)
+    (folder / "annotations.xml").write_bytes(tree)
+    dataset = _within_contract(lambda: load_export(folder, "cvat"), folder)
+    if dataset is not None:
+        _assert_sound(dataset)
+
+
+LABELME_KEYS = ["shapes", "imagePath", "imageData", "imageWidth", "imageHeight", "label", "points", "shape_type"]
+
+
+@pytest.mark.slow
+@FUZZ
+@given(data=st.data())
+def test_labelme_files_of_any_shape_give_a_sound_dataset_or_one_message(tmp_path, data):
+    folder = _export(tmp_path, "labelme", _labelme)
+    valid = {"shapes": [shape("rectangle", [[2, 3], [20, 30]])], "imagePath": "a.png", "imageData": None}
+    valid |= {"imageHeight": SIZE[1], "imageWidth": SIZE[0]}
+    (folder / "a.json").write_text(data.draw(reshaped(valid, LABELME_KEYS)))
+    dataset = _within_contract(lambda: load_export(folder, "labelme"), folder)
+    if dataset is not None:
+        _assert_sound(dataset)
+
+
 YAML_KEYS = ["names", "path", "train", "val", "test", "nc", "download"]
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(9)
@@ -357,7 +432,7 @@ def _replace(victim: Path, kind: str, scratch: Path) -> None:
 
 PATH_KINDS = ["fifo", "socket", "folder", "empty file", "link to nothing", "link loop", "link to a device"]
 PATH_KINDS += ["link to a fifo"]
-EXPORTS = {"coco": _coco, "voc": _voc, "yolo": _yolo}
+EXPORTS = {"coco": _coco, "voc": _voc, "yolo": _yolo, "cvat": _cvat, "labelme": _labelme}
 
 
 @pytest.mark.slow

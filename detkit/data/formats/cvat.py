@@ -99,7 +99,7 @@ def load_cvat(
     image_root = ImageRoot(Path(images) if images is not None else default_images(path))
     declared = _declared_labels(node)
     not_boxes: Counter = Counter()
-    drawn = [_drawn(image, k, path, image_root, border_margin, not_boxes) for k, image in enumerate(image_nodes)]
+    drawn = [_drawn(image, k, image_root, border_margin, not_boxes) for k, image in enumerate(image_nodes)]
     names = declared or sorted({name for image in drawn for name in image.names})
     problems: list[str] = []
     left_out: list[int] = []
@@ -137,10 +137,10 @@ def _declared_labels(node: ET.Element) -> list[str]:
     return names
 
 
-def _drawn(image: ET.Element, index: int, path: Path, images: ImageRoot, margin: float, not_boxes: Counter) -> Drawn:
+def _drawn(image: ET.Element, index: int, images: ImageRoot, margin: float, not_boxes: Counter) -> Drawn:
     """One ``<image>`` element as a `Drawn` image: its file found under ``images``, its shapes as boxes."""
     name = image.get("name", "")
-    source = f"{path.name}: <image> {index} (id={image.get('id')!r}, name={name!r})"
+    source = f"<image> {index} (id={image.get('id')!r}, name={name!r})"
     problems: list[str] = []
     width, height = (_whole(image.get(key)) for key in ("width", "height"))
     if not name or (bad := file_name_problem(name)):

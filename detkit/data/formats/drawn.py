@@ -101,8 +101,13 @@ def drawn_records(
     problems go to ``problems`` and the boxes it held to ``left_out`` (as `settle_problems`
     takes them)."""
     index_of = {name: k for k, name in enumerate(class_names)}
+    first_of: dict[str, str] = {}  # file name -> the source that named it first
     for image in drawn:
         _check_fields(image, images, index_of)
+        if not image.problems and first_of.setdefault(image.file_name, image.source) != image.source:
+            image.problems.append(
+                f"image {image.file_name!r} is also {first_of[image.file_name]}; keep one annotation of each image"
+            )
     placed = [image for image in drawn if not image.problems]
     headers = image_problems([(images.path(d.file_name), d.width, d.height) for d in placed])
     for image, wrong in zip(placed, headers, strict=True):

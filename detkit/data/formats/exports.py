@@ -42,6 +42,7 @@ LOOKED_FOR = (
     "CVAT for images: annotations.xml (or <subset>.xml) with <annotations>; "
     "LabelMe: .json files with shapes and imagePath"
 )
+LABELME_DEPTH = 3  # folders under the root looked into for LabelMe's json files
 MOST_COCO_FILES = 8  # json files in a folder beyond which they are one per image (LabelMe), not COCO's
 log = logging.getLogger(__name__)
 
@@ -213,11 +214,14 @@ def _few_jsons(folder: Path) -> list[Path]:
 
 
 def _has_labelme(root: Path) -> bool:
-    """Whether LabelMe json files lie in ``root`` or in the folders in it."""
-    for pattern in ("*.json", "*/*.json"):
-        first = next((p for p in sorted(root.glob(pattern)) if not p.name.startswith(".")), None)
-        if first is not None and looks_like_labelme(first) and not looks_like_coco(first):
-            return True
+    """Whether the first json file under ``root`` (to `LABELME_DEPTH` folders down: LabelMe's
+    ``--output`` folder may nest as its images do) is LabelMe's."""
+    level = [root]
+    for _ in range(LABELME_DEPTH + 1):
+        jsons = sorted(p for folder in level for p in folder.glob("*.json") if not p.name.startswith("."))
+        if jsons:
+            return looks_like_labelme(jsons[0]) and not looks_like_coco(jsons[0])
+        level = sorted(p for folder in level for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     return False
 
 
