@@ -179,3 +179,55 @@ def ultralytics_export(folder: Path, shapes: DetectionDataset) -> Path:
     )
     (folder / "shapes.yaml").write_text(config)
     return folder
+
+
+def cvat_project_export(folder: Path, shapes: DetectionDataset) -> Path:
+    """CVAT for images 1.1 of a project, as CVAT's exporter writes it: ``annotations.xml`` (its
+    ``<meta><project>`` labels, each ``<image>`` with its ``subset``) beside
+    ``images/<subset>/<name>``; every other object a polygon, and a tag on each image."""
+    subsets = {"train": "Train", "valid": "Validation", "test": "Test"}
+    elements = []
+    for split, records in export_splits(shapes).items():
+        for record in records:
+            name, width, height, boxes = camera_image(shapes, record, folder / "images" / subsets[split])
+            shapes_xml = ['<tag label="shape" source="manual"/>']
+            for k, ((x1, y1, x2, y2), label) in enumerate(zip(boxes.tolist(), record.labels)):
+                label_name = shapes.class_names[int(label)]
+                if k % 2:
+                    points = (
+                        f"{x1:.2f},{y1:.2f};{x2:.2f},{(y1 + y2) / 2:.2f};{(x1 + x2) / 2:.2f},{y2:.2f};{x1:.2f},{y2:.2f}"
+                    )
+                    shapes_xml.append(f'<polygon label="{label_name}" source="manual" occluded="0" points="{points}"/>')
+                else:
+                    shapes_xml.append(
+                        f'<box label="{label_name}" source="manual" occluded="0" xtl="{x1:.2f}" ytl="{y1:.2f}" '
+                        f'xbr="{x2:.2f}" ybr="{y2:.2f}" z_order="0"/>'
+                    )
+            elements.append(
+                f'<image id="{len(elements)}" name="{name}" subset="{subsets[split]}" task_id="1" width="{width}" '
+                f'height="{height}">{"".join(shapes_xml)}</image>'
+            )
+    labels = "".join(f"<label><name>{n}</name><type>any</type></label>" for n in [*shapes.class_names, "shape"])
+    (folder / "annotations.xml").write_text(
+        f'<?xml version="1.0" encoding="utf-8"?>\n<annotations><version>1.1</version><meta><project><labels>{labels}'
+        f"</labels></project></meta>{''.join(elements)}</annotations>"
+    )
+    return folder
+
+
+def labelme_export(folder: Path, shapes: DetectionDataset) -> Path:
+    """LabelMe with ``--output``: ``images/<split>/`` photos and ``labels/<split>/`` jsons naming
+    them as ``../../images/<split>/<name>``; every other object a polygon."""
+    for split, records in export_splits(shapes).items():
+        for record in records:
+            name, width, height, boxes = camera_image(shapes, record, folder / "images" / split)
+            objects = []
+            for k, ((x1, y1, x2, y2), label) in enumerate(zip(boxes.tolist(), record.labels)):
+                kind = "polygon" if k % 2 else "rectangle"
+                points = [[x1, y1], [x2, (y1 + y2) / 2], [x1, y2]] if k % 2 else [[x1, y1], [x2, y2]]
+                objects.append({"label": shapes.class_names[int(label)], "points": points, "shape_type": kind})
+            document = {"version": "5.4.1", "flags": {}, "shapes": objects, "imagePath": f"../../images/{split}/{name}"}
+            document |= {"imageData": None, "imageHeight": height, "imageWidth": width}
+            (folder / "labels" / split).mkdir(parents=True, exist_ok=True)
+            (folder / "labels" / split / f"{Path(name).stem}.json").write_text(json.dumps(document))
+    return folder

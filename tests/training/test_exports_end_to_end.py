@@ -15,7 +15,14 @@ from detkit.workflows.evaluate import evaluate_run
 from detkit.workflows.options import typed
 from detkit.workflows.predict import PredictOptions, predict_images
 from tests.conftest import compose_config, compose_train
-from tests.exports import official_coco, roboflow_coco, ultralytics_export, voc_export
+from tests.exports import (
+    cvat_project_export,
+    labelme_export,
+    official_coco,
+    roboflow_coco,
+    ultralytics_export,
+    voc_export,
+)
 
 FAST = ["data=auto", "model.image_size=96", "data.module.batch_size=4", "data.module.num_workers=0"]
 FAST += ["trainer.max_epochs=1", "callbacks.dev_images.every_n_epochs=0"]
@@ -69,3 +76,18 @@ def test_train_finetune_score_analyse_diagnose_and_predict_on_each_exports_own_s
         overrides = [f"run={run.run_dir}", f"images={images}", f"out={out}"]
         predicted = predict_images(typed(PredictOptions, compose_config("predict/predict", overrides)))
         assert predicted.images == len(list((out / "drawn").glob("*.jpg"))) > 0, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("build", [cvat_project_export, labelme_export])
+def test_cvat_and_labelme_exports_train_on_their_own_splits_and_score_their_test(tmp_path, tiny_shapes, build):
+    export = build(tmp_path / build.__name__, tiny_shapes)
+    overrides = [*FAST, f"data.root={export}", "trainer.max_epochs=null", "trainer.max_steps=2"]
+    run = train(compose_train(tmp_path, overrides, tiny_shapes=False, out="run"))
+    assert set(run.metrics) == {"train_dev", "dev", "test"}, "the export's test split is scored"
+    manifests = _manifests(run.run_dir)
+    assert {name: len(m["image_ids"]) for name, m in manifests.items() if name != "train"} == {
+        "train_dev": 2,
+        "dev": 6,
+        "test": 3,
+    }, "train_dev carved from the export's 15 train images; dev and test as given"

@@ -5,8 +5,8 @@ LabelMe saves each image's shapes in a json beside the image, or in another fold
 the separator where it ran on Windows. The json files are read wherever they lie under the
 root; an image not at its ``imagePath`` is found by its base name beside the json, or by the
 json's own stem (files renamed or moved after labelling), said in one line. When every json
-lies in a folder whose name is a train / validation / test name, those are the dataset's own
-splits.
+lies in a folder named as a train / validation / test split (at any level: ``labels/train/``),
+those are the dataset's own splits.
 
 Every shape that outlines an object is read as the box that holds it: ``rectangle``,
 ``polygon``, ``oriented_rectangle``, ``circle`` (its centre and a point on its rim) and
@@ -212,7 +212,7 @@ def _is_point(value: Any) -> bool:
 
 
 def _folder_splits(paths: list[Path], folder: Path) -> list[str | None]:
-    """detkit's split of each json from the folder of the root it lies in (``train/``, ``val/``,
-    ``test/`` ...); None for a json directly in the root or in a folder of another name."""
-    parts = [path.relative_to(folder).parts if path.is_relative_to(folder) else () for path in paths]
-    return [detkit_split(p[0]) if len(p) > 1 else None for p in parts]
+    """detkit's split of each json: the first folder on its way from the root named as a split
+    (``train/``, ``val/``, ``labels/test/`` ...); None for a json in no such folder."""
+    parts = [path.relative_to(folder).parts[:-1] if path.is_relative_to(folder) else () for path in paths]
+    return [next((split for part in p if (split := detkit_split(part))), None) for p in parts]
