@@ -171,6 +171,8 @@ def test_cvat_yolo_1_1_darknet_files_read_with_their_lists(tmp_path, prefix):
         "images\\{name}",  # Label Studio before 1.16, on Windows
         "images\\1/{name}",  # with its project id
         "..\\..\\label-studio\\media\\upload\\4\\{name}",  # 1.16's "COCO with images"
+        "../media/upload/4/{name}",  # its converter (label-studio-sdk) with local uploads, on Linux
+        "/home/me/.local/share/label-studio/media/upload/4/{name}",  # an absolute path of its machine
     ],
 )
 def test_label_studio_coco_names_written_on_windows_read_the_image_of_that_name(tmp_path, caplog, written):

@@ -114,9 +114,9 @@ def default_image_root(annotations: Path, images: list[Any]) -> Path:
     if len(candidates) < 2:
         return candidates[0] if candidates else annotations.parent
     names = [
-        image["file_name"].replace("\\", "/")
+        _inside(image["file_name"].replace("\\", "/"))
         for image in images[:: max(1, len(images) // ROOT_SAMPLE)][:ROOT_SAMPLE]
-        if isinstance(image, dict) and isinstance(image.get("file_name"), str) and not escapes_root(image["file_name"])
+        if isinstance(image, dict) and isinstance(image.get("file_name"), str)
     ]
     found = [sum(os.path.isfile(os.path.join(folder, name)) for name in names) for folder in candidates]
     return candidates[found.index(max(found))]
@@ -201,12 +201,19 @@ def _read_images(data: dict[str, Any], root: Path | None, problems: list[str]) -
     return kept
 
 
+def _inside(name: str) -> str:
+    """A ``/`` file name as it can lie in the image root: itself, or its base name when it leaves the root."""
+    return name.rsplit("/", 1)[-1] if escapes_root(name) else name
+
+
 def _name_here(name: str, image_root: ImageRoot) -> str | None:
     """For a file name written on Windows (Label Studio writes ``images\\x.jpg``,
-    ``images\\1/x.jpg`` or ``..\\..\\label-studio\\media\\upload\\4\\x.jpg``): the same name
-    with ``/`` if that is here, else the image of its base name directly in the root; None for
-    any other name, or when neither is there. A ``/`` name that leaves the root is refused."""
-    if "\\" not in name:
+    ``images\\1/x.jpg`` or ``..\\..\\label-studio\\media\\upload\\4\\x.jpg``) or one that leads
+    to the exporter's own folders outside the export (Label Studio's converter writes
+    ``../media/upload/1/x.jpg`` and copies the image into ``images/``): the same name with ``/``
+    if that is here, else the image of its base name directly in the root; None for any other
+    name, or when neither is there. Nothing outside the root is read."""
+    if "\\" not in name and not escapes_root(name):
         return None
     posix = name.replace("\\", "/")
     base = posix.rsplit("/", 1)[-1]

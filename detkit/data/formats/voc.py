@@ -8,6 +8,7 @@ and partial labels live in an optional ``Annotations/<stem>.json`` sidecar.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import math
@@ -30,6 +31,7 @@ from detkit.data.formats.read_cache import cached_map_files
 from detkit.data.formats.roots import ImageRoot
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.formats.split_names import FILE_NAMES
+from detkit.data.formats.yolo import IMAGE_SUFFIXES
 from detkit.data.image_files import stored_and_shown_size
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.regular_files import read_regular
@@ -67,7 +69,9 @@ def load_voc(
         leaving = [s for s in stems if not annotation_root.holds(f"{s}.xml")]
         problems += [f"{root / 'ImageSets' / 'Main'}: image-set line {s!r} leaves Annotations/" for s in leaving]
         stems = [s for s in stems if s not in leaving]
-    stems = sorted(_xml_stems(annotations)) if stems is None else stems
+    if stems is None:
+        stems = sorted(_xml_stems(annotations))
+        _report_unannotated(images, set(stems))
     paths = [os.path.join(annotations, f"{stem}.xml") for stem in stems]  # strings: Paths cost a sixth of the time
     parsed = []
     image_root = ImageRoot(images)
@@ -110,6 +114,25 @@ def _xml_stems(folder: Path) -> list[str]:
     """The stems of the ``*.xml`` entries of ``folder`` (as ``glob("*.xml")`` finds them)."""
     with os.scandir(folder) as entries:
         return [entry.name[:-4] for entry in entries if entry.name.endswith(".xml")]
+
+
+def _report_unannotated(images: Path, stems: set[str]) -> None:
+    """One line naming how many images in ``images`` (not its subfolders) no .xml describes:
+    they are not read (LabelImg and Label Studio write no .xml for an image without objects)."""
+    with contextlib.suppress(OSError), os.scandir(images) as entries:
+        lone = [
+            e.name
+            for e in entries
+            if os.path.splitext(e.name)[1].lower() in IMAGE_SUFFIXES and os.path.splitext(e.name)[0] not in stems
+        ]
+        if lone:
+            log.info(
+                "data: %d image(s) in %s have no .xml and are not read (e.g. %s); to train on them as images "
+                "without objects, save an .xml with no <object> for each",
+                len(lone),
+                images,
+                sorted(lone)[0],
+            )
 
 
 def voc_folders(root: Path) -> tuple[Path, Path]:
