@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import time
 from datetime import timedelta
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -22,6 +24,8 @@ from detkit.training import layout
 
 STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
 AGREE_TIMEOUT = timedelta(minutes=5)  # the other nodes start within it, or the launch is broken
+EXPORT_FILES = (".json", ".yaml", ".yml", ".xml")  # data.root as an annotation file: the run is named by its stem
+GENERIC_NAMES = {"data", "dataset", "annotations", "result", "instances_default", "export", "images"}
 
 
 @functools.cache  # Hydra resolves the run directory more than once; the stamp must not move
@@ -50,13 +54,29 @@ def _stamp_of_rank_zero(host: str, port: int, rank: int) -> str:
 def register_resolvers() -> None:
     """``${detkit.run_dir:${resume},default}``: a resumed run writes into its own directory;
     ``${detkit.run_stamp:}``: a new run's time, one for every process of a launch (`run_stamp`);
-    ``${detkit.in_run:<run dir>,<name>}``: a path of the run folder's `detkit.training.layout`."""
+    ``${detkit.in_run:<run dir>,<name>}``: a path of the run folder's `detkit.training.layout`;
+    ``${detkit.run_name:<data.root>}``: `run_name`."""
     if not OmegaConf.has_resolver("detkit.run_dir"):
         OmegaConf.register_new_resolver("detkit.run_dir", run_dir)
     if not OmegaConf.has_resolver("detkit.run_stamp"):
         OmegaConf.register_new_resolver("detkit.run_stamp", run_stamp)
     if not OmegaConf.has_resolver("detkit.in_run"):
         OmegaConf.register_new_resolver("detkit.in_run", layout.in_run)
+    if not OmegaConf.has_resolver("detkit.run_name"):
+        OmegaConf.register_new_resolver("detkit.run_name", run_name)
+
+
+def run_name(root: str | None) -> str:
+    """The folder a run lands in under ``outputs/``: ``quickstart`` for the generated data, else
+    the name of the export at ``root`` (its folder, or its annotation file's stem; its parent's
+    name for a file of a generic name such as ``data.yaml``), in letters, digits, ``-``, ``_`` and ``.``."""
+    if not root:
+        return "quickstart"
+    path = Path(str(root).rstrip("/\\"))
+    name = path.stem if path.suffix.lower() in EXPORT_FILES else path.name
+    if name.lower() in GENERIC_NAMES and path.parent.name:
+        name = path.parent.name
+    return re.sub(r"[^\w.-]+", "_", name).strip("._") or "export"
 
 
 def run_dir(resume: str | None, default: str) -> str:

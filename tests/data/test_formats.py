@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from detkit.data.formats import READERS, convert_dataset
@@ -235,3 +236,35 @@ def test_voc_image_sets_choose_the_images(tmp_path):
     assert [r.file_name for r in dataset.records] == ["b.jpg"] and dataset.class_names == ["dog"]
     with pytest.raises(DatasetError, match="image set 'test' not found"):
         load_voc(root, image_set="test")
+
+
+def test_yolo_to_yolo_says_which_class_ids_change_when_an_unused_class_is_left_out(tmp_path, caplog):
+    source = tmp_path / "source"
+    _write_image(source / "images" / "a.jpg")
+    (source / "labels").mkdir()
+    (source / "labels" / "a.txt").write_text("2 0.5 0.5 0.2 0.2\n0 0.5 0.5 0.3 0.3\n")
+    (source / "data.yaml").write_text("names: [ship, buoy, car]\n")
+    with caplog.at_level(logging.INFO):
+        convert_dataset("auto", source, "yolo", tmp_path / "out")
+    assert "left out 1 class(es) no box uses: 'buoy'; the class indices after them move down ('car' 2 -> 1)" in (
+        caplog.text
+    )
+    assert yaml.safe_load((tmp_path / "out" / "data.yaml").read_text())["names"] == {0: "ship", 1: "car"}
+    assert convert_dataset("auto", source, "yolo", tmp_path / "kept", keep_empty_classes=True).num_classes == 3
+
+
+def test_voc_fields_detkit_does_not_keep_are_named_when_read(tmp_path, caplog):
+    _write_image(tmp_path / "JPEGImages" / "a.jpg")
+    (tmp_path / "Annotations").mkdir()
+    obj = "<name>cat</name><bndbox><xmin>2</xmin><ymin>3</ymin><xmax>20</xmax><ymax>25</ymax></bndbox>"
+    (tmp_path / "Annotations" / "a.xml").write_text(
+        "<annotation><filename>a.jpg</filename><size><width>40</width><height>30</height></size>"
+        f"<object>{obj}<pose>Left</pose><truncated>1</truncated><occluded>0</occluded></object>"
+        f"<object>{obj}<pose>Unspecified</pose><truncated>1</truncated><part><name>head</name></part></object>"
+        f"<object>{obj}<pose>Unspecified</pose><truncated>0</truncated><difficult>1</difficult></object></annotation>"
+    )
+    with caplog.at_level(logging.INFO):
+        dataset = load_voc(tmp_path)
+    assert len(dataset.records[0].boxes) == 3
+    assert "VOC object fields detkit does not keep: <part> (1 object(s)), <pose> (1 object(s)), " in caplog.text
+    assert "<truncated> (2 object(s)); it keeps <name>, <bndbox> and <difficult>" in caplog.text

@@ -274,3 +274,14 @@ def test_a_json_of_split_statistics_beside_a_yolo_export_is_not_taken_for_coco(t
     (root / "dataset_statistics.json").write_text(json.dumps({"images": [], "annotations": []}))
     with pytest.raises(DatasetError, match="looks like coco and yolo"):
         load_export(root)
+
+
+def test_a_class_beyond_classes_txt_is_named_with_the_list_it_is_missing_from(tmp_path):
+    _labelled(tmp_path, "a", ["2 0.5 0.5 0.2 0.2"])
+    (tmp_path / "classes.txt").write_text("ship\n")
+    with pytest.raises(
+        DatasetError,
+        match=r"classes\.txt: .*a\.txt: line 1: class 2 outside 0\.\.0: the class list "
+        r"names 1 class name; add the name or fix the line",
+    ):
+        load_export(tmp_path)

@@ -17,15 +17,26 @@ SHOWN = 5  # examples a warning lists; the count says the rest
 
 
 def drop_empty_classes(dataset: DetectionDataset) -> DetectionDataset:
-    """The dataset without the classes no box (crowd regions included) uses anywhere, said in one line."""
+    """The dataset without the classes no box (crowd regions included) uses anywhere, said in one
+    line with the classes whose index (a YOLO class id) that moves."""
     used = Counter(int(label) for record in dataset.records for label in record.labels)
     empty = [name for index, name in enumerate(dataset.class_names) if used[index] == 0]
     if not empty or len(empty) == dataset.num_classes:
         return dataset
+    kept = [name for name in dataset.class_names if name not in empty]
+    moved = [
+        f"{name!r} {dataset.class_names.index(name)} -> {k}"
+        for k, name in enumerate(kept)
+        if dataset.class_names.index(name) != k
+    ]
+    ids = (
+        f"; the class indices after them move down ({', '.join(moved[:SHOWN])}{', ...' if len(moved) > SHOWN else ''})"
+    )
     log.info(
-        "data: left out %d class(es) no box uses: %s (data.keep_empty_classes=true keeps them)",
+        "data: left out %d class(es) no box uses: %s%s (data.keep_empty_classes=true keeps them)",
         len(empty),
         ", ".join(repr(name) for name in empty),
+        ids if moved else "",
     )
     return dataset.without_classes(empty)
 

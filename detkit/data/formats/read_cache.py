@@ -34,7 +34,8 @@ from detkit.files import write_bytes_atomic
 Item, Result = TypeVar("Item"), TypeVar("Result")
 Stamp = tuple[int, int, int, int, int] | None  # device, inode, size, modification, change time (ns); None: no file
 RACY_SECONDS = 2.0  # file times are as coarse as 2 s on some file systems: an edit this close to a reading may not show
-FORMAT = 2  # bump when what a reader caches changes (2: YOLO results record whether a label file was there)
+FORMAT = 3  # bump when what a reader caches changes (2: YOLO results record whether a label file was there;
+# 3: VOC results name the object fields not kept)
 log = logging.getLogger(__name__)
 
 

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -39,6 +40,8 @@ from detkit.exceptions import DatasetError
 from detkit.files import write_text_atomic
 
 CORNERS = ("xmin", "ymin", "xmax", "ymax")
+KEPT_FIELDS = {"name", "bndbox", "difficult"}  # an object's fields a record holds (difficult: a crowd region)
+DEFAULTS = {"truncated": ("0", ""), "occluded": ("0", ""), "pose": ("unspecified", "")}  # what says nothing
 log = logging.getLogger(__name__)
 
 
@@ -106,6 +109,7 @@ def load_voc(
         records.append(record)
         ids[stem] = index
     settle_problems(problems, str(root), on_invalid, left_out)
+    _report_unkept(Counter(tag for *_, xml in parsed for tag in xml.unkept), root)
     given = {split: [ids[s] for s in split_stems if s in ids] for split, split_stems in listed.items() if split}
     return DetectionDataset(images, names, records, given_splits=given)
 
@@ -114,6 +118,18 @@ def _xml_stems(folder: Path) -> list[str]:
     """The stems of the ``*.xml`` entries of ``folder`` (as ``glob("*.xml")`` finds them)."""
     with os.scandir(folder) as entries:
         return [entry.name[:-4] for entry in entries if entry.name.endswith(".xml")]
+
+
+def _report_unkept(fields: Counter, root: Path) -> None:
+    """One line naming the object fields read but not kept (writing VOC again leaves them out)."""
+    if fields:
+        listed = ", ".join(f"<{tag}> ({count} object(s))" for tag, count in sorted(fields.items()))
+        log.info(
+            "data: %s: VOC object fields detkit does not keep: %s; it keeps <name>, <bndbox> and <difficult>, "
+            "and a VOC it writes holds those alone",
+            root,
+            listed,
+        )
 
 
 def _report_unannotated(images: Path, stems: set[str]) -> None:
@@ -236,13 +252,15 @@ class _Objects(NamedTuple):
 
 
 class _Parsed(NamedTuple):
-    """What a worker hands back of a usable xml: its image, that image's size, its objects, and
-    whether a sidecar json lies beside it."""
+    """What a worker hands back of a usable xml: its image, that image's size, its objects,
+    whether a sidecar json lies beside it, and the object fields it holds that detkit does not
+    keep (`_unkept`)."""
 
     file_name: str
     size: tuple[int, int]
     objects: _Objects
     sidecar: bool
+    unkept: tuple[str, ...] = ()
 
 
 def _parse_each(paths: Sequence[str], images: ImageRoot, margin: float) -> list[tuple[_Parsed | None, list[str]]]:
@@ -263,7 +281,7 @@ def _parse_each(paths: Sequence[str], images: ImageRoot, margin: float) -> list[
         boxes = next(well_formed) if field else None
         objects = _checked_objects(xml, margin, found) if boxes is None else _Objects(field[0], boxes, field[1])
         sidecar = os.path.lexists(os.path.splitext(xml.path)[0] + ".json")
-        results.append((_Parsed(xml.file_name, xml.size, objects, sidecar), found))
+        results.append((_Parsed(xml.file_name, xml.size, objects, sidecar, _unkept(xml.root)), found))
     return results
 
 
@@ -321,6 +339,19 @@ def _size(node: ET.Element, image: str) -> tuple[int, int]:
         return stored_and_shown_size(image)[1]
     except OSError:
         return 0, 0
+
+
+def _unkept(node: ET.Element) -> tuple[str, ...]:
+    """The object fields of a VOC annotation that say something detkit does not keep, one name
+    per object holding it: every field but ``name``, ``bndbox`` and ``difficult``, left out
+    where it holds its default (``truncated`` and ``occluded`` 0, ``pose`` Unspecified)."""
+    found = []
+    for obj in node.iterfind("object"):
+        for tag, child in _first_children(obj).items():
+            text = (child.text or "").strip()
+            if tag not in KEPT_FIELDS and (len(child) or text.lower() not in DEFAULTS.get(tag, ("",))):
+                found.append(tag)
+    return tuple(found)
 
 
 def _fields(node: ET.Element) -> tuple[list[str], list[bool], list[str]] | None:

@@ -681,7 +681,10 @@ def _line_form(fields: int, keypoint_values: int) -> str | None:
 def _checked_row(label: int, values: list[float], num_classes: int) -> list[float] | str:
     """``[class, cx, cy, w, h]``, or why the class or the box cannot be kept."""
     if not 0 <= label < num_classes:
-        return f"class {label} outside 0..{num_classes - 1} of the yaml's names"
+        listed = f"{num_classes} class name{'s' if num_classes != 1 else ''}"
+        return (
+            f"class {label} outside 0..{num_classes - 1}: the class list names {listed}; add the name or fix the line"
+        )
     if not all(math.isfinite(v) for v in values):
         return f"coordinates {values} hold NaN or infinity"
     if any(v < -TOLERANCE or v > 1 + TOLERANCE for v in values):
