@@ -32,6 +32,15 @@ def progress_bar() -> ProgressBar:
         def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
             return {k: v for k, v in super().get_metrics(trainer, pl_module).items() if k != "v_num"}
 
+        if base is RichProgressBar:  # tqdm's bar names no epoch budget
+
+            def _get_train_description(self, current_epoch: int) -> str:
+                """Rich's ``Epoch n/<max_epochs - 1>``, or under ``trainer.max_steps`` (where Lightning
+                sets max_epochs to -1, which rich would show as ``Epoch 1/-2``) ``Epoch n, steps ≤ m``."""
+                if self.trainer.max_epochs is not None and self.trainer.max_epochs < 0:
+                    return f"Epoch {current_epoch}, steps ≤ {self.trainer.max_steps}"
+                return super()._get_train_description(current_epoch)
+
     return WithoutVersion()
 
 

@@ -3,11 +3,13 @@
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import torch
+from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
 from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
 
-from detkit.training.callbacks import DevImageLogger
+from detkit.training.callbacks import DevImageLogger, progress_bar
 
 
 def test_dev_images_of_different_sizes_share_one_grid(tmp_path):
@@ -50,3 +52,16 @@ def test_a_phone_photo_is_drawn_shrunk_with_its_boxes_where_its_objects_are():
     lime = torch.tensor([0, 255, 0], dtype=torch.uint8)
     assert torch.equal(drawn[:, 200, 160], lime) and torch.equal(drawn[:, 120, 250], lime)  # the box at 1/6.3 scale
     assert drawn[:, 200, 200].sum() == 0  # inside it: the photo's own black
+
+
+@pytest.mark.parametrize(
+    ("max_epochs", "max_steps", "shown"),
+    [(-1, 20, "Epoch 1, steps ≤ 20"), (4, -1, "Epoch 1/3"), (None, -1, "Epoch 1")],
+)
+def test_the_progress_bar_names_the_epoch_budget_or_the_step_budget(max_epochs, max_steps, shown):
+    """Under trainer.max_steps Lightning sets max_epochs to -1, which rich's bar showed as ``Epoch 1/-2``."""
+    bar = progress_bar()
+    if not isinstance(bar, RichProgressBar):
+        pytest.skip("without rich, Lightning's tqdm bar names no epoch budget")
+    bar._trainer = SimpleNamespace(max_epochs=max_epochs, max_steps=max_steps)
+    assert bar._get_train_description(1).strip() == shown
