@@ -18,6 +18,7 @@ from PIL import ExifTags, Image, ImageOps
 from detkit.data.image_headers import read_header
 from detkit.data.regular_files import open_regular_file
 
+IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")  # what detkit reads as an image
 TURNED = {5, 6, 7, 8}  # EXIF orientations that swap width and height (a quarter turn, maybe mirrored)
 
 

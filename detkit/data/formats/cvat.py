@@ -37,7 +37,7 @@ from detkit.data.formats.fields import file_name_problem
 from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.formats.roots import ImageRoot
 from detkit.data.formats.split_names import detkit_split
-from detkit.data.formats.yolo import IMAGE_SUFFIXES
+from detkit.data.image_files import IMAGE_SUFFIXES
 from detkit.data.records import DetectionDataset
 from detkit.data.regular_files import read_regular
 from detkit.exceptions import DatasetError
@@ -208,9 +208,7 @@ def _file_name(name: str, subset: str | None, images: ImageRoot) -> str:
     as not found."""
     bases = [f"{subset}/{name}", name] if subset else [name]
     suffixed = (
-        []
-        if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
-        else [b + s for b in bases for s in sorted(IMAGE_SUFFIXES)]
+        [] if os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES else [b + s for b in bases for s in IMAGE_SUFFIXES]
     )
     for candidate in bases + suffixed:
         if os.path.isfile(images.path(candidate)):

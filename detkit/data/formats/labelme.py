@@ -37,8 +37,7 @@ from detkit.data.formats.fields import file_name_problem, is_number, is_whole, p
 from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.formats.roots import ImageRoot, escapes_root
 from detkit.data.formats.split_names import detkit_split
-from detkit.data.formats.yolo import IMAGE_SUFFIXES
-from detkit.data.image_files import stored_and_shown_size
+from detkit.data.image_files import IMAGE_SUFFIXES, stored_and_shown_size
 from detkit.data.records import DetectionDataset
 from detkit.exceptions import DatasetError
 
@@ -168,12 +167,10 @@ def _image_file(image_path: str, json_path: Path, folder: Path, images: ImageRoo
     here = json_path.parent.relative_to(folder).as_posix() if json_path.parent.is_relative_to(folder) else ""
     here = "" if here == "." else here + "/"
     named = os.path.normpath(here + posix).replace(os.sep, "/") if posix and not posix.startswith("/") else ""
-    stems = [here + json_path.stem + suffix for suffix in sorted(IMAGE_SUFFIXES)]
+    stems = [here + json_path.stem + suffix for suffix in IMAGE_SUFFIXES]
     candidates = [(named, "named"), (here + base, "apart"), (base, "apart")] + [(s, "apart") for s in stems]
     if images.folder != str(folder):  # data.images: the names as written, then by base name
-        candidates = [(posix, "named"), (base, "apart")] + [
-            (json_path.stem + s, "apart") for s in sorted(IMAGE_SUFFIXES)
-        ]
+        candidates = [(posix, "named"), (base, "apart")] + [(json_path.stem + s, "apart") for s in IMAGE_SUFFIXES]
     for name, how in candidates:
         if name and not escapes_root(name) and not file_name_problem(name) and os.path.isfile(images.path(name)):
             return name, how

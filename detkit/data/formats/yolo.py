@@ -40,12 +40,11 @@ from detkit.data.formats.read_cache import cached_map_files
 from detkit.data.formats.roots import is_system_folder, resolves_under
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.formats.split_names import FILE_NAMES, detkit_split
-from detkit.data.image_files import shown_size
+from detkit.data.image_files import IMAGE_SUFFIXES, shown_size
 from detkit.data.records import DetectionDataset, Record
 from detkit.exceptions import DatasetError
 from detkit.files import write_text_atomic
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 CLASSES_FILE = "classes.txt"  # LabelImg's class list, one name a line, beside its label files
 DARKNET_NAMES, DARKNET_DATA = "obj.names", "obj.data"  # Darknet's (CVAT's "YOLO 1.1"): names, and lists
 CLASS_LISTS = (CLASSES_FILE, DARKNET_NAMES)
@@ -72,7 +71,7 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
     listed = _listed_images(config, base, yaml_path)
     images = list(dict.fromkeys(path for paths in listed.values() for path in paths))  # as listed, links kept
     if not images:
-        raise DatasetError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found for it under {base}", str(yaml_path))
+        raise DatasetError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found for it under {base}", str(yaml_path))
     report_images_from_elsewhere(images, yaml_path, base if yaml_path.name in CLASS_LISTS else yaml_path.parent)
     image_root = next(
         (folder for folder in (base / "images", base) if all(_under(p, folder) for p in images)),
