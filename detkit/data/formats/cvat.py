@@ -39,7 +39,7 @@ from detkit.data.formats.roots import ImageRoot
 from detkit.data.formats.split_names import detkit_split
 from detkit.data.image_files import IMAGE_SUFFIXES
 from detkit.data.records import DetectionDataset
-from detkit.data.regular_files import read_regular
+from detkit.data.regular_files import open_regular_file, read_regular
 from detkit.exceptions import DatasetError
 
 CVAT_FILE = "annotations.xml"
@@ -54,7 +54,8 @@ def root_element(path: Path) -> str | None:
     """The name of the root element of the xml file at ``path``: ``annotations`` for CVAT,
     ``annotation`` for Pascal VOC; None when unreadable."""
     try:
-        head = read_regular(path, limits.TEXT_BYTES.value)[:HEAD_BYTES]
+        with open_regular_file(path) as file:  # a FIFO or a device is refused, never waited on
+            head = file.read(HEAD_BYTES)
     except OSError:
         return None
     head = re.sub(rb"<[?!][^>]*>", b"", head)
@@ -69,7 +70,9 @@ def cvat_files(root: Path) -> list[Path]:
     if root.is_file():
         return [root] if root.suffix.lower() == ".xml" and root_element(root) == "annotations" else []
     with os.scandir(root) as entries:
-        xml = sorted(Path(e.path) for e in entries if e.name.lower().endswith(".xml") and e.is_file())
+        xml = sorted(
+            Path(e.path) for e in entries if e.name.lower().endswith(".xml")
+        )  # unreadable: root_element says None
     if len(xml) > MOST_SUBSET_FILES:
         return []
     return [path for path in xml if root_element(path) == "annotations"]
