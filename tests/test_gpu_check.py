@@ -46,7 +46,7 @@ def test_every_section_runs_on_the_cpu(tmp_path):
     cpu = gpu_check.CPU
     steps = sections["train_step"]["rows"]
     cases = {(r["model"], r["image_size"], r["precision"]) for r in steps}
-    assert cases == set(product(gpu_check.MODELS, cpu.image_sizes, cpu.precisions))
+    assert cases == set(product(cpu.models, cpu.image_sizes, cpu.precisions))
     assert all(r["plain images/s"] > 0 and r["detkit images/s"] > 0 for r in steps)
     assert len(sections["layout"]["rows"]) == 4 and all(r["images/s"] > 0 for r in sections["layout"]["rows"])
     assert [r["workers"] for r in sections["loader"]["rows"]] == sorted({2, len(os.sched_getaffinity(0))})
