@@ -452,7 +452,7 @@ def test_a_run_stopped_by_a_signal_says_how_to_resume_and_resumes_to_the_same_re
             time.sleep(0.1)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=120)
+        process.wait(timeout=300)  # a hang guard: a loaded 2-core machine took over 120 s to stop
     stderr = process.stderr.read()
     epoch = torch.load(stopped_dir / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] + 1  # the one stopped
     assert (tmp_path / "scontrol.log").read_text() == "requeue 4242\n", stderr[-3000:]
