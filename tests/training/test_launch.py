@@ -7,7 +7,7 @@ import pytest
 from torch.distributed import TCPStore
 
 from detkit.training import launch
-from tests.conftest import free_port
+from tests.conftest import compose_config, free_port
 
 LAUNCH_KEYS = ("WORLD_SIZE", "RANK", "TORCHELASTIC_USE_AGENT_STORE", "SLURM_NTASKS", "SLURM_JOB_ID", "SLURM_STEP_ID")
 
@@ -48,3 +48,26 @@ def test_a_torchrun_worker_takes_rank_zeros_stamp_from_the_agent_store(clean_lau
     clean_launch.setenv("MASTER_ADDR", "127.0.0.1")
     clean_launch.setenv("MASTER_PORT", str(port))
     assert launch.run_stamp() == launch.run_stamp() == "2026-01-02_03-04-05"
+
+
+@pytest.mark.parametrize(
+    ("root", "name"),
+    [
+        (None, "quickstart"),  # the generated data
+        ("/data/bccd", "bccd"),
+        ("/data/bccd/", "bccd"),
+        ("x/coco128.yaml", "coco128"),
+        ("x/road signs/data.yaml", "road_signs"),  # a generic file name: its folder's
+        ("x/proj/annotations.xml", "proj"),
+        ("C:\\exports\\ships\\", "C_exports_ships"),
+        ("/", "export"),
+    ],
+)
+def test_a_run_on_an_export_lands_in_a_folder_of_the_exports_name(root, name):
+    assert launch.run_name(root) == name
+
+
+def test_the_train_config_names_the_run_after_the_export():
+    assert compose_config("train", ["data=auto", "data.root=/data/bccd"]).name == "bccd"
+    assert compose_config("train").name == "quickstart"
+    assert compose_config("train", ["data=auto", "data.root=/data/bccd", "name=mine"]).name == "mine"
