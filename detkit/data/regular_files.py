@@ -57,6 +57,16 @@ def open_regular_file(path: str | Path) -> BinaryIO:
     return file
 
 
+def read_head(path: str | Path, size: int) -> bytes | None:
+    """The first ``size`` bytes of a regular file, to tell its kind by; None when it cannot be
+    read (a FIFO or a device is refused, never waited on)."""
+    try:
+        with open_regular_file(path) as file:
+            return file.read(size)
+    except OSError:
+        return None
+
+
 def read_regular(path: str | Path, max_bytes: int | None = None) -> bytes:
     """The whole of a regular file, in one read; with ``max_bytes``, a file larger than that
     raises `FileTooLarge` before anything is read."""

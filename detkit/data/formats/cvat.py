@@ -39,7 +39,7 @@ from detkit.data.formats.roots import ImageRoot
 from detkit.data.formats.split_names import detkit_split
 from detkit.data.image_files import IMAGE_SUFFIXES
 from detkit.data.records import DetectionDataset
-from detkit.data.regular_files import open_regular_file, read_regular
+from detkit.data.regular_files import read_head, read_regular
 from detkit.exceptions import DatasetError
 
 CVAT_FILE = "annotations.xml"
@@ -53,10 +53,8 @@ ROOT_ELEMENT = re.compile(rb"<([A-Za-z_][\w.-]*)")  # the first element (declara
 def root_element(path: Path) -> str | None:
     """The name of the root element of the xml file at ``path``: ``annotations`` for CVAT,
     ``annotation`` for Pascal VOC; None when unreadable."""
-    try:
-        with open_regular_file(path) as file:  # a FIFO or a device is refused, never waited on
-            head = file.read(HEAD_BYTES)
-    except OSError:
+    head = read_head(path, HEAD_BYTES)
+    if head is None:
         return None
     head = re.sub(rb"<[?!][^>]*>", b"", head)
     match = ROOT_ELEMENT.search(head)

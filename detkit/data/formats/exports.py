@@ -28,7 +28,7 @@ from detkit.data.formats.split_names import detkit_split
 from detkit.data.formats.voc import annotation_folder, load_voc
 from detkit.data.formats.yolo import class_list, find_yolo_yaml, load_yolo, yolo_yamls
 from detkit.data.records import DetectionDataset, Record
-from detkit.data.regular_files import open_regular_file
+from detkit.data.regular_files import read_head
 from detkit.data.splits import SPLITS
 from detkit.exceptions import ConfigError, DatasetError
 
@@ -230,12 +230,8 @@ def looks_like_coco(path: Path) -> bool:
     ``images`` or ``annotations`` (Label Studio's YOLO export holds a ``notes.json`` of classes,
     others a json of split statistics with counts by those names; an unreadable file counts, for
     the reader to name what is wrong with it)."""
-    try:
-        with open_regular_file(path) as file:
-            head = file.read(1 << 20)
-    except OSError:
-        return True
-    return COCO_LISTS.search(head) is not None
+    head = read_head(path, 1 << 20)
+    return head is None or COCO_LISTS.search(head) is not None
 
 
 def _has_yolo(root: Path) -> bool:

@@ -39,7 +39,7 @@ from detkit.data.formats.roots import ImageRoot, escapes_root
 from detkit.data.formats.split_names import detkit_split
 from detkit.data.image_files import IMAGE_SUFFIXES, stored_and_shown_size
 from detkit.data.records import DetectionDataset
-from detkit.data.regular_files import open_regular_file
+from detkit.data.regular_files import read_head
 from detkit.exceptions import DatasetError
 
 OUTLINES = ("rectangle", "polygon", "oriented_rectangle", "circle", "mask")
@@ -52,12 +52,8 @@ log = logging.getLogger(__name__)
 def looks_like_labelme(path: Path | str) -> bool:
     """Whether the json at ``path`` can be LabelMe's: its first MiB names ``shapes`` or
     ``imagePath`` (an unreadable file counts, for the reader to name what is wrong with it)."""
-    try:
-        with open_regular_file(path) as file:  # a FIFO or a device is refused, never waited on
-            head = file.read(HEAD_BYTES)
-    except OSError:
-        return True
-    return any(mark in head for mark in MARKS)
+    head = read_head(path, HEAD_BYTES)
+    return head is None or any(mark in head for mark in MARKS)
 
 
 def labelme_files(root: Path) -> list[Path]:
