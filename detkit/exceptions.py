@@ -76,9 +76,29 @@ class TrainingInterrupted(DetkitError):
 
 
 def user_error_behind(error: BaseException | None) -> DetkitError | None:
-    """The `DetkitError` behind ``error``, also when Hydra's ``instantiate`` wrapped it."""
+    """The `DetkitError` behind ``error``, also when Hydra's ``instantiate`` wrapped it or a
+    DataLoader worker raised it."""
     while error is not None:
         if isinstance(error, DetkitError):
-            return error
+            return _unwrapped(error)
         error = error.__cause__
     return None
+
+
+WORKER_WRAPPED = re.compile(r"Caught \w+ in .*\nOriginal Traceback \(most recent call last\):\n")
+
+
+def _unwrapped(error: DetkitError) -> DetkitError:
+    """``error`` with its own message, where torch re-made it in the main process with the
+    worker's whole traceback as its message (``torch._utils.ExceptionWrapper``: "Caught
+    DatasetError in DataLoader worker process 0. Original Traceback ..."): the original
+    message is what the traceback's last entry says after the exception's name."""
+    text = str(error)
+    marker = f"{type(error).__module__}.{type(error).__qualname__}: "
+    at = text.rfind(marker)
+    if not WORKER_WRAPPED.match(text) or at < 0:
+        return error
+    unwrapped = type(error).__new__(type(error))
+    Exception.__init__(unwrapped, text[at + len(marker) :].rstrip("\n"))
+    unwrapped.__dict__.update(error.__dict__)
+    return unwrapped

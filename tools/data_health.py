@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from detkit.workflows.cli import run_hydra_tool
 from detkit.workflows.options import typed
+from detkit.workflows.outputs import output_folder
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -29,10 +30,10 @@ def main(cfg: DictConfig) -> None:
     if options.run:
         run = RunDir.open(options.run, options.checkpoint)
         data, model = run.data, run.config.model
-        out = Path(options.out or run.data_health_dir)
+        out = output_folder(cfg, run.data_health_dir)
     else:
         data, model = configured_data(cfg.data.module), cfg.model
-        out = Path(options.out or Path(cfg.paths.output_dir) / cfg.data.name)
+        out = output_folder(cfg, Path(cfg.paths.output_dir) / cfg.data.name)
     model_input = ModelInput(int(model.image_size), keeps_aspect_ratio(model.name, model.get("keep_aspect_ratio")))
     report = report_data_health(data, options, model_input, out)
     for name, split in report["splits"].items():

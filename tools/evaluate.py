@@ -13,8 +13,9 @@ from detkit.evaluation.coco import score_files
 from detkit.evaluation.summary import format_metrics_table
 from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic
-from detkit.training.layout import metrics_file
+from detkit.training.layout import LAYOUT, metrics_file
 from detkit.workflows.cli import run_hydra_tool
+from detkit.workflows.outputs import output_folder
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -22,7 +23,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 def main(cfg: DictConfig) -> None:
     if cfg.annotations and cfg.predictions:  # files only: no torch or Lightning to import (seconds)
         metrics = score_files(cfg.annotations, cfg.predictions, cfg.backend, cfg.partial_labels)
-        report(metrics, "predictions", Path(cfg.out or Path(cfg.predictions).parent))
+        report(metrics, "predictions", output_folder(cfg, Path(cfg.predictions).parent / LAYOUT.evaluations))
     elif cfg.run:
         from lightning.pytorch.utilities import rank_zero_only
 
@@ -31,7 +32,7 @@ def main(cfg: DictConfig) -> None:
         from detkit.workflows.evaluate import evaluate_run
 
         run = RunDir.open(cfg.run, cfg.checkpoint)
-        out = Path(cfg.out or run.evaluation_dir(cfg.split))
+        out = output_folder(cfg, run.evaluation_dir(cfg.split))
         with writing_into(run.path, out):
             metrics = evaluate_run(run, cfg.split, cfg.trainer)
             rank_zero_only(report)(metrics, cfg.split, out)

@@ -26,6 +26,7 @@ from detkit.files import write_bytes_atomic, write_text_atomic
 from detkit.models.inference import Detections
 
 DISPLAY_SIZE = 480  # longest side of a drawn image, in pixels
+JPEG_SIDE = 65_500  # libjpeg's JPEG_MAX_DIMENSION: torchvision's encode_jpeg crashes (SIGSEGV) past it
 LABEL_SIZE = 13
 COLOURS = {
     "match": "#2ca02c",
@@ -83,12 +84,13 @@ def boxes_to_draw(analysis: ErrorAnalysis, image_id: int, score_threshold: float
 
 
 def draw_image(path: Path, boxes: list[DrawnBox], longest_side: int | None = DISPLAY_SIZE) -> torch.Tensor:
-    """The image at ``path`` scaled so its longest side is ``longest_side`` (None: as it is),
-    boxes drawn: uint8 [3, H, W]."""
+    """The image at ``path`` scaled so its longest side is ``longest_side`` (None: as it is, or
+    shrunk to `JPEG_SIDE`), boxes drawn: uint8 [3, H, W]."""
     image = torch.from_numpy(read_rgb(path)).permute(2, 0, 1)
-    scale = 1.0 if longest_side is None else longest_side / max(image.shape[1:])
+    longest = max(image.shape[1:])
+    scale = (longest_side or min(longest, JPEG_SIDE)) / longest
     if scale != 1.0:
-        size = (round(image.shape[1] * scale), round(image.shape[2] * scale))
+        size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[2] * scale)))
         image = F.interpolate(image[None].float(), size=size, mode="bilinear", align_corners=False)[0]
         image = image.round().clamp(0, 255).to(torch.uint8)
     if not boxes:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
+from detkit.data import limits
 from detkit.data.image_headers import read_header
 from detkit.data.regular_files import open_regular_file
 
@@ -22,9 +23,28 @@ IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")  # 
 TURNED = {5, 6, 7, 8}  # EXIF orientations that swap width and height (a quarter turn, maybe mirrored)
 
 
-class ImageTooLarge(OSError):
-    """An image of more than twice PIL's ``MAX_IMAGE_PIXELS`` (179 megapixels), which PIL refuses
-    to open as a possible decompression bomb: unreadable, as a damaged file is."""
+# detkit bounds an image's geometry itself (`check_geometry`, from the header, before anything
+# decodes or resizes it), with limits a user can raise; PIL's own guard is a fixed size.
+Image.MAX_IMAGE_PIXELS = None
+
+
+class ImageOutOfBounds(OSError):
+    """An image with no pixels, more pixels than `limits.IMAGE_PIXELS` or sides further apart
+    than `limits.ASPECT_RATIO`: unreadable, as a damaged file is. Such sizes are decompression
+    bombs or broken headers, and a library resize or encoder meets them with a crash."""
+
+
+def check_geometry(width: int, height: int) -> None:
+    """Raise `ImageOutOfBounds` for a ``width`` x ``height`` image past detkit's limits."""
+    if width < 1 or height < 1:
+        raise ImageOutOfBounds(f"{width}x{height} pixels: an image without pixels")
+    pixels = width * height
+    if pixels > limits.IMAGE_PIXELS.value:
+        raise ImageOutOfBounds(f"{width}x{height}: {limits.IMAGE_PIXELS.exceeded(pixels)}, or tile it")
+    ratio = max(width, height) / min(width, height)
+    if ratio > limits.ASPECT_RATIO.value:
+        found = f"{width}x{height}: aspect ratio {ratio:,.0f}:1, over the limit of {limits.ASPECT_RATIO.value:,}:1"
+        raise ImageOutOfBounds(limits.ASPECT_RATIO.exceeded(found))
 
 
 def orientation(image: Image.Image) -> int:
@@ -43,15 +63,13 @@ def stored_and_shown_size(path: Path | str) -> tuple[tuple[int, int], tuple[int,
     (`read_header` for a plain JPEG or PNG, PIL for the rest: the same answers)."""
     header = read_header(path)
     if header is None:
-        try:
-            with open_regular_file(path) as file, Image.open(file) as image:
-                turn = orientation(image)
-                width, height = image.size
-        except Image.DecompressionBombError as error:  # not an OSError: readers would not catch it
-            raise ImageTooLarge(f"{error} Tile it into smaller images") from None
+        with open_regular_file(path) as file, Image.open(file) as image:
+            turn = orientation(image)
+            width, height = image.size
     else:
         width, height, turn = header
         turn = turn if turn in range(1, 9) else 1
+    check_geometry(width, height)
     return (width, height), ((height, width) if turn in TURNED else (width, height)), turn
 
 
@@ -66,6 +84,7 @@ def read_rgb(path: Path, shorter_side: int | None = None) -> np.ndarray:
     is decoded at a reduced scale first (libjpeg's DCT scaling, 1/2 to 1/8, via PIL's draft
     mode), which skips most of the decoding work for a 12-megapixel photo."""
     with open_regular_file(path) as file, Image.open(file) as image:
+        check_geometry(*image.size)
         scale = 1.0 if shorter_side is None else shorter_side / min(image.size)
         if scale < 1.0:
             image.draft(None, (math.ceil(image.width * scale), math.ceil(image.height * scale)))

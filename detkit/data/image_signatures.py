@@ -30,6 +30,7 @@ from typing import NamedTuple
 import numpy as np
 from PIL import Image, ImageFilter
 
+from detkit.data import limits
 from detkit.data.formats.read_cache import cached_map_files
 from detkit.data.image_files import read_rgb
 
@@ -54,7 +55,7 @@ class Signature(NamedTuple):
 def signatures(paths: Sequence[str]) -> list[Signature]:
     """The `Signature` of each image file, in order (in parallel; reused from the cache while a
     file is unchanged). An unreadable file gets a signature with its ``error`` and no values."""
-    settings = (REDUCED, THUMB_SIDE, DETAIL_SIGMA)
+    settings = (REDUCED, THUMB_SIDE, DETAIL_SIGMA, limits.IMAGE_PIXELS.value, limits.ASPECT_RATIO.value)
     return cached_map_files(_signatures_of, list(paths), PER_WORKER, "signatures", settings, _kept_files)
 
 
@@ -70,7 +71,7 @@ def signature_of(path: str) -> Signature:
     """One image's `Signature` (its ``error`` set, and nothing else, when it cannot be read)."""
     try:
         pixels = read_rgb(path, REDUCED)
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+    except (OSError, ValueError) as e:
         return Signature(b"", NO_THUMBNAIL, (), f"{type(e).__name__}: {e}")
     exact = hashlib.blake2b(pixels.tobytes() + repr(pixels.shape).encode(), digest_size=16).digest()
     return Signature(exact, detail_thumbnail(pixels), statistics(pixels))

@@ -52,3 +52,5 @@ YAML_VALUES = Limit("YAML_VALUES", 1_000_000, "values in a YAML file, aliases ex
 TEXT_BYTES = Limit("TEXT_BYTES", 256 * 2**20, "label, annotation or list file size in bytes")
 NESTING = Limit("NESTING", 100, "levels of nesting")  # COCO's deepest (segmentation polygons) is 4
 CATEGORIES = Limit("CATEGORIES", 100_000, "categories")  # LVIS has 1,203; ImageNet-21k 21,841
+IMAGE_PIXELS = Limit("IMAGE_PIXELS", 178_956_970, "pixels in an image")  # PIL's decompression-bomb bound (2 x 89.5 MP)
+ASPECT_RATIO = Limit("ASPECT_RATIO", 100, "ratio of an image's longer side to its shorter")  # panoramas: 2-10

@@ -41,7 +41,9 @@ class DetectionImages(torch.utils.data.Dataset):
         try:
             pixels = read_rgb(path, self.shorter_side)
         except OSError as e:
-            raise DatasetError(f"image {record.image_id}: cannot read {path} ({e})") from None
+            raise DatasetError(
+                f"image {record.image_id}: cannot read {path} ({e})", fix="replace the file or remove it"
+            ) from None
         keep = ~record.iscrowd
         boxes = record.boxes[keep]
         height, width = pixels.shape[:2]

@@ -15,7 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from detkit.exceptions import DetkitError, user_error_behind
 from detkit.training.launch import register_resolvers
 from detkit.training.quiet import silence_known_noise
-from detkit.workflows.options import check_output_apart_from_inputs, check_value_types
+from detkit.workflows.options import check_value_types
+from detkit.workflows.outputs import check_outputs
 from detkit.workflows.run_dir_checks import check_run_dir_can_be_made
 
 USAGE_ERROR = 2
@@ -63,7 +64,7 @@ def run_hydra_tool(
         started = True
         try:
             check_value_types(cfg, config_name)
-            check_output_apart_from_inputs(cfg)
+            check_outputs(cfg)
             return task(cfg)
         except Exception as error:
             user_error = user_error_behind(error) or _unwritable(error) or timed_out_waiting(error, cfg)

@@ -29,6 +29,7 @@ from detkit.training.layout import tensorboard_dir
 from detkit.training.run_dir import RunDir
 from detkit.training.run_lock import writing_into
 from detkit.workflows.learning_curve import ShareScoring, learning_curve
+from detkit.workflows.outputs import output_folder
 from detkit.workflows.prediction import device_trainer
 from detkit.workflows.split_scoring import diagnosis_images, match_split
 
@@ -121,7 +122,7 @@ def _diagnose(cfg: DiagnoseOptions, run: RunDir) -> dict[str, Any]:
             f"the data check at the start of training saw it coming: {shift}",
             *diagnosis["next_steps"],
         ]
-    out = Path(cfg.out or run.path)
+    out = output_folder(cfg, run.path)
     write_diagnosis(diagnosis, out)
     log_diagnosis(run.path, diagnosis)
     if cfg.learning_curve:

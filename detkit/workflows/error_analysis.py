@@ -29,6 +29,7 @@ from detkit.workflows.error_outputs import (
     write_label_issues,
     write_tag_summary,
 )
+from detkit.workflows.outputs import output_folder
 from detkit.workflows.prediction import predict_detections, predicting_trainer
 
 PR_THRESHOLDS = 101
@@ -49,7 +50,7 @@ def _analyse_run_errors(cfg: ErrorOptions, run: RunDir) -> Path | None:
     results = split_results(run, cfg.split, cfg.trainer)
     if results is None:
         return None
-    out = Path(cfg.out or run.errors_dir(cfg.split))
+    out = output_folder(cfg, run.errors_dir(cfg.split))
     partial_labels = run.partial_labels
     ground_truth = run.data.ground_truth(cfg.split)
     analysis = ErrorAnalysis(ground_truth, results, partial_labels)

@@ -23,6 +23,7 @@ from detkit.files import write_json_atomic
 from detkit.models.inference import Detections, detect
 from detkit.training.run_dir import RunDir
 from detkit.training.run_lock import writing_into
+from detkit.workflows.outputs import output_folder
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,7 @@ def export_run(cfg: ExportOptions) -> Exported:
     with torch.inference_mode():  # the reference: the detector as evaluate.py and predict.py run it
         eager = [detect(detector, [image])[0] for image in images]
     model = deployable(detector)
-    path = Path(cfg.out) if cfg.out else run.export_dir
-    path = path / FORMATS[cfg.format]
+    path = output_folder(cfg, run.export_dir) / FORMATS[cfg.format]
     card = _card(cfg, run, model.detector)
     with writing_into(run.path, path.parent):
         parity = _write_if_equal(model, cfg, card, path, images[0][None], image_ids, images, eager)

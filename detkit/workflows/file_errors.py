@@ -18,6 +18,7 @@ from detkit.workflows.error_outputs import (
     write_label_issues,
     write_tag_summary,
 )
+from detkit.workflows.outputs import output_folder
 
 RESULTS_SPLIT = "predictions"  # what the report calls the images scored
 
@@ -30,7 +31,7 @@ def analyse_file_errors(cfg: ErrorOptions) -> Path:
     check_error_options(cfg)
     ground_truth = checked_ground_truth(cfg.annotations, cfg.images or None)
     results = load_results(cfg.predictions, ground_truth)
-    out = Path(cfg.out or Path(cfg.predictions).parent / layout.LAYOUT.errors)
+    out = output_folder(cfg, Path(cfg.predictions).parent / layout.LAYOUT.errors)
     analysis = ErrorAnalysis(ground_truth, results, cfg.partial_labels)
     if cfg.tags:
         write_tag_summary(out, analysis, cfg.tags, cfg.mislabelled_tag)

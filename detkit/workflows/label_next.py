@@ -25,6 +25,7 @@ from detkit.files import write_bytes_atomic, write_json_atomic, write_text_atomi
 from detkit.models.features import pooled_backbone_features
 from detkit.models.inference import Detections, detect, scoring_at_least, torch_device
 from detkit.training.run_dir import RunDir
+from detkit.workflows.outputs import output_folder
 
 log = logging.getLogger(__name__)
 LABELLED_SAMPLE = 200  # training images whose features the diversity strategies count as seen
@@ -79,7 +80,7 @@ def label_next(cfg: LabelNextOptions) -> tuple[Path, list[dict[str, Any]]]:
         {"rank": rank, "file_name": records[k].file_name, "uncertainty": round(float(unsure[k]), 4)}
         for rank, k in enumerate(chosen, start=1)
     ]
-    out = Path(cfg.out or f"{Path(cfg.pool).resolve()}_label_next")
+    out = output_folder(cfg, f"{Path(cfg.pool).resolve()}_label_next")
     _write_ranking(out, rows, cfg)
     write_json_atomic(out / "prelabels.json", prelabels(pool, chosen, run.class_names, cfg.prelabel_threshold))
     write_bytes_atomic(out / "selection.png", _sheet(pool, chosen, run.class_names, cfg.prelabel_threshold))

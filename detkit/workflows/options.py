@@ -1,11 +1,9 @@
-"""A tool's options: command-line values of the defaults' types, outputs apart from inputs,
-and the typed dataclass a workflow takes (`typed`)."""
+"""A tool's options: command-line values of the defaults' types, and the typed dataclass a
+workflow takes (`typed`)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import is_dataclass
-from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
 
 import hydra
@@ -43,28 +41,6 @@ def check_value_types(cfg: DictConfig, config_name: str) -> None:
         wanted = _wanted_type(default, value)
         if wanted and value is not None:
             raise ConfigError(f"{key} must be {wanted} (its default is {default!r}), got {value!r}")
-
-
-INPUT_KEYS = ("data.root", "data.images", "images", "annotations", "predictions", "human.annotations", "model")
-
-
-def check_output_apart_from_inputs(cfg: DictConfig) -> None:
-    """Refuse ``out=`` that is an input file, or a folder the command reads data from or one
-    inside it (``data.root``, ``images``, ...): a tool's outputs would land among, or over, its inputs."""
-    out = OmegaConf.select(cfg, "out", default=None)
-    if not isinstance(out, str) or not out:
-        return
-    target = Path(out).resolve()
-    for key in INPUT_KEYS:
-        given = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
-        if not isinstance(given, str) or not given or not os.path.exists(given):
-            continue
-        source = Path(given).resolve()
-        if target == source or (source.is_dir() and target.is_relative_to(source)):
-            raise ConfigError(
-                f"out={out} is {'the' if target == source else 'inside the'} {key}={given} this command reads; "
-                "outputs never go among or over inputs: choose a folder outside it"
-            )
 
 
 def _wanted_type(default: Any, value: Any) -> str | None:

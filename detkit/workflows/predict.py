@@ -25,6 +25,7 @@ from detkit.files import write_bytes_atomic, write_json_atomic
 from detkit.models.inference import Detections, scoring_at_least
 from detkit.training.layout import predict_dir
 from detkit.training.run_lock import writing_into
+from detkit.workflows.outputs import output_folder
 
 PREDICTIONS_FILE, IMAGES_FILE, DRAWN_DIR = "predictions.json", "images.json", "drawn"
 
@@ -86,7 +87,7 @@ def predict_images(cfg: PredictOptions) -> Predicted:
         image_ids = ids_by_file_name(coco, names, str(cfg.annotations))
         category_ids = _category_ids(coco, source.class_names, str(cfg.annotations))
     dataset = image_dataset(root, paths, source.class_names, image_ids)
-    out = Path(cfg.out) if cfg.out else source.out
+    out = output_folder(cfg, source.out)
     with writing_into(source.run, out) if source.run else contextlib.nullcontext():
         detections = source.detect(dataset)
         kept = {i: scoring_at_least(d, cfg.score_threshold) for i, d in detections.items()}

@@ -143,15 +143,43 @@ def _png_header_only(path, width, height):
     )
 
 
-def test_an_image_past_pils_pixel_limit_is_named_not_a_traceback(tmp_path):
-    """A 20,000 x 20,000 image (an orthomosaic, say) is over twice PIL's limit: PIL refuses it
-    with an error that is not an OSError; every reader names it as an unreadable image."""
-    _png_header_only(tmp_path / "coco" / "images" / "huge.png", 20_000, 20_000)
-    coco = {"images": [{"id": 1, "file_name": "huge.png", "width": 20_000, "height": 20_000}]}
+GEOMETRY_PAST_LIMITS = [
+    (20_000, 20_000, "IMAGE_PIXELS", r"400,000,000 over the limit of 178,956,970"),  # an orthomosaic
+    (100_000, 1, "ASPECT_RATIO", r"aspect ratio 100,000:1, over the limit of 100:1"),  # a line-scan strip
+    (1, 101, "ASPECT_RATIO", r"aspect ratio 101:1"),
+]
+
+
+@pytest.mark.parametrize(("width", "height", "limit", "message"), GEOMETRY_PAST_LIMITS)
+def test_an_image_past_the_geometry_limits_is_named_by_every_reader(
+    tmp_path, monkeypatch, width, height, limit, message
+):
+    """An image with too many pixels, or sides too far apart, is refused from its header,
+    before anything decodes or resizes it, by every reader, with the variable that raises
+    the limit; raised, the limit lets it through."""
+    _png_header_only(tmp_path / "coco" / "images" / "huge.png", width, height)
+    coco = {"images": [{"id": 1, "file_name": "huge.png", "width": width, "height": height}]}
     (tmp_path / "coco" / "annotations.json").write_text(json.dumps({**coco, "annotations": [], "categories": []}))
-    with pytest.raises(DatasetError, match=r"huge\.png.*decompression bomb.*Tile it into smaller images"):
+    with pytest.raises(DatasetError, match=rf"huge\.png.*{message}.*DETKIT_MAX_{limit}=<larger>") as refused:
         load_coco(tmp_path / "coco" / "annotations.json")
-    _png_header_only(tmp_path / "yolo" / "images" / "huge.png", 20_000, 20_000)
+    assert "Traceback" not in str(refused.value)
+    _png_header_only(tmp_path / "yolo" / "images" / "huge.png", width, height)
     (tmp_path / "yolo" / "data.yaml").write_text("names: [cat]\n")
-    with pytest.raises(DatasetError, match=r"huge\.png: unreadable image .*decompression bomb"):
+    with pytest.raises(DatasetError, match=rf"huge\.png: unreadable image .*{message}"):
         load_yolo(tmp_path / "yolo")
+    monkeypatch.setenv(f"DETKIT_MAX_{limit}", str(10**12))
+    assert len(load_coco(tmp_path / "coco" / "annotations.json")) == 1
+
+
+def test_a_drawn_image_longer_than_a_jpeg_can_hold_is_shrunk_to_fit(tmp_path, monkeypatch):
+    """libjpeg holds sides up to 65,500 px and torchvision's encoder crashes (SIGSEGV) past
+    it: predict's drawings of longer images are shrunk to fit."""
+    from torchvision.io import decode_jpeg, encode_jpeg
+
+    from detkit.analysis.gallery import JPEG_SIDE, draw_image
+
+    monkeypatch.setenv("DETKIT_MAX_ASPECT_RATIO", "100000")
+    Image.new("RGB", (70_000, 2), (200, 10, 10)).save(tmp_path / "strip.png")
+    drawn = draw_image(tmp_path / "strip.png", [], longest_side=None)
+    assert tuple(drawn.shape) == (3, 2, JPEG_SIDE)
+    assert decode_jpeg(encode_jpeg(drawn)).shape[2] == JPEG_SIDE

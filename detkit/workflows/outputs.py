@@ -1,0 +1,113 @@
+"""Where a tool writes, kept apart from what it reads: the one check every tool's output
+folder goes through (`output_folder` for a folder a workflow chooses, `check_outputs` for the
+output keys of a command line), so that no command writes over, into or around its inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from detkit.exceptions import ConfigError
+from detkit.training import layout
+
+# What a command reads, by key: files and folders no output may be, lie inside or hold.
+INPUT_KEYS = (
+    "data.root",
+    "data.images",
+    "data.module.splits_dir",
+    "images",
+    "annotations",
+    "predictions",
+    "human.annotations",
+    "model",
+    "checkpoint",
+    "init.checkpoint",
+    "pool",
+)
+# Run folders a command reads: outputs may go inside one (that is where tools write by default),
+# never over it, around it, or into what it was trained from (its checkpoints, splits, config).
+RUN_KEYS = ("run", "resume", "runs", "sweep")
+OUTPUT_KEYS = ("out", "dst", "moved_splits", "paths.output_dir")
+
+
+def check_outputs(cfg: DictConfig) -> None:
+    """Refuse any output key of ``cfg`` (`OUTPUT_KEYS`) that overlaps an input of the command."""
+    for key in OUTPUT_KEYS:
+        out = _value(cfg, key)
+        if isinstance(out, str) and out:
+            check_apart(out, cfg, f"{key}={out}")
+
+
+def output_folder(options: Any, default: str | Path, key: str = "out") -> Path:
+    """The folder a workflow writes to: ``options.<key>`` when given, else ``default``; refused
+    (`check_apart`) when it overlaps an input of ``options``."""
+    given = _value(options, key)
+    out = Path(given) if given else Path(default)
+    check_apart(out, options, f"{key}={given}" if given else f"the default output folder {out} (or {key}=)")
+    return out
+
+
+def check_apart(out: str | Path, options: Any, named: str | None = None) -> None:
+    """Refuse ``out`` when it is, lies inside or holds an input of ``options`` (links resolved).
+    It may be, or lie inside, a run folder it reads, apart from the run's checkpoints, splits
+    and config. ``named`` is how the message names ``out`` (default ``out=<out>``)."""
+    target = Path(out).resolve()
+    runs = _runs(options)
+    for input_key, given in _inputs(options):
+        inputs = [(f"{input_key}={given}", Path(given))]
+        if given in runs and target.is_relative_to(Path(given).resolve()):
+            if target == Path(given).resolve():
+                continue
+            parts = (layout.checkpoints_dir(given), layout.splits_dir(given), layout.config_file(given))
+            inputs = [(f"{part} (of {input_key}={given})", part) for part in parts]
+        for what, path in inputs:
+            relation = _overlap(target, path.resolve())
+            if relation:
+                raise ConfigError(
+                    f"{named or f'out={out}'} {relation} {what}, which this command reads; outputs never go over, "
+                    "among or around inputs: choose a folder apart from it"
+                )
+
+
+def _overlap(target: Path, source: Path) -> str | None:
+    """How ``target`` overlaps ``source``, in words, or None."""
+    if target == source:
+        return "is"
+    if target.is_relative_to(source):
+        return "lies inside"
+    if source.is_relative_to(target):
+        return "holds"
+    return None
+
+
+def _inputs(options: Any) -> Iterator[tuple[str, str]]:
+    """``(key, path)`` of every input path ``options`` names that exists."""
+    for key in (*INPUT_KEYS, *RUN_KEYS):
+        value = _value(options, key)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for one in values:
+            if isinstance(one, str) and one and Path(one).exists():
+                yield key, one
+
+
+def _runs(options: Any) -> list[str]:
+    runs = []
+    for key in RUN_KEYS:
+        value = _value(options, key)
+        runs += [v for v in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(v, str)]
+    return [r for r in runs if Path(r).is_dir()]
+
+
+def _value(options: Any, key: str) -> Any:
+    """``key`` (dotted) of a config or a typed options dataclass, or None."""
+    if isinstance(options, DictConfig):
+        value = OmegaConf.select(options, key, default=None, throw_on_resolution_failure=False)
+        return list(value) if isinstance(value, ListConfig) else value
+    for part in key.split("."):
+        options = options.get(part) if isinstance(options, dict) else getattr(options, part, None)
+        if options is None:
+            return None
+    return options
