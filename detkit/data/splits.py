@@ -395,7 +395,22 @@ def read_manifests(directory: str | Path, dataset: DetectionDataset) -> dict[str
             f"no split manifests ({', '.join(SPLITS)}.json) here; run tools/split.py", source=str(directory)
         )
     fingerprint = dataset_fingerprint(dataset)  # hashes every box: once, not once per manifest
-    return {path.stem: _read_checked(path, fingerprint) for path in paths if path.is_file()}
+    known = {record.image_id for record in dataset.records}
+    manifests, split_of = {}, {}
+    for path in (p for p in paths if p.is_file()):
+        manifests[path.stem] = ids = _read_checked(path, fingerprint)
+        unknown = [i for i in ids if i not in known]
+        again = [i for i in ids if split_of.setdefault(i, path.stem) != path.stem]
+        if unknown or len(set(ids)) < len(ids) or again:
+            wrong = (
+                f"image ids {unknown[:5]} are not in the data"
+                if unknown
+                else f"image {again[0]} is also in {split_of[again[0]]}.json"
+                if again
+                else "an image id is listed twice"
+            )
+            raise DatasetError(f"{wrong}; make the splits again (tools/split.py, or train a new run)", source=str(path))
+    return manifests
 
 
 def _read_checked(path: Path, fingerprint: str) -> list[int]:

@@ -67,7 +67,14 @@ class ExportedModel:
 
     def detect_batch(self, images: np.ndarray) -> list[Detections]:
         """Detections of each image of ``images`` ``[B, 3, H, W]`` (an ONNX export takes B = 1)."""
-        outputs = [np.asarray(out) for out in self.run_batch(images)]
+        try:
+            outputs = [np.asarray(out) for out in self.run_batch(images)]
+        except Exception as error:  # the runtime's own types: a model that fails on its input (memory, shapes)
+            cause = " ".join(str(error).split()) or type(error).__name__
+            cause = cause if len(cause) <= 400 else "..." + cause[-400:]  # the runtime says what failed last
+            raise ConfigError(
+                f"model={self.path} failed on a {images.shape[3]}x{images.shape[2]} image ({cause}); {EXPORT_FIX}"
+            ) from None
         _check_outputs(self.path, outputs, len(self.class_names), len(images))
         boxes, scores, labels, image_index = outputs
         return [
@@ -129,8 +136,10 @@ def _onnx_runner(path: Path, device: str) -> Callable[[np.ndarray], Sequence[np.
     if kind == "cuda" or (kind == "auto" and "CUDAExecutionProvider" in available):
         providers.insert(0, ("CUDAExecutionProvider", {"device_id": index or 0}))
     _check_onnx_file(path)
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 4  # fatal only: its errors reach the user as detkit's one message
     try:
-        session = onnxruntime.InferenceSession(str(path), providers=providers)
+        session = onnxruntime.InferenceSession(str(path), options, providers=providers)
     except Exception as error:  # onnxruntime raises its own types for a file that is not a model
         raise ConfigError(f"model={path}: onnxruntime cannot load it ({error}); {EXPORT_FIX}") from None
     inputs = [i.name for i in session.get_inputs()]

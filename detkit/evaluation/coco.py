@@ -25,9 +25,9 @@ import numpy as np
 
 from detkit.data import limits
 from detkit.data.formats.coco import load_coco, load_results, results_to_array
-from detkit.data.formats.fields import parse_json, read_text
+from detkit.data.formats.fields import is_whole, parse_json, read_text
 from detkit.evaluation.partial_labels import apply_partial_labels
-from detkit.exceptions import ConfigError
+from detkit.exceptions import ConfigError, DatasetError
 
 BACKENDS = ("ultrafast_pycocotools", "pycocotools")
 DEFAULT_BACKEND = BACKENDS[0]
@@ -167,4 +167,22 @@ def checked_ground_truth(annotations: str | Path, images: str | Path | None = No
     """A COCO annotations file as written, once `load_coco` found nothing wrong with it (with
     ``images``, the folder its file names are in, the images' sizes too)."""
     load_coco(annotations, image_root=images, check_images=images is not None)
-    return parse_json(read_text(annotations, limit=limits.JSON_BYTES), str(annotations))
+    ground_truth = parse_json(read_text(annotations, limit=limits.JSON_BYTES), str(annotations))
+    _check_annotation_ids(ground_truth["annotations"], str(annotations))
+    return ground_truth
+
+
+def _check_annotation_ids(annotations: list[dict[str, Any]], source: str) -> None:
+    """Refuse annotations without a unique 64-bit 'id': the evaluators key boxes by it (training
+    needs none, so `load_coco` does not ask for it)."""
+    seen: set[int] = set()
+    for index, ann in enumerate(annotations):
+        given = ann.get("id")
+        if not is_whole(given) or given in seen:
+            wrong = "missing" if "id" not in ann else "repeated" if is_whole(given) else f"{given!r}"
+            raise DatasetError(
+                f"annotations[{index}]: id {wrong}; scoring needs a unique whole 'id' of at most 64 bits on every "
+                "annotation (tools/convert.py to=coco writes them)",
+                source=source,
+            )
+        seen.add(given)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -10,6 +12,7 @@ from detkit.exceptions import ConfigError
 from detkit.models.detectors import from_model_labels
 
 Detections = dict[str, np.ndarray]
+Sink = Callable[[dict[int, Detections]], None]  # takes detections by image id as they come
 
 
 def detect(model: nn.Module, images: list[torch.Tensor]) -> list[Detections]:

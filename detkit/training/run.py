@@ -128,7 +128,9 @@ def resumed_checkpoint(resume: str | None) -> str | None:
     restore the data order of an epoch's remaining batches)."""
     if not resume or not layout.last_checkpoint(resume).is_file():
         return None
-    return str(RunDir.resumed(resume).checkpoint)
+    run = RunDir.resumed(resume)
+    run.detector()  # a model section edited since the checkpoint: one message here, not Lightning's traceback
+    return str(run.checkpoint)
 
 
 def best_checkpoint(trainer: L.Trainer, module: DetectionModule, datamodule: DetectionDataModule) -> Path | None:

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from detkit.data.formats.documents import read_yaml_document
 from detkit.exceptions import ConfigError, DatasetError
+from detkit.training.run_schema import check_run_config
 
 # What configs/ instantiates (tests/training/test_saved_config.py checks every _target_ there
 # is listed), and the optimisers and schedulers a user may name on the command line.
@@ -42,8 +43,8 @@ OPTIMISER_MODULES = ("torch.optim.", "torch.optim.lr_scheduler.")
 
 
 def load_saved_config(path: Path) -> DictConfig:
-    """The config a run saved, its ``_target_``s checked (`check_targets`). A file that is not
-    such a config is a `ConfigError` naming it."""
+    """The config a run saved, its ``_target_``s checked (`check_targets`) and its keys
+    (`check_run_config`). A file that is not such a config is a `ConfigError` naming it."""
     try:
         data = read_yaml_document(path)
     except DatasetError as error:
@@ -57,6 +58,7 @@ def load_saved_config(path: Path) -> DictConfig:
             f"{path}: not a config detkit can read ({error}); pass a run made by tools/train.py"
         ) from None
     check_targets(data, path)
+    check_run_config(data, path)
     return config
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from detkit.exceptions import DetkitError, user_error_behind
+from detkit.exceptions import DetkitError, TrainingInterrupted, user_error_behind
+from detkit.training import layout
 from detkit.training.launch import register_resolvers
 from detkit.training.quiet import silence_known_noise
 from detkit.workflows.options import check_value_types
@@ -70,6 +73,8 @@ def run_hydra_tool(
             user_error = user_error_behind(error) or _unwritable(error) or timed_out_waiting(error, cfg)
             if user_error is None:
                 raise
+            if not isinstance(user_error, TrainingInterrupted):
+                remove_failed_start()
             print(f"error: {user_error}", file=sys.stderr)
             sys.exit(getattr(user_error, "exit_code", USAGE_ERROR))
 
@@ -79,6 +84,23 @@ def run_hydra_tool(
         if exit_.code == 1 and not started:  # Hydra has printed why the config did not compose
             sys.exit(USAGE_ERROR)
         raise
+
+
+def remove_failed_start() -> None:
+    """Leave no folder that looks like a run after a start that failed before its run began
+    (a config or data error): the run directory Hydra made is removed when it holds only what
+    Hydra and the data check wrote there (no config.yaml: the run never started)."""
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.output_subdir is None:  # a tool that writes no run directory
+        return
+    folder = Path(hydra_cfg.runtime.output_dir)
+    started_only = {hydra_cfg.output_subdir, f"{hydra_cfg.job.name}.log", layout.LAYOUT.data_health}
+    if (
+        folder.is_dir()
+        and not layout.config_file(folder).exists()
+        and {p.name for p in folder.iterdir()} <= started_only
+    ):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _unwritable(error: BaseException) -> str | None:

@@ -16,13 +16,13 @@ from detkit.data import limits
 from detkit.data.formats.coco import predictions_to_results
 from detkit.data.formats.fields import parse_json, read_text
 from detkit.data.image_folder import find_images, ids_by_file_name, image_dataset, readable_images
-from detkit.data.records import DetectionDataset
+from detkit.data.records import DetectionDataset, Record
 from detkit.data.torch_dataset import DetectionImages, collate_detections
 from detkit.data.transforms import build_transforms
 from detkit.deploy.runtime import ExportedModel
 from detkit.exceptions import ConfigError, DatasetError
-from detkit.files import write_bytes_atomic, write_json_atomic
-from detkit.models.inference import Detections, scoring_at_least
+from detkit.files import json_list_atomic, write_bytes_atomic, write_json_atomic
+from detkit.models.inference import Detections, Sink, scoring_at_least
 from detkit.training.layout import predict_dir
 from detkit.training.run_lock import writing_into
 from detkit.workflows.outputs import output_folder
@@ -60,13 +60,14 @@ class Predicted:
 @dataclass(frozen=True)
 class DetectorSource:
     """What predicts: a run's checkpoint or an exported file (``origin``, as images.json
-    records it), its classes, the default output folder, its detections of a dataset and the
-    run folder it belongs to (None for an exported file)."""
+    records it), its classes, the default output folder, ``detect`` (which hands the detections
+    of a dataset's images to a sink a batch at a time, as they come) and the run folder it
+    belongs to (None for an exported file)."""
 
     origin: dict[str, str]
     class_names: list[str]
     out: Path
-    detect: Callable[[DetectionDataset], dict[int, Detections]]
+    detect: Callable[[DetectionDataset, Sink], None]
     run: Path | None = None
 
 
@@ -74,7 +75,8 @@ def predict_images(cfg: PredictOptions) -> Predicted:
     """Run the checkpoint of ``cfg.run`` (or the exported ``cfg.model``) on ``cfg.images`` and
     write ``predictions.json`` (COCO results with score >= ``score_threshold``), ``images.json``
     (the image ids and categories they refer to) and, with ``draw``, ``drawn/<image>.jpg``
-    (detections >= ``draw_threshold``)."""
+    (detections >= ``draw_threshold``). Detections are written as they come: memory does not
+    grow with the number of images, and predictions.json appears whole when all are done."""
     if bool(cfg.run) == bool(cfg.model):
         raise ConfigError("give run=<a run directory made by tools/train.py> or model=<a file tools/export.py wrote>")
     source = exported_source(cfg) if cfg.model else checkpoint_source(cfg)
@@ -88,15 +90,20 @@ def predict_images(cfg: PredictOptions) -> Predicted:
         category_ids = _category_ids(coco, source.class_names, str(cfg.annotations))
     dataset = image_dataset(root, paths, source.class_names, image_ids)
     out = output_folder(cfg, source.out)
+    records = {record.image_id: record for record in dataset.records}
     with writing_into(source.run, out) if source.run else contextlib.nullcontext():
-        detections = source.detect(dataset)
-        kept = {i: scoring_at_least(d, cfg.score_threshold) for i, d in detections.items()}
-        results = predictions_to_results(kept, category_ids)
-        write_json_atomic(out / PREDICTIONS_FILE, results, indent=None)
+        with json_list_atomic(out / PREDICTIONS_FILE) as results:
+
+            def write(detections: dict[int, Detections]) -> None:
+                kept = {i: scoring_at_least(d, cfg.score_threshold) for i, d in detections.items()}
+                results.extend(predictions_to_results(kept, category_ids))
+                if cfg.draw:
+                    for image_id, found_here in kept.items():
+                        _draw(dataset, records[image_id], found_here, cfg.draw_threshold, out / DRAWN_DIR)
+
+            source.detect(dataset, write)
         write_json_atomic(out / IMAGES_FILE, _images_file(dataset, category_ids, source.origin))
-        if cfg.draw:
-            _draw(dataset, kept, cfg.draw_threshold, out / DRAWN_DIR)
-    return Predicted(out, len(dataset), len(results))
+    return Predicted(out, len(dataset), results.count)
 
 
 def checkpoint_source(cfg: PredictOptions) -> DetectorSource:
@@ -109,7 +116,7 @@ def checkpoint_source(cfg: PredictOptions) -> DetectorSource:
     if not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
         raise ConfigError(f"batch_size must be a whole number >= 1, got {cfg.batch_size!r}")
 
-    def detect(dataset: DetectionDataset) -> dict[int, Detections]:
+    def detect(dataset: DetectionDataset, sink: Sink) -> None:
         trainer = device_trainer(cfg.device)
         loader = torch.utils.data.DataLoader(
             DetectionImages(dataset, build_transforms(train=False)),
@@ -118,7 +125,7 @@ def checkpoint_source(cfg: PredictOptions) -> DetectorSource:
             collate_fn=collate_detections,
             pin_memory=trainer.strategy.root_device.type == "cuda",
         )
-        return predict_detections(run.detector(), loader, trainer)[0]
+        predict_detections(run.detector(), loader, trainer, sink=sink)
 
     return DetectorSource({"checkpoint": str(run.checkpoint)}, run.class_names, run.predict_dir, detect, run.path)
 
@@ -127,12 +134,11 @@ def exported_source(cfg: PredictOptions) -> DetectorSource:
     """An exported model (`detkit.deploy.runtime`), one image a call, on ``cfg.device``."""
     model = ExportedModel.open(cfg.model, cfg.device)
 
-    def detect(dataset: DetectionDataset) -> dict[int, Detections]:
+    def detect(dataset: DetectionDataset, sink: Sink) -> None:
         images = DetectionImages(dataset)
-        found = {}
-        for image, target in (images[i] for i in range(len(images))):
-            found[target["image_id"]] = model.detect(image.numpy())
-        return found
+        for index in range(len(images)):
+            image, target = images[index]
+            sink({target["image_id"]: model.detect(image.numpy())})
 
     return DetectorSource({"model": str(model.path)}, model.class_names, predict_dir(model.path.parent), detect)
 
@@ -160,10 +166,7 @@ def _images_file(dataset: DetectionDataset, category_ids: list[int], origin: dic
     return {**origin, "root": str(dataset.root), "images": images, "categories": categories}
 
 
-def _draw(dataset: DetectionDataset, detections: dict[int, Detections], threshold: float, out: Path) -> None:
-    for record in dataset.records:
-        boxes = detection_boxes(scoring_at_least(detections[record.image_id], threshold), dataset.class_names)
-        drawn = draw_image(dataset.image_path(record), boxes, longest_side=None)
-        write_bytes_atomic(
-            (out / record.file_name).with_suffix(".jpg"), encode_jpeg(drawn, quality=90).numpy().tobytes()
-        )
+def _draw(dataset: DetectionDataset, record: Record, detections: Detections, threshold: float, out: Path) -> None:
+    boxes = detection_boxes(scoring_at_least(detections, threshold), dataset.class_names)
+    drawn = draw_image(dataset.image_path(record), boxes, longest_side=None)
+    write_bytes_atomic((out / record.file_name).with_suffix(".jpg"), encode_jpeg(drawn, quality=90).numpy().tobytes())

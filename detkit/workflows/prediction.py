@@ -15,20 +15,21 @@ import torch
 from torch import nn
 
 from detkit.evaluation.gather import gather_by_image
-from detkit.models.inference import Detections, detect, torch_device
+from detkit.models.inference import Detections, Sink, detect, torch_device
 from detkit.training.quiet import silence_known_noise
 from detkit.training.trainers import instantiate_trainer
 
 
 class Predictor(L.LightningModule):
-    """``model`` under ``trainer.predict``: keeps each image's detections and the seconds the
-    forward passes took (with ``warm_up``, the first batch first runs once untimed, so that
-    lazy set-up is not counted)."""
+    """``model`` under ``trainer.predict``: keeps each image's detections (or, with ``sink``,
+    hands each batch's to it and keeps none) and the seconds the forward passes took (with
+    ``warm_up``, the first batch first runs once untimed, so that lazy set-up is not counted)."""
 
-    def __init__(self, model: nn.Module, warm_up: bool = False) -> None:
+    def __init__(self, model: nn.Module, warm_up: bool = False, sink: Sink | None = None) -> None:
         super().__init__()
         self.model = model
         self.warm_up = warm_up
+        self.sink = sink
         self.detections: dict[int, Detections] = {}
         self.forward_seconds = 0.0
         self._local: dict[int, Detections] = {}
@@ -45,18 +46,23 @@ class Predictor(L.LightningModule):
         started = time.perf_counter()
         found = detect(self.model, images)  # ends on the host: the device has finished
         self.forward_seconds += time.perf_counter() - started
-        self._local.update(zip((int(target["image_id"]) for target in targets), found))
+        by_image = dict(zip((int(target["image_id"]) for target in targets), found))
+        if self.sink is None:
+            self._local.update(by_image)
+        else:
+            self.sink(by_image)
 
     def on_predict_epoch_end(self) -> None:
         self.detections, self._local = gather_by_image(self._local), {}
 
 
 def predict_detections(
-    model: nn.Module, loader: Iterable, trainer: L.Trainer, warm_up: bool = False
+    model: nn.Module, loader: Iterable, trainer: L.Trainer, warm_up: bool = False, sink: Sink | None = None
 ) -> tuple[dict[int, Detections], float]:
     """``model``'s detections of every image ``loader`` yields, by image id, on every process,
-    and the seconds this process's forward passes took."""
-    predictor = Predictor(model, warm_up)
+    and the seconds this process's forward passes took. With ``sink`` (one process), each
+    batch's detections go to it as they come and none are returned: memory stays flat."""
+    predictor = Predictor(model, warm_up, sink)
     trainer.predict(predictor, dataloaders=loader, return_predictions=False)
     return predictor.detections, predictor.forward_seconds
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.split_report import summarize_splits, write_splits
-from detkit.data.splits import read_manifest, split_dataset
+from detkit.data.splits import read_manifest, read_manifests, split_dataset
 from detkit.exceptions import ConfigError, DatasetError
 
 FOUR = {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1}
@@ -221,3 +221,24 @@ def test_a_split_that_would_hold_no_image_is_refused():
         write_splits(by_name, "/nonexistent/out", {"fractions": FOUR, "group_regex": "^img"}, seed=0)
     alone = {"train": 1.0, "train_dev": 0.0, "dev": 0.0, "test": 0.0}
     assert split_dataset(dataset, alone, seed=0)["dev"] == [], "a split asked at 0 may be empty"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda dev, train: [*dev, 10**9], r"image ids \[1000000000\] are not in the data"),
+        (lambda dev, train: [*dev, -(2**63)], r"image ids \[-9223372036854775808\] are not in the data"),
+        (lambda dev, train: dev + dev[:1], "an image id is listed twice"),
+        (lambda dev, train: dev + train[:1], r"image \d+ is also in (dev|train)\.json"),
+    ],
+)
+def test_manifests_edited_to_name_other_images_are_refused(tmp_path, tiny_shapes, edit, message):
+    """A manifest whose data fingerprint still matches but whose ids were edited (unknown ids,
+    an id twice, an image in two splits: a leak of dev into train) is named, never read."""
+    write_splits(tiny_shapes, tmp_path, {"fractions": FOUR}, seed=0)
+    dev, train = (json.loads((tmp_path / f"{name}.json").read_text()) for name in ("dev", "train"))
+    dev["image_ids"] = edit(dev["image_ids"], train["image_ids"])
+    (tmp_path / "dev.json").write_text(json.dumps(dev))
+    with pytest.raises(DatasetError, match=message) as refused:
+        read_manifests(tmp_path, tiny_shapes)
+    assert "make the splits again" in str(refused.value)

@@ -91,3 +91,34 @@ def test_a_fifo_as_the_model_or_its_sidecar_is_named(tmp_path, victim):
     os.mkfifo(tmp_path / victim)
     with pytest.raises(ConfigError, match="a FIFO"):
         ExportedModel.open(tmp_path / "model.onnx")
+
+
+def _huge(model, where):
+    """``model`` made to need 4 TB: an initializer declaring it (``load``) or a node making it
+    on every image (``run``)."""
+    if where == "load":
+        tensor = model.graph.initializer[0]
+        tensor.ClearField("float_data")
+        tensor.dims[:] = [1 << 20, 1 << 20]
+        tensor.raw_data = bytes(16)
+        return
+    model.graph.initializer.append(helper.make_tensor("shape", TensorProto.INT64, [2], [1 << 20, 1 << 20]))
+    model.graph.node.insert(0, helper.make_node("ConstantOfShape", ["shape"], ["big"]))
+    model.graph.node.append(helper.make_node("ReduceSum", ["big"], ["big_sum"]))
+    model.graph.output.append(helper.make_tensor_value_info("big_sum", TensorProto.FLOAT, None))
+
+
+@pytest.mark.parametrize("where", ["load", "run"])
+def test_a_model_with_a_huge_tensor_is_one_message_and_quiet(tmp_path, capfd, where):
+    """A tensor of 4 TB, declared or made while running: onnxruntime's error becomes one
+    message naming the model, and onnxruntime prints nothing of its own."""
+    import onnx
+
+    path = _onnx(tmp_path / "model.onnx")
+    model = onnx.load(str(path))
+    _huge(model, where)
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(ConfigError, match=f"model={path}.*4398046511104") as refused:
+        ExportedModel.open(path).detect(np.zeros((3, 8, 8), dtype=np.float32))
+    assert "\n" not in str(refused.value)
+    assert capfd.readouterr().err == ""

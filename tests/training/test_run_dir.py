@@ -17,7 +17,9 @@ MODEL |= {"num_classes": 2, "image_size": 64}
 def _run(folder, classes_in_checkpoint=True):
     """A run folder as tools/train.py leaves one: config.yaml, checkpoints/{best,last}.ckpt."""
     model = build_detector("ssdlite320_mobilenet_v3_large", num_classes=2, image_size=64)
-    config = {"model": MODEL, "data": {"class_names": ["cat", "dog"]}, "evaluation": {}}
+    source = {"_target_": "detkit.data.shapes.load_shapes", "_partial_": True}
+    data = {"name": "shapes", "class_names": ["cat", "dog"], "module": {"source": source, "batch_size": 2}}
+    config = {"seed": 0, "model": MODEL, "data": data, "evaluation": {"backend": "pycocotools"}, "trainer": {}}
     (folder / "checkpoints").mkdir(parents=True)
     OmegaConf.save(config, folder / "config.yaml")
     for name, scale in (("best", 1.0), ("last", 2.0)):

@@ -229,7 +229,7 @@ def _image_field_problem(image: dict[str, Any]) -> str | None:
     if missing:
         return f"missing {missing}"
     if not is_whole(image["id"]):
-        return f"id must be a whole number, got {image['id']!r}"
+        return f"id must be a whole number of at most 64 bits, got {image['id']!r}"
     if not isinstance(image["file_name"], str) or not image["file_name"]:
         return f"file_name must be a non-empty string, got {image['file_name']!r}"
     if bad_name := file_name_problem(image["file_name"]):
@@ -463,7 +463,7 @@ def _result_problem(det: Any, image_ids: set[Any], category_ids: set[Any]) -> st
     if not isinstance(det, dict) or not {"image_id", "category_id", "bbox", "score"} <= det.keys():
         return "needs image_id, category_id, bbox [x, y, w, h] and score"
     if not (is_whole(det["image_id"]) and is_whole(det["category_id"])):
-        return "image_id and category_id must be whole numbers"
+        return "image_id and category_id must be whole numbers of at most 64 bits"
     box = det["bbox"]
     if not (isinstance(box, list) and len(box) == 4 and all(is_number(v) for v in box)):
         return f"bbox must be [x, y, width, height] finite numbers, got {box!r}"

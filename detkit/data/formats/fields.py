@@ -109,9 +109,12 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+WHOLE_BITS = 64  # numpy, pycocotools and its fast backend hold ids as 64-bit integers
+
+
 def is_whole(value: Any) -> bool:
-    """An int that is not a bool: what ids and pixel sizes must be."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An int that is not a bool and fits in 64 bits: what ids and pixel sizes must be."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
 
 
 def file_name_problem(name: str) -> str | None:
