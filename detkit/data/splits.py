@@ -418,7 +418,10 @@ def _read_checked(path: Path, fingerprint: str) -> list[int]:
         raise DatasetError("split manifest not found; make splits first or fix data.splits_dir", source=str(path))
     from detkit.data.formats.fields import is_whole, parse_json, read_text  # formats imports this module
 
-    manifest = parse_json(read_text(path), str(path))
+    try:
+        manifest = parse_json(read_text(path), str(path))
+    except ValueError as error:  # not JSON, not UTF-8, nested too deep
+        raise DatasetError(f"not a split manifest ({error}); make splits again", source=str(path)) from None
     ids = manifest.get("image_ids") if isinstance(manifest, dict) else None
     if not (isinstance(ids, list) and all(is_whole(i) for i in ids)):
         raise DatasetError(

@@ -19,7 +19,7 @@ from detkit.training import layout
 from detkit.training.launch import register_resolvers
 from detkit.training.quiet import silence_known_noise
 from detkit.workflows.options import check_value_types
-from detkit.workflows.outputs import check_outputs
+from detkit.workflows.outputs import check_outputs, remove_new_outputs
 from detkit.workflows.run_dir_checks import check_run_dir_can_be_made
 
 USAGE_ERROR = 2
@@ -74,6 +74,7 @@ def run_hydra_tool(
             if user_error is None:
                 raise
             if not isinstance(user_error, TrainingInterrupted):
+                remove_new_outputs()
                 remove_failed_start()
             print(f"error: {user_error}", file=sys.stderr)
             sys.exit(getattr(user_error, "exit_code", USAGE_ERROR))

@@ -4,6 +4,8 @@ output keys of a command line), so that no command writes over, into or around i
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,14 +33,20 @@ INPUT_KEYS = (
 # never over it, around it, or into what it was trained from (its checkpoints, splits, config).
 RUN_KEYS = ("run", "resume", "runs", "sweep")
 OUTPUT_KEYS = ("out", "dst", "moved_splits", "paths.output_dir")
+# The output folders this command chose that did not exist before it: a command that fails
+# removes them (`remove_new_outputs`), so that nothing half-made is left behind.
+_new_outputs: list[Path] = []
 
 
 def check_outputs(cfg: DictConfig) -> None:
-    """Refuse any output key of ``cfg`` (`OUTPUT_KEYS`) that overlaps an input of the command."""
+    """Refuse any output key of ``cfg`` (`OUTPUT_KEYS`) that overlaps an input of the command;
+    the command's outputs are counted from here (`remove_new_outputs`)."""
+    _new_outputs.clear()
     for key in OUTPUT_KEYS:
         out = _value(cfg, key)
         if isinstance(out, str) and out:
             check_apart(out, cfg, f"{key}={out}")
+            _note(Path(out))
 
 
 def output_folder(options: Any, default: str | Path, key: str = "out") -> Path:
@@ -47,29 +55,50 @@ def output_folder(options: Any, default: str | Path, key: str = "out") -> Path:
     given = _value(options, key)
     out = Path(given) if given else Path(default)
     check_apart(out, options, f"{key}={given}" if given else f"the default output folder {out} (or {key}=)")
+    _note(out)
     return out
+
+
+def remove_new_outputs() -> None:
+    """Remove the output folders this command made (none existed before it): called when it
+    fails, so that a failed command leaves no partial output."""
+    for folder in _new_outputs:
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+    _new_outputs.clear()
+
+
+def _note(out: Path) -> None:
+    if not os.path.lexists(out):
+        _new_outputs.append(out)
 
 
 def check_apart(out: str | Path, options: Any, named: str | None = None) -> None:
     """Refuse ``out`` when it is, lies inside or holds an input of ``options`` (links resolved).
     It may be, or lie inside, a run folder it reads, apart from the run's checkpoints, splits
     and config. ``named`` is how the message names ``out`` (default ``out=<out>``)."""
-    target = Path(out).resolve()
+    target = _real(out)
     runs = _runs(options)
     for input_key, given in _inputs(options):
         inputs = [(f"{input_key}={given}", Path(given))]
-        if given in runs and target.is_relative_to(Path(given).resolve()):
-            if target == Path(given).resolve():
+        if given in runs and target.is_relative_to(_real(given)):
+            if target == _real(given):
                 continue
             parts = (layout.checkpoints_dir(given), layout.splits_dir(given), layout.config_file(given))
             inputs = [(f"{part} (of {input_key}={given})", part) for part in parts]
         for what, path in inputs:
-            relation = _overlap(target, path.resolve())
+            relation = _overlap(target, _real(path))
             if relation:
                 raise ConfigError(
                     f"{named or f'out={out}'} {relation} {what}, which this command reads; outputs never go over, "
                     "among or around inputs: choose a folder apart from it"
                 )
+
+
+def _real(path: str | Path) -> Path:
+    """``path`` with its links resolved, as far as they lead (a loop ends where it loops:
+    ``Path.resolve`` raises there)."""
+    return Path(os.path.realpath(path))
 
 
 def _overlap(target: Path, source: Path) -> str | None:

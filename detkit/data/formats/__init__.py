@@ -53,7 +53,7 @@ def convert_dataset(
         raise ConfigError(f"unknown format {source_format!r}; choose one of {['auto', *READERS]}")
     if target_format not in WRITERS:
         raise ConfigError(f"to={target_format!r}: detkit writes {sorted(WRITERS)}; choose one of them")
-    src, dst = Path(src).resolve(), Path(dst).resolve()
+    src, dst = Path(os.path.realpath(src)), Path(os.path.realpath(dst))  # a link loop stays a path: named below
     check_input_path(src, "data.root", "point it at the dataset to convert")
     if dst.exists():
         raise ConfigError(f"dst={dst} already exists; choose a new folder (inputs are never overwritten)")
