@@ -110,6 +110,7 @@ def test_a_resume_of_a_run_another_process_writes_is_refused_before_anything_is_
             ["annotations={data}/annotations.json", "predictions={data}/results.json", "out={data}/results.json"],
         ),
         ("split", ["data=coco", "data.root={data}", "out={data}/splits"]),
+        ("split", ["data=coco", "data.root={data}/train.json", "out={data}"]),  # it would write train.json there
         ("predict", ["model={data}/model.onnx", "images={data}/images", "out={data}/images/drawn"]),
     ],
 )
@@ -119,6 +120,7 @@ def test_an_output_among_the_inputs_is_refused(run_tool_here, tmp_path, tool, ar
     data = tmp_path / "data"
     data.mkdir()
     _coco(data)
+    (data / "train.json").write_text((data / "annotations.json").read_text())
     (data / "results.json").write_text("[]")
     before = {p: p.read_bytes() for p in data.rglob("*") if p.is_file()}
     arguments = [a.format(data=data) for a in arguments]
