@@ -90,6 +90,7 @@ def _train(cfg: DictConfig, run_dir: Path, stage: Stage) -> TrainedRun:
     L.seed_everything(cfg.seed, workers=True)
     if OmegaConf.select(cfg, "init.checkpoint", default=None):
         init_run(cfg.init.checkpoint)  # a wrong path fails before the data loads
+    resumed = resumed_checkpoint(cfg.get("resume"))  # and a checkpoint that does not fit, before anything is written
     datamodule = build_datamodule(cfg)
     check_data_at_start(cfg, datamodule.data, run_dir)
     module = build_module(cfg)
@@ -97,7 +98,6 @@ def _train(cfg: DictConfig, run_dir: Path, stage: Stage) -> TrainedRun:
     trainer = stage.trainer = build_trainer(cfg, run_dir)
     log_each_epoch_at_least_once(trainer, datamodule)
     report_batch_size(trainer, datamodule.batch_size, cfg.optimizer.get("lr"))
-    resumed = resumed_checkpoint(cfg.get("resume"))
     save_config(cfg, run_dir)
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=resumed, weights_only=True)
@@ -370,6 +370,7 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
     changed = OmegaConf.from_dotlist([o.lstrip("+~") for o in values])
     saved = saved_config(cfg.resume)  # train() reads the checkpoint
     merged = OmegaConf.merge(saved, changed)
+    merged = moved_run_paths(merged, str(saved.paths.output_dir), str(cfg.paths.output_dir))
     merged.paths = cfg.paths  # where the run is now, not where its config says it was (a copied run)
     check_epochs_left(merged, Path(cfg.resume))
     for key in ("module", "callbacks"):  # runs saved before these were configs continue with today's
@@ -379,6 +380,25 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
         merged.finetune._target_ = cfg.finetune._target_
     merged.resume = cfg.resume
     return merged
+
+
+def moved_run_paths(cfg: DictConfig, was: str, now: str) -> DictConfig:
+    """``cfg`` with every path inside the run's old folder ``was`` (its split manifests) moved
+    into ``now``: a copied or moved run continues where it is, and never writes into the folder
+    it was copied from."""
+    if was == now:
+        return cfg
+
+    def moved(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: moved(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [moved(value) for value in node]
+        if isinstance(node, str) and (node == was or node.startswith(f"{was}/")):
+            return now + node[len(was) :]
+        return node
+
+    return OmegaConf.create(moved(OmegaConf.to_container(cfg)))
 
 
 def check_epochs_left(cfg: DictConfig, run: Path) -> None:

@@ -14,7 +14,7 @@ from torchvision.io import encode_jpeg
 from detkit.analysis.gallery import detection_boxes, draw_image
 from detkit.data import limits
 from detkit.data.formats.coco import predictions_to_results
-from detkit.data.formats.fields import parse_json, read_text
+from detkit.data.formats.fields import is_whole, parse_json, read_text
 from detkit.data.image_folder import find_images, ids_by_file_name, image_dataset, readable_images
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.torch_dataset import DetectionImages, collate_detections
@@ -144,10 +144,23 @@ def exported_source(cfg: PredictOptions) -> DetectorSource:
 
 
 def _read_coco(path: Path) -> dict:
+    """The COCO json ``annotations=`` names: its images (a whole ``id`` and a ``file_name``
+    each) and categories (a whole ``id`` and a ``name`` each) are what predict uses."""
     try:
-        return parse_json(read_text(path, limit=limits.JSON_BYTES), str(path))
+        coco = parse_json(read_text(path, limit=limits.JSON_BYTES), str(path))
     except ValueError as error:
         raise DatasetError(f"cannot read a COCO json ({error})", source=str(path)) from None
+    for key, name in (("images", "file_name"), ("categories", "name")):
+        entries = coco.get(key) if isinstance(coco, dict) else None
+        if not (isinstance(entries, list) and all(_has_id_and(entry, name) for entry in entries)):
+            raise DatasetError(
+                f"not a COCO json: '{key}' must be a list of objects with a whole 'id' and a '{name}'", source=str(path)
+            )
+    return coco
+
+
+def _has_id_and(entry: object, name: str) -> bool:
+    return isinstance(entry, dict) and is_whole(entry.get("id")) and isinstance(entry.get(name), str)
 
 
 def _category_ids(coco: dict, class_names: list[str], source: str) -> list[int]:

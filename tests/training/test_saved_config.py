@@ -76,3 +76,23 @@ def test_a_saved_config_that_is_not_a_mapping_or_too_deep_is_one_message(tmp_pat
         path.write_text(text)
         with pytest.raises(ConfigError, match=message):
             load_saved_config(path)
+
+
+def test_a_copied_run_continues_with_every_path_inside_it_moved():
+    """A run copied elsewhere and resumed writes its split manifests into the copy, never into
+    the folder it was copied from (its saved config names that folder's paths)."""
+    from omegaconf import OmegaConf
+
+    from detkit.training.run import moved_run_paths
+
+    saved = OmegaConf.create(
+        {
+            "paths": {"output_dir": "/old/run"},
+            "data": {"module": {"manifest_dir": "/old/run/splits", "splits_dir": "/old/run-elsewhere"}},
+            "names": ["/old/run", "/old/runs/x"],
+        }
+    )
+    moved = moved_run_paths(saved, "/old/run", "/new/copy")
+    assert moved.data.module.manifest_dir == "/new/copy/splits"
+    assert moved.data.module.splits_dir == "/old/run-elsewhere", "a sibling folder whose name starts alike stays"
+    assert list(moved.names) == ["/new/copy", "/old/runs/x"] and moved.paths.output_dir == "/new/copy"
