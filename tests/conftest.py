@@ -128,6 +128,18 @@ def compose_train(
     return compose_config(config_name, [*base, *overrides])
 
 
+def run_config(class_names=("cat", "dog"), **sections) -> dict:
+    """The smallest config.yaml a run folder may hold (`detkit.training.run_schema`), with
+    ``sections`` merged over it: for tests that make run folders by hand."""
+    source = {"_target_": "detkit.data.shapes.load_shapes", "_partial_": True}
+    data = {"name": "shapes", "class_names": list(class_names), "module": {"source": source, "batch_size": 2}}
+    model = {"name": "ssdlite320_mobilenet_v3_large", "image_size": 64}
+    config = {"seed": 0, "data": data, "model": model, "evaluation": {"backend": "pycocotools"}, "trainer": {}}
+    for name, section in sections.items():
+        config[name] = {**config.get(name, {}), **section}
+    return config
+
+
 def noisy_detections(ground_truth: dict, category_ids: list[int], seed: int = 0) -> list[dict]:
     """COCO results for ``ground_truth``: near-misses of every box (a fifth with a random
     class) and a stray box of every class on every image, with random scores."""

@@ -12,14 +12,14 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from detkit.exceptions import DetkitError, TrainingInterrupted, user_error_behind
 from detkit.training import layout
 from detkit.training.launch import register_resolvers
 from detkit.training.quiet import silence_known_noise
 from detkit.workflows.options import check_value_types
-from detkit.workflows.outputs import check_outputs, remove_new_outputs
+from detkit.workflows.outputs import PATH_KEYS, check_outputs, forget_new_outputs, remove_new_outputs
 from detkit.workflows.run_dir_checks import check_run_dir_can_be_made
 
 USAGE_ERROR = 2
@@ -65,9 +65,10 @@ def run_hydra_tool(
     def main(cfg: DictConfig) -> Any:
         nonlocal started
         started = True
+        forget_new_outputs()
         try:
             check_value_types(cfg, config_name)
-            check_outputs(cfg)
+            check_outputs(_path_values(cfg))
             return task(cfg)
         except Exception as error:
             user_error = user_error_behind(error) or _unwritable(error) or timed_out_waiting(error, cfg)
@@ -85,6 +86,12 @@ def run_hydra_tool(
         if exit_.code == 1 and not started:  # Hydra has printed why the config did not compose
             sys.exit(USAGE_ERROR)
         raise
+
+
+def _path_values(cfg: DictConfig) -> dict[str, Any]:
+    """The command line's paths `check_outputs` looks at, by dotted key, as plain values."""
+    values = {key: OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False) for key in PATH_KEYS}
+    return {key: list(value) if isinstance(value, ListConfig) else value for key, value in values.items()}
 
 
 def remove_failed_start() -> None:

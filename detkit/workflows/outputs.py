@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
-
-from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from detkit.exceptions import ConfigError
 from detkit.training import layout
@@ -33,15 +31,15 @@ INPUT_KEYS = (
 # never over it, around it, or into what it was trained from (its checkpoints, splits, config).
 RUN_KEYS = ("run", "resume", "runs", "sweep")
 OUTPUT_KEYS = ("out", "dst", "moved_splits", "paths.output_dir")
+PATH_KEYS = (*INPUT_KEYS, *RUN_KEYS, *OUTPUT_KEYS)  # what `check_outputs` reads of a command line
 # The output folders this command chose that did not exist before it: a command that fails
 # removes them (`remove_new_outputs`), so that nothing half-made is left behind.
 _new_outputs: list[Path] = []
 
 
-def check_outputs(cfg: DictConfig) -> None:
-    """Refuse any output key of ``cfg`` (`OUTPUT_KEYS`) that overlaps an input of the command;
-    the command's outputs are counted from here (`remove_new_outputs`)."""
-    _new_outputs.clear()
+def check_outputs(cfg: dict[str, Any]) -> None:
+    """Refuse any output key of a command line (``cfg``: `PATH_KEYS`' values, dotted keys) that
+    overlaps an input of the command."""
     for key in OUTPUT_KEYS:
         out = _value(cfg, key)
         if isinstance(out, str) and out:
@@ -57,6 +55,11 @@ def output_folder(options: Any, default: str | Path, key: str = "out") -> Path:
     check_apart(out, options, f"{key}={given}" if given else f"the default output folder {out} (or {key}=)")
     _note(out)
     return out
+
+
+def forget_new_outputs() -> None:
+    """Start a command's count of the output folders it makes (one process may run several)."""
+    _new_outputs.clear()
 
 
 def remove_new_outputs() -> None:
@@ -116,7 +119,7 @@ def _inputs(options: Any) -> Iterator[tuple[str, str]]:
     """``(key, path)`` of every input path ``options`` names that exists."""
     for key in (*INPUT_KEYS, *RUN_KEYS):
         value = _value(options, key)
-        values = value if isinstance(value, (list, tuple)) else [value]
+        values = value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
         for one in values:
             if isinstance(one, str) and one and Path(one).exists():
                 yield key, one
@@ -126,15 +129,16 @@ def _runs(options: Any) -> list[str]:
     runs = []
     for key in RUN_KEYS:
         value = _value(options, key)
-        runs += [v for v in (value if isinstance(value, (list, tuple)) else [value]) if isinstance(v, str)]
+        values = value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+        runs += [v for v in values if isinstance(v, str)]
     return [r for r in runs if Path(r).is_dir()]
 
 
 def _value(options: Any, key: str) -> Any:
-    """``key`` (dotted) of a config or a typed options dataclass, or None."""
-    if isinstance(options, DictConfig):
-        value = OmegaConf.select(options, key, default=None, throw_on_resolution_failure=False)
-        return list(value) if isinstance(value, ListConfig) else value
+    """``key`` (dotted) of a dict holding it as such, or of nested dicts, a config or a typed
+    options dataclass (read by attribute), or None."""
+    if isinstance(options, dict) and key in options:
+        return options[key]
     for part in key.split("."):
         options = options.get(part) if isinstance(options, dict) else getattr(options, part, None)
         if options is None:

@@ -19,6 +19,7 @@ from detkit.analysis.bias_variance import (
 )
 from detkit.analysis.diagnosis_report import render_diagnosis, write_diagnosis
 from detkit.workflows import learning_curve as curve
+from tests.conftest import run_config
 
 
 def _estimate(value: float, spread: float, seed: int, images: int = 50) -> ErrorEstimate:
@@ -116,7 +117,7 @@ def test_a_learning_curve_point_with_an_undefined_metric_is_a_gap(tmp_path, monk
             return list(range(12))
 
     monkeypatch.setattr(curve.RunDir, "data", Data())
-    OmegaConf.save({"trainer": {}, "evaluation": {"partial_labels": "exhaustive"}}, tmp_path / "config.yaml")
+    OmegaConf.save(run_config(evaluation={"partial_labels": "naive"}), tmp_path / "config.yaml")
     monkeypatch.setattr(curve, "check_single_process", lambda trainer, why: None)
     monkeypatch.setattr(curve.RunDir, "detector", lambda run: None)
     monkeypatch.setattr(curve, "diagnosis_images", lambda data, split, sample, seed: split)

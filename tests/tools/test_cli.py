@@ -95,10 +95,13 @@ def test_errors_analyses_a_results_file_without_a_model(run_tool_here, tmp_path)
     rng = np.random.default_rng(0)
     gt = _ground_truth(rng)
     reference = _pycocotools_on_files(tmp_path, gt, _random_detections(rng, gt))
+    (tmp_path / "images").mkdir()
     for image in gt["images"]:
-        Image.new("RGB", (image["width"], image["height"]), (90, 120, 150)).save(tmp_path / image["file_name"])
+        Image.new("RGB", (image["width"], image["height"]), (90, 120, 150)).save(
+            tmp_path / "images" / image["file_name"]
+        )
     files = [f"annotations={tmp_path / 'gt.json'}", f"predictions={tmp_path / 'dt.json'}"]
-    result = run_tool_here("errors", *files, f"images={tmp_path}", "worst=4")
+    result = run_tool_here("errors", *files, f"images={tmp_path / 'images'}", "worst=4")
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "errors" / "errors.json").read_text())
     assert report["metrics"]["mAP50"] == pytest.approx(reference.stats[1], abs=1e-12)
@@ -210,7 +213,7 @@ def test_train_then_evaluate_end_to_end(run_tool, tmp_path):
     assert drawn == sorted(p.name for p in dev_images.iterdir())
     result = run_tool("evaluate", f"annotations={dev_coco}", f"predictions={run / 'predict' / 'predictions.json'}")
     assert result.returncode == 0, result.stderr[-3000:]
-    scored = json.loads((run / "predict" / "metrics.json").read_text())["predictions"]
+    scored = json.loads((run / "predict" / "eval" / "metrics.json").read_text())["predictions"]
     assert scored["mAP"] == pytest.approx(metrics["dev"]["mAP"], abs=1e-6), "the same detections, read back"
 
     human = "human.annotations=data/shapes/annotator2.json"

@@ -55,7 +55,7 @@ def test_exports_predict_without_lightning_and_score_the_runs_map(trained, famil
     assert result.returncode == 0, result.stderr[-3000:]
     eager_results = tmp_path / "eager" / "predictions.json"
     result = run_tool_here("evaluate", f"annotations={dev_coco}", f"predictions={eager_results}")
-    eager = json.loads((tmp_path / "eager" / "metrics.json").read_text())["predictions"]
+    eager = json.loads((tmp_path / "eager" / "eval" / "metrics.json").read_text())["predictions"]
     assert eager["mAP50"] > 0.3, "a model that finds its objects: parity is about real detections"
     for format, file_name in (("onnx", "model.onnx"), ("torchscript", "model.torchscript")):
         result = run_tool_here("export", f"run={run}", f"format={format}", f"out={tmp_path / 'export'}")
@@ -77,7 +77,7 @@ def test_exports_predict_without_lightning_and_score_the_runs_map(trained, famil
         assert images["model"] == str(model) and len(images["images"]) == len(list(dev_images.iterdir()))
         result = run_tool_here("evaluate", f"annotations={dev_coco}", f"predictions={out / 'predictions.json'}")
         assert result.returncode == 0, result.stderr[-3000:]
-        scored = json.loads((out / "metrics.json").read_text())["predictions"]
+        scored = json.loads((out / "eval" / "metrics.json").read_text())["predictions"]
         for metric in ("mAP", "mAP50", "mAP75", "AR100"):
             assert scored[metric] == pytest.approx(eager[metric], abs=1e-4), (format, metric)
 

@@ -8,6 +8,8 @@ import pytest
 import torch
 import yaml
 
+from tests.conftest import run_config
+
 pytestmark = pytest.mark.slow  # each runs a tool (in this process)
 
 ATTACKS = {
@@ -95,7 +97,7 @@ def test_a_resume_of_a_run_another_process_writes_is_refused_before_anything_is_
     import socket
 
     run = hostile_run(tmp_path / "live", "os.system", tmp_path / "m", tmp_path / "v")
-    (run / "config.yaml").write_text("seed: 0\n")
+    (run / "config.yaml").write_text(yaml.safe_dump(run_config()))  # a run's config, as the schema takes it
     (run / ".lock").write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "since": "now"}))
     result = run_tool_here("train", f"resume={run}", tiny=False)
     assert result.returncode == 2 and f"is being written by process {os.getpid()}" in result.stderr

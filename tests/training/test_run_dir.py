@@ -9,6 +9,7 @@ from detkit.exceptions import ConfigError
 from detkit.models.detectors import build_detector
 from detkit.training.checkpoints import CHECKPOINT_CLASSES, MODEL_PREFIX
 from detkit.training.run_dir import RunDir, init_run
+from tests.conftest import run_config
 
 MODEL = {"_target_": "detkit.models.build_detector", "name": "ssdlite320_mobilenet_v3_large"}
 MODEL |= {"num_classes": 2, "image_size": 64}
@@ -17,9 +18,7 @@ MODEL |= {"num_classes": 2, "image_size": 64}
 def _run(folder, classes_in_checkpoint=True):
     """A run folder as tools/train.py leaves one: config.yaml, checkpoints/{best,last}.ckpt."""
     model = build_detector("ssdlite320_mobilenet_v3_large", num_classes=2, image_size=64)
-    source = {"_target_": "detkit.data.shapes.load_shapes", "_partial_": True}
-    data = {"name": "shapes", "class_names": ["cat", "dog"], "module": {"source": source, "batch_size": 2}}
-    config = {"seed": 0, "model": MODEL, "data": data, "evaluation": {"backend": "pycocotools"}, "trainer": {}}
+    config = run_config(model=MODEL)
     (folder / "checkpoints").mkdir(parents=True)
     OmegaConf.save(config, folder / "config.yaml")
     for name, scale in (("best", 1.0), ("last", 2.0)):

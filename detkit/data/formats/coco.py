@@ -151,7 +151,7 @@ def _read_categories(data: dict[str, Any], problems: list[str]) -> tuple[list[st
         if is_whole(cat.get("id")) and isinstance(cat.get("name"), str) and cat["name"]:
             categories.append(cat)
         else:
-            problems.append(f"category {cat}: needs an integer 'id' and a non-empty 'name'")
+            problems.append(f"category {cat}: needs a whole 'id' of at most 64 bits and a non-empty 'name'")
     categories.sort(key=lambda c: c["id"])
     names = [c["name"] for c in categories]
     ids = [c["id"] for c in categories]
