@@ -81,11 +81,11 @@ def check_apart(out: str | Path, options: Any, named: str | None = None) -> None
     It may be, or lie inside, a run folder it reads, apart from the run's checkpoints, splits
     and config. ``named`` is how the message names ``out`` (default ``out=<out>``)."""
     target = _real(out)
-    runs = _runs(options)
     for input_key, given in _inputs(options):
         inputs = [(f"{input_key}={given}", Path(given))]
-        if given in runs and target.is_relative_to(_real(given)):
-            if target == _real(given):
+        is_run = input_key in RUN_KEYS and Path(given).is_dir()
+        if is_run and target.is_relative_to(source := _real(given)):
+            if target == source:
                 continue
             parts = (layout.checkpoints_dir(given), layout.splits_dir(given), layout.config_file(given))
             inputs = [(f"{part} (of {input_key}={given})", part) for part in parts]
@@ -123,15 +123,6 @@ def _inputs(options: Any) -> Iterator[tuple[str, str]]:
         for one in values:
             if isinstance(one, str) and one and Path(one).exists():
                 yield key, one
-
-
-def _runs(options: Any) -> list[str]:
-    runs = []
-    for key in RUN_KEYS:
-        value = _value(options, key)
-        values = value if isinstance(value, Sequence) and not isinstance(value, str) else [value]
-        runs += [v for v in values if isinstance(v, str)]
-    return [r for r in runs if Path(r).is_dir()]
 
 
 def _value(options: Any, key: str) -> Any:

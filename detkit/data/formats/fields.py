@@ -114,7 +114,8 @@ WHOLE_BITS = 64  # numpy, pycocotools and its fast backend hold ids as 64-bit in
 
 def is_whole(value: Any) -> bool:
     """An int that is not a bool and fits in 64 bits: what ids and pixel sizes must be."""
-    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+    bound = 2 ** (WHOLE_BITS - 1)
+    return isinstance(value, int) and not isinstance(value, bool) and -bound <= value < bound
 
 
 def file_name_problem(name: str) -> str | None:
