@@ -26,8 +26,8 @@ from detkit.deploy.deployed import deployable
 from detkit.deploy.runtime import ExportedModel
 from detkit.deploy.writers import FORMATS, write_model
 from detkit.models.inference import detect
-from detkit.training.layout import newest_run
-from detkit.training.run_dir import RunDir
+from detkit.runs.layout import newest_run
+from detkit.runs.run_dir import RunDir
 
 QUICK_START_RUNS = Path("outputs/quickstart/any")
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from detkit.markdown import markdown_table
-from detkit.training.phase_times import PHASE_TIMES_FILE
+from detkit.runs import layout
 
 ROOT = Path(__file__).resolve().parents[1]
 METRIC = "dev/mAP50"
@@ -43,7 +43,7 @@ def main() -> None:
         total = time.time() - started
         events = EventAccumulator(str(Path(work) / "run" / "tensorboard"), size_guidance={"scalars": 0}).Reload()
         curve = [(event.wall_time - started, event.step, event.value) for event in events.Scalars(METRIC)]
-        phases = json.loads((Path(work) / "run" / PHASE_TIMES_FILE).read_text())
+        phases = json.loads(layout.report_file(Path(work) / "run", "phase_times", ".json").read_text())
     imports = min(_seconds([sys.executable, "-c", IMPORTS], ROOT) for _ in range(3))  # warm, as in the run
     reached = next(((seconds, step, value) for seconds, step, value in curve if value >= args.target), None)
     for seconds, step, value in curve:

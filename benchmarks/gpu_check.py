@@ -55,7 +55,7 @@ from detkit.evaluation.coco import evaluate_coco
 from detkit.evaluation.image_matches import ImageMatches
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.markdown import markdown_table
-from detkit.training.run_dir import RunDir
+from detkit.runs.run_dir import RunDir
 from detkit.workflows.prediction import device_trainer, predict_detections
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,7 +23,7 @@ from detkit.data.records import DetectionDataset
 from detkit.data.shapes import load_shapes
 from detkit.evaluation.coco import evaluate_coco
 from detkit.models.inference import Detections
-from detkit.training.run_dir import RunDir
+from detkit.runs.run_dir import RunDir
 from detkit.workflows.prediction import device_trainer, predict_detections
 
 THRESHOLDS = (0.3, 0.5, 0.7)

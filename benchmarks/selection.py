@@ -25,8 +25,8 @@ from scipy import stats
 
 from detkit.analysis.selection import STRATEGIES, select
 from detkit.data.splits import write_manifests
-from detkit.training.layout import metrics_file
-from detkit.training.run_dir import RunDir
+from detkit.runs.layout import metrics_file
+from detkit.runs.run_dir import RunDir
 from detkit.workflows.label_next import run_on_images, seen_features
 
 ROOT = Path(__file__).resolve().parents[1]

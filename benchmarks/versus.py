@@ -47,7 +47,7 @@ from real_data import interval, lowest_class_ap, run
 
 from detkit.evaluation.coco import evaluate_coco
 from detkit.markdown import markdown_table
-from detkit.training.run_dir import RunDir
+from detkit.runs.run_dir import RunDir
 
 FIT_PHASES = ("training", "validation", "sanity check")
 BATCH = 8  # detkit's training batch (configs/data/_module.yaml)

@@ -129,7 +129,7 @@ def compose_train(
 
 
 def run_config(class_names=("cat", "dog"), **sections) -> dict:
-    """The smallest config.yaml a run folder may hold (`detkit.training.run_schema`), with
+    """The smallest config.yaml a run folder may hold (`detkit.runs.schema`), with
     ``sections`` merged over it: for tests that make run folders by hand."""
     source = {"_target_": "detkit.data.shapes.load_shapes", "_partial_": True}
     data = {"name": "shapes", "class_names": list(class_names), "module": {"source": source, "batch_size": 2}}

@@ -14,12 +14,14 @@ MAY_IMPORT = {
     "data": {"data"},
     "models": {"models"},
     "evaluation": {"evaluation", "data"},
-    "analysis": {"analysis", "evaluation", "data", "models"},
+    "analysis": {"analysis", "evaluation", "data", "models", "runs.layout"},  # the reports' file names
     "deploy": {"deploy", "models", "data"},  # data: the sidecar json and model file read as every input is
-    "training": {"training", "data", "models", "evaluation", "analysis"},
-    "workflows": {"workflows", "training", "data", "models", "evaluation", "analysis", "deploy"},
+    "runs": {"runs", "data", "models"},  # the run folder: its data and detector, no Lightning
+    "training": {"training", "runs", "data", "models", "evaluation", "analysis"},
+    "workflows": {"workflows", "training", "runs", "data", "models", "evaluation", "analysis", "deploy"},
 }
 WITHOUT_FRAMEWORKS = ("data", "models", "evaluation", "analysis", "deploy")
+WITHOUT_LIGHTNING = ("runs",)  # reads a saved config with OmegaConf, builds with Hydra's instantiate
 
 
 def _imports(path: Path) -> set[str]:
@@ -54,6 +56,17 @@ def test_the_layers_below_training_import_no_lightning_or_hydra(layer):
     assert not found
 
 
+@pytest.mark.parametrize("layer", WITHOUT_LIGHTNING)
+def test_the_run_folder_imports_no_lightning(layer):
+    found = {
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in _modules(layer)
+        for name in _imports(path)
+        if name.split(".")[0] in FRAMEWORKS[:2]
+    }
+    assert not found
+
+
 @pytest.mark.parametrize("layer", sorted(MAY_IMPORT))
 def test_no_layer_imports_one_it_may_not(layer):
     found = set()
@@ -66,6 +79,15 @@ def test_no_layer_imports_one_it_may_not(layer):
             if parts[1] not in allowed and ".".join(parts[1:3]) not in allowed:
                 found.add(f"{path.relative_to(PACKAGE)}: {name}")
     assert not found
+
+
+def test_the_run_layout_imports_the_standard_library_only():
+    """Every layer that writes a report may read its file names from it: it brings nothing with it."""
+    assert {name.split(".")[0] for name in _imports(PACKAGE / "runs" / "layout.py")} <= {
+        "__future__",
+        "dataclasses",
+        "pathlib",
+    }
 
 
 def test_the_rules_catch_an_import_that_breaks_them(tmp_path):

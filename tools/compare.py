@@ -13,6 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from detkit.runs import layout
 from detkit.workflows.cli import run_hydra_tool
 from detkit.workflows.compare_runs import CompareOptions, compare_runs
 from detkit.workflows.options import typed
@@ -23,7 +24,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 def main(cfg: DictConfig) -> None:
     compare_runs(typed(CompareOptions, cfg))
     out = Path(cfg.out)
-    print((out / "comparison.md").read_text(encoding="utf-8"))
+    print(layout.report_file(out, "comparison", ".md").read_text(encoding="utf-8"))
     print(f"comparison written to {out}/comparison.{{md,json,png}}")
 
 

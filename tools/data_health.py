@@ -21,9 +21,9 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def main(cfg: DictConfig) -> None:
-    from detkit.models.detectors import keeps_aspect_ratio
+    from detkit.models.families import keeps_aspect_ratio
+    from detkit.runs.run_dir import RunDir
     from detkit.training.datamodule import configured_data
-    from detkit.training.run_dir import RunDir
     from detkit.workflows.data_health import HealthOptions, ModelInput, report_data_health
 
     options = typed(HealthOptions, {field.name: cfg[field.name] for field in fields(HealthOptions)})

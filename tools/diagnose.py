@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from detkit.exceptions import ConfigError
+from detkit.runs import layout
 from detkit.workflows.cli import run_hydra_tool
 from detkit.workflows.diagnose import DiagnoseOptions, diagnose_run
 from detkit.workflows.options import typed
@@ -23,7 +24,7 @@ def main(cfg: DictConfig) -> None:
         raise ConfigError("give run=<a run directory made by tools/train.py> (or a checkpoint inside one)")
     diagnosis = diagnose_run(typed(DiagnoseOptions, cfg))
     out = Path(cfg.out or diagnosis["run"])
-    print((out / "diagnosis.md").read_text(encoding="utf-8"))
+    print(layout.report_file(out, "diagnosis", ".md").read_text(encoding="utf-8"))
     print(f"diagnosis written to {out}/diagnosis.{{md,json,png}}")
 
 

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from detkit.analysis.error_report import render_error_summary
 from detkit.analysis.label_issue_report import render_label_issue_summary
 from detkit.exceptions import ConfigError
+from detkit.runs import layout
 from detkit.workflows.cli import run_hydra_tool
 from detkit.workflows.error_outputs import ErrorOptions
 from detkit.workflows.file_errors import analyse_file_errors
@@ -42,12 +43,20 @@ def main(cfg: DictConfig) -> None:
     if out is None:  # a rank other than 0 under DDP: rank 0 writes the report
         return
     if cfg.tags:
-        print((out / "tags.md").read_text(encoding="utf-8"))
+        print(layout.report_file(out, "tags", ".md").read_text(encoding="utf-8"))
     else:
-        print(render_error_summary(json.loads((out / "errors.json").read_text(encoding="utf-8"))))
+        print(
+            render_error_summary(
+                json.loads(layout.report_file(out, "errors_report", ".json").read_text(encoding="utf-8"))
+            )
+        )
         print("per class, by size, the confusions and the worst images: errors.md")
         if cfg.label_issues:
-            print(render_label_issue_summary(json.loads((out / "label_issues.json").read_text(encoding="utf-8"))))
+            print(
+                render_label_issue_summary(
+                    json.loads(layout.report_file(out, "label_issues", ".json").read_text(encoding="utf-8"))
+                )
+            )
     print(f"written to {out}")
 
 

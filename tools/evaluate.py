@@ -13,7 +13,7 @@ from detkit.evaluation.coco import score_files
 from detkit.evaluation.summary import format_metrics_table
 from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic
-from detkit.training.layout import LAYOUT, metrics_file
+from detkit.runs.layout import LAYOUT, metrics_file
 from detkit.workflows.cli import run_hydra_tool
 from detkit.workflows.outputs import output_folder
 
@@ -27,8 +27,8 @@ def main(cfg: DictConfig) -> None:
     elif cfg.run:
         from lightning.pytorch.utilities import rank_zero_only
 
-        from detkit.training.run_dir import RunDir
-        from detkit.training.run_lock import writing_into
+        from detkit.runs.lock import writing_into
+        from detkit.runs.run_dir import RunDir
         from detkit.workflows.evaluate import evaluate_run
 
         run = RunDir.open(cfg.run, cfg.checkpoint)

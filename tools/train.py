@@ -15,10 +15,10 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from detkit.evaluation.summary import format_metrics_table
+from detkit.runs.command_line import check_run_dir_arguments
 from detkit.training.objective import objective_value
 from detkit.training.run import resumed_config, train
 from detkit.workflows.cli import run_hydra_tool
-from detkit.workflows.run_dir_checks import check_run_dir_arguments
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -18,11 +18,27 @@ from detkit.data.object_sizes import ObjectSizes
 from detkit.data.split_shift import IMAGE_FEATURES
 from detkit.files import write_bytes_atomic, write_json_atomic, write_text_atomic
 from detkit.markdown import markdown_table
+from detkit.runs import layout
 
 THUMB = 160  # px, the longer side of a contact-sheet image
 CAPTION = 30  # px of caption under each
 SHEET_CLUSTERS = 12  # rows of the contact sheet
 SHEET_IMAGES = 6  # images per row at most
+
+
+def _leak_worth(worth: dict[str, Any]) -> str:
+    """A run's dev metric with and without the dev images that have a copy in train, in words."""
+    if "note" in worth:
+        return f"Not measured: {worth['note']}."
+    without = worth["without_train_copies"]
+    return (
+        f"The run's dev {worth['metric']}: {_number(worth['all'])} on all {worth['dev_images']} dev images, "
+        f"{_number(without)} on the {worth['without_train_copies_images']} without a copy in train."
+    )
+
+
+def _number(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3f}"
 
 
 def render_health(report: dict[str, Any]) -> str:
@@ -61,6 +77,8 @@ def render_health(report: dict[str, Any]) -> str:
         lines += ["## Shift from train", ""]
         shift_rows = [[name, s["images"], _auc(s["auc"]), s["summary"]] for name, s in report["shift"].items()]
         lines += [*markdown_table(["split", "images", "domain AUC", "in words"], shift_rows), ""]
+    if "leak_worth" in report:
+        lines += ["## What the copies are worth", "", _leak_worth(report["leak_worth"]), ""]
     if report["unreadable"]:
         lines += ["## Unreadable images", ""] + [f"- {name}: {why}" for name, why in report["unreadable"].items()]
     return "\n".join(lines).rstrip() + "\n"
@@ -145,15 +163,28 @@ def leak_sheet(health: Health) -> bytes | None:
     return buffer.getvalue()
 
 
-def write_health(out: Path, health: Health, image_size: int, keep_aspect_ratio: bool, plots: bool = True) -> dict:
+def write_health(
+    out: Path,
+    health: Health,
+    image_size: int,
+    keep_aspect_ratio: bool,
+    plots: bool = True,
+    leak_worth: dict[str, Any] | None = None,
+) -> dict:
     """``health.json``, ``health.md``, ``leaks.png`` (when copies span splits) and, with
-    ``plots``, ``distributions.png`` in ``out``, each written atomically; returns the json."""
+    ``plots``, ``distributions.png`` in ``out``, each written once, atomically; with
+    ``leak_worth`` (a run's dev metric with and without the dev images copied in train) both
+    reports hold it. Returns the json."""
     report = health.to_json()
-    write_json_atomic(out / "health.json", report)
-    write_text_atomic(out / "health.md", render_health(report))
+    if leak_worth is not None:
+        report["leak_worth"] = leak_worth
+    write_json_atomic(layout.report_file(out, "health", ".json"), report)
+    write_text_atomic(layout.report_file(out, "health", ".md"), render_health(report))
     sheet = leak_sheet(health)
     if sheet is not None:
-        write_bytes_atomic(out / "leaks.png", sheet)
+        write_bytes_atomic(layout.report_file(out, "leaks", ".png"), sheet)
     if plots:
-        write_bytes_atomic(out / "distributions.png", plot_health(health, image_size, keep_aspect_ratio))
+        write_bytes_atomic(
+            layout.report_file(out, "distributions", ".png"), plot_health(health, image_size, keep_aspect_ratio)
+        )
     return report

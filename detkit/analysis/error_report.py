@@ -16,6 +16,7 @@ from detkit.analysis.tide import KINDS, SPECIAL, ErrorAnalysis
 from detkit.evaluation.matching import mean_defined
 from detkit.files import write_bytes_atomic, write_text_atomic
 from detkit.markdown import markdown_table
+from detkit.runs import layout
 
 KIND_LABELS = {
     "classification": "classification (right box, wrong class)",
@@ -246,9 +247,9 @@ def pr_curves_png(analysis: ErrorAnalysis) -> bytes:
 
 
 def write_error_figures(out: Path, report: dict[str, Any], analysis: ErrorAnalysis) -> None:
-    write_bytes_atomic(out / "breakdown.png", breakdown_png(report))
-    write_bytes_atomic(out / "confusion.png", confusion_png(report["confusion"]))
-    write_bytes_atomic(out / "pr_curves.png", pr_curves_png(analysis))
+    write_bytes_atomic(layout.report_file(out, "breakdown", ".png"), breakdown_png(report))
+    write_bytes_atomic(layout.report_file(out, "confusion", ".png"), confusion_png(report["confusion"]))
+    write_bytes_atomic(layout.report_file(out, "pr_curves", ".png"), pr_curves_png(analysis))
 
 
 def build_error_report(

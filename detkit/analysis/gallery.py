@@ -24,6 +24,7 @@ from detkit.data.boxes import xywh_to_xyxy, xyxy_to_xywh
 from detkit.data.image_files import read_rgb
 from detkit.files import write_bytes_atomic, write_text_atomic
 from detkit.models.inference import Detections
+from detkit.runs import layout
 
 DISPLAY_SIZE = 480  # longest side of a drawn image, in pixels
 JPEG_SIDE = 65_500  # libjpeg's JPEG_MAX_DIMENSION: torchvision's encode_jpeg crashes (SIGSEGV) past it
@@ -131,9 +132,11 @@ def write_gallery(out: Path, report: dict[str, Any], images: list[torch.Tensor],
         legend=legend,
         cards="\n".join(cards),
     )
-    write_text_atomic(out / "gallery.html", page)
+    write_text_atomic(layout.report_file(out, "gallery", ".html"), page)
     if images:
-        write_bytes_atomic(out / "worst.png", encode_png(contact_sheet(images)).numpy().tobytes())
+        write_bytes_atomic(
+            layout.report_file(out, "worst", ".png"), encode_png(contact_sheet(images)).numpy().tobytes()
+        )
 
 
 def _card(image: torch.Tensor, item: dict[str, Any], caption: str) -> str:
@@ -185,7 +188,7 @@ def write_label_issue_gallery(out: Path, report: dict[str, Any], images: list[to
     page = _ISSUE_PAGE.format(
         style=_STYLE, split=html.escape(report["split"]), count=len(cards), legend=legend, cards="\n".join(cards)
     )
-    write_text_atomic(out / "label_issues.html", page)
+    write_text_atomic(layout.report_file(out, "label_issues", ".html"), page)
 
 
 _STYLE = """body { font-family: sans-serif; margin: 1em; background: #222; color: #eee; }

@@ -8,6 +8,7 @@ from typing import Any
 from detkit.analysis.figures import bars_with_intervals, subplots, to_png
 from detkit.files import write_report
 from detkit.markdown import markdown_table
+from detkit.runs import layout
 
 
 def render_comparison(comparison: dict[str, Any]) -> str:
@@ -123,4 +124,4 @@ def plot_comparison(comparison: dict[str, Any]) -> bytes:
 
 def write_comparison(comparison: dict[str, Any], out: str | Path) -> None:
     """``comparison.json``, ``comparison.md`` and ``comparison.png`` in ``out``, each atomically."""
-    write_report(out, "comparison", comparison, render_comparison(comparison), plot_comparison(comparison))
+    write_report(out, layout.LAYOUT.comparison, comparison, render_comparison(comparison), plot_comparison(comparison))

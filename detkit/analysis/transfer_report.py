@@ -13,6 +13,7 @@ from typing import Any
 from detkit.analysis.figures import subplots, to_png
 from detkit.files import write_report
 from detkit.markdown import markdown_table
+from detkit.runs import layout
 
 CURVE_METRIC = "dev/mAP"
 
@@ -75,4 +76,4 @@ def plot_transfer(comparison: dict[str, Any]) -> bytes:
 
 def write_transfer(comparison: dict[str, Any], out: str | Path) -> None:
     """``comparison.json``, ``comparison.md`` and ``comparison.png`` in ``out``, each atomically."""
-    write_report(out, "comparison", comparison, render_transfer(comparison), plot_transfer(comparison))
+    write_report(out, layout.LAYOUT.comparison, comparison, render_transfer(comparison), plot_transfer(comparison))

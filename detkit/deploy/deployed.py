@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from detkit.deploy.resize import EagerResize
-from detkit.models.partial_labels import use_torchvision_heads
+from detkit.models.families import with_partial_label_loss
 
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("boxes", "scores", "labels", "image_index")
@@ -48,7 +48,7 @@ def deployable(detector: nn.Module) -> DeployedDetector:
     """``detector`` ready to export: torchvision's own heads (the partial-label loss is for
     training only), eager PyTorch's resize arithmetic (`detkit.deploy.resize`), eval mode, no
     gradients."""
-    use_torchvision_heads(detector)
+    with_partial_label_loss(detector, partial=False)  # torchvision's heads, which TorchScript compiles
     if detector.transform.fixed_size is None:
         detector.transform = EagerResize.like(detector.transform)
     deployed = DeployedDetector(detector).eval()

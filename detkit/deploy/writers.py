@@ -13,7 +13,7 @@ from detkit.deploy.deployed import INPUT_NAME, OUTPUT_NAMES, DeployedDetector
 from detkit.exceptions import ConfigError
 from detkit.files import write_bytes_atomic
 
-FORMATS = {"onnx": "model.onnx", "torchscript": "model.torchscript"}
+FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript"}  # each format's file suffix
 # nms and roi_align have ONNX symbolics (torchvision's) from opset 11 and 16; 17 is what
 # onnxruntime releases of the last years all run.
 ONNX_OPSET = 17

@@ -8,42 +8,19 @@ background, so a model built here has ``C + 1`` outputs and `to_model_labels` /
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import partial
 from typing import Any
 
 import torch
 import torchvision
 from torch import nn
-from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
-from torchvision.models.detection.anchor_utils import DefaultBoxGenerator
-from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
-from torchvision.models.detection.fcos import FCOSClassificationHead
-from torchvision.models.detection.ssd import SSD
-from torchvision.models.detection.ssdlite import SSDLiteClassificationHead
 
 from detkit.exceptions import ConfigError
-from detkit.models.mobile_fcos import fcos_mobilenet_v3_large_fpn
-from detkit.models.partial_labels import retinanet_classifier_like, use_partial_label_loss
+from detkit.models.families import detector_names, family_named, family_of, with_partial_label_loss
 from detkit.models.weight_transfer import BACKGROUND, carry_class_rows, class_tensors
 from detkit.models.weights import backbone_weights, detector_weights, offline_message
 
-DETECTORS = (
-    "fasterrcnn_mobilenet_v3_large_fpn",
-    "fasterrcnn_mobilenet_v3_large_320_fpn",
-    "fasterrcnn_resnet50_fpn_v2",
-    "retinanet_resnet50_fpn_v2",
-    "fcos_resnet50_fpn",
-    "fcos_mobilenet_v3_large_fpn",
-    "ssdlite320_mobilenet_v3_large",
-)
-# Detectors assembled here from torchvision parts; every other name is torchvision's own builder.
-ASSEMBLED = {"fcos_mobilenet_v3_large_fpn": fcos_mobilenet_v3_large_fpn}
-
-
-def keeps_aspect_ratio(name: str, keep_aspect_ratio: bool | None) -> bool:
-    """Whether detector ``name`` fits images into its input keeping their shape: every detector
-    but SSD does; SSD stretches them unless ``keep_aspect_ratio``."""
-    return not name.startswith("ssd") or bool(keep_aspect_ratio)
+DETECTORS = detector_names()  # each family's (`detkit.models.families`)
+SMALLEST_INPUT = 32  # px a side; a family states where its detector needs more
 
 
 def build_detector(
@@ -67,9 +44,9 @@ def build_detector(
     with ``weights`` the pretrained model is loaded and its classification head replaced for
     ``num_classes``, keeping the rows of the pretrained classes among ``class_names`` (by name,
     or as ``class_map`` maps ours to theirs; `detkit.models.weight_transfer`). A file that cannot be
-    downloaded gives one ConfigError saying where to place it. RetinaNet and FCOS get the
-    partial-label classification loss (`detkit.models.partial_labels`), which equals
-    torchvision's when every class is labelled.
+    downloaded gives one ConfigError saying where to place it. A family with a sigmoid
+    classifier (RetinaNet, FCOS) gets the partial-label classification loss
+    (`detkit.models.partial_labels`), which equals torchvision's when every class is labelled.
     ``batch_norm_momentum`` overrides the momentum of every BatchNorm's running
     statistics (SSDlite's 0.03 suits its 600-epoch recipe; in a short run from scratch the
     eval-mode statistics then lag the weights). ``anchor_size_range`` (SSD) gives the smallest
@@ -80,10 +57,15 @@ def build_detector(
     ``channels_last`` stores the weights channels-last, the layout CPU (oneDNN) and
     GPU convolutions run fastest in. ``options`` go to the detector (e.g. ``box_batch_size_per_image``).
     """
-    if name not in DETECTORS:
-        raise ConfigError(f"model.name={name!r} is not a known detector; choose one of {list(DETECTORS)}")
-    if num_classes < 1 or image_size < 32:
-        raise ConfigError(f"need num_classes >= 1 and image_size >= 32, got {num_classes} and {image_size}")
+    family = family_named(name)
+    smallest = family.smallest_input.get(name, SMALLEST_INPUT)
+    if num_classes < 1 or image_size < smallest:
+        raise ConfigError(f"need num_classes >= 1 and image_size >= {smallest}, got {num_classes} and {image_size}")
+    if keep_aspect_ratio and name in family.smallest_input:
+        raise ConfigError(
+            f"model.keep_aspect_ratio=true: {name} needs {smallest} px on both sides, which a shape kept "
+            "cannot promise; leave it null (each image stretched to the square)"
+        )
     options = dict(options or {})
     kwargs: dict[str, Any] = {
         "weights": weights,
@@ -92,18 +74,19 @@ def build_detector(
     }
     if weights is None:
         kwargs["num_classes"] = num_classes + 1
-    if not name.startswith("ssd"):  # the SSD builders pass extra kwargs to the backbone too
+    if not family.fixed_input:  # the SSD builders pass extra kwargs to the backbone too
         kwargs.update(min_size=image_size, max_size=image_size, **options)
     pretrained = detector_weights(name, weights)
     downloads = [pretrained] if pretrained else [w for w in [backbone_weights(name, weights_backbone)] if w]
     try:
-        model = ASSEMBLED[name](**kwargs) if name in ASSEMBLED else torchvision.models.get_model(name, **kwargs)
+        builder = family.detectors[name]
+        model = builder(**kwargs) if builder is not None else torchvision.models.get_model(name, **kwargs)
     except OSError as error:  # no network: urllib's URLError, a refused connection, ...
         if not downloads:
             raise
         raise ConfigError(offline_message(downloads, error)) from None
-    if name.startswith("ssd"):
-        _configure_ssd(model, image_size, options, anchor_size_range, bool(keep_aspect_ratio))
+    if family.fit_input is not None:
+        family.fit_input(model, image_size, options, anchor_size_range, bool(keep_aspect_ratio))
     elif anchor_size_range is not None:
         raise ConfigError(f"model.anchor_size_range is for SSD detectors; {name} takes its anchors from options")
     elif keep_aspect_ratio is False:
@@ -115,7 +98,7 @@ def build_detector(
         if class_names is not None:
             outputs = [BACKGROUND, *class_names]
             carry_class_rows(model, pretrained_rows, pretrained.meta["categories"], outputs, class_map)
-    use_partial_label_loss(model)
+    with_partial_label_loss(model)
     if batch_norm_momentum is not None:
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
@@ -125,75 +108,10 @@ def build_detector(
     return model
 
 
-def _configure_ssd(
-    model: SSD,
-    image_size: int,
-    options: dict[str, Any],
-    anchor_size_range: Sequence[float] | str | None,
-    keep_aspect_ratio: bool,
-) -> None:
-    """SSD's input size is fixed by its builder; anchors are relative to the input, so another
-    size, or a shape other than square (``keep_aspect_ratio``: each image's longer side to
-    ``image_size``, a batch padded to its largest), works."""
-    model.transform.min_size = (image_size,)
-    model.transform.max_size = image_size
-    model.transform.fixed_size = None if keep_aspect_ratio else (image_size, image_size)
-    if anchor_size_range == "auto":
-        raise ConfigError(
-            "model.anchor_size_range=auto is settled from the training objects when training starts; "
-            "to build a model without data give it as [smallest, largest]"
-        )
-    if anchor_size_range is not None:
-        smallest, largest = (float(v) for v in anchor_size_range)
-        if not 0 < smallest < largest <= 1:
-            raise ConfigError(f"model.anchor_size_range={list(anchor_size_range)}: need 0 < smallest < largest <= 1")
-        ratios = model.anchor_generator.aspect_ratios  # the same anchors a location: the heads keep their shapes
-        model.anchor_generator = DefaultBoxGenerator(ratios, min_ratio=smallest, max_ratio=largest)
-    for key, value in options.items():
-        if not hasattr(model, key):
-            raise ConfigError(f"model.options.{key} is not an option of SSD detectors")
-        setattr(model, key, value)
-
-
-SSD_BOX_RANGE = (0.2, 0.95)  # torchvision's smallest and largest default box, fractions of the input
-SMALLEST_BOX = 0.02  # below this the finest level (stride 16) has boxes a fifth of its cell
-
-
-def box_range_for(smallest_object: float, image_size: int) -> list[float]:
-    """SSD's default-box range for objects from ``smallest_object`` px at the input (the 5th
-    percentile of the training objects). torchvision's range, unless those objects are under
-    half its smallest box: their overlap with any box is then under 0.25, far below the 0.5 that
-    makes a box learn them, so the smallest box starts at their size (never below ``SMALLEST_BOX``).
-    The largest stays torchvision's."""
-    smallest, largest = SSD_BOX_RANGE
-    if smallest_object < smallest * image_size / 2:
-        smallest = max(SMALLEST_BOX, smallest_object / image_size)
-    return [round(smallest, 3), largest]
-
-
 def replace_classifier(model: nn.Module, num_outputs: int) -> None:
-    """Swap a detector's class-scoring layer for a freshly initialised one with ``num_outputs``."""
-    if isinstance(model, FasterRCNN):
-        predictor = model.roi_heads.box_predictor
-        model.roi_heads.box_predictor = FastRCNNPredictor(predictor.cls_score.in_features, num_outputs)
-    elif isinstance(model, RetinaNet):
-        model.head.classification_head = retinanet_classifier_like(model.head.classification_head, num_outputs)
-    elif isinstance(model, FCOS):
-        old = model.head.classification_head
-        num_convs = sum(isinstance(layer, nn.Conv2d) for layer in old.conv)
-        model.head.classification_head = FCOSClassificationHead(
-            old.conv[0].in_channels, old.num_anchors, num_outputs, num_convs
-        )
-    elif isinstance(model, SSD):
-        old = model.head.classification_head.module_list
-        in_channels = [block[0][0].in_channels for block in old]
-        bn = old[0][0][1]
-        norm = partial(type(bn), eps=bn.eps, momentum=bn.momentum)
-        model.head.classification_head = SSDLiteClassificationHead(
-            in_channels, model.anchor_generator.num_anchors_per_location(), num_outputs, norm
-        )
-    else:
-        raise ConfigError(f"cannot replace the classifier of {type(model).__name__}")
+    """Swap a detector's class-scoring layer for a freshly initialised one with ``num_outputs``
+    (its family's way), in the model's mode."""
+    family_of(model).replace_classifier(model, num_outputs)
     model.train(model.training)  # the new layer takes the model's mode
 
 

@@ -18,12 +18,9 @@ from functools import partial
 
 import torch
 from torch import Tensor, nn
-from torchvision.models.detection import FCOS, RetinaNet
 from torchvision.models.detection.fcos import FCOSHead
 from torchvision.models.detection.retinanet import RetinaNetClassificationHead
 from torchvision.ops import sigmoid_focal_loss
-
-PARTIAL_LABEL_DETECTORS = ("fcos_mobilenet_v3_large_fpn", "retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn")
 
 
 def masked_focal_loss(
@@ -84,39 +81,29 @@ class PartialLabelFCOSHead(FCOSHead):
         return losses
 
 
-def supports_partial_labels(model: nn.Module) -> bool:
-    """Whether the detector's loss can leave unlabelled classes out (sigmoid classifiers)."""
-    return isinstance(model, (RetinaNet, FCOS))
-
-
 def retinanet_classifier_like(old: RetinaNetClassificationHead, num_outputs: int) -> RetinaNetClassificationHead:
     """A fresh partial-label RetinaNet classification head shaped like ``old``, with ``num_outputs``."""
     return _classifier_like(PartialLabelRetinaNetClassificationHead, old, num_outputs)
 
 
-def use_partial_label_loss(model: nn.Module) -> None:
-    """Give a RetinaNet or FCOS the heads above, keeping every weight; others are left as they are."""
-    _swap_heads(model, PartialLabelRetinaNetClassificationHead, PartialLabelFCOSHead)
-
-
-def use_torchvision_heads(model: nn.Module) -> None:
-    """The reverse of `use_partial_label_loss`, keeping every weight: torchvision's own heads,
-    which TorchScript compiles (it cannot compile the ``super()`` calls of the heads above).
-    Predictions are the same; only the training loss differs."""
-    _swap_heads(model, RetinaNetClassificationHead, FCOSHead)
-
-
-def _swap_heads(model: nn.Module, retinanet_head: type, fcos_head: type) -> None:
-    """A RetinaNet's classification head as a ``retinanet_head``, an FCOS's head as an
-    ``fcos_head``, with the same weights (already of that type: left as it is)."""
-    if isinstance(model, RetinaNet) and type(model.head.classification_head) is not retinanet_head:
+def swap_retinanet_heads(model: nn.Module, partial_labels: bool) -> None:
+    """A RetinaNet's classification head as the partial-label one (or, ``partial_labels=False``,
+    torchvision's, which TorchScript compiles: it cannot compile the ``super()`` calls of the
+    heads above), with the same weights; predictions are the same, only the loss differs."""
+    wanted = PartialLabelRetinaNetClassificationHead if partial_labels else RetinaNetClassificationHead
+    if type(model.head.classification_head) is not wanted:
         old = model.head.classification_head
-        new = _classifier_like(retinanet_head, old, old.num_classes)
+        new = _classifier_like(wanted, old, old.num_classes)
         new.load_state_dict(old.state_dict())
         model.head.classification_head = new
-    elif isinstance(model, FCOS) and type(model.head) is not fcos_head:
+
+
+def swap_fcos_heads(model: nn.Module, partial_labels: bool) -> None:
+    """An FCOS's head as the partial-label one (or torchvision's), with the same weights."""
+    wanted = PartialLabelFCOSHead if partial_labels else FCOSHead
+    if type(model.head) is not wanted:
         old = model.head
-        new = fcos_head(old.classification_head.conv[0].in_channels, old.classification_head.num_anchors, 1, 1)
+        new = wanted(old.classification_head.conv[0].in_channels, old.classification_head.num_anchors, 1, 1)
         new.classification_head, new.regression_head = old.classification_head, old.regression_head
         model.head = new.train(old.training)
 

@@ -12,10 +12,9 @@ import logging
 from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
-from torchvision.models.detection import FCOS, FasterRCNN, RetinaNet
-from torchvision.models.detection.ssd import SSD
 
 from detkit.exceptions import ConfigError
+from detkit.models.families import family_of
 
 BACKGROUND = "__background__"
 log = logging.getLogger(__name__)
@@ -23,26 +22,9 @@ log = logging.getLogger(__name__)
 
 def class_tensors(model: nn.Module) -> dict[str, int]:
     """The state-dict keys whose first dimension runs over the model's outputs, each with how
-    many blocks of outputs it holds (anchors per location; 1 for one output per class)."""
-    if isinstance(model, FasterRCNN):
-        return {
-            f"roi_heads.box_predictor.{layer}.{p}": 1
-            for layer in ("cls_score", "bbox_pred")
-            for p in ("weight", "bias")
-        }
-    if isinstance(model, (RetinaNet, FCOS)):
-        anchors = model.head.classification_head.num_anchors
-        return {f"head.classification_head.cls_logits.{p}": anchors for p in ("weight", "bias")}
-    if isinstance(model, SSD):
-        anchors = model.anchor_generator.num_anchors_per_location()
-        blocks = model.head.classification_head.module_list
-        last = {i: len(block) - 1 if isinstance(block, nn.Sequential) else None for i, block in enumerate(blocks)}
-        return {
-            f"head.classification_head.module_list.{i}{'' if j is None else f'.{j}'}.{p}": anchors[i]
-            for i, j in last.items()
-            for p in ("weight", "bias")
-        }
-    raise ConfigError(f"cannot transfer the classes of {type(model).__name__}")
+    many blocks of outputs it holds (anchors per location; 1 for one output per class): its
+    family's (`detkit.models.families`)."""
+    return family_of(model).class_tensors(model)
 
 
 def output_mapping(

@@ -13,17 +13,15 @@ from urllib.parse import urlparse
 
 import torch
 import torchvision
-from torchvision.models import MobileNet_V3_Large_Weights, WeightsEnum
+from torchvision.models import WeightsEnum
 
 from detkit.exceptions import ConfigError
-
-# Backbone weights of the detectors detkit assembles itself (torchvision's builders declare theirs).
-ASSEMBLED_BACKBONE_WEIGHTS: dict[str, type[WeightsEnum]] = {"fcos_mobilenet_v3_large_fpn": MobileNet_V3_Large_Weights}
+from detkit.models.families import family_named
 
 
 def detector_weights(name: str, weights: str | None) -> WeightsEnum | None:
     """torchvision's weights entry for detector ``name`` ("DEFAULT", "COCO_V1", ...), or None."""
-    if weights is None or name in ASSEMBLED_BACKBONE_WEIGHTS:  # an assembled detector's builder refuses them
+    if weights is None or family_named(name).detectors[name] is not None:  # an assembled detector has none
         return None
     try:
         return torchvision.models.get_model_weights(name).verify(weights)
@@ -35,7 +33,7 @@ def backbone_weights(name: str, weights_backbone: str | None) -> WeightsEnum | N
     """torchvision's weights entry of the backbone of detector ``name``, or None."""
     if weights_backbone is None:
         return None
-    enum = ASSEMBLED_BACKBONE_WEIGHTS.get(name) or _declared_backbone_enum(name)
+    enum = family_named(name).backbone_weights.get(name) or _declared_backbone_enum(name)
     try:
         return enum.verify(weights_backbone)
     except (ValueError, KeyError) as error:

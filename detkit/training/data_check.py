@@ -12,8 +12,8 @@ from omegaconf import DictConfig
 from detkit.analysis.data_health_report import write_health
 from detkit.data.data_health import check_health
 from detkit.data.split_data import SplitData
-from detkit.models.detectors import keeps_aspect_ratio
-from detkit.training import layout
+from detkit.models.families import keeps_aspect_ratio
+from detkit.runs import layout
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import lightning as L
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from detkit.exceptions import TrainingInterrupted
-from detkit.training import layout
+from detkit.runs import layout
 
 
 class _Terminated(BaseException):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from detkit.training import layout
+from detkit.runs import layout
 
 STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S"
 AGREE_TIMEOUT = timedelta(minutes=5)  # the other nodes start within it, or the launch is broken
@@ -54,7 +54,7 @@ def _stamp_of_rank_zero(host: str, port: int, rank: int) -> str:
 def register_resolvers() -> None:
     """``${detkit.run_dir:${resume},default}``: a resumed run writes into its own directory;
     ``${detkit.run_stamp:}``: a new run's time, one for every process of a launch (`run_stamp`);
-    ``${detkit.in_run:<run dir>,<name>}``: a path of the run folder's `detkit.training.layout`;
+    ``${detkit.in_run:<run dir>,<name>}``: a path of the run folder's `detkit.runs.layout`;
     ``${detkit.run_name:<data.root>}``: `run_name`."""
     if not OmegaConf.has_resolver("detkit.run_dir"):
         OmegaConf.register_new_resolver("detkit.run_dir", run_dir)

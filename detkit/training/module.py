@@ -18,8 +18,8 @@ from detkit.exceptions import ConfigError, TrainingError
 from detkit.models.detectors import to_model_target
 from detkit.models.finetune import NO_FINETUNING, BackboneFreeze, Finetune, parameter_groups
 from detkit.models.inference import detect
-from detkit.training import layout
-from detkit.training.checkpoints import CHECKPOINT_CLASSES
+from detkit.runs import layout
+from detkit.runs.checkpoints import CHECKPOINT_CLASSES
 
 PARTIAL_LABELS_LOSSES = ("masked", "gated", "naive")
 Batch = tuple[list[torch.Tensor], list[dict[str, Any]]]

@@ -11,8 +11,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from detkit.data.object_sizes import ObjectSizes
 from detkit.data.records import DetectionDataset
-from detkit.models.detectors import SSD_BOX_RANGE, box_range_for, keeps_aspect_ratio
-from detkit.training.run_dir import init_run
+from detkit.models.families import family_named, keeps_aspect_ratio
+from detkit.models.families.ssd import SSD_BOX_RANGE, box_range_for
+from detkit.runs.run_dir import init_run
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +36,13 @@ def settle_object_sizes(cfg: DictConfig, train_set: DetectionDataset) -> None:
     fitting = ssd_box_range(sizes)
     small = fitting != list(SSD_BOX_RANGE)  # the smallest under half SSD's smallest box: never learnt
     line = sizes.describe()
-    if small and (auto or measured_as.startswith("ssd")):
+    if small and (auto or family_named(measured_as).fixed_input):
         line += f"; the smallest are under half SSDlite's smallest default box ({SSD_BOX_RANGE[0]} of the input)"
     if auto:
         line += choose_model(cfg, small)
     elif "choices" in cfg.model:  # model.name=<detector> over model=auto: that detector, the rest as set
         cfg.model = without_choices(cfg.model)
-    if cfg.model.name.startswith("ssd"):
+    if family_named(cfg.model.name).fixed_input:
         line += fit_default_boxes(cfg, fitting, small)
     if rank_zero_only.rank == 0:
         log.info(line)

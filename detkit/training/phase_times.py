@@ -5,15 +5,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import lightning as L
 
 from detkit.files import write_json_atomic
+from detkit.runs import layout
 from detkit.training.callbacks import DevImageLogger
-
-PHASE_TIMES_FILE = "phase_times.json"
 
 
 class PhaseTimes(L.Callback):
@@ -70,4 +68,4 @@ class PhaseTimes(L.Callback):
             return
         drawing = sum(c.drawing_seconds for c in trainer.callbacks if isinstance(c, DevImageLogger))
         report: dict[str, Any] = {"started": self.started, "seconds": {**self.seconds, "dev images drawn": drawing}}
-        write_json_atomic(Path(trainer.default_root_dir) / PHASE_TIMES_FILE, report)
+        write_json_atomic(layout.report_file(trainer.default_root_dir, "phase_times", ".json"), report)

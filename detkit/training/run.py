@@ -28,21 +28,21 @@ from detkit.data.records import DetectionDataset
 from detkit.data.split_data import SplitData
 from detkit.exceptions import ConfigError, user_error_behind
 from detkit.files import write_json_atomic, write_text_atomic
-from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, supports_partial_labels
-from detkit.training import layout
+from detkit.models.families import family_of, partial_label_detectors
+from detkit.runs import layout
+from detkit.runs.layout import NEWEST_RUN, resumable
+from detkit.runs.lock import writing_into
+from detkit.runs.run_dir import RunDir, init_run, initialise_from_checkpoint, saved_config
 from detkit.training.callbacks import SameConfigEverywhere, progress_bar
-from detkit.training.checkpoints import AtomicCheckpointIO
+from detkit.training.checkpoint_io import AtomicCheckpointIO
 from detkit.training.data_check import check_data_at_start
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.interruption import Stage, stopped_by_signals
-from detkit.training.layout import NEWEST_RUN, resumable
 from detkit.training.module import DetectionModule
 from detkit.training.object_fit import settle_object_sizes
 from detkit.training.objective import parse_objective
 from detkit.training.quiet import silence_known_noise
 from detkit.training.random_state import RandomStateCheckpoint
-from detkit.training.run_dir import RunDir, init_run, initialise_from_checkpoint, saved_config
-from detkit.training.run_lock import writing_into
 from detkit.training.schedules import IMAGES_SEEN, MIN_EPOCHS, epochs_for
 from detkit.training.threads import training_threads
 from detkit.training.trainers import instantiate_trainer
@@ -230,12 +230,12 @@ def build_model(cfg: DictConfig) -> nn.Module:
 
 def check_partial_label_support(train_set: DetectionDataset, module: DetectionModule) -> None:
     """Refuse to train a detector whose loss would read unlabelled classes as background."""
-    if module.partial_labels_loss == "naive" or supports_partial_labels(module.model):
+    if module.partial_labels_loss == "naive" or family_of(module.model).partial_labels:
         return
     num_classes = len(train_set.class_names)
     partial = [r.image_id for r in train_set.records if r.annotated is not None and len(r.annotated) < num_classes]
     if partial:
-        supported = " or ".join(f"model={name}" for name in PARTIAL_LABEL_DETECTORS)
+        supported = " or ".join(f"model={name}" for name in partial_label_detectors())
         raise ConfigError(
             f"{len(partial)} training images are labelled for only some classes (e.g. image ids {partial[:5]}), "
             f"and {type(module.model).__name__} scores classes with one softmax, so it would learn the unlabelled "

@@ -15,12 +15,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from detkit.exceptions import DetkitError, TrainingInterrupted, user_error_behind
-from detkit.training import layout
+from detkit.runs import layout
+from detkit.runs.command_line import check_run_dir_can_be_made
 from detkit.training.launch import register_resolvers
 from detkit.training.quiet import silence_known_noise
 from detkit.workflows.options import check_value_types
 from detkit.workflows.outputs import PATH_KEYS, check_outputs, forget_new_outputs, remove_new_outputs
-from detkit.workflows.run_dir_checks import check_run_dir_can_be_made
 
 USAGE_ERROR = 2
 
@@ -32,7 +32,7 @@ def run_comparison_tool(compare: Callable[[DictConfig], Any], config_dir: Path, 
     def task(cfg: DictConfig) -> None:
         compare(cfg)
         out = Path(cfg.paths.output_dir)
-        print((out / "comparison.md").read_text(encoding="utf-8"))
+        print(layout.report_file(out, "comparison", ".md").read_text(encoding="utf-8"))
         print(f"comparison written to {out}; {curves}: tensorboard --logdir {out}")
 
     run_hydra_tool(task, config_dir, config_name, check_run_dir_can_be_made)

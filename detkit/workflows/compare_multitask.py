@@ -19,14 +19,14 @@ from detkit.data.formats.coco import predictions_to_array
 from detkit.evaluation.coco import evaluate_coco
 from detkit.exceptions import ConfigError
 from detkit.models.inference import Detections
-from detkit.training.layout import child_run
+from detkit.runs.layout import child_run
 from detkit.training.object_fit import detector_of
 from detkit.training.run import TrainedRun, check_single_process, child_config, train
 from detkit.workflows.prediction import device_trainer, predict_detections
 
 
 def compare_multitask(cfg: DictConfig) -> dict[str, Any]:
-    """Train ``<out>/joint`` and ``<out>/per_class/<class>`` (`detkit.training.layout`), score both
+    """Train ``<out>/joint`` and ``<out>/per_class/<class>`` (`detkit.runs.layout`), score both
     on ``compare.split`` and write ``comparison.{json,md,png}`` to ``out`` (``paths.output_dir``);
     returns the comparison."""
     out = Path(cfg.paths.output_dir)

@@ -18,8 +18,8 @@ from detkit.data.splits import dataset_fingerprint
 from detkit.evaluation.bootstrap import percentile_interval
 from detkit.evaluation.image_matches import ImageMatches
 from detkit.exceptions import ConfigError
-from detkit.training.layout import tensorboard_dir
-from detkit.training.run_dir import RunDir
+from detkit.runs.layout import tensorboard_dir
+from detkit.runs.run_dir import RunDir
 from detkit.workflows.prediction import device_trainer
 from detkit.workflows.split_scoring import match_split
 from detkit.workflows.sweeps import sweep_runs

@@ -14,10 +14,10 @@ from detkit.analysis.transfer_report import CURVE_METRIC, build_transfer_compari
 from detkit.exceptions import ConfigError
 from detkit.models.finetune import NO_FINETUNING
 from detkit.models.weight_transfer import BACKGROUND, output_mapping, shared_classes
-from detkit.training.layout import child_run, tensorboard_dir
+from detkit.runs.layout import child_run, tensorboard_dir
+from detkit.runs.run_dir import init_run
 from detkit.training.object_fit import detector_of
 from detkit.training.run import TrainedRun, check_single_process, child_config, train
-from detkit.training.run_dir import init_run
 
 FROM_SCRATCH = {"init.checkpoint": None, "init.class_map": {}, **NO_FINETUNING.options}
 

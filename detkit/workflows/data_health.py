@@ -13,8 +13,7 @@ from detkit.data.duplicates import kept_together
 from detkit.data.split_data import SplitData
 from detkit.data.splits import write_manifests
 from detkit.exceptions import ConfigError
-from detkit.files import write_json_atomic
-from detkit.training.run_dir import RunDir
+from detkit.runs.run_dir import RunDir
 from detkit.workflows.prediction import device_trainer
 from detkit.workflows.split_scoring import match_split
 
@@ -52,10 +51,8 @@ def report_data_health(data: SplitData, options: HealthOptions, model_input: Mod
     health = check_health(
         data, model_input.image_size, model_input.keep_aspect_ratio, options.min_similarity, options.seed
     )
-    report = write_health(out, health, model_input.image_size, model_input.keep_aspect_ratio)
-    if options.run:
-        report["leak_worth"] = leak_worth(health, RunDir.open(options.run, options.checkpoint), options)
-        write_json_atomic(out / "health.json", report)
+    worth = leak_worth(health, RunDir.open(options.run, options.checkpoint), options) if options.run else None
+    report = write_health(out, health, model_input.image_size, model_input.keep_aspect_ratio, leak_worth=worth)
     if options.moved_splits:
         _write_moved_splits(health, Path(options.moved_splits))
     return report

@@ -25,9 +25,10 @@ from detkit.data.records import DetectionDataset
 from detkit.evaluation.bootstrap import bootstrap_metrics
 from detkit.evaluation.image_matches import ImageMatches
 from detkit.exceptions import ConfigError
-from detkit.training.layout import tensorboard_dir
-from detkit.training.run_dir import RunDir
-from detkit.training.run_lock import writing_into
+from detkit.runs import layout
+from detkit.runs.layout import tensorboard_dir
+from detkit.runs.lock import writing_into
+from detkit.runs.run_dir import RunDir
 from detkit.workflows.learning_curve import ShareScoring, learning_curve
 from detkit.workflows.outputs import output_folder
 from detkit.workflows.prediction import device_trainer
@@ -93,7 +94,7 @@ def recorded_shift(run: RunDir) -> str | None:
     """What the run's data check (``<run>/data_health/health.json``) said of dev's shift from
     train, when it found one; None when it did not, or the run has no check."""
     try:
-        report = json.loads((run.data_health_dir / "health.json").read_text(encoding="utf-8"))
+        report = json.loads(layout.report_file(run.data_health_dir, "health", ".json").read_text(encoding="utf-8"))
         dev = report["shift"]["dev"]
         return str(dev["summary"]) if dev.get("differs") else None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

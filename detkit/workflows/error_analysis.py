@@ -18,9 +18,9 @@ from detkit.analysis.grids import same_size
 from detkit.analysis.tide import KINDS, ErrorAnalysis
 from detkit.data.formats.coco import predictions_to_results
 from detkit.files import write_json_atomic
-from detkit.training.layout import tensorboard_dir
-from detkit.training.run_dir import RunDir
-from detkit.training.run_lock import writing_into
+from detkit.runs.layout import tensorboard_dir
+from detkit.runs.lock import writing_into
+from detkit.runs.run_dir import RunDir
 from detkit.workflows.error_outputs import (
     ErrorOptions,
     check_error_options,

@@ -31,6 +31,7 @@ from detkit.analysis.tide import ErrorAnalysis
 from detkit.evaluation.coco import evaluate_coco
 from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic, write_text_atomic
+from detkit.runs import layout
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,9 @@ def error_report(
 
 def write_error_report(out: Path, report: dict[str, Any], analysis: ErrorAnalysis, file_names: dict[int, str]) -> None:
     """errors.json, errors.md, the errors.csv sheet to tag and the figures, in ``out``."""
-    write_json_atomic(out / "errors.json", report)
-    write_text_atomic(out / "errors.md", render_errors(report))
-    write_error_sheet(out / "errors.csv", error_rows(analysis, file_names))
+    write_json_atomic(layout.report_file(out, "errors_report", ".json"), report)
+    write_text_atomic(layout.report_file(out, "errors_report", ".md"), render_errors(report))
+    write_error_sheet(layout.report_file(out, "errors_report", ".csv"), error_rows(analysis, file_names))
     write_error_figures(out, report, analysis)
 
 
@@ -129,9 +130,9 @@ def write_label_issues(
     options = cfg.label_issue_options
     found = find_label_issues(ground_truth, results, options.max_score, options.high_score, options.low_score)
     report = label_issue_report(found, ground_truth, results, file_names, error_report, options.fix_top, partial_labels)
-    write_json_atomic(out / "label_issues.json", report)
-    write_text_atomic(out / "label_issues.md", render_label_issues(report))
-    write_error_sheet(out / "label_issues.csv", label_issue_rows(report))
+    write_json_atomic(layout.report_file(out, "label_issues", ".json"), report)
+    write_text_atomic(layout.report_file(out, "label_issues", ".md"), render_label_issues(report))
+    write_error_sheet(layout.report_file(out, "label_issues", ".csv"), label_issue_rows(report))
     if images is not None:
         from detkit.analysis.gallery import draw_label_issues, write_label_issue_gallery
 
@@ -149,8 +150,8 @@ def write_tag_summary(out: Path, analysis: ErrorAnalysis, sheet: str, mislabelle
     else:
         summary = summarise_tags(analysis, sheet_tags(rows, analysis, sheet))
         text = render_tags(summary)
-    write_json_atomic(out / "tags.json", summary)
-    write_text_atomic(out / "tags.md", text)
+    write_json_atomic(layout.report_file(out, "tags", ".json"), summary)
+    write_text_atomic(layout.report_file(out, "tags", ".md"), text)
     mislabelled = rows_tagged(rows, mislabelled_tag)
     if mislabelled:
         write_error_sheet(out / f"{mislabelled_tag}.csv", mislabelled)

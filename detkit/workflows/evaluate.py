@@ -7,7 +7,7 @@ from typing import Any
 
 from detkit.data.formats.coco import predictions_to_array
 from detkit.evaluation.coco import evaluate_coco
-from detkit.training.run_dir import RunDir
+from detkit.runs.run_dir import RunDir
 from detkit.workflows.prediction import predict_detections, predicting_trainer
 
 

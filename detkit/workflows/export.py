@@ -21,8 +21,9 @@ from detkit.deploy.writers import FORMATS, check_format, write_model
 from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic
 from detkit.models.inference import Detections, detect
-from detkit.training.run_dir import RunDir
-from detkit.training.run_lock import writing_into
+from detkit.runs import layout
+from detkit.runs.lock import writing_into
+from detkit.runs.run_dir import RunDir
 from detkit.workflows.outputs import output_folder
 
 
@@ -74,7 +75,7 @@ def export_run(cfg: ExportOptions) -> Exported:
     with torch.inference_mode():  # the reference: the detector as evaluate.py and predict.py run it
         eager = [detect(detector, [image])[0] for image in images]
     model = deployable(detector)
-    path = output_folder(cfg, run.export_dir) / FORMATS[cfg.format]
+    path = layout.report_file(output_folder(cfg, run.export_dir), "model", FORMATS[cfg.format])
     card = _card(cfg, run, model.detector)
     with writing_into(run.path, path.parent):
         parity = _write_if_equal(model, cfg, card, path, images[0][None], image_ids, images, eager)
@@ -144,7 +145,7 @@ def _card(cfg: ExportOptions, run: RunDir, detector: nn.Module) -> dict[str, Any
     postprocess = getattr(detector, "roi_heads", detector)  # Faster R-CNN keeps its thresholds in its ROI heads
     return {
         "format": cfg.format,
-        "file": FORMATS[cfg.format],
+        "file": layout.report_file("", "model", FORMATS[cfg.format]).name,
         "detector": run.config.model.name,
         "classes": run.class_names,
         "input": {

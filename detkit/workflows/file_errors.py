@@ -9,7 +9,7 @@ from pathlib import Path
 from detkit.analysis.tide import ErrorAnalysis
 from detkit.data.formats.coco import load_results
 from detkit.evaluation.coco import checked_ground_truth
-from detkit.training import layout
+from detkit.runs import layout
 from detkit.workflows.error_outputs import (
     ErrorOptions,
     check_error_options,

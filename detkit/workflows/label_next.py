@@ -24,7 +24,8 @@ from detkit.exceptions import ConfigError
 from detkit.files import write_bytes_atomic, write_json_atomic, write_text_atomic
 from detkit.models.features import pooled_backbone_features
 from detkit.models.inference import Detections, detect, scoring_at_least, torch_device
-from detkit.training.run_dir import RunDir
+from detkit.runs import layout
+from detkit.runs.run_dir import RunDir
 from detkit.workflows.outputs import output_folder
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,12 @@ def label_next(cfg: LabelNextOptions) -> tuple[Path, list[dict[str, Any]]]:
     ]
     out = output_folder(cfg, f"{Path(cfg.pool).resolve()}_label_next")
     _write_ranking(out, rows, cfg)
-    write_json_atomic(out / "prelabels.json", prelabels(pool, chosen, run.class_names, cfg.prelabel_threshold))
-    write_bytes_atomic(out / "selection.png", _sheet(pool, chosen, run.class_names, cfg.prelabel_threshold))
+    write_json_atomic(
+        layout.report_file(out, "prelabels", ".json"), prelabels(pool, chosen, run.class_names, cfg.prelabel_threshold)
+    )
+    write_bytes_atomic(
+        layout.report_file(out, "selection", ".png"), _sheet(pool, chosen, run.class_names, cfg.prelabel_threshold)
+    )
     return out, rows
 
 
@@ -114,9 +119,9 @@ def _write_ranking(out: Path, rows: list[dict[str, Any]], cfg: LabelNextOptions)
     writer = csv.DictWriter(buffer, fieldnames=["rank", "file_name", "uncertainty"], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    write_text_atomic(out / "ranking.csv", buffer.getvalue())
+    write_text_atomic(layout.report_file(out, "ranking", ".csv"), buffer.getvalue())
     meta = {"run": cfg.run, "pool": cfg.pool, "strategy": cfg.strategy, "budget": cfg.budget}
-    write_json_atomic(out / "ranking.json", {**meta, "selection": rows})
+    write_json_atomic(layout.report_file(out, "ranking", ".json"), {**meta, "selection": rows})
 
 
 def prelabels(pool: PoolOutputs, chosen: list[int], class_names: list[str], threshold: float) -> dict[str, Any]:

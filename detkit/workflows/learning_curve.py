@@ -13,9 +13,9 @@ from torch.utils.tensorboard import SummaryWriter
 from detkit.analysis.bias_variance import error_of
 from detkit.analysis.diagnosis_report import write_learning_curve
 from detkit.exceptions import ConfigError
-from detkit.training.layout import child_run, splits_dir
+from detkit.runs.layout import child_run, splits_dir
+from detkit.runs.run_dir import RunDir
 from detkit.training.run import check_single_process, child_config, train
-from detkit.training.run_dir import RunDir
 from detkit.workflows.prediction import device_trainer
 from detkit.workflows.split_scoring import diagnosis_images, match_split
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from detkit.exceptions import ConfigError
-from detkit.training import layout
+from detkit.runs import layout
 
 # What a command reads, by key: files and folders no output may be, lie inside or hold.
 INPUT_KEYS = (

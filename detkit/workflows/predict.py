@@ -23,11 +23,10 @@ from detkit.deploy.runtime import ExportedModel
 from detkit.exceptions import ConfigError, DatasetError
 from detkit.files import json_list_atomic, write_bytes_atomic, write_json_atomic
 from detkit.models.inference import Detections, Sink, scoring_at_least
-from detkit.training.layout import predict_dir
-from detkit.training.run_lock import writing_into
+from detkit.runs import layout
+from detkit.runs.layout import predict_dir
+from detkit.runs.lock import writing_into
 from detkit.workflows.outputs import output_folder
-
-PREDICTIONS_FILE, IMAGES_FILE, DRAWN_DIR = "predictions.json", "images.json", "drawn"
 
 
 @dataclass(frozen=True)
@@ -92,24 +91,26 @@ def predict_images(cfg: PredictOptions) -> Predicted:
     out = output_folder(cfg, source.out)
     records = {record.image_id: record for record in dataset.records}
     with writing_into(source.run, out) if source.run else contextlib.nullcontext():
-        with json_list_atomic(out / PREDICTIONS_FILE) as results:
+        with json_list_atomic(layout.report_file(out, "predicted", ".json")) as results:
 
             def write(detections: dict[int, Detections]) -> None:
                 kept = {i: scoring_at_least(d, cfg.score_threshold) for i, d in detections.items()}
                 results.extend(predictions_to_results(kept, category_ids))
                 if cfg.draw:
                     for image_id, found_here in kept.items():
-                        _draw(dataset, records[image_id], found_here, cfg.draw_threshold, out / DRAWN_DIR)
+                        _draw(dataset, records[image_id], found_here, cfg.draw_threshold, out / layout.LAYOUT.drawn)
 
             source.detect(dataset, write)
-        write_json_atomic(out / IMAGES_FILE, _images_file(dataset, category_ids, source.origin))
+        write_json_atomic(
+            layout.report_file(out, "predicted_images", ".json"), _images_file(dataset, category_ids, source.origin)
+        )
     return Predicted(out, len(dataset), results.count)
 
 
 def checkpoint_source(cfg: PredictOptions) -> DetectorSource:
     """The run's checkpoint, predicting in batches through a Lightning Trainer on ``cfg.device``."""
     # Imported here, not above: an exported model predicts without Lightning (seconds of imports).
-    from detkit.training.run_dir import RunDir
+    from detkit.runs.run_dir import RunDir
     from detkit.workflows.prediction import device_trainer, predict_detections
 
     run = RunDir.open(cfg.run, cfg.checkpoint)

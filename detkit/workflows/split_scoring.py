@@ -11,7 +11,7 @@ from detkit.data.formats.coco import predictions_to_results
 from detkit.data.split_data import SplitData
 from detkit.evaluation.image_matches import ImageMatches
 from detkit.exceptions import ConfigError
-from detkit.training.run_dir import RunDir
+from detkit.runs.run_dir import RunDir
 from detkit.workflows.prediction import predict_detections
 
 

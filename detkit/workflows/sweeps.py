@@ -8,8 +8,8 @@ from pathlib import Path
 
 from detkit.data.formats.documents import read_yaml_document
 from detkit.exceptions import ConfigError, DatasetError
-from detkit.training.layout import best_checkpoint
-from detkit.training.run_dir import RunDir
+from detkit.runs.layout import best_checkpoint
+from detkit.runs.run_dir import RunDir
 
 OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"  # each job's command line, as Hydra saves it
 SEED_KEYS = ("seed",)  # what varies between the runs of one config

@@ -31,7 +31,7 @@ from detkit.data.formats.voc import load_voc
 from detkit.data.formats.yolo import load_yolo
 from detkit.data.torch_dataset import DetectionImages
 from detkit.exceptions import ConfigError, DatasetError
-from detkit.training.saved_config import is_allowed_target, load_saved_config
+from detkit.runs.saved_config import is_allowed_target, load_saved_config
 from tests.data.test_bad_input import FUZZ, SIZE, _assert_sound, _coco, _fresh, _voc, _yolo
 from tests.data.test_coco import _coco as valid_coco
 from tests.data.test_cvat_labelme import cvat, image, labelme, shape

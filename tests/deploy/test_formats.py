@@ -14,6 +14,7 @@ from detkit.deploy.parity import check_parity, compare_detections
 from detkit.deploy.runtime import ExportedModel
 from detkit.deploy.writers import FORMATS, write_model
 from detkit.models.detectors import DETECTORS, build_detector
+from detkit.models.families import family_named
 from detkit.models.inference import detect
 from detkit.models.weight_transfer import class_tensors
 
@@ -32,14 +33,16 @@ def decisive(detector: torch.nn.Module) -> torch.nn.Module:
 @pytest.mark.parametrize("name", DETECTORS)
 def test_every_detector_exports_to_both_formats_with_eager_detections(name, tmp_path):
     torch.manual_seed(0)
-    detector = decisive(build_detector(name, num_classes=3, image_size=128).eval())
+    size = family_named(name).smallest_input.get(name, 128)
+    detector = decisive(build_detector(name, num_classes=3, image_size=size).eval())
     images = [torch.rand(3, 96, 128), torch.rand(3, 128, 80)]
     with torch.inference_mode():
         eager = [detect(detector, [image])[0] for image in images]
     assert all(len(d["scores"]) for d in eager), "detections to compare"
     model = deployable(detector)
     threshold = float(getattr(detector, "roi_heads", detector).score_thresh)
-    for format, file_name in FORMATS.items():
+    for format, suffix in FORMATS.items():
+        file_name = f"model{suffix}"
         card = {"format": format, "classes": ["a", "b", "c"]}
         write_model(model, format, images[0][None], tmp_path / file_name)
         exported = ExportedModel.load(tmp_path / file_name, card)

@@ -8,18 +8,21 @@ from omegaconf import OmegaConf
 
 from detkit.exceptions import ConfigError
 from detkit.models import DETECTORS, build_detector, replace_classifier
-from detkit.models.detectors import ASSEMBLED, box_range_for
+from detkit.models.families import family_named
+from detkit.models.families.ssd import box_range_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
 LIGHT = ["ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn"]
-# ResNet-50 detectors take a second or more to build: slow, kept out of the quick loop
-BY_WEIGHT = [pytest.param(name, marks=pytest.mark.slow) if "resnet50" in name else name for name in DETECTORS]
+# ResNet-50 and VGG-16 detectors take a second or more to build: slow, kept out of the quick loop
+HEAVY = ("resnet50", "vgg16")
+BY_WEIGHT = [pytest.param(n, marks=pytest.mark.slow) if any(h in n for h in HEAVY) else n for n in DETECTORS]
 
 
 @pytest.mark.parametrize("name", BY_WEIGHT)
 def test_every_detector_builds_for_the_data_and_predicts(name):
-    model = build_detector(name, num_classes=3, image_size=128).eval()
+    size = family_named(name).smallest_input.get(name, 128)
+    model = build_detector(name, num_classes=3, image_size=size).eval()
     with torch.no_grad():
         (out,) = model([torch.rand(3, 100, 120)])
     assert out["boxes"].shape[1] == 4 and len(out["labels"]) == len(out["scores"])
@@ -40,7 +43,7 @@ def test_training_mode_returns_losses_for_empty_and_full_images(name):
 @pytest.mark.parametrize("name", BY_WEIGHT)
 def test_classifier_of_a_91_class_model_is_replaced(name):
     """What happens after loading COCO weights: the head is refitted to the data's classes."""
-    builder = ASSEMBLED.get(name, partial(torchvision.models.get_model, name))
+    builder = family_named(name).detectors[name] or partial(torchvision.models.get_model, name)
     model = builder(weights=None, weights_backbone=None, num_classes=91).eval()
     replace_classifier(model, 4)
     with torch.no_grad():

@@ -6,7 +6,8 @@ import torchvision
 
 from detkit.models import build_detector
 from detkit.models.detectors import to_model_target
-from detkit.models.partial_labels import PARTIAL_LABEL_DETECTORS, masked_focal_loss, supports_partial_labels
+from detkit.models.families import family_of, partial_label_detectors
+from detkit.models.partial_labels import masked_focal_loss
 
 SIZE = 96
 NUM_CLASSES = 3  # detkit classes 0..2; the model has 4 outputs with background
@@ -53,7 +54,7 @@ def test_loss_equals_torchvision_when_every_class_is_labelled(name):
             torch.testing.assert_close(losses[key], expected[key], rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("name", PARTIAL_LABEL_DETECTORS)
+@pytest.mark.parametrize("name", partial_label_detectors())
 def test_no_gradient_for_a_class_where_it_is_not_labelled(name):
     model = build_detector(name, NUM_CLASSES, SIZE).train()
     logits = _class_logits(model)
@@ -66,7 +67,7 @@ def test_no_gradient_for_a_class_where_it_is_not_labelled(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", PARTIAL_LABEL_DETECTORS)
+@pytest.mark.parametrize("name", partial_label_detectors())
 def test_the_gate_reaches_the_detector_loss(name):
     """Fresh heads score every class near their 0.01 prior: a gate of 0.5 keeps every negative of
     the unlabelled class, a gate below the prior leaves them all out."""
@@ -105,6 +106,7 @@ def test_gated_loss_keeps_background_negatives_and_drops_likely_unlabelled_objec
 
 
 def test_only_sigmoid_detectors_support_partial_labels():
-    supported = {name for name in PARTIAL_LABEL_DETECTORS}
+    supported = set(partial_label_detectors())
+    assert supported == {"fcos_mobilenet_v3_large_fpn", "retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn"}
     for name in ("ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn", *supported):
-        assert supports_partial_labels(build_detector(name, NUM_CLASSES, SIZE)) == (name in supported)
+        assert family_of(build_detector(name, NUM_CLASSES, SIZE)).partial_labels == (name in supported)

@@ -10,7 +10,7 @@ from detkit.exceptions import ConfigError
 from detkit.models import build_detector
 from detkit.models.weight_transfer import BACKGROUND, class_tensors, transfer_state
 from detkit.models.weights import backbone_weights, detector_weights, hub_file
-from detkit.training.checkpoints import CHECKPOINT_CLASSES, read_checkpoint
+from detkit.runs.checkpoints import CHECKPOINT_CLASSES, read_checkpoint
 
 OLD = ["circle", "square", "triangle", "star"]
 NEW = ["hexagon", "square", "circle"]  # two shared (in another order), one new

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detkit.exceptions import ConfigError
-from detkit.training.checkpoints import CHECKPOINT_CLASSES, read_checkpoint
+from detkit.runs.checkpoints import CHECKPOINT_CLASSES, read_checkpoint
 from detkit.training.run import train
 from tests.conftest import compose_train
 

@@ -22,7 +22,7 @@ from torchvision.io import decode_jpeg
 
 from detkit.analysis.tide import KINDS
 from detkit.exceptions import ConfigError
-from detkit.workflows.run_dir_checks import check_resumable, check_run_dir_can_be_made
+from detkit.runs.command_line import check_resumable, check_run_dir_can_be_made
 from tests.conftest import ROOT, TINY_SHAPES_OVERRIDES
 from tests.evaluation.test_coco_eval import _ground_truth, _pycocotools_on_files, _random_detections
 from tests.tools.conftest import tool_command

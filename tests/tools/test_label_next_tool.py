@@ -10,7 +10,7 @@ import pytest
 
 from detkit.analysis.selection import uncertainty
 from detkit.data.shapes import ShapesParams, ensure_shapes
-from detkit.training.run_dir import RunDir
+from detkit.runs.run_dir import RunDir
 from detkit.workflows.label_next import run_on_images
 
 COPIES = 50

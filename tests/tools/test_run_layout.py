@@ -1,4 +1,4 @@
-"""Every path a run folder holds is named once, in `detkit.training.layout`: with every name
+"""Every path a run folder holds is named once, in `detkit.runs.layout`: with every name
 changed there, each tool writes its outputs under the new names and reads them back, and no
 default name appears anywhere (issue 41)."""
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from detkit.training import layout
+from detkit.runs import layout
 from tests.conftest import TINY_SHAPES_OVERRIDES, TRAINING_SEED
 
 pytestmark = pytest.mark.slow  # trains nine tiny runs, one tool after another (in this process)

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from detkit.training.run_lock import LOCK_FILE
+from detkit.runs.lock import LOCK_FILE
 
 WRITERS = [
     ("evaluate", ["split=dev"]),

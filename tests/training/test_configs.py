@@ -9,6 +9,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from detkit.models import DETECTORS
+from detkit.models.families import family_named
 from detkit.training import object_fit, run
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.object_fit import detector_of
@@ -54,7 +56,8 @@ def test_processes_share_the_cpu_unless_started_with_omp_num_threads(tmp_path, m
 
 @pytest.mark.parametrize("model", _options("model"))
 def test_every_model_config_instantiates(tmp_path, model):
-    cfg = compose_train(tmp_path, [f"model={model}"])
+    smallest = family_named(model).smallest_input.get(model) if model in DETECTORS else None
+    cfg = compose_train(tmp_path, [f"model={model}", *([f"model.image_size={smallest}"] if smallest else [])])
     build_datamodule(cfg)
     detector = instantiate(cfg.model)
     assert sum(p.numel() for p in detector.parameters()) > 1e6

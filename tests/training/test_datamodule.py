@@ -5,9 +5,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from detkit.data.splits import dataset_fingerprint, split_dataset
+from detkit.runs.run_dir import RunDir
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run import build_datamodule, save_config
-from detkit.training.run_dir import RunDir
 from tests.conftest import compose_train
 
 FOUR = {"train": 0.5, "train_dev": 0.125, "dev": 0.25, "test": 0.125}

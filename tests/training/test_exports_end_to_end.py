@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from detkit.runs.run_dir import RunDir
 from detkit.training.run import train
-from detkit.training.run_dir import RunDir
 from detkit.workflows.diagnose import DiagnoseOptions, diagnose_run
 from detkit.workflows.error_analysis import analyse_run_errors
 from detkit.workflows.error_outputs import ErrorOptions

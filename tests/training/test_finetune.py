@@ -5,7 +5,7 @@ import torch
 from torchvision.models.detection.ssd import SSD
 
 from detkit.exceptions import ConfigError
-from detkit.training.checkpoints import CHECKPOINT_CLASSES
+from detkit.runs.checkpoints import CHECKPOINT_CLASSES
 from detkit.training.run import build_datamodule, build_module, train
 from tests.conftest import compose_train
 

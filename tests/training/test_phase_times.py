@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from detkit.training.phase_times import PHASE_TIMES_FILE
+from detkit.runs import layout
 from detkit.training.run import train
 from tests.conftest import compose_train
 
@@ -16,7 +16,7 @@ TIMER = "+callbacks.phase_times={_target_: detkit.training.phase_times.PhaseTime
 def test_each_phase_of_a_run_is_timed_apart(tmp_path):
     before = time.time()
     run = train(compose_train(tmp_path, [TIMER, "trainer.max_epochs=2", "callbacks.dev_images.every_n_epochs=1"]))
-    report = json.loads((run.run_dir / PHASE_TIMES_FILE).read_text())
+    report = json.loads(layout.report_file(run.run_dir, "phase_times", ".json").read_text())
     seconds = report["seconds"]
     assert set(seconds) == {"sanity check", "training", "validation", "final scoring", "dev images drawn"}
     assert all(value > 0 for value in seconds.values()), seconds

@@ -11,10 +11,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from detkit.data.loaders import LoaderOptions
 from detkit.exceptions import ConfigError, TrainingError
 from detkit.models import build_detector
-from detkit.training.checkpoints import AtomicCheckpointIO
+from detkit.runs.run_dir import RunDir
+from detkit.training.checkpoint_io import AtomicCheckpointIO
 from detkit.training.module import DetectionModule
 from detkit.training.run import build_datamodule, build_module, build_trainer, resumed_config, train
-from detkit.training.run_dir import RunDir
 from detkit.workflows.evaluate import evaluate_run
 from tests.conftest import TRAINING_SEED, compose_config, compose_train
 

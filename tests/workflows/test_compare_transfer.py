@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from detkit.exceptions import ConfigError
+from detkit.runs.run_dir import RunDir
 from detkit.training.run import train
-from detkit.training.run_dir import RunDir
 from detkit.workflows.compare_transfer import compare_transfer
 from tests.conftest import compose_train
 

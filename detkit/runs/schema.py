@@ -5,7 +5,7 @@ edited by someone else (a section missing, a value of another type) is refused o
 reading, naming the file and the key, instead of failing deep inside whatever reads it first.
 Values are checked where they are used (a detector's name by the detector builder); a run's
 split manifests by `detkit.data.splits.read_manifests`, its checkpoints by
-`detkit.training.checkpoints.read_checkpoint`."""
+`detkit.runs.checkpoints.read_checkpoint`."""
 
 from __future__ import annotations
 

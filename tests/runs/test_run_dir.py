@@ -7,8 +7,8 @@ from omegaconf import OmegaConf
 
 from detkit.exceptions import ConfigError
 from detkit.models.detectors import build_detector
-from detkit.training.checkpoints import CHECKPOINT_CLASSES, MODEL_PREFIX
-from detkit.training.run_dir import RunDir, init_run
+from detkit.runs.checkpoints import CHECKPOINT_CLASSES, MODEL_PREFIX
+from detkit.runs.run_dir import RunDir, init_run
 from tests.conftest import run_config
 
 MODEL = {"_target_": "detkit.models.build_detector", "name": "ssdlite320_mobilenet_v3_large"}

@@ -19,9 +19,9 @@ from detkit.data.loaders import LoaderOptions
 from detkit.data.split_data import SplitData, SplitPlan
 from detkit.exceptions import ConfigError
 from detkit.models.weight_transfer import BACKGROUND, transfer_state
-from detkit.training import layout
-from detkit.training.checkpoints import build_architecture, read_checkpoint
-from detkit.training.saved_config import load_saved_config
+from detkit.runs import layout
+from detkit.runs.checkpoints import build_architecture, read_checkpoint
+from detkit.runs.saved_config import load_saved_config
 
 RUN_FIX = "pass run=<run dir> or checkpoint=<path to a .ckpt>"
 

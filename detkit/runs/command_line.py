@@ -9,10 +9,10 @@ import tempfile
 from pathlib import Path
 
 from detkit.exceptions import ConfigError
-from detkit.training import layout
-from detkit.training.layout import NEWEST_RUN
-from detkit.training.run_lock import check_unlocked
-from detkit.training.saved_config import load_saved_config
+from detkit.runs import layout
+from detkit.runs.layout import NEWEST_RUN
+from detkit.runs.lock import check_unlocked
+from detkit.runs.saved_config import load_saved_config
 
 
 def check_run_dir_arguments(arguments: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""A run's config.yaml edited by someone else (`detkit.training.run_schema`): every key the
+"""A run's config.yaml edited by someone else (`detkit.runs.schema`): every key the
 tools read, taken out or given a value of another kind, is refused on reading with one message
 naming the file and the key; the config tools/train.py writes, with every data and model
 choice, passes."""
@@ -11,8 +11,8 @@ import yaml
 from omegaconf import OmegaConf
 
 from detkit.exceptions import ConfigError
-from detkit.training.run_schema import OPTIONAL, REQUIRED, check_run_config
-from detkit.training.saved_config import load_saved_config
+from detkit.runs.saved_config import load_saved_config
+from detkit.runs.schema import OPTIONAL, REQUIRED, check_run_config
 from tests.conftest import compose_train
 
 ODD_VALUES = [None, "", "x", 0, -1, 1.5, True, [], ["a", 1], {}, {"a": 1}]

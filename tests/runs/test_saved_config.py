@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from detkit.exceptions import ConfigError
-from detkit.training.saved_config import is_allowed_target, load_saved_config
+from detkit.runs.saved_config import is_allowed_target, load_saved_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

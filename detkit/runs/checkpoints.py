@@ -1,23 +1,19 @@
-"""Lightning checkpoints as detkit writes them, known here only: written atomically, and their
-detector weights and class names read back safely."""
+"""Lightning checkpoints as detkit reads them, known here only: their detector weights and class
+names read back safely (`detkit.training.checkpoint_io` writes them, atomically)."""
 
 from __future__ import annotations
 
-import io
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 from torch import Tensor, nn
 
 from detkit.exceptions import ConfigError
-from detkit.files import write_bytes_atomic
-from detkit.training import layout
+from detkit.runs import layout
 
 CHECKPOINT_CLASSES = "detkit_class_names"  # where a detkit checkpoint records its classes
 MODEL_PREFIX = "model."  # a Lightning checkpoint's keys of the detector
@@ -66,15 +62,3 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], list[str] | No
         )
     state = {k.removeprefix(MODEL_PREFIX): v for k, v in weights.items() if k.startswith(MODEL_PREFIX)}
     return state, names
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoints written whole or not at all: serialised in memory, then a temp file beside
-    the target, renamed over it (`detkit.files.write_bytes_atomic`). Lightning's own save goes
-    through fsspec's transaction, whose temp file is in the system's temp directory: when that is
-    another file system the final move is a copy, which a kill can leave half-written."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
-        buffer = io.BytesIO()
-        torch.save(checkpoint, buffer)
-        write_bytes_atomic(path, buffer.getvalue())

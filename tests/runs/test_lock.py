@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from detkit.exceptions import ConfigError
-from detkit.training.run_lock import LOCK_FILE, holder, run_lock
+from detkit.runs.lock import LOCK_FILE, holder, run_lock
 
 
 def test_a_second_writer_is_refused_naming_the_first_and_the_lock_goes_with_the_writer(tmp_path):

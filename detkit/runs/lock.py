@@ -20,6 +20,8 @@ from pathlib import Path
 
 from detkit.exceptions import ConfigError
 
+RANK_KEYS = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")  # lightning_fabric rank_zero._get_rank
+
 LOCK_FILE = ".lock"
 
 
@@ -75,10 +77,18 @@ def writing_into(run_dir: str | Path, out: str | Path | None = None) -> contextl
     """`run_lock` on ``run_dir`` for a tool writing into it: in the first process only (the others
     of a DDP launch write nothing), and, given the tool's output folder ``out``, only when ``out``
     lies inside the run (a tool told to write elsewhere leaves the run to whoever writes it)."""
-    from lightning.pytorch.utilities import rank_zero_only  # here: the tools' CLI imports this module, not Lightning
-
     inside = out is None or Path(out).resolve().is_relative_to(Path(run_dir).resolve())
-    return run_lock(run_dir) if inside and rank_zero_only.rank == 0 else contextlib.nullcontext()
+    return run_lock(run_dir) if inside and launch_rank() == 0 else contextlib.nullcontext()
+
+
+def launch_rank() -> int:
+    """This process's rank as its launcher (torchrun, Lightning's DDP, SLURM, jsrun) states it in
+    the environment, read by hand with the keys and order of Lightning's ``rank_zero_only`` so
+    that the run folder's package (and the tools' command line) imports no Lightning."""
+    for key in RANK_KEYS:
+        if (rank := os.environ.get(key)) is not None:
+            return int(rank)
+    return 0
 
 
 def _running(pid: object) -> bool:

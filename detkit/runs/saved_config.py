@@ -16,9 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from detkit.data.formats.documents import read_yaml_document
 from detkit.exceptions import ConfigError, DatasetError
-from detkit.training.run_schema import check_run_config
+from detkit.runs.schema import check_run_config
 
-# What configs/ instantiates (tests/training/test_saved_config.py checks every _target_ there
+# What configs/ instantiates (tests/runs/test_saved_config.py checks every _target_ there
 # is listed), and the optimisers and schedulers a user may name on the command line.
 BUILT_FROM_CONFIG = frozenset(
     {
