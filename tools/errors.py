@@ -45,11 +45,7 @@ def main(cfg: DictConfig) -> None:
     if cfg.tags:
         print(layout.report_file(out, "tags", ".md").read_text(encoding="utf-8"))
     else:
-        print(
-            render_error_summary(
-                json.loads(layout.report_file(out, "errors_report", ".json").read_text(encoding="utf-8"))
-            )
-        )
+        print(render_error_summary(json.loads(layout.report_file(out, "errors", ".json").read_text(encoding="utf-8"))))
         print("per class, by size, the confusions and the worst images: errors.md")
         if cfg.label_issues:
             print(

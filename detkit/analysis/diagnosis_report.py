@@ -115,7 +115,7 @@ def plot_diagnosis(diagnosis: dict[str, Any]) -> bytes:
 def write_diagnosis(diagnosis: dict[str, Any], out: str | Path) -> None:
     """``diagnosis.json``, ``diagnosis.md`` and ``diagnosis.png`` in ``out``, each atomically."""
     out = Path(out)
-    write_report(out, layout.LAYOUT.diagnosis, diagnosis, render_diagnosis(diagnosis), plot_diagnosis(diagnosis))
+    write_report(out, layout.REPORTS.diagnosis, diagnosis, render_diagnosis(diagnosis), plot_diagnosis(diagnosis))
 
 
 def plot_learning_curve(points: list[dict[str, Any]], metric: str) -> bytes:
@@ -136,5 +136,5 @@ def plot_learning_curve(points: list[dict[str, Any]], metric: str) -> bytes:
 def write_learning_curve(points: list[dict[str, Any]], metric: str, out: str | Path) -> None:
     """``learning_curve.json`` and ``learning_curve.png`` in ``out``, each atomically."""
     out = Path(out)
-    write_json_atomic(layout.report_file(out, "learning_curve_report", ".json"), {"metric": metric, "points": points})
-    write_bytes_atomic(layout.report_file(out, "learning_curve_report", ".png"), plot_learning_curve(points, metric))
+    write_json_atomic(layout.report_file(out, "learning_curve", ".json"), {"metric": metric, "points": points})
+    write_bytes_atomic(layout.report_file(out, "learning_curve", ".png"), plot_learning_curve(points, metric))

@@ -149,4 +149,4 @@ def plot_comparison(comparison: dict[str, Any]) -> bytes:
 
 def write_comparison(comparison: dict[str, Any], out: str | Path) -> None:
     """``comparison.json``, ``comparison.md`` and ``comparison.png`` in ``out``, each atomically."""
-    write_report(out, layout.LAYOUT.comparison, comparison, render_comparison(comparison), plot_comparison(comparison))
+    write_report(out, layout.REPORTS.comparison, comparison, render_comparison(comparison), plot_comparison(comparison))

@@ -76,4 +76,4 @@ def plot_transfer(comparison: dict[str, Any]) -> bytes:
 
 def write_transfer(comparison: dict[str, Any], out: str | Path) -> None:
     """``comparison.json``, ``comparison.md`` and ``comparison.png`` in ``out``, each atomically."""
-    write_report(out, layout.LAYOUT.comparison, comparison, render_transfer(comparison), plot_transfer(comparison))
+    write_report(out, layout.REPORTS.comparison, comparison, render_transfer(comparison), plot_transfer(comparison))

@@ -1,9 +1,10 @@
 """Where a run directory keeps what detkit's tools leave in it, stated once. Plain paths, no
 torch: the tool runner resolves ``resume=last`` with it before anything heavy is imported.
 
-Every reader and writer of a run folder asks here (`LAYOUT`'s names, read when a path is
-made, through the functions below or `detkit.runs.run_dir.RunDir`); to move or rename
-something a run keeps, change its name in `RunLayout` and nothing else."""
+Every reader and writer of a run folder asks here (`LAYOUT`'s and `REPORTS`' names, read when
+a path is made, through the functions below or `detkit.runs.run_dir.RunDir`); to move or rename
+something a run keeps, change its name in `RunLayout` (folders and the run's own files) or
+`ReportFiles` (the reports' files) and nothing else."""
 
 from __future__ import annotations
 
@@ -36,12 +37,19 @@ class RunLayout:
     finetuned: str = "finetuned"  # tools/compare_transfer.py: from init.checkpoint
     scratch: str = "scratch"  # ... and from scratch
     learning_curve: str = "learning_curve"  # tools/diagnose.py learning_curve=: <learning_curve>/train_<share>
-    # the reports' files, by stem (the suffix is the format: `report_file`), in the folder each tool writes
+    drawn: str = "drawn"  # tools/predict.py draw=true: the drawn images
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """The file names of the reports detkit's tools write, by stem (the suffix is the format:
+    `report_file`), in the folder each tool writes (inside a run by default)."""
+
     phase_times: str = "phase_times"  # training: .json, each phase's seconds
     diagnosis: str = "diagnosis"  # tools/diagnose.py: .json .md .png
-    learning_curve_report: str = "learning_curve"  # ... learning_curve=: .json .png
+    learning_curve: str = "learning_curve"  # ... learning_curve=: .json .png
     comparison: str = "comparison"  # tools/compare*.py: .json .md .png
-    errors_report: str = "errors"  # tools/errors.py: .json .md .csv
+    errors: str = "errors"  # tools/errors.py: .json .md .csv
     breakdown: str = "breakdown"  # ... .png figures
     confusion: str = "confusion"
     pr_curves: str = "pr_curves"
@@ -54,7 +62,6 @@ class RunLayout:
     distributions: str = "distributions"  # ... .png
     predicted: str = "predictions"  # tools/predict.py: .json (COCO results)
     predicted_images: str = "images"  # ... .json (the images' ids and sizes)
-    drawn: str = "drawn"  # ... the drawn images' folder
     model: str = "model"  # tools/export.py: .onnx or .torchscript (and its .json beside)
     ranking: str = "ranking"  # tools/label_next.py: .csv .json
     selection: str = "selection"  # ... .png
@@ -62,6 +69,7 @@ class RunLayout:
 
 
 LAYOUT = RunLayout()
+REPORTS = ReportFiles()
 NEWEST_RUN = "last"  # resume=last: the newest run of this name (a command value, not a file)
 
 
@@ -122,10 +130,10 @@ def data_health_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / LAYOUT.data_health
 
 
-def report_file(out: str | Path, stem: str, suffix: str) -> Path:
-    """A report's file in ``out``: ``<out>/<LAYOUT.<stem>><suffix>``, e.g.
-    ``report_file(out, "errors_report", ".json")`` is ``<out>/errors.json``."""
-    return Path(out) / f"{getattr(LAYOUT, stem)}{suffix}"
+def report_file(out: str | Path, report: str, suffix: str) -> Path:
+    """A report's file in ``out``: ``<out>/<REPORTS.<report>><suffix>``, e.g.
+    ``report_file(out, "errors", ".json")`` is ``<out>/errors.json``."""
+    return Path(out) / f"{getattr(REPORTS, report)}{suffix}"
 
 
 def child_run(comparison_dir: str | Path, kind: str, *under: str) -> Path:

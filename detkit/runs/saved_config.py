@@ -9,36 +9,24 @@ beyond a bounded expansion, bounded size and depth)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from detkit.data.formats.documents import read_yaml_document
 from detkit.exceptions import ConfigError, DatasetError
 from detkit.runs.schema import check_run_config
 
-# What configs/ instantiates (tests/runs/test_saved_config.py checks every _target_ there
-# is listed), and the optimisers and schedulers a user may name on the command line.
-BUILT_FROM_CONFIG = frozenset(
-    {
-        "detkit.data.formats.load_export",
-        "detkit.data.shapes.load_shapes",
-        "detkit.models.build_detector",
-        "detkit.models.finetune.Finetune",
-        "detkit.training.callbacks.DevImageLogger",
-        "detkit.training.datamodule.DetectionDataModule",
-        "detkit.training.module.DetectionModule",
-        "detkit.training.phase_times.PhaseTimes",
-        "detkit.training.schedules.warmup_cosine",
-        "lightning.Trainer",
-        "lightning.pytorch.Trainer",
-        "lightning.pytorch.callbacks.EarlyStopping",
-        "lightning.pytorch.callbacks.LearningRateMonitor",
-        "lightning.pytorch.loggers.CSVLogger",
-        "lightning.pytorch.loggers.MLFlowLogger",
-    }
-)
+PROJECT_CONFIGS = Path(__file__).resolve().parents[2] / "configs"  # the config groups the tools compose
+# Built beside configs/: Lightning's other name of its Trainer, and a callback named on the command
+# line (``+callbacks.phase_times=...``, benchmarks/first_detector.py); the sweeper's sampler lives in
+# Hydra's own node, never in a run's config.
+ALSO_BUILT = frozenset({"lightning.pytorch.Trainer", "detkit.training.phase_times.PhaseTimes"})
+NEVER_IN_A_RUN = frozenset({"optuna.samplers.TPESampler"})
 OPTIMISER_MODULES = ("torch.optim.", "torch.optim.lr_scheduler.")
 
 
@@ -78,12 +66,42 @@ def check_targets(node: Any, source: Path, key: str = "") -> None:
             check_targets(value, source, f"{key}[{index}]")
 
 
+def built_from_config(configs: Path | None = None) -> frozenset[str]:
+    """Every ``_target_`` the yaml files of ``configs`` (detkit's, `PROJECT_CONFIGS`) name, read
+    as data, with `ALSO_BUILT`: what a run's config may build. A logger, detector or callback
+    added to configs/ is allowed by its yaml alone."""
+    return _targets_in(configs or PROJECT_CONFIGS)
+
+
+@functools.cache
+def _targets_in(configs: Path) -> frozenset[str]:
+    if not configs.is_dir():
+        raise ConfigError(
+            f"{configs}: detkit's configs are not there; install detkit from its checkout (pip install -e .)"
+        )
+    found = set(ALSO_BUILT)
+    for path in sorted(configs.rglob("*.yaml")):
+        found.update(_targets(yaml.safe_load(path.read_text(encoding="utf-8"))))
+    return frozenset(found - NEVER_IN_A_RUN)
+
+
+def _targets(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "_target_" and isinstance(value, str):
+                yield value
+            yield from _targets(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _targets(value)
+
+
 def is_allowed_target(target: Any) -> bool:
     """Whether ``target`` names what detkit's configs build, or a torch optimiser or learning-rate
     scheduler class (looked up on the imported ``torch.optim``, never imported by name)."""
     if not isinstance(target, str):
         return False
-    if target in BUILT_FROM_CONFIG:
+    if target in built_from_config():
         return True
     module = next((m for m in reversed(OPTIMISER_MODULES) if target.startswith(m)), None)
     name = target[len(module) :] if module else ""

@@ -38,6 +38,7 @@ from detkit.training.checkpoint_io import AtomicCheckpointIO
 from detkit.training.data_check import check_data_at_start
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.interruption import Stage, stopped_by_signals
+from detkit.training.loggers import run_loggers
 from detkit.training.module import DetectionModule
 from detkit.training.object_fit import settle_object_sizes
 from detkit.training.objective import parse_objective
@@ -248,11 +249,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     """The configured Trainer with detkit's logger and callbacks, writing into ``run_dir``."""
     _check_trainer_values(cfg.trainer)
     silence_known_noise()
-    tensorboard = layout.tensorboard_dir(run_dir)
-    loggers = [
-        TensorBoardLogger(save_dir=str(run_dir), name="", version=tensorboard.name, default_hp_metric=False),
-        *(instantiate(logger) for logger in (cfg.get("logger") or {}).values() if logger is not None),
-    ]
+    loggers = run_loggers(cfg.get("logger"), run_dir)
     callbacks = [
         checkpoints(run_dir, filename=layout.LAYOUT.best, monitor=MONITOR, mode="max"),
         # Since Lightning 2.6, save_last writes last.ckpt only when a new best is saved; resuming

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
-from torch.utils.tensorboard import SummaryWriter
 
 from detkit.analysis.run_comparison import render_comparison, write_comparison
 from detkit.data.split_data import SplitData
@@ -18,8 +17,9 @@ from detkit.data.splits import dataset_fingerprint
 from detkit.evaluation.bootstrap import percentile_interval
 from detkit.evaluation.image_matches import ImageMatches
 from detkit.exceptions import ConfigError
-from detkit.runs.layout import tensorboard_dir
+from detkit.runs import layout
 from detkit.runs.run_dir import RunDir
+from detkit.training.loggers import ReportLog
 from detkit.workflows.prediction import device_trainer
 from detkit.workflows.split_scoring import match_split
 from detkit.workflows.sweeps import sweep_runs
@@ -78,8 +78,11 @@ def compare_runs(cfg: CompareOptions) -> dict[str, Any]:
     )
     out = Path(cfg.out)
     write_comparison(comparison, out)
-    with SummaryWriter(log_dir=str(tensorboard_dir(out))) as writer:
-        writer.add_text("comparison/report", render_comparison(comparison), 0)
+    with ReportLog.of_run(opened[0].config, out, layout.REPORTS.comparison) as log:  # the first run's loggers
+        metric = comparison["metric"]
+        values = {f"comparison/{name}_{metric}": run["value"] for name, run in comparison["runs"].items()}
+        log.scalars({**values, **{f"comparison/{p['b']}-{p['a']}": p["difference"] for p in comparison["pairs"]}})
+        log.text("comparison/report", render_comparison(comparison))
     return comparison
 
 

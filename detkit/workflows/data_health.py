@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from detkit.analysis.data_health_report import write_health
+from detkit.analysis.data_health_report import render_health, write_health
 from detkit.data.data_health import TRAIN, Health, check_health, dev_without_train_copies
 from detkit.data.duplicates import kept_together
 from detkit.data.split_data import SplitData
 from detkit.data.splits import write_manifests
 from detkit.exceptions import ConfigError
+from detkit.runs import layout
 from detkit.runs.run_dir import RunDir
+from detkit.training.loggers import ReportLog
 from detkit.workflows.prediction import device_trainer
 from detkit.workflows.split_scoring import match_split
 
@@ -51,11 +53,30 @@ def report_data_health(data: SplitData, options: HealthOptions, model_input: Mod
     health = check_health(
         data, model_input.image_size, model_input.keep_aspect_ratio, options.min_similarity, options.seed
     )
-    worth = leak_worth(health, RunDir.open(options.run, options.checkpoint), options) if options.run else None
+    run = RunDir.open(options.run, options.checkpoint) if options.run else None
+    worth = leak_worth(health, run, options) if run else None
     report = write_health(out, health, model_input.image_size, model_input.keep_aspect_ratio, leak_worth=worth)
+    if run:
+        with ReportLog.of_run(run.config, run.path, layout.REPORTS.health) as log:
+            log.scalars(health_scalars(report))
+            log.text("data_health/report", render_health(report))
     if options.moved_splits:
         _write_moved_splits(health, Path(options.moved_splits))
     return report
+
+
+def health_scalars(report: dict[str, Any]) -> dict[str, float | None]:
+    """What a logger plots of a health report: copies, those across splits, each split's shift
+    from train (domain AUC) and, with a run, its dev metric with and without the copies."""
+    values = {
+        "data_health/copy_clusters": report["duplicates"]["clusters"],
+        "data_health/clusters_across_splits": len(report["duplicates"]["leaks"]),
+        **{f"data_health/shift_auc_{split}": shift["auc"] for split, shift in report["shift"].items()},
+    }
+    worth = report.get("leak_worth", {})
+    values["data_health/dev_all"] = worth.get("all")
+    values["data_health/dev_without_train_copies"] = worth.get("without_train_copies")
+    return values
 
 
 def _holds_files(folder: Path) -> bool:

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch.utils.tensorboard import SummaryWriter
-
 from detkit.analysis.bias_variance import (
     ERROR_NAMES,
     ErrorEstimate,
@@ -26,9 +24,9 @@ from detkit.evaluation.bootstrap import bootstrap_metrics
 from detkit.evaluation.image_matches import ImageMatches
 from detkit.exceptions import ConfigError
 from detkit.runs import layout
-from detkit.runs.layout import tensorboard_dir
 from detkit.runs.lock import writing_into
 from detkit.runs.run_dir import RunDir
+from detkit.training.loggers import ReportLog
 from detkit.workflows.learning_curve import ShareScoring, learning_curve
 from detkit.workflows.outputs import output_folder
 from detkit.workflows.prediction import device_trainer
@@ -125,7 +123,7 @@ def _diagnose(cfg: DiagnoseOptions, run: RunDir) -> dict[str, Any]:
         ]
     out = output_folder(cfg, run.path)
     write_diagnosis(diagnosis, out)
-    log_diagnosis(run.path, diagnosis)
+    log_diagnosis(run, diagnosis)
     if cfg.learning_curve:
         scoring = ShareScoring(cfg.metric, cfg.train_sample, cfg.seed, cfg.device)
         diagnosis["learning_curve"] = learning_curve(cfg.learning_curve, run, out, scoring)
@@ -190,13 +188,9 @@ def worst_classes(points: dict[str, dict[str, float]], metric: str, count: int) 
     return {name: table[name] for name in ranked[:count]}
 
 
-def log_diagnosis(run_dir: Path, diagnosis: dict[str, Any]) -> None:
-    """Errors and gaps as scalars and the report as text, in the run's TensorBoard folder."""
-    with SummaryWriter(log_dir=str(tensorboard_dir(run_dir))) as writer:
-        for name, value in diagnosis["errors"].items():
-            if value is not None:
-                writer.add_scalar(f"diagnosis/error_{name}", value, 0)
-        for name, value in diagnosis["gaps"].items():
-            if value is not None:
-                writer.add_scalar(f"diagnosis/gap_{name}", value, 0)
-        writer.add_text("diagnosis/report", render_diagnosis(diagnosis), 0)
+def log_diagnosis(run: RunDir, diagnosis: dict[str, Any]) -> None:
+    """Errors and gaps as scalars and the report as text, to every logger of the run."""
+    with ReportLog.of_run(run.config, run.path, layout.REPORTS.diagnosis) as log:
+        errors = {f"diagnosis/error_{name}": value for name, value in diagnosis["errors"].items()}
+        log.scalars({**errors, **{f"diagnosis/gap_{name}": value for name, value in diagnosis["gaps"].items()}})
+        log.text("diagnosis/report", render_diagnosis(diagnosis))

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.tensorboard import SummaryWriter
 
 from detkit.analysis.error_report import render_errors
 from detkit.analysis.gallery import draw_worst, write_gallery
@@ -18,9 +17,10 @@ from detkit.analysis.grids import same_size
 from detkit.analysis.tide import KINDS, ErrorAnalysis
 from detkit.data.formats.coco import predictions_to_results
 from detkit.files import write_json_atomic
-from detkit.runs.layout import tensorboard_dir
+from detkit.runs import layout
 from detkit.runs.lock import writing_into
 from detkit.runs.run_dir import RunDir
+from detkit.training.loggers import ReportLog
 from detkit.workflows.error_outputs import (
     ErrorOptions,
     check_error_options,
@@ -64,7 +64,7 @@ def _analyse_run_errors(cfg: ErrorOptions, run: RunDir) -> Path | None:
     images = draw_worst(analysis, dataset.root, file_names, report, cfg.score_threshold)
     write_error_report(out, report, analysis, file_names)
     write_gallery(out, report, images, cfg.score_threshold)
-    log_errors(run.path, report, analysis, images)
+    log_errors(run, report, analysis, images)
     if cfg.label_issues:
         write_label_issues(out, ground_truth, results, file_names, report, cfg, partial_labels, dataset.root)
     return out
@@ -107,24 +107,23 @@ def cached_results(cache: Path, key: dict[str, Any]) -> list[dict[str, Any]] | N
     return stored["results"] if stored is not None and stored.get("key") == key else None
 
 
-def log_errors(run_dir: Path, report: dict[str, Any], analysis: ErrorAnalysis, images: list[torch.Tensor]) -> None:
+def log_errors(run: RunDir, report: dict[str, Any], analysis: ErrorAnalysis, images: list[torch.Tensor]) -> None:
     """The breakdown as scalars, the report as text, PR curves per class and the worst images,
-    in the run's TensorBoard folder under ``errors/<split>/``."""
+    to every logger of the run, under ``errors/<split>/``."""
     prefix = f"errors/{report['split']}"
-    with SummaryWriter(log_dir=str(tensorboard_dir(run_dir))) as writer:
-        for kind in KINDS:
-            if (gained := report["breakdown"]["kinds"][kind]["dAP"]) is not None:  # undefined: not a number
-                writer.add_scalar(f"{prefix}/dAP_{kind}", gained, 0)
-        writer.add_text(f"{prefix}/report", render_errors(report), 0)
+    with ReportLog.of_run(run.config, run.path, layout.REPORTS.errors) as log:
+        kinds = report["breakdown"]["kinds"]
+        log.scalars({f"{prefix}/dAP_{kind}": kinds[kind]["dAP"] for kind in KINDS})  # undefined: not logged
+        log.text(f"{prefix}/report", render_errors(report))
         for k, name in enumerate(analysis.class_names):
-            _add_pr_curve(writer, f"{prefix}/pr/{name}", *analysis.detection_outcomes(k))
+            log.pr_curve(f"{prefix}/pr/{name}", pr_counts(*analysis.detection_outcomes(k)), PR_THRESHOLDS)
         if images:
-            writer.add_images(f"{prefix}/worst", same_size(images), 0, dataformats="NCHW")
+            log.images(f"{prefix}/worst", same_size(images))
 
 
-def _add_pr_curve(writer: SummaryWriter, tag: str, scores: np.ndarray, matched: np.ndarray, boxes: int) -> None:
-    """A TensorBoard PR curve from counts at each score threshold: every box the detector never
-    matched counts as a false negative, which ``add_pr_curve`` on detections alone would miss."""
+def pr_counts(scores: np.ndarray, matched: np.ndarray, boxes: int) -> dict[str, np.ndarray]:
+    """A PR curve's counts at each of ``PR_THRESHOLDS`` score thresholds: every box the detector
+    never matched counts as a false negative, which ``add_pr_curve`` on detections alone would miss."""
     thresholds = np.linspace(0, 1, PR_THRESHOLDS)
     above = scores[None, :] >= thresholds[:, None]
     true_positives = (above & matched[None, :]).sum(1).astype(float)
@@ -133,6 +132,11 @@ def _add_pr_curve(writer: SummaryWriter, tag: str, scores: np.ndarray, matched: 
     found = true_positives + false_positives
     precision = np.divide(true_positives, found, out=np.ones_like(found), where=found > 0)
     recall = true_positives / boxes if boxes else np.zeros_like(true_positives)
-    writer.add_pr_curve_raw(
-        tag, true_positives, false_positives, np.zeros_like(found), false_negatives, precision, recall, 0, PR_THRESHOLDS
-    )
+    return {
+        "true_positive_counts": true_positives,
+        "false_positive_counts": false_positives,
+        "true_negative_counts": np.zeros_like(found),
+        "false_negative_counts": false_negatives,
+        "precision": precision,
+        "recall": recall,
+    }

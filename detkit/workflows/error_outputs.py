@@ -104,9 +104,9 @@ def error_report(
 
 def write_error_report(out: Path, report: dict[str, Any], analysis: ErrorAnalysis, file_names: dict[int, str]) -> None:
     """errors.json, errors.md, the errors.csv sheet to tag and the figures, in ``out``."""
-    write_json_atomic(layout.report_file(out, "errors_report", ".json"), report)
-    write_text_atomic(layout.report_file(out, "errors_report", ".md"), render_errors(report))
-    write_error_sheet(layout.report_file(out, "errors_report", ".csv"), error_rows(analysis, file_names))
+    write_json_atomic(layout.report_file(out, "errors", ".json"), report)
+    write_text_atomic(layout.report_file(out, "errors", ".md"), render_errors(report))
+    write_error_sheet(layout.report_file(out, "errors", ".csv"), error_rows(analysis, file_names))
     write_error_figures(out, report, analysis)
 
 

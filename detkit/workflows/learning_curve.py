@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch.utils.tensorboard import SummaryWriter
-
 from detkit.analysis.bias_variance import error_of
 from detkit.analysis.diagnosis_report import write_learning_curve
 from detkit.exceptions import ConfigError
+from detkit.runs import layout
 from detkit.runs.layout import child_run, splits_dir
 from detkit.runs.run_dir import RunDir
+from detkit.training.loggers import ReportLog
 from detkit.training.run import check_single_process, child_config, train
 from detkit.workflows.prediction import device_trainer
 from detkit.workflows.split_scoring import diagnosis_images, match_split
@@ -56,11 +56,10 @@ def learning_curve(fractions: Sequence[float], run: RunDir, out: Path, scoring: 
             share = trained.run
         points.append(_score_share(scoring, share, fraction))
     write_learning_curve(points, scoring.metric, out)
-    with SummaryWriter(log_dir=str(run.tensorboard_dir)) as writer:
+    with ReportLog.of_run(run.config, run.path, layout.REPORTS.learning_curve) as log:
         for point in points:
-            for split in ("train", "dev"):
-                if point[f"{split}_error"] is not None:
-                    writer.add_scalar(f"learning_curve/{split}_error", point[f"{split}_error"], point["train_images"])
+            errors = {f"learning_curve/{split}_error": point[f"{split}_error"] for split in ("train", "dev")}
+            log.scalars(errors, step=point["train_images"])
     return points
 
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from detkit.exceptions import ConfigError
-from detkit.runs.saved_config import is_allowed_target, load_saved_config
+from detkit.runs.saved_config import built_from_config, is_allowed_target, load_saved_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -21,6 +21,17 @@ def _targets(node):
     elif isinstance(node, list):
         for value in node:
             yield from _targets(value)
+
+
+def test_what_a_yaml_added_to_the_configs_builds_is_allowed_by_it_alone(tmp_path):
+    """Adding a logger (a detector, a callback) is its yaml: the saved-config check reads configs/."""
+    configs = tmp_path / "configs"
+    (configs / "logger").mkdir(parents=True)
+    (configs / "logger" / "jsonl.yaml").write_text("jsonl:\n  _target_: tests.training.jsonl_logger.JsonLinesLogger\n")
+    assert "tests.training.jsonl_logger.JsonLinesLogger" in built_from_config(configs)
+    assert "tests.training.jsonl_logger.JsonLinesLogger" not in built_from_config()
+    with pytest.raises(ConfigError, match="configs are not there"):
+        built_from_config(tmp_path / "elsewhere")
 
 
 def test_every_target_in_the_configs_may_be_built_from_a_saved_config():

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from detkit.training.run import train
-from tests.conftest import compose_train
+from detkit.workflows.diagnose import DiagnoseOptions, diagnose_run
+from detkit.workflows.options import typed
+from tests.conftest import compose_config, compose_train
 
 pytestmark = pytest.mark.slow  # each trains a tiny run
 
@@ -24,6 +26,18 @@ def test_logger_csv_writes_lightnings_csv_beside_tensorboard(tmp_path):
     assert any(r.get("train/loss") for r in logged) and any(r.get("final/dev_mAP") for r in logged)
     assert "seed: 0" in (run / "csv" / "hparams.yaml").read_text()
     assert any((run / "tensorboard").glob("events.out.tfevents.*")), "TensorBoard stays the run's record"
+
+    _diagnose(run)  # a report: its own CSV version, the training's metrics.csv kept
+    with (run / "csv" / "metrics.csv").open() as rows:
+        assert list(csv.DictReader(rows)) == logged
+    with (run / "csv" / "diagnosis" / "metrics.csv").open() as rows:
+        (diagnosis,) = list(csv.DictReader(rows))
+    saved = json.loads((run / "diagnosis.json").read_text())
+    assert float(diagnosis["diagnosis/error_dev"]) == pytest.approx(saved["errors"]["dev"])
+
+
+def _diagnose(run: Path) -> None:
+    diagnose_run(typed(DiagnoseOptions, compose_config("diagnose", [f"run={run}", "bootstrap.samples=20"])))
 
 
 def test_logger_mlflow_is_read_back_by_mlflows_own_client(tmp_path, monkeypatch):
@@ -45,3 +59,10 @@ def test_logger_mlflow_is_read_back_by_mlflows_own_client(tmp_path, monkeypatch)
     local = client.download_artifacts(found.info.run_id, "metrics.json", str(tmp_path / "back"))
     assert json.loads(Path(local).read_text())["dev"] == run.metrics["dev"]
     assert any((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
+
+    _diagnose(tmp_path / "run")  # a report: a run of its own in the same experiment, named after the training's
+    (report,) = [r for r in client.search_runs([experiment.experiment_id]) if r.info.run_id != found.info.run_id]
+    assert report.info.run_name == f"{found.info.run_name}/diagnosis"
+    saved = json.loads((tmp_path / "run" / "diagnosis.json").read_text())
+    assert report.data.metrics["diagnosis/error_dev"] == pytest.approx(saved["errors"]["dev"])
+    assert "diagnosis" in {a.path for a in client.list_artifacts(report.info.run_id)}, "the report's text"
