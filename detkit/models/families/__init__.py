@@ -83,10 +83,12 @@ def family_named(detector: str) -> DetectorFamily:
 
 
 def family_of(model: nn.Module) -> DetectorFamily:
-    """The family of a built detector."""
-    for family in families():
-        if isinstance(model, family.model_type):
-            return family
+    """The family of a built detector: the one of its nearest class (a family of a subclass,
+    Mask R-CNN's of Faster R-CNN, say, answers for it before its parent's)."""
+    lineage = type(model).__mro__
+    found = [family for family in families() if family.model_type in lineage]
+    if found:
+        return min(found, key=lambda family: lineage.index(family.model_type))
     raise ConfigError(f"{type(model).__name__} is not a detector family detkit knows: {family_names()}")
 
 
