@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from detkit.data import image_signatures
-from detkit.data.duplicates import NEAR_SIMILARITY, similar_pairs
-from detkit.data.image_files import read_rgb
-from detkit.data.planted_copies import copies_across_splits
+from detkit.data.health.duplicates import NEAR_SIMILARITY, similar_pairs
+from detkit.data.health.planted_copies import copies_across_splits
+from detkit.data.images import signatures as image_signatures
+from detkit.data.images.files import read_rgb
 from detkit.data.shapes import ShapesParams, ensure_shapes
-from detkit.data.split_data import SplitPlan
+from detkit.data.splits.split_data import SplitPlan
 
 FRACTIONS = {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1}
 COCO_TRAIN = 118_287

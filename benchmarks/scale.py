@@ -45,7 +45,7 @@ from detkit.data.formats import read_cache
 from detkit.data.formats.coco import load_coco, write_coco
 from detkit.data.formats.voc import load_voc, write_voc
 from detkit.data.formats.yolo import load_yolo, write_yolo
-from detkit.data.splits import split_dataset
+from detkit.data.splits.seeded import split_dataset
 from detkit.evaluation.coco import evaluate_coco, results_array, score_files
 from detkit.evaluation.image_matches import ImageMatches
 

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats
 
 from detkit.analysis.selection import STRATEGIES, select
-from detkit.data.splits import write_manifests
+from detkit.data.splits.seeded import write_manifests
 from detkit.runs.layout import metrics_file
 from detkit.runs.run_dir import RunDir
 from detkit.workflows.label_next import run_on_images, seen_features

@@ -14,7 +14,7 @@ import argparse
 import numpy as np
 
 from detkit.data.records import DetectionDataset, Record
-from detkit.data.splits import split_dataset
+from detkit.data.splits.seeded import split_dataset
 
 FRACTIONS = {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1}
 MAX_GROUP = 4

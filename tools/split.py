@@ -12,7 +12,7 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from detkit.data.split_report import write_splits
+from detkit.data.splits.report import write_splits
 from detkit.workflows.cli import run_hydra_tool
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

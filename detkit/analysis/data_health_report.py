@@ -12,10 +12,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from detkit.analysis.figures import subplots, to_png
 from detkit.analysis.gallery import label_font
-from detkit.data.data_health import Health
-from detkit.data.image_files import read_rgb
-from detkit.data.object_sizes import ObjectSizes
-from detkit.data.split_shift import IMAGE_FEATURES
+from detkit.data.health.check import Health
+from detkit.data.health.object_sizes import ObjectSizes
+from detkit.data.health.shift import IMAGE_FEATURES
+from detkit.data.images.files import read_rgb
 from detkit.files import write_bytes_atomic, write_json_atomic, write_text_atomic
 from detkit.markdown import markdown_table
 from detkit.runs import layout

@@ -21,7 +21,7 @@ from detkit.analysis.grids import same_size
 from detkit.analysis.label_issues import FIXES, ISSUE_KINDS
 from detkit.analysis.tide import KINDS, ErrorAnalysis
 from detkit.data.boxes import xywh_to_xyxy, xyxy_to_xywh
-from detkit.data.image_files import read_rgb
+from detkit.data.images.files import read_rgb
 from detkit.files import write_bytes_atomic, write_text_atomic
 from detkit.models.inference import Detections
 from detkit.runs import layout

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from detkit.data.copy_names import source_name
+from detkit.data.health.copy_names import source_name
 
 
 def _empty_boxes() -> np.ndarray:

@@ -8,7 +8,7 @@ import albumentations as A
 import numpy as np
 import torch
 
-from detkit.data.image_files import read_rgb
+from detkit.data.images.files import read_rgb
 from detkit.data.records import DetectionDataset
 from detkit.exceptions import DatasetError
 

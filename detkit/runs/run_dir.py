@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from detkit.data.loaders import LoaderOptions
-from detkit.data.split_data import SplitData, SplitPlan
+from detkit.data.splits.split_data import SplitData, SplitPlan
 from detkit.exceptions import ConfigError
 from detkit.models.weight_transfer import BACKGROUND, transfer_state
 from detkit.runs import layout

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from torchvision.utils import draw_bounding_boxes, make_grid
 
 from detkit.analysis.grids import same_size
-from detkit.data.splits import dataset_fingerprint
+from detkit.data.splits.seeded import dataset_fingerprint
 from detkit.exceptions import ConfigError
 from detkit.training.datamodule import DetectionDataModule
 

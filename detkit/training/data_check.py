@@ -1,4 +1,4 @@
-"""The data's health checked as training starts (`detkit.data.data_health`): one line per
+"""The data's health checked as training starts (`detkit.data.health.check`): one line per
 problem found, the report in the run folder, never a reason to stop."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from detkit.analysis.data_health_report import write_health
-from detkit.data.data_health import check_health
-from detkit.data.split_data import SplitData
+from detkit.data.health.check import check_health
+from detkit.data.splits.split_data import SplitData
 from detkit.models.families import keeps_aspect_ratio
 from detkit.runs import layout
 

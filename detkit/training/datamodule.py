@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from detkit.data.loaders import LoaderOptions
 from detkit.data.records import DetectionDataset
-from detkit.data.split_data import SplitData, SplitPlan
+from detkit.data.splits.split_data import SplitData, SplitPlan
 
 
 class DetectionDataModule(L.LightningDataModule):

@@ -9,7 +9,7 @@ import logging
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from detkit.data.object_sizes import ObjectSizes
+from detkit.data.health.object_sizes import ObjectSizes
 from detkit.data.records import DetectionDataset
 from detkit.models.families import family_named, keeps_aspect_ratio
 from detkit.models.families.ssd import SSD_BOX_RANGE, box_range_for

@@ -25,7 +25,7 @@ from torch import nn
 
 from detkit.data.formats.fields import is_number
 from detkit.data.records import DetectionDataset
-from detkit.data.split_data import SplitData
+from detkit.data.splits.split_data import SplitData
 from detkit.exceptions import ConfigError, user_error_behind
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.models.families import family_of, partial_label_detectors

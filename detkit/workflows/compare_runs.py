@@ -12,8 +12,8 @@ import numpy as np
 from scipy import stats
 
 from detkit.analysis.run_comparison import render_comparison, write_comparison
-from detkit.data.split_data import SplitData
-from detkit.data.splits import dataset_fingerprint
+from detkit.data.splits.seeded import dataset_fingerprint
+from detkit.data.splits.split_data import SplitData
 from detkit.evaluation.bootstrap import percentile_interval
 from detkit.evaluation.image_matches import ImageMatches
 from detkit.exceptions import ConfigError

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from detkit.analysis.data_health_report import render_health, write_health
-from detkit.data.data_health import TRAIN, Health, check_health, dev_without_train_copies
-from detkit.data.duplicates import kept_together
-from detkit.data.split_data import SplitData
-from detkit.data.splits import write_manifests
+from detkit.data.health.check import TRAIN, Health, check_health, dev_without_train_copies
+from detkit.data.health.duplicates import kept_together
+from detkit.data.splits.seeded import write_manifests
+from detkit.data.splits.split_data import SplitData
 from detkit.exceptions import ConfigError
 from detkit.runs import layout
 from detkit.runs.run_dir import RunDir

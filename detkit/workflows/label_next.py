@@ -17,7 +17,7 @@ from torchvision.io import encode_png
 from detkit.analysis.gallery import contact_sheet, detection_boxes, draw_image
 from detkit.analysis.selection import FROM_LABELLED, STRATEGIES, select, uncertainty
 from detkit.data.boxes import xyxy_to_xywh
-from detkit.data.image_folder import find_images, image_dataset, readable_images
+from detkit.data.images.folder import find_images, image_dataset, readable_images
 from detkit.data.loaders import LoaderOptions
 from detkit.data.records import DetectionDataset
 from detkit.exceptions import ConfigError

@@ -15,7 +15,7 @@ from detkit.analysis.gallery import detection_boxes, draw_image
 from detkit.data import limits
 from detkit.data.formats.coco import predictions_to_results
 from detkit.data.formats.fields import is_whole, parse_json, read_text
-from detkit.data.image_folder import find_images, ids_by_file_name, image_dataset, readable_images
+from detkit.data.images.folder import find_images, ids_by_file_name, image_dataset, readable_images
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.torch_dataset import DetectionImages, collate_detections
 from detkit.data.transforms import build_transforms

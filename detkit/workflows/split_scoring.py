@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from detkit.data.formats.coco import predictions_to_results
-from detkit.data.split_data import SplitData
+from detkit.data.splits.split_data import SplitData
 from detkit.evaluation.image_matches import ImageMatches
 from detkit.exceptions import ConfigError
 from detkit.runs.run_dir import RunDir

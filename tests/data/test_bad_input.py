@@ -20,7 +20,7 @@ from detkit.data.formats.coco import load_coco, load_results
 from detkit.data.formats.fields import is_number
 from detkit.data.formats.voc import load_voc
 from detkit.data.formats.yolo import load_yolo
-from detkit.data.image_folder import find_images, image_dataset
+from detkit.data.images.folder import find_images, image_dataset
 from detkit.exceptions import ConfigError, DatasetError
 from detkit.workflows.diagnose import read_annotator
 from tests.data.test_coco import _coco as valid_coco

@@ -17,14 +17,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detkit.data.copy_names import source_name
-from detkit.data.data_health import check_health
-from detkit.data.duplicates import Cluster, find_clusters, kept_together
-from detkit.data.image_signatures import signatures
-from detkit.data.planted_copies import copies_across_splits
+from detkit.data.health.check import check_health
+from detkit.data.health.copy_names import source_name
+from detkit.data.health.duplicates import Cluster, find_clusters, kept_together
+from detkit.data.health.planted_copies import copies_across_splits
+from detkit.data.images.signatures import signatures
 from detkit.data.records import Record
 from detkit.data.shapes import ShapesParams, ensure_shapes
-from detkit.data.split_data import SplitData, SplitPlan
+from detkit.data.splits.split_data import SplitData, SplitPlan
 
 FRACTIONS = {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1}
 

@@ -12,7 +12,7 @@ import yaml
 
 from detkit.data.formats import convert_dataset, load_export
 from detkit.data.formats.exports import detect_format
-from detkit.data.splits import resolve_split_mode, split_given
+from detkit.data.splits.seeded import resolve_split_mode, split_given
 from detkit.data.torch_dataset import DetectionImages
 from detkit.data.transforms import build_transforms
 from detkit.exceptions import ConfigError, DatasetError

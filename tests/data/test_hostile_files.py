@@ -14,7 +14,7 @@ from detkit.data.formats.coco import load_coco, load_results
 from detkit.data.formats.documents import measure, parse_yaml
 from detkit.data.formats.voc import load_voc
 from detkit.data.formats.yolo import load_yolo
-from detkit.data.image_folder import find_images
+from detkit.data.images.folder import find_images
 from detkit.exceptions import ConfigError, DatasetError
 from tests.data.test_bad_input import _coco, _voc, _yolo
 

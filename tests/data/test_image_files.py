@@ -11,7 +11,7 @@ from PIL import ExifTags, Image
 
 from detkit.data.formats.coco import load_coco
 from detkit.data.formats.yolo import load_yolo
-from detkit.data.image_files import read_rgb, shown_size
+from detkit.data.images.files import read_rgb, shown_size
 from detkit.exceptions import DatasetError
 
 # What the file must store so that a viewer, applying the EXIF orientation, shows the picture:

@@ -3,7 +3,7 @@ name where that name is the annotations' only one; never two images to one id.""
 
 import pytest
 
-from detkit.data.image_folder import ids_by_file_name
+from detkit.data.images.folder import ids_by_file_name
 from detkit.exceptions import DatasetError
 
 COCO = {

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from detkit.data.image_files import TURNED, orientation, stored_and_shown_size
-from detkit.data.image_headers import read_header
+from detkit.data.images.files import TURNED, orientation, stored_and_shown_size
+from detkit.data.images.headers import read_header
 from tests.data.test_bad_input import EXAMPLES, FUZZ
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from detkit.data.object_sizes import ObjectSizes
+from detkit.data.health.object_sizes import ObjectSizes
 from detkit.data.records import DetectionDataset, Record
 
 

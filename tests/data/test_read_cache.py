@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detkit.data import image_signatures
 from detkit.data.formats import convert_dataset, read_cache
 from detkit.data.formats.voc import load_voc
 from detkit.data.formats.yolo import load_yolo
+from detkit.data.images import signatures as image_signatures
 from detkit.exceptions import DatasetError
 
 READ = {"voc": load_voc, "yolo": load_yolo}

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from detkit.data.shapes import ensure_shapes
-from detkit.data.split_data import SplitPlan
-from detkit.data.split_report import write_splits
-from detkit.data.splits import split_dataset
+from detkit.data.splits.report import write_splits
+from detkit.data.splits.seeded import split_dataset
+from detkit.data.splits.split_data import SplitPlan
 from detkit.exceptions import ConfigError, DatasetError
 from tests.conftest import TINY_SHAPES
 

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from detkit.data.records import DetectionDataset, Record
-from detkit.data.split_report import summarize_splits, write_splits
-from detkit.data.splits import read_manifest, read_manifests, split_dataset
+from detkit.data.splits.report import summarize_splits, write_splits
+from detkit.data.splits.seeded import read_manifest, read_manifests, split_dataset
 from detkit.exceptions import ConfigError, DatasetError
 
 FOUR = {"train": 0.7, "train_dev": 0.1, "dev": 0.1, "test": 0.1}

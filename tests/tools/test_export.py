@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from detkit.data.image_files import read_rgb
+from detkit.data.images.files import read_rgb
 from detkit.deploy.runtime import ExportedModel
 from tests.tools.conftest import tool_command
 from tests.tools.test_cli import _dev_images

@@ -4,9 +4,9 @@ import json
 import logging
 from pathlib import Path
 
-from detkit.data.planted_copies import copies_across_splits
+from detkit.data.health.planted_copies import copies_across_splits
 from detkit.data.shapes import ensure_shapes
-from detkit.data.split_data import SplitPlan
+from detkit.data.splits.split_data import SplitPlan
 from detkit.training.data_check import check_data_at_start
 from tests.conftest import TINY_SHAPES, compose_train
 

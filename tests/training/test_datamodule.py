@@ -4,7 +4,7 @@ data without it (`RunDir.data`)."""
 from pathlib import Path
 from types import SimpleNamespace
 
-from detkit.data.splits import dataset_fingerprint, split_dataset
+from detkit.data.splits.seeded import dataset_fingerprint, split_dataset
 from detkit.runs.run_dir import RunDir
 from detkit.training.datamodule import DetectionDataModule
 from detkit.training.run import build_datamodule, save_config

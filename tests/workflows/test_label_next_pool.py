@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from detkit.data.image_folder import readable_images
+from detkit.data.images.folder import readable_images
 from detkit.exceptions import ConfigError
 
 EXTENSIONS = ["jpg", "jpeg", "png", "JPG", "bmp", "webp", "tif"]

@@ -16,7 +16,7 @@ from detkit.data.formats.roots import check_input_path
 from detkit.data.formats.voc import load_voc, write_voc
 from detkit.data.formats.yolo import load_yolo, write_yolo
 from detkit.data.records import DetectionDataset
-from detkit.data.splits import resolve_split_mode
+from detkit.data.splits.seeded import resolve_split_mode
 from detkit.exceptions import ConfigError
 
 

@@ -37,7 +37,7 @@ from detkit.data.formats.fields import file_name_problem
 from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.formats.roots import ImageRoot
 from detkit.data.formats.split_names import detkit_split
-from detkit.data.image_files import IMAGE_SUFFIXES
+from detkit.data.images.files import IMAGE_SUFFIXES
 from detkit.data.records import DetectionDataset
 from detkit.data.regular_files import read_head, read_regular
 from detkit.exceptions import DatasetError

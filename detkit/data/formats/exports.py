@@ -29,7 +29,7 @@ from detkit.data.formats.voc import annotation_folder, load_voc
 from detkit.data.formats.yolo import class_list, find_yolo_yaml, load_yolo, yolo_yamls
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.regular_files import read_head
-from detkit.data.splits import SPLITS
+from detkit.data.splits.seeded import SPLITS
 from detkit.exceptions import ConfigError, DatasetError
 
 FORMATS = ("coco", "voc", "yolo", "cvat", "labelme")

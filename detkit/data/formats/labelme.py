@@ -37,7 +37,7 @@ from detkit.data.formats.fields import file_name_problem, is_number, is_whole, p
 from detkit.data.formats.problems import check_on_invalid, settle_problems
 from detkit.data.formats.roots import ImageRoot, escapes_root
 from detkit.data.formats.split_names import detkit_split
-from detkit.data.image_files import IMAGE_SUFFIXES, stored_and_shown_size
+from detkit.data.images.files import IMAGE_SUFFIXES, stored_and_shown_size
 from detkit.data.records import DetectionDataset
 from detkit.data.regular_files import read_head
 from detkit.exceptions import DatasetError

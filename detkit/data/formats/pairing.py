@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import NamedTuple
 
-from detkit.data.image_files import IMAGE_SUFFIXES
+from detkit.data.images.files import IMAGE_SUFFIXES
 from detkit.exceptions import DatasetError
 
 DEPTH = 2  # folder levels under the root searched: an export's folders, and one level inside them

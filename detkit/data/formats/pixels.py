@@ -3,7 +3,7 @@ whose pixels do not (a truncated JPEG, a PNG with a broken stream) is a problem 
 named before anything trains on it, and not a crash in a loader worker hours later.
 
 Readers check only headers (sizes, for thousands of files a second); this decodes each image at
-reduced scale through `detkit.data.image_signatures`, whose signatures the health check uses
+reduced scale through `detkit.data.images.signatures`, whose signatures the health check uses
 too and which are kept between runs while a file is unchanged: the decoding is paid once.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from detkit.data import image_signatures
 from detkit.data.formats.problems import settle_problems
+from detkit.data.images import signatures as image_signatures
 from detkit.data.records import DetectionDataset
 
 

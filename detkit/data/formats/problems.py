@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from detkit.data.formats.parallel import map_files
-from detkit.data.image_files import stored_and_shown_size
+from detkit.data.images.files import stored_and_shown_size
 from detkit.exceptions import ConfigError, DatasetError, describe_problems
 
 ON_INVALID = ("error", "drop")

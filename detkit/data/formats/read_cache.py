@@ -129,7 +129,7 @@ CACHED_GLOBALS = frozenset(
         ("detkit.data.formats.yolo", "_ImageFiles"),
         ("detkit.data.formats.voc", "_Parsed"),
         ("detkit.data.formats.voc", "_Objects"),
-        ("detkit.data.image_signatures", "Signature"),
+        ("detkit.data.images.signatures", "Signature"),
         ("numpy", "dtype"),
         ("numpy._core.numeric", "_frombuffer"),
         ("numpy.core.numeric", "_frombuffer"),

@@ -32,7 +32,7 @@ from detkit.data.formats.read_cache import cached_map_files
 from detkit.data.formats.roots import ImageRoot
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.formats.split_names import FILE_NAMES
-from detkit.data.image_files import IMAGE_SUFFIXES, stored_and_shown_size
+from detkit.data.images.files import IMAGE_SUFFIXES, stored_and_shown_size
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.regular_files import read_regular
 from detkit.exceptions import DatasetError

@@ -40,7 +40,7 @@ from detkit.data.formats.read_cache import cached_map_files
 from detkit.data.formats.roots import is_system_folder, resolves_under
 from detkit.data.formats.sidecar import apply_sidecar, write_sidecar
 from detkit.data.formats.split_names import FILE_NAMES, detkit_split
-from detkit.data.image_files import IMAGE_SUFFIXES, shown_size
+from detkit.data.images.files import IMAGE_SUFFIXES, shown_size
 from detkit.data.records import DetectionDataset, Record
 from detkit.exceptions import DatasetError
 from detkit.files import write_text_atomic

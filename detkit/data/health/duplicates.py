@@ -14,8 +14,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from detkit.data.copy_names import source_name
-from detkit.data.image_signatures import Signature, signatures
+from detkit.data.health.copy_names import source_name
+from detkit.data.images.signatures import Signature, signatures
 from detkit.data.records import DetectionDataset
 
 NEAR_SIMILARITY = 0.8  # detail thumbnails at least this alike are copies (measured: copies >= 0.85, others <= 0.70)

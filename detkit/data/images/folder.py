@@ -10,8 +10,8 @@ from pathlib import Path
 
 from detkit.data.formats.fields import file_name_problem
 from detkit.data.formats.roots import check_input_path
-from detkit.data.image_files import IMAGE_SUFFIXES, shown_size
-from detkit.data.image_signatures import signatures
+from detkit.data.images.files import IMAGE_SUFFIXES, shown_size
+from detkit.data.images.signatures import signatures
 from detkit.data.records import DetectionDataset, Record
 from detkit.exceptions import ConfigError, DatasetError
 

@@ -1,5 +1,5 @@
 """Copies of a dataset's images as exports and photo workflows make them, planted to measure the
-duplicate finder (`detkit.data.duplicates`): re-encoded at another JPEG quality, resized, or
+duplicate finder (`detkit.data.health.duplicates`): re-encoded at another JPEG quality, resized, or
 slightly cropped, each written beside the originals with its boxes following the pixels."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from detkit.data.records import DetectionDataset, Record
-from detkit.data.split_data import SplitData
+from detkit.data.splits.split_data import SplitData
 
 KINDS = ("reencoded", "resized", "cropped")
 COPY_FOLDER = "copies"

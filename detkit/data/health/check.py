@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from detkit.data.data_profile import profile_split, small_object_warning
-from detkit.data.duplicates import NEAR_SIMILARITY, Cluster, dataset_clusters, leaks
-from detkit.data.split_data import SplitData
-from detkit.data.split_shift import Shift, image_features, measure_shift
+from detkit.data.health.duplicates import NEAR_SIMILARITY, Cluster, dataset_clusters, leaks
+from detkit.data.health.profile import profile_split, small_object_warning
+from detkit.data.health.shift import Shift, image_features, measure_shift
+from detkit.data.splits.split_data import SplitData
 
 TRAIN = "train"
 

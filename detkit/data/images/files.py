@@ -16,7 +16,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
 from detkit.data import limits
-from detkit.data.image_headers import read_header
+from detkit.data.images.headers import read_header
 from detkit.data.regular_files import open_regular_file
 
 IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp")  # what detkit reads as an image

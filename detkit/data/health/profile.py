@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from detkit.data.object_sizes import SMALL_SIDE_PX, ObjectSizes
+from detkit.data.health.object_sizes import SMALL_SIDE_PX, ObjectSizes
 from detkit.data.records import DetectionDataset
 
 COCO_SMALL, COCO_MEDIUM = 32**2, 96**2  # COCO's area ranges (pycocotools' areaRng)

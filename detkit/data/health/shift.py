@@ -13,7 +13,7 @@ from scipy.stats import ks_2samp
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 
-from detkit.data.image_signatures import FEATURES
+from detkit.data.images.signatures import FEATURES
 from detkit.data.records import Record
 
 IMAGE_FEATURES = (*FEATURES, "width", "height", "boxes", "box_size")  # box_size: median sqrt(box / image area)

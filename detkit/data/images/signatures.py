@@ -32,7 +32,7 @@ from PIL import Image, ImageFilter
 
 from detkit.data import limits
 from detkit.data.formats.read_cache import cached_map_files
-from detkit.data.image_files import read_rgb
+from detkit.data.images.files import read_rgb
 
 REDUCED = 64  # px on the shorter side: enough for the thumbnail and the statistics
 THUMB_SIDE = 16  # the near-copy thumbnail: 16 x 16 per colour channel

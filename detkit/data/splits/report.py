@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from detkit.data.records import DetectionDataset
-from detkit.data.splits import EVALUATED, group_key, make_splits, write_manifests
+from detkit.data.splits.seeded import EVALUATED, group_key, make_splits, write_manifests
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.markdown import markdown_table
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from detkit.data.duplicates import grouped_with_copies
 from detkit.data.formats.coco import dataset_to_coco
+from detkit.data.health.duplicates import grouped_with_copies
 from detkit.data.records import DetectionDataset
-from detkit.data.splits import make_splits, read_manifests, write_manifests
+from detkit.data.splits.seeded import make_splits, read_manifests, write_manifests
 from detkit.exceptions import ConfigError
 
 DEDUPE_CHOICES = ("none", "group")  # data.dedupe
