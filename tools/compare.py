@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> None:
     compare_runs(typed(CompareOptions, cfg))
     out = Path(cfg.out)
     print(layout.report_file(out, "comparison", ".md").read_text(encoding="utf-8"))
-    print(f"comparison written to {out}/comparison.{{md,json,png}}")
+    print(f"comparison written to {layout.report_file(out, 'comparison', '')}.{{md,json,png}}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from detkit.runs import layout
 from detkit.workflows.cli import run_hydra_tool
 from detkit.workflows.options import typed
 from detkit.workflows.outputs import output_folder
@@ -42,7 +43,7 @@ def main(cfg: DictConfig) -> None:
         print(finding)
     if "leak_worth" in report:
         print(f"what the leaks are worth: {report['leak_worth']}")
-    print(f"report written to {out}/health.md")
+    print(f"report written to {layout.report_file(out, 'health', '.md')}")
 
 
 if __name__ == "__main__":

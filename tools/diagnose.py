@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> None:
     diagnosis = diagnose_run(typed(DiagnoseOptions, cfg))
     out = Path(cfg.out or diagnosis["run"])
     print(layout.report_file(out, "diagnosis", ".md").read_text(encoding="utf-8"))
-    print(f"diagnosis written to {out}/diagnosis.{{md,json,png}}")
+    print(f"diagnosis written to {layout.report_file(out, 'diagnosis', '')}.{{md,json,png}}")
 
 
 if __name__ == "__main__":

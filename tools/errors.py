@@ -46,7 +46,9 @@ def main(cfg: DictConfig) -> None:
         print(layout.report_file(out, "tags", ".md").read_text(encoding="utf-8"))
     else:
         print(render_error_summary(json.loads(layout.report_file(out, "errors", ".json").read_text(encoding="utf-8"))))
-        print("per class, by size, the confusions and the worst images: errors.md")
+        print(
+            f"per class, by size, the confusions and the worst images: {layout.report_file(out, 'errors', '.md').name}"
+        )
         if cfg.label_issues:
             print(
                 render_label_issue_summary(

@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from detkit.exceptions import ConfigError
+from detkit.runs import layout
 from detkit.workflows.cli import run_hydra_tool
 from detkit.workflows.options import typed
 
@@ -26,7 +27,10 @@ def main(cfg: DictConfig) -> None:
     for row in rows[:10]:
         print(f"{row['rank']:4d}  {row['file_name']}  (uncertainty {row['uncertainty']:.2f})")
     more = f" (and {len(rows) - 10} more)" if len(rows) > 10 else ""
-    print(f"{len(rows)} image(s) to label next{more}: {out}/ranking.csv, selection.png, prelabels.json")
+    written = (
+        f"{layout.report_file(out, 'ranking', '.csv')}, {layout.REPORTS.selection}.png, {layout.REPORTS.prelabels}.json"
+    )
+    print(f"{len(rows)} image(s) to label next{more}: {written}")
 
 
 if __name__ == "__main__":
