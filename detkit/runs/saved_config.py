@@ -113,3 +113,22 @@ def is_allowed_target(target: Any) -> bool:
     found = getattr(namespace, name, None)
     bases = (torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler)
     return isinstance(found, type) and issubclass(found, bases)
+
+
+def moved_run_paths(cfg: DictConfig, was: str, now: str) -> DictConfig:
+    """``cfg`` with every path inside the run's old folder ``was`` (its split manifests) moved
+    into ``now``: a copied or moved run continues where it is, and never writes into the folder
+    it was copied from."""
+    if was == now:
+        return cfg
+
+    def moved(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: moved(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [moved(value) for value in node]
+        if isinstance(node, str) and (node == was or node.startswith(f"{was}/")):
+            return now + node[len(was) :]
+        return node
+
+    return OmegaConf.create(moved(OmegaConf.to_container(cfg)))

@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
 from detkit.runs import layout
+from detkit.runs.saved_config import moved_run_paths
 
 
 def run_loggers(logger_cfg: Mapping[str, Any] | None, run_dir: str | Path, version: str | None = None) -> list[Logger]:
@@ -59,8 +60,6 @@ class ReportLog:
     def of_run(cls, run_config: DictConfig, run_dir: str | Path, report: str) -> ReportLog:
         """The loggers ``run_config`` (a run's saved config) chose, writing into ``run_dir``
         (the run, wherever it lies now, or a comparison's folder), for ``report``."""
-        from detkit.training.run import moved_run_paths  # the run's paths where it was trained -> run_dir
-
         section = run_config.get("logger") or {}
         trained_in = OmegaConf.select(run_config, "paths.output_dir", default=None)
         if trained_in and section:

@@ -33,6 +33,7 @@ from detkit.runs import layout
 from detkit.runs.layout import NEWEST_RUN, resumable
 from detkit.runs.lock import writing_into
 from detkit.runs.run_dir import RunDir, init_run, initialise_from_checkpoint, saved_config
+from detkit.runs.saved_config import moved_run_paths
 from detkit.training.callbacks import SameConfigEverywhere, progress_bar
 from detkit.training.checkpoint_io import AtomicCheckpointIO
 from detkit.training.data_check import check_data_at_start
@@ -377,25 +378,6 @@ def resumed_config(cfg: DictConfig, overrides: Sequence[str]) -> DictConfig:
         merged.finetune._target_ = cfg.finetune._target_
     merged.resume = cfg.resume
     return merged
-
-
-def moved_run_paths(cfg: DictConfig, was: str, now: str) -> DictConfig:
-    """``cfg`` with every path inside the run's old folder ``was`` (its split manifests) moved
-    into ``now``: a copied or moved run continues where it is, and never writes into the folder
-    it was copied from."""
-    if was == now:
-        return cfg
-
-    def moved(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {key: moved(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [moved(value) for value in node]
-        if isinstance(node, str) and (node == was or node.startswith(f"{was}/")):
-            return now + node[len(was) :]
-        return node
-
-    return OmegaConf.create(moved(OmegaConf.to_container(cfg)))
 
 
 def check_epochs_left(cfg: DictConfig, run: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from detkit.exceptions import ConfigError
-from detkit.runs.saved_config import built_from_config, is_allowed_target, load_saved_config
+from detkit.runs.saved_config import built_from_config, is_allowed_target, load_saved_config, moved_run_paths
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -93,8 +93,6 @@ def test_a_copied_run_continues_with_every_path_inside_it_moved():
     """A run copied elsewhere and resumed writes its split manifests into the copy, never into
     the folder it was copied from (its saved config names that folder's paths)."""
     from omegaconf import OmegaConf
-
-    from detkit.training.run import moved_run_paths
 
     saved = OmegaConf.create(
         {
