@@ -11,6 +11,7 @@ in its folder."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from detkit.runs import layout
 from detkit.runs.saved_config import moved_run_paths
+
+log = logging.getLogger(__name__)
+FOLDER_KEYS = ("save_dir", "log_dir", "root_dir", "dir")  # where Lightning's loggers write their files
+LOCAL_STORES = ("sqlite:///", "file:")  # a tracking store that is a file (MLflow's), not a server
 
 
 def run_loggers(logger_cfg: Mapping[str, Any] | None, run_dir: str | Path, version: str | None = None) -> list[Logger]:
@@ -50,11 +55,28 @@ def _report_version(logger_cfg: Mapping[str, Any], version: str) -> dict[str, st
     return {}
 
 
+def _stays_local(name: str, logger_cfg: Mapping[str, Any], run_dir: str | Path) -> bool:
+    """Whether a logger of a run's saved config (which may come from anyone) writes where a
+    report may: its folder inside the run, its store a local file. One a shared run names
+    elsewhere (another folder, a server) is left out with a warning: a report reads a run, it
+    does not send it anywhere."""
+    inside = Path(run_dir).resolve()
+    for key, value in logger_cfg.items():
+        if not isinstance(value, str):
+            continue
+        remote = "://" in value and not value.startswith(LOCAL_STORES)
+        outside = key in FOLDER_KEYS and not Path(value).resolve().is_relative_to(inside)
+        if remote or outside:
+            log.warning("logger.%s.%s=%s lies outside the run: the report does not log there", name, key, value)
+            return False
+    return True
+
+
 class ReportLog:
     """One report's record in every logger of a run (`run_loggers`); a context manager that closes them."""
 
-    def __init__(self, loggers: list[Logger], report: str) -> None:
-        self.loggers, self.report = loggers, report
+    def __init__(self, loggers: list[Logger]) -> None:
+        self.loggers = loggers
 
     @classmethod
     def of_run(cls, run_config: DictConfig, run_dir: str | Path, report: str) -> ReportLog:
@@ -64,7 +86,10 @@ class ReportLog:
         trained_in = OmegaConf.select(run_config, "paths.output_dir", default=None)
         if trained_in and section:
             section = moved_run_paths(OmegaConf.create(dict(section)), str(trained_in), str(run_dir))
-        return cls(run_loggers(section, run_dir, report), report)
+        kept = {
+            name: logger for name, logger in section.items() if logger is None or _stays_local(name, logger, run_dir)
+        }
+        return cls(run_loggers(kept, run_dir, report))
 
     def scalars(self, values: Mapping[str, float | None], step: int = 0) -> None:
         """Every defined value, to every logger."""
