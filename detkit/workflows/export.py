@@ -20,6 +20,7 @@ from detkit.deploy.runtime import ExportedModel, sidecar_path
 from detkit.deploy.writers import FORMATS, check_format, write_model
 from detkit.exceptions import ConfigError
 from detkit.files import write_json_atomic
+from detkit.models.families import family_of
 from detkit.models.inference import Detections, detect
 from detkit.runs import layout
 from detkit.runs.lock import writing_into
@@ -142,7 +143,7 @@ def _parity_images(run: RunDir, parity: ParityOptions) -> tuple[list[int], list[
 def _card(cfg: ExportOptions, run: RunDir, detector: nn.Module) -> dict[str, Any]:
     """What a user of the exported file needs to know: classes, input, what the model does inside."""
     transform = detector.transform
-    postprocess = getattr(detector, "roi_heads", detector)  # Faster R-CNN keeps its thresholds in its ROI heads
+    postprocess = family_of(detector).postprocess(detector)
     return {
         "format": cfg.format,
         "file": layout.report_file("", "model", FORMATS[cfg.format]).name,

@@ -45,6 +45,8 @@ class DetectorFamily:
     backbone_weights: Mapping[str, type[WeightsEnum]] = field(default_factory=dict)
     # detectors whose layers need more than the usual 32 px a side: the smallest square input they take
     smallest_input: Mapping[str, int] = field(default_factory=dict)
+    # the module that holds its score threshold, NMS threshold and detections per image
+    postprocess: Callable[[nn.Module], nn.Module] = lambda model: model
 
     @property
     def partial_labels(self) -> bool:
