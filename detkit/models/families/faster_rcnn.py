@@ -31,5 +31,5 @@ FAMILY = DetectorFamily(
     },
     class_tensors=class_tensors,
     replace_classifier=replace_classifier,
-    postprocess=lambda model: model.roi_heads,  # the thresholds are its ROI heads'
+    postprocess=lambda model: model.roi_heads,  # its thresholds live in its ROI heads
 )
