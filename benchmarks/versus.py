@@ -19,7 +19,7 @@ For each export and seed, one at a time (timings on a shared CPU mean nothing):
    cores - 1 = one thread on a 2-core machine; two measured faster; ``OMP_NUM_THREADS``, when set,
    for both tools), workers 0 (its CPU choice),
    ``optimizer=auto`` (Ultralytics picks one for the length: AdamW with a learning rate fitted to
-   the class count in 8.3; MuSGD in 8.4.190, the thirteenth session's table).
+   the class count in 8.3; MuSGD in 8.4.190).
 3. YOLO's best weights predict the dev images (confidence 0.001, 100 per image, its own letterbox)
    and detkit's evaluator scores them against the dev ground truth detkit's run was scored on.
 

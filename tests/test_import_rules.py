@@ -46,24 +46,17 @@ def test_every_module_belongs_to_a_layer():
     assert packages == set(MAY_IMPORT)
 
 
-@pytest.mark.parametrize("layer", WITHOUT_FRAMEWORKS)
-def test_the_layers_below_training_import_no_lightning_or_hydra(layer):
+@pytest.mark.parametrize(
+    ("layer", "never"),
+    [*((layer, FRAMEWORKS) for layer in WITHOUT_FRAMEWORKS), *((layer, FRAMEWORKS[:2]) for layer in WITHOUT_LIGHTNING)],
+)
+def test_the_layers_below_training_import_no_lightning_and_runs_none_at_all(layer, never):
+    """Below training no Lightning or Hydra; the run folder (which reads configs) no Lightning."""
     found = {
         f"{path.relative_to(PACKAGE)}: {name}"
         for path in _modules(layer)
         for name in _imports(path)
-        if name.split(".")[0] in FRAMEWORKS
-    }
-    assert not found
-
-
-@pytest.mark.parametrize("layer", WITHOUT_LIGHTNING)
-def test_the_run_folder_imports_no_lightning(layer):
-    found = {
-        f"{path.relative_to(PACKAGE)}: {name}"
-        for path in _modules(layer)
-        for name in _imports(path)
-        if name.split(".")[0] in FRAMEWORKS[:2]
+        if name.split(".")[0] in never
     }
     assert not found
 

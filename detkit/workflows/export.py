@@ -77,7 +77,7 @@ def export_run(cfg: ExportOptions) -> Exported:
         eager = [detect(detector, [image])[0] for image in images]
     model = deployable(detector)
     path = layout.report_file(output_folder(cfg, run.export_dir), "model", FORMATS[cfg.format])
-    card = _card(cfg, run, model.detector)
+    card = _card(cfg, run, model.detector, path.name)
     with writing_into(run.path, path.parent):
         parity = _write_if_equal(model, cfg, card, path, images[0][None], image_ids, images, eager)
         card["parity"] = {
@@ -140,13 +140,13 @@ def _parity_images(run: RunDir, parity: ParityOptions) -> tuple[list[int], list[
     return [int(target["image_id"]) for _, target in chosen], [image for image, _ in chosen]
 
 
-def _card(cfg: ExportOptions, run: RunDir, detector: nn.Module) -> dict[str, Any]:
+def _card(cfg: ExportOptions, run: RunDir, detector: nn.Module, file_name: str) -> dict[str, Any]:
     """What a user of the exported file needs to know: classes, input, what the model does inside."""
     transform = detector.transform
     postprocess = family_of(detector).postprocess(detector)
     return {
         "format": cfg.format,
-        "file": layout.report_file("", "model", FORMATS[cfg.format]).name,
+        "file": file_name,
         "detector": run.config.model.name,
         "classes": run.class_names,
         "input": {

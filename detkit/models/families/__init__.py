@@ -78,10 +78,14 @@ def detector_names() -> tuple[str, ...]:
 
 def family_named(detector: str) -> DetectorFamily:
     """The family of the detector named ``detector`` (``model.name``)."""
-    for family in families():
-        if detector in family.detectors:
-            return family
+    family = _building(detector)
+    if family is not None:
+        return family
     raise ConfigError(f"model.name={detector!r} is not a known detector; choose one of {list(detector_names())}")
+
+
+def _building(detector: str) -> DetectorFamily | None:
+    return next((family for family in families() if detector in family.detectors), None)
 
 
 def family_of(model: nn.Module) -> DetectorFamily:
@@ -107,8 +111,15 @@ def keeps_aspect_ratio(detector: str, keep_aspect_ratio: bool | None) -> bool:
     """Whether ``detector`` fits images into its input keeping their shape: a family with a
     fixed input stretches them unless ``keep_aspect_ratio``; every other keeps it, and so does a
     name no family builds (``model=auto`` before it is settled)."""
-    family = next((family for family in families() if detector in family.detectors), None)
+    family = _building(detector)
     return family is None or not family.fixed_input or bool(keep_aspect_ratio)
+
+
+def class_logits_tensors(model: nn.Module) -> dict[str, int]:
+    """The class tensors of a one-stage head with one ``cls_logits`` convolution over anchors x
+    classes (RetinaNet, FCOS)."""
+    anchors = model.head.classification_head.num_anchors
+    return {f"head.classification_head.cls_logits.{p}": anchors for p in ("weight", "bias")}
 
 
 def with_partial_label_loss(model: nn.Module, partial: bool = True) -> nn.Module:

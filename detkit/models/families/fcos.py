@@ -8,14 +8,9 @@ from torchvision.models import MobileNet_V3_Large_Weights
 from torchvision.models.detection import FCOS
 from torchvision.models.detection.fcos import FCOSClassificationHead
 
-from detkit.models.families import DetectorFamily
+from detkit.models.families import DetectorFamily, class_logits_tensors
 from detkit.models.mobile_fcos import fcos_mobilenet_v3_large_fpn
 from detkit.models.partial_labels import swap_fcos_heads
-
-
-def class_tensors(model: nn.Module) -> dict[str, int]:
-    anchors = model.head.classification_head.num_anchors
-    return {f"head.classification_head.cls_logits.{p}": anchors for p in ("weight", "bias")}
 
 
 def replace_classifier(model: nn.Module, num_outputs: int) -> None:
@@ -30,7 +25,7 @@ FAMILY = DetectorFamily(
     name="fcos",
     model_type=FCOS,
     detectors={"fcos_resnet50_fpn": None, "fcos_mobilenet_v3_large_fpn": fcos_mobilenet_v3_large_fpn},
-    class_tensors=class_tensors,
+    class_tensors=class_logits_tensors,
     replace_classifier=replace_classifier,
     partial_label_heads=swap_fcos_heads,
     backbone_weights={"fcos_mobilenet_v3_large_fpn": MobileNet_V3_Large_Weights},

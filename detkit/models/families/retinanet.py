@@ -5,13 +5,8 @@ from __future__ import annotations
 from torch import nn
 from torchvision.models.detection import RetinaNet
 
-from detkit.models.families import DetectorFamily
+from detkit.models.families import DetectorFamily, class_logits_tensors
 from detkit.models.partial_labels import retinanet_classifier_like, swap_retinanet_heads
-
-
-def class_tensors(model: nn.Module) -> dict[str, int]:
-    anchors = model.head.classification_head.num_anchors
-    return {f"head.classification_head.cls_logits.{p}": anchors for p in ("weight", "bias")}
 
 
 def replace_classifier(model: nn.Module, num_outputs: int) -> None:
@@ -22,7 +17,7 @@ FAMILY = DetectorFamily(
     name="retinanet",
     model_type=RetinaNet,
     detectors={"retinanet_resnet50_fpn_v2": None},
-    class_tensors=class_tensors,
+    class_tensors=class_logits_tensors,
     replace_classifier=replace_classifier,
     partial_label_heads=swap_retinanet_heads,
 )
