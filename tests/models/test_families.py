@@ -44,7 +44,7 @@ FAMILY_MODULE = '''
 """A family no detkit code names: FCOS on MobileNetV3 under a class of its own."""
 from torchvision.models.detection import FCOS
 
-from detkit.models.families import DetectorFamily, fcos
+from detkit.models.families import DetectorFamily, class_logits_tensors, fcos
 from detkit.models.mobile_fcos import fcos_mobilenet_v3_large_fpn
 
 
@@ -62,7 +62,7 @@ FAMILY = DetectorFamily(
     name="lean_fcos",
     model_type=LeanFCOS,
     detectors={"lean_fcos_mobilenet": lean_fcos},
-    class_tensors=fcos.class_tensors,
+    class_tensors=class_logits_tensors,
     replace_classifier=fcos.replace_classifier,
 )
 '''
