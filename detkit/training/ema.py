@@ -46,9 +46,7 @@ class WeightEMA(EMAWeightAveraging):
 
     def __init__(self, decay: float = 0.999, ramp_updates: float = 200.0, update_every_n_steps: int = 1) -> None:
         if not 0.0 <= decay < 1.0 or ramp_updates <= 0:
-            raise ConfigError(
-                f"callbacks.ema: need 0 <= decay < 1 and ramp_updates > 0, got decay={decay}, ramp_updates={ramp_updates}"
-            )
+            raise ConfigError(f"callbacks.ema: need 0 <= decay < 1 and ramp_updates > 0, got {decay=}, {ramp_updates=}")
         super().__init__(decay=decay, update_every_n_steps=update_every_n_steps)
         self._kwargs["avg_fn"] = ramped_ema(decay, ramp_updates)  # what setup() builds the AveragedModel with
 

@@ -48,7 +48,7 @@ def test_the_decay_ramps_up_from_nothing_to_the_configured_value():
 
 @pytest.mark.parametrize("decay, ramp", [(1.0, 10), (-0.1, 10), (0.9, 0)])
 def test_a_decay_outside_its_range_is_refused(decay, ramp):
-    with pytest.raises(ConfigError, match="callbacks.ema"):
+    with pytest.raises(ConfigError, match=r"callbacks\.ema"):
         WeightEMA(decay=decay, ramp_updates=ramp)
 
 
