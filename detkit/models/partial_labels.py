@@ -36,10 +36,19 @@ def masked_focal_loss(
     loss = sigmoid_focal_loss(logits, positives.to(logits.dtype), reduction="none")
     if annotated is None:
         return loss.sum()
+    return leave_out_unlabelled(loss, logits, positives, annotated, gate).sum()
+
+
+def leave_out_unlabelled(
+    terms: Tensor, logits: Tensor, positives: Tensor, annotated: Tensor, gate: Tensor | None = None
+) -> Tensor:
+    """Per-element classification ``terms`` ``[A, K]`` with the negative terms (not ``positives``)
+    of the classes ``annotated`` (bool ``[K]``) marks as not labelled set to 0; with ``gate``, only
+    where the model scores them at or above it."""
     unknown = ~annotated[None, :] & ~positives
     if gate is not None:
         unknown &= torch.sigmoid(logits.detach()) >= gate
-    return torch.where(unknown, 0.0, loss).sum()
+    return torch.where(unknown, 0.0, terms)
 
 
 def anchor_labels(labels: Tensor, matched_idxs: Tensor) -> Tensor:

@@ -33,7 +33,13 @@ def backbone_weights(name: str, weights_backbone: str | None) -> WeightsEnum | N
     """torchvision's weights entry of the backbone of detector ``name``, or None."""
     if weights_backbone is None:
         return None
-    enum = family_named(name).backbone_weights.get(name) or _declared_backbone_enum(name)
+    family = family_named(name)
+    enum = family.backbone_weights.get(name)
+    if enum is None and family.detectors[name] is not None:  # assembled by detkit, declaring none
+        raise ConfigError(
+            f"model.weights_backbone={weights_backbone!r}: {name} has no pretrained backbone; leave it null"
+        )
+    enum = enum or _declared_backbone_enum(name)
     try:
         return enum.verify(weights_backbone)
     except (ValueError, KeyError) as error:
