@@ -16,13 +16,18 @@ from detkit.training.launch import register_resolvers
 from detkit.training.run import train
 from tests.conftest import ROOT, TINY_SHAPES_OVERRIDES, TRAINING_SEED
 
-LIGHT = ["ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn", "fcos_mobilenet_v3_large_fpn"]
+LIGHT = [
+    "ssdlite320_mobilenet_v3_large",
+    "fasterrcnn_mobilenet_v3_large_320_fpn",
+    "fcos_mobilenet_v3_large_fpn",
+    "cspdet_n",
+]
 
 
 def test_every_detector_is_of_one_family():
     named = [name for family in families.families() for name in family.detectors]
     assert sorted(named) == sorted(DETECTORS) and len(set(named)) == len(named)
-    assert {family.name for family in families.families()} == {"faster_rcnn", "fcos", "retinanet", "ssd"}
+    assert {family.name for family in families.families()} == {"cspdet", "faster_rcnn", "fcos", "retinanet", "ssd"}
     with pytest.raises(ConfigError, match="not a known detector"):
         family_named("yolo_v1")
 

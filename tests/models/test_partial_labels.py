@@ -28,14 +28,17 @@ def _batch(annotated_first: list[bool] | None = None, gate: float | None = None)
 
 
 def _class_logits(model: torch.nn.Module) -> list[torch.Tensor]:
-    """The classification head's output of the next forward pass, kept with its gradient."""
+    """The class logits ``[B, cells, classes]`` of the next forward pass, kept with their gradient:
+    the classification head's output (torchvision's), or the first output of a head that has none
+    apart (CSPDet's)."""
     kept = []
 
     def keep(_module, _inputs, output):
-        output.retain_grad()
-        kept.append(output)
+        logits = output[0] if isinstance(output, tuple) else output
+        logits.retain_grad()
+        kept.append(logits)
 
-    model.head.classification_head.register_forward_hook(keep)
+    getattr(model.head, "classification_head", model.head).register_forward_hook(keep)
     return kept
 
 
@@ -107,6 +110,12 @@ def test_gated_loss_keeps_background_negatives_and_drops_likely_unlabelled_objec
 
 def test_only_sigmoid_detectors_support_partial_labels():
     supported = set(partial_label_detectors())
-    assert supported == {"fcos_mobilenet_v3_large_fpn", "retinanet_resnet50_fpn_v2", "fcos_resnet50_fpn"}
+    assert supported == {
+        "fcos_mobilenet_v3_large_fpn",
+        "retinanet_resnet50_fpn_v2",
+        "fcos_resnet50_fpn",
+        "cspdet_n",
+        "cspdet_s",
+    }
     for name in ("ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn", *supported):
         assert family_of(build_detector(name, NUM_CLASSES, SIZE)).partial_labels == (name in supported)

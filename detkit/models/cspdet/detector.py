@@ -24,8 +24,8 @@ HEAD_CHANNELS = 256  # at width 1
 
 
 def cell_centres(maps: list[Tensor], strides: list[int]) -> tuple[Tensor, Tensor]:
-    """The centre ``[N, 2]`` (x, y, input pixels) and stride ``[N]`` of every cell of every level,
-    level by level, row by row."""
+    """The centre ``[N, 2]`` (x, y, input pixels) and stride ``[N]`` of every cell of the levels'
+    ``maps`` ``[B, C, H, W]``, level by level, row by row (as the head orders its outputs)."""
     points, cell_strides = [], []
     for feature, stride in zip(maps, strides):
         height, width = feature.shape[-2], feature.shape[-1]
@@ -35,11 +35,6 @@ def cell_centres(maps: list[Tensor], strides: list[int]) -> tuple[Tensor, Tensor
         points.append(torch.stack([grid_x.reshape(-1), grid_y.reshape(-1)], dim=1))
         cell_strides.append(torch.full((height * width,), float(stride), device=feature.device))
     return torch.cat(points), torch.cat(cell_strides)
-
-
-def cells_last(maps: list[Tensor]) -> Tensor:
-    """Per-level ``[B, C, H, W]`` maps -> ``[B, N, C]``, levels concatenated."""
-    return torch.cat([m.permute(0, 2, 3, 1).reshape(m.shape[0], -1, m.shape[1]) for m in maps], dim=1)
 
 
 class CSPDet(nn.Module):
@@ -76,9 +71,9 @@ class CSPDet(nn.Module):
         for image in images:
             original_sizes.append((image.shape[-2], image.shape[-1]))
         batch, targets = self.transform(images, targets)
-        class_maps, side_maps = self.head(self.neck(self.backbone(batch.tensors)))
-        points, strides = cell_centres(class_maps, self.strides)
-        class_logits, side_logits = cells_last(class_maps), cells_last(side_maps)
+        features = self.neck(self.backbone(batch.tensors))
+        class_logits, side_logits = self.head(features)
+        points, strides = cell_centres(features, self.strides)
         sides = expected_sides(side_logits, self.head.reg_max) * strides[None, :, None]
         boxes = torch.cat([points - sides[..., :2], points + sides[..., 2:]], dim=-1)
         losses: dict[str, Tensor] = {}

@@ -40,8 +40,8 @@ class LevelHead(nn.Module):
 
 
 class DecoupledHead(nn.Module):
-    """A `LevelHead` per level. Returns, per level, class logits ``[B, num_classes, H, W]`` and
-    side logits ``[B, 4 * (reg_max + 1), H, W]``."""
+    """A `LevelHead` per level. Returns the class logits ``[B, N, num_classes]`` and the side
+    logits ``[B, N, 4 * (reg_max + 1)]`` of the ``N`` cells of all levels, level by level, row by row."""
 
     def __init__(self, in_channels: list[int], channels: int, num_classes: int, reg_max: int) -> None:
         super().__init__()
@@ -49,13 +49,18 @@ class DecoupledHead(nn.Module):
         self.reg_max = reg_max
         self.levels = nn.ModuleList(LevelHead(c, channels, num_classes, reg_max) for c in in_channels)
 
-    def forward(self, features: list[Tensor]) -> tuple[list[Tensor], list[Tensor]]:
+    def forward(self, features: list[Tensor]) -> tuple[Tensor, Tensor]:
         classes, sides = [], []
         for i, level in enumerate(self.levels):
             scores, box = level(features[i])
-            classes.append(scores)
-            sides.append(box)
-        return classes, sides
+            classes.append(cells_last(scores))
+            sides.append(cells_last(box))
+        return torch.cat(classes, dim=1), torch.cat(sides, dim=1)
+
+
+def cells_last(x: Tensor) -> Tensor:
+    """``[B, C, H, W]`` -> ``[B, H * W, C]``."""
+    return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, x.shape[1])
 
 
 def expected_sides(side_logits: Tensor, reg_max: int) -> Tensor:
