@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from detkit.models.cspdet.network import ConvBlock
 
+SIDE_PRIOR = 2.5  # strides from a cell's centre to each side of its first boxes (a Gaussian over distances)
 PRIOR = 0.01  # every class's score at the start (RetinaNet's prior): the background's many cells do not swamp the loss
 
 
@@ -31,8 +32,10 @@ class LevelHead(nn.Module):
         self.reg_convs = nn.Sequential(ConvBlock(channels, channels, 3), ConvBlock(channels, channels, 3))
         self.cls_pred = class_layer(channels, num_classes)
         self.reg_pred = nn.Conv2d(channels, 4 * (reg_max + 1), 1)
-        nn.init.zeros_(self.reg_pred.weight)  # sides start as a uniform distribution: every distance alike
-        nn.init.zeros_(self.reg_pred.bias)
+        nn.init.zeros_(self.reg_pred.weight)
+        with torch.no_grad():  # every side starts near SIDE_PRIOR strides: a box of the size its level holds
+            distances = torch.arange(reg_max + 1, dtype=torch.float32)
+            self.reg_pred.bias.copy_((-((distances - SIDE_PRIOR) ** 2) / 2).repeat(4))
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         x = self.stem(x)
