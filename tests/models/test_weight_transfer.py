@@ -25,7 +25,13 @@ def _rows(tensor, blocks, num_outputs):
 
 
 @pytest.mark.parametrize(
-    "name", ["ssdlite320_mobilenet_v3_large", "fasterrcnn_mobilenet_v3_large_320_fpn", "fcos_mobilenet_v3_large_fpn"]
+    "name",
+    [
+        "ssdlite320_mobilenet_v3_large",
+        "fasterrcnn_mobilenet_v3_large_320_fpn",
+        "fcos_mobilenet_v3_large_fpn",
+        "cspdet_n",
+    ],
 )
 def test_shared_classes_carry_over_and_everything_else_is_exact(name, tmp_path):
     torch.manual_seed(0)

@@ -15,10 +15,10 @@ from detkit.deploy.runtime import ExportedModel
 from tests.tools.conftest import tool_command
 from tests.tools.test_cli import _dev_images
 
-# The default detector, and a sigmoid one (partial-label heads, swapped for torchvision's on export),
-# trained until their scores mean something (`EASY_AT_160`): an untrained model's near-equal
+# The default detector, a sigmoid one (partial-label heads, swapped for torchvision's on export) and
+# detkit's own (CSPDet), trained until their scores mean something (`EASY_AT_160`): an untrained model's near-equal
 # scores rank in float noise, and its mAP with them.
-FAMILIES = {"ssdlite": "ssdlite320_mobilenet_v3_large", "fcos": "fcos_mobilenet_v3_large_fpn"}
+FAMILIES = {"ssdlite": "ssdlite320_mobilenet_v3_large", "fcos": "fcos_mobilenet_v3_large_fpn", "cspdet": "cspdet_n"}
 
 
 @pytest.fixture(scope="module")
