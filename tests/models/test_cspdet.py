@@ -6,6 +6,7 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
+from detkit.exceptions import ConfigError
 from detkit.models import build_detector
 from detkit.models.cspdet.assigner import TOPK, Assignment, assign, candidates
 from detkit.models.cspdet.detector import cell_centres
@@ -190,3 +191,10 @@ def test_the_detector_learns_one_image_and_finds_its_objects():
         mine = found["labels"] == label
         best = found["boxes"][mine][found["scores"][mine].argmax()]
         assert box_iou(best[None], box[None]).item() > 0.7
+
+
+def test_pretrained_weights_that_do_not_exist_are_one_message_each():
+    with pytest.raises(ConfigError, match="no pretrained backbone; leave it null"):
+        build_detector("cspdet_n", 2, 96, weights_backbone="DEFAULT")
+    with pytest.raises(ConfigError, match=r"no published weights.*init\.checkpoint"):
+        build_detector("cspdet_n", 2, 96, weights="DEFAULT")
