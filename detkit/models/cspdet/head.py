@@ -48,7 +48,6 @@ class DecoupledHead(nn.Module):
 
     def __init__(self, in_channels: list[int], channels: int, num_classes: int, reg_max: int) -> None:
         super().__init__()
-        self.num_classes = num_classes
         self.reg_max = reg_max
         self.levels = nn.ModuleList(LevelHead(c, channels, num_classes, reg_max) for c in in_channels)
 

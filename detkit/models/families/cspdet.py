@@ -18,7 +18,6 @@ def class_tensors(model: nn.Module) -> dict[str, int]:
 def replace_classifier(model: nn.Module, num_outputs: int) -> None:
     for level in model.head.levels:
         level.cls_pred = class_layer(level.cls_pred.in_channels, num_outputs)
-    model.head.num_classes = num_outputs
 
 
 def partial_label_heads(model: nn.Module, partial: bool) -> None:
