@@ -4,9 +4,11 @@ both scored by detkit's evaluator on the same dev images.
     python -m venv --system-site-packages ../yolo-venv        # ultralytics only here, never in detkit
     ../yolo-venv/bin/pip install ultralytics -c constraints.txt
     ../yolo-venv/bin/python benchmarks/versus.py --root <export> [--root ...] [--seeds 0 1 2] [--imgsz 320]
+        [--detkit "model=cspdet_n ..."]
 
 For each export and seed, one at a time (timings on a shared CPU mean nothing):
-1. `tools/train.py data=auto data.root=<export> seed=<seed>` with detkit's defaults; its fit time
+1. `tools/train.py data=auto data.root=<export> seed=<seed>` with detkit's defaults (or the
+   overrides ``--detkit`` gives); its fit time
    (training epochs, validation and the sanity check, from PhaseTimes) is the budget.
 2. YOLO11n from scratch (``yolo11n.yaml``, no pretrained weights, as detkit's run) on a copy of
    that run's own train and dev manifests in YOLO form (images linked, labels written from detkit's
@@ -191,13 +193,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--imgsz", type=int, nargs="+", default=[320], help="YOLO input sizes")
     parser.add_argument("--results", type=Path, default=Path("versus.jsonl"), help="json lines, appended to")
+    parser.add_argument(
+        "--detkit", default="", metavar="OVERRIDES", help="overrides for detkit's run, space-separated (default: none)"
+    )
     args = parser.parse_args()
+    overrides = args.detkit.split()
+    detector = f"detkit {args.detkit}" if overrides else "detkit defaults"
     with tempfile.TemporaryDirectory() as work:
         for export in args.root:
             for seed in args.seeds:
-                detkit_run = run(export, seed, [], Path(work))
+                detkit_run = run(export, seed, overrides, Path(work))
                 budget = fit_seconds(detkit_run)
-                record(export, "detkit defaults", seed, detkit_run["metrics"], budget, detkit_run["wall"], args.results)
+                record(export, detector, seed, detkit_run["metrics"], budget, detkit_run["wall"], args.results)
                 folder = Path(tempfile.mkdtemp(dir=work))
                 data_yaml, ground_truth, dev_paths = write_yolo_copy(detkit_run["run_dir"], folder / "data")
                 for imgsz in args.imgsz:
