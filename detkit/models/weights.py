@@ -31,9 +31,9 @@ def detector_weights(name: str, weights: str | None) -> WeightsEnum | None:
 
 def backbone_weights(name: str, weights_backbone: str | None) -> WeightsEnum | None:
     """torchvision's weights entry of the backbone of detector ``name``, or None."""
-    if weights_backbone is None:
-        return None
     family = family_named(name)
+    if weights_backbone is None or family.loads_backbone_weights:
+        return None
     enum = family.backbone_weights.get(name)
     if enum is None and family.detectors[name] is not None:  # assembled by detkit, declaring none
         raise ConfigError(

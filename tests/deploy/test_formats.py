@@ -30,11 +30,15 @@ def decisive(detector: torch.nn.Module) -> torch.nn.Module:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", DETECTORS)
-def test_every_detector_exports_to_both_formats_with_eager_detections(name, tmp_path):
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [*((name, {}) for name in DETECTORS), ("cspdet_n", {"backbone": "test_resnet"})],  # and on a timm backbone
+    ids=[*DETECTORS, "cspdet_n-timm"],
+)
+def test_every_detector_exports_to_both_formats_with_eager_detections(name, options, tmp_path):
     torch.manual_seed(0)
     size = family_named(name).smallest_input.get(name, 128)
-    detector = decisive(build_detector(name, num_classes=3, image_size=size).eval())
+    detector = decisive(build_detector(name, num_classes=3, image_size=size, options=options).eval())
     images = [torch.rand(3, 96, 128), torch.rand(3, 128, 80)]
     with torch.inference_mode():
         eager = [detect(detector, [image])[0] for image in images]

@@ -16,11 +16,11 @@ from detkit.exceptions import ConfigError
 from detkit.models.cspdet.assigner import assign
 from detkit.models.cspdet.head import DecoupledHead, expected_sides
 from detkit.models.cspdet.loss import image_terms, total_losses
-from detkit.models.cspdet.network import PAN, STRIDES, CSPBackbone, scaled
+from detkit.models.cspdet.network import IMAGENET_MEAN, IMAGENET_STD, PAN, STRIDES, CSPBackbone, scaled
+from detkit.models.cspdet.timm_backbone import TimmBackbone, timm_backbone
 
-IMAGENET_MEAN = [0.485, 0.456, 0.406]
-IMAGENET_STD = [0.229, 0.224, 0.225]
 HEAD_CHANNELS = 256  # at width 1
+CSP_BACKBONE = "csp"  # model.options.backbone's default: detkit's own (any other value: a timm model)
 
 
 def cell_centres(maps: list[Tensor], strides: list[int]) -> tuple[Tensor, Tensor]:
@@ -45,7 +45,7 @@ class CSPDet(nn.Module):
 
     def __init__(
         self,
-        backbone: CSPBackbone,
+        backbone: CSPBackbone | TimmBackbone,
         neck: PAN,
         head: DecoupledHead,
         transform: GeneralizedRCNNTransform,
@@ -155,21 +155,27 @@ def cspdet(
     min_size: int = 640,
     max_size: int = 640,
     reg_max: int = 16,
+    backbone: str = CSP_BACKBONE,
     **options,
 ) -> CSPDet:
     """A CSPDet at ``width`` / ``depth`` with ``num_classes`` outputs (background included);
-    ``reg_max``: the longest box side a cell predicts, in its strides; ``options``: `CSPDet`'s."""
-    if weights is not None or weights_backbone is not None:
+    ``reg_max``: the longest box side a cell predicts, in its strides; ``backbone``: detkit's CSP
+    one (``csp``) or a timm model's name, whose ImageNet weights ``weights_backbone`` names
+    (`detkit.models.cspdet.timm_backbone`); ``options``: `CSPDet`'s."""
+    if weights is not None or (weights_backbone is not None and backbone == CSP_BACKBONE):
         raise ConfigError(
-            "CSPDet has no published weights: leave model.weights and model.weights_backbone null; "
-            "start from a trained detkit run with init.checkpoint=<run>"
+            "CSPDet has no published weights: leave model.weights null, and model.weights_backbone null unless "
+            "model.options.backbone names a timm model; start from a trained detkit run with init.checkpoint=<run>"
         )
     del trainable_backbone_layers  # a torchvision option for pretrained backbones: every layer trains here
-    backbone = CSPBackbone(width, depth)
-    neck = PAN(backbone.out_channels, depth)
-    head = DecoupledHead(backbone.out_channels, scaled(HEAD_CHANNELS, width), num_classes, reg_max)
-    transform = GeneralizedRCNNTransform(min_size, max_size, IMAGENET_MEAN, IMAGENET_STD, size_divisible=max(STRIDES))
-    return CSPDet(backbone, neck, head, transform, **options)
+    if backbone == CSP_BACKBONE:
+        features, mean, std = CSPBackbone(width, depth), IMAGENET_MEAN, IMAGENET_STD
+    else:
+        features, mean, std = timm_backbone(backbone, weights_backbone)
+    neck = PAN(features.out_channels, depth)
+    head = DecoupledHead(features.out_channels, scaled(HEAD_CHANNELS, width), num_classes, reg_max)
+    transform = GeneralizedRCNNTransform(min_size, max_size, mean, std, size_divisible=max(STRIDES))
+    return CSPDet(features, neck, head, transform, **options)
 
 
 cspdet_n = partial(cspdet, width=0.25, depth=0.33)

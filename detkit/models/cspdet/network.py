@@ -13,6 +13,8 @@ from torch import Tensor, nn
 BASE_CHANNELS = (64, 128, 256, 512, 1024)  # the stem and the four stages at width 1
 BASE_BLOCKS = (3, 9, 9, 3)  # CSP blocks of the four stages at depth 1
 STRIDES = (8, 16, 32)  # the neck's outputs
+IMAGENET_MEAN = [0.485, 0.456, 0.406]  # the input normalisation (a timm backbone states its own)
+IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
 class ConvBlock(nn.Sequential):

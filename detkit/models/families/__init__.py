@@ -43,6 +43,8 @@ class DetectorFamily:
     fit_input: Callable[[nn.Module, int, dict[str, Any], Any, bool], None] | None = None
     # the backbone weights of detectors detkit assembles (torchvision's builders declare theirs)
     backbone_weights: Mapping[str, type[WeightsEnum]] = field(default_factory=dict)
+    # its builders read model.weights_backbone themselves (not torchvision's weight names)
+    loads_backbone_weights: bool = False
     # detectors whose layers need more than the usual 32 px a side: the smallest square input they take
     smallest_input: Mapping[str, int] = field(default_factory=dict)
     # the module that holds its score threshold, NMS threshold and detections per image

@@ -33,4 +33,5 @@ FAMILY = DetectorFamily(
     class_tensors=class_tensors,
     replace_classifier=replace_classifier,
     partial_label_heads=partial_label_heads,
+    loads_backbone_weights=True,  # a timm backbone's, by timm's names or from a file
 )
