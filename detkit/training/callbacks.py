@@ -9,9 +9,11 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import ProgressBar, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import ModelSummary, ProgressBar, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks.model_summary import log as summary_log
 from lightning.pytorch.callbacks.progress.rich_progress import _RICH_AVAILABLE
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 from omegaconf import DictConfig, OmegaConf
 from torch.nn import functional as F
 from torchvision.utils import draw_bounding_boxes, make_grid
@@ -42,6 +44,29 @@ def progress_bar() -> ProgressBar:
                 return super()._get_train_description(current_epoch)
 
     return WithoutVersion()
+
+
+class SummaryWithoutFlops(ModelSummary):
+    """Lightning's model summary without its FLOPs: Lightning counts them by running an
+    ``example_input_array``, which a detector (a list of images of any size) has not, and prints
+    0. Counting them for one image at the input size would take a forward pass at every start
+    (18 s for Faster R-CNN ResNet-50 at 800 px on one CPU thread); no figure beats a wrong one."""
+
+    @staticmethod
+    def summarize(
+        summary_data: list[tuple[str, list[str]]],
+        total_parameters: int,
+        trainable_parameters: int,
+        model_size: float,
+        total_training_modes: dict[str, int],
+        total_flops: int,
+        **summarize_kwargs: Any,
+    ) -> None:
+        columns = [column for column in summary_data if column[0] != "FLOPs"]
+        table = _format_summary_table(
+            total_parameters, trainable_parameters, model_size, total_training_modes, total_flops, *columns
+        )
+        summary_log.info("\n" + table.rsplit("\n", 1)[0])  # its last line is the total FLOPs
 
 
 DRAWN_SIDE = 640  # px: dev images are drawn shrunk to this longer side

@@ -33,6 +33,7 @@ NOISE = (
     "GPU available: False",  # no accelerator to report (one that is there, used or not, is still said)
     "TPU available: False",
     "Loading `train_dataloader` to estimate",  # the schedules ask for the step count; nothing to act on
+    "Trainer already configured with model summary",  # detkit's summary (without FLOPs) replaces Lightning's
 )
 
 

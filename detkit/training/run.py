@@ -34,7 +34,7 @@ from detkit.runs.layout import NEWEST_RUN, resumable
 from detkit.runs.lock import writing_into
 from detkit.runs.run_dir import RunDir, init_run, initialise_from_checkpoint, saved_config
 from detkit.runs.saved_config import moved_run_paths
-from detkit.training.callbacks import SameConfigEverywhere, progress_bar
+from detkit.training.callbacks import SameConfigEverywhere, SummaryWithoutFlops, progress_bar
 from detkit.training.checkpoint_io import AtomicCheckpointIO
 from detkit.training.data_check import check_data_at_start
 from detkit.training.datamodule import DetectionDataModule
@@ -260,6 +260,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         SameConfigEverywhere(cfg),
         *(instantiate(callback) for callback in (cfg.get("callbacks") or {}).values() if callback is not None),
         *([progress_bar()] if cfg.trainer.get("enable_progress_bar", True) is not False else []),
+        *([SummaryWithoutFlops()] if cfg.trainer.get("enable_model_summary", True) is not False else []),
     ]
     trainer = instantiate_trainer(
         cfg.trainer, logger=loggers, callbacks=callbacks, default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()]

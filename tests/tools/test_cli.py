@@ -151,12 +151,13 @@ def test_diagnose_without_a_run_says_what_to_give(run_tool_here, tmp_path):
 
 
 def _assert_quiet(result: subprocess.CompletedProcess) -> None:
-    """What a tool printed holds no third-party warning and no noise (issue 39)."""
+    """What a tool printed holds no third-party warning and no noise (issue 39), and no FLOPs count
+    (Lightning's summary printed 0 for every detector)."""
     printed = result.stdout + result.stderr
     noise = [
         line
         for line in printed.splitlines()
-        if re.search(r"warn|v_num|^INFO: |available: False|\b1 classes\b", line, re.IGNORECASE)
+        if re.search(r"warn|v_num|^INFO: |available: False|\b1 classes\b|flops|summary callback", line, re.IGNORECASE)
     ]
     assert not noise, noise
 
@@ -166,6 +167,8 @@ def test_a_run_that_an_iteration_budget_ends_before_validation_is_quiet_and_logs
     result = run_tool("train", "hydra.run.dir=run", "trainer.max_steps=2", "trainer.log_every_n_steps=50")
     assert result.returncode == 0, result.stderr[-3000:]
     _assert_quiet(result)
+    assert re.search(r"^0 +\| model +\| SSD +\| 2\.\d M", result.stdout + result.stderr, re.M), "the model summary"
+    assert re.search(r"2\.\d M +Total params", result.stdout + result.stderr)
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"scalars": 0}).Reload()
     assert events.Scalars("train/loss"), "logged at least once, though the run is shorter than 50 steps"
 
