@@ -134,33 +134,54 @@ def _aspects(records: list) -> np.ndarray:
 
 def leak_sheet(health: Health) -> bytes | None:
     """A PNG with one row per cluster of copies that spans splits (the first `SHEET_CLUSTERS`),
-    each image captioned with its split and file name; None when there are none."""
+    each image captioned right under it with its split and file name (shortened to the column);
+    each row as tall as its tallest image; None when there are none."""
     if not health.leaks:
         return None
-    rows = health.leaks[:SHEET_CLUSTERS]
-    columns = min(SHEET_IMAGES, max(len(cluster.members) for cluster, _ in rows))
-    width = columns * (THUMB + 8) + 8
-    sheet = Image.new("RGB", (width, len(rows) * (THUMB + CAPTION + 8) + 8), "white")
+    rows = [cluster.members[:SHEET_IMAGES] for cluster, _ in health.leaks[:SHEET_CLUSTERS]]
+    records = health.data.dataset.records
+    thumbs = [[_thumbnail(health.data.dataset.image_path(records[member])) for member in row] for row in rows]
+    heights = [max((THUMB if thumb is None else thumb.height) for thumb in row) for row in thumbs]
+    columns = max(len(row) for row in rows)
+    sheet = Image.new("RGB", (8 + columns * (THUMB + 8), 8 + sum(h + CAPTION + 8 for h in heights)), "white")
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.truetype(label_font(), 11)
-    records = health.data.dataset.records
-    for row, (cluster, _) in enumerate(rows):
-        top = 8 + row * (THUMB + CAPTION + 8)
-        for column, member in enumerate(cluster.members[:SHEET_IMAGES]):
-            record = records[member]
+    top = 8
+    for members, row_thumbs, height in zip(rows, thumbs, heights):
+        for column, (member, thumb) in enumerate(zip(members, row_thumbs)):
             left = 8 + column * (THUMB + 8)
-            try:
-                thumb = Image.fromarray(read_rgb(health.data.dataset.image_path(record), THUMB))
-                thumb.thumbnail((THUMB, THUMB))
+            if thumb is None:  # unreadable: an empty red frame in its place
+                draw.rectangle((left, top, left + THUMB, top + height), outline="red")
+            else:
                 sheet.paste(thumb, (left, top))
-            except OSError:
-                draw.rectangle((left, top, left + THUMB, top + THUMB), outline="red")
-            split = health.split_of.get(member, "-")
-            draw.text((left, top + THUMB + 2), split, fill="black", font=font)
-            draw.text((left, top + THUMB + 15), Path(record.file_name).name[:26], fill="dimgray", font=font)
+            name = _fitted(Path(records[member].file_name).name, font, THUMB)
+            draw.text((left, top + height + 2), health.split_of.get(member, "-"), fill="black", font=font)
+            draw.text((left, top + height + 15), name, fill="dimgray", font=font)
+        top += height + CAPTION + 8
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def _thumbnail(path: Path) -> Image.Image | None:
+    """The image fitted in a `THUMB` square, or None when it cannot be read."""
+    try:
+        thumb = Image.fromarray(read_rgb(path, THUMB))
+    except OSError:
+        return None
+    thumb.thumbnail((THUMB, THUMB))
+    return thumb
+
+
+def _fitted(text: str, font: ImageFont.FreeTypeFont, width: int) -> str:
+    """``text``, its middle replaced by an ellipsis until it fits ``width`` px (a file name's
+    start and its suffix both say something)."""
+    for keep in range(len(text), 0, -1):
+        head = (keep + 1) // 2
+        shown = text if keep == len(text) else f"{text[:head]}…{text[len(text) - (keep - head) :]}"
+        if font.getlength(shown) <= width:
+            return shown
+    return "…"
 
 
 def write_health(
