@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import yaml
 from scipy import stats
 
 from detkit.markdown import markdown_table
@@ -62,7 +63,16 @@ def run(export: str, seed: int, overrides: list[str], work: Path) -> dict:
         f" train {seconds.get('training', 0.0):.0f} s ({shlex.join(overrides) or 'defaults'})",
         flush=True,
     )
-    return {"metrics": metrics, "seconds": seconds, "wall": wall, "run_dir": run_dir}
+    epochs = int(yaml.safe_load((run_dir / "config.yaml").read_text())["trainer"]["max_epochs"])  # resolved
+    train_images = len(json.loads((run_dir / "splits" / "train.json").read_text())["image_ids"])
+    return {
+        "metrics": metrics,
+        "seconds": seconds,
+        "wall": wall,
+        "run_dir": run_dir,
+        "epochs": epochs,
+        "images seen": epochs * train_images,
+    }
 
 
 def lowest_class_ap(metrics: dict[str, float]) -> float:

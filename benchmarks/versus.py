@@ -20,8 +20,11 @@ For each export and seed, one at a time (timings on a shared CPU mean nothing):
    the last 2 epochs (its default 10 is meant for 100), every core for torch (Ultralytics uses
    cores - 1 = one thread on a 2-core machine; two measured faster; ``OMP_NUM_THREADS``, when set,
    for both tools), workers 0 (its CPU choice),
-   ``optimizer=auto`` (Ultralytics picks one for the length: AdamW with a learning rate fitted to
-   the class count in 8.3; MuSGD in 8.4.190).
+   AdamW with the learning rate Ultralytics fits to the class count (``0.002 * 5 / (4 + classes)``,
+   momentum 0.9): what its ``optimizer=auto`` picks for a run under 10,000 iterations, as these
+   are. Left to ``auto``, a ``time=`` run is planned as ``epochs=1000`` first, so 8.4.190 picks
+   MuSGD, whose step took 8.7 s on one CPU thread where AdamW's took 1.2 s (torch 2.14.1, batch
+   8 at 320 px): two epochs in the road signs' budget, dev mAP50 0.
 3. YOLO's best weights predict the dev images (confidence 0.001, 100 per image, its own letterbox)
    and detkit's evaluator scores them against the dev ground truth detkit's run was scored on.
 
@@ -36,6 +39,7 @@ epochs in BCCD's budget (dev mAP50 0.157 at seed 0, against 0.776 at 320).
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import multiprocessing
 import os
@@ -89,9 +93,10 @@ def write_yolo_copy(run_dir: Path, folder: Path) -> tuple[Path, dict, dict[int, 
     return data_yaml, data.ground_truth("dev"), dev_paths
 
 
-def train_yolo(data_yaml: Path, seed: int, seconds: float, imgsz: int, folder: Path) -> tuple[Path, float, float]:
-    """YOLO11n from scratch for ``seconds`` of fit time; its best weights, whole wall time and
-    its own dev mAP50 (Ultralytics' evaluator, a cross-check of the scoring)."""
+def train_yolo(data_yaml: Path, seed: int, seconds: float, imgsz: int, folder: Path) -> tuple[Path, float, dict]:
+    """YOLO11n from scratch for ``seconds`` of fit time; its best weights, whole wall time, and
+    its own dev mAP50 and mAP (Ultralytics' evaluator, a cross-check of the scoring) with the
+    images it trained on a second of its fit (training and validation, from its results.csv)."""
     from ultralytics import YOLO
     from ultralytics.utils import torch_utils
 
@@ -99,7 +104,11 @@ def train_yolo(data_yaml: Path, seed: int, seconds: float, imgsz: int, folder: P
     torch_utils.NUM_THREADS = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
     started = time.perf_counter()
     model = YOLO("yolo11n.yaml")
+    classes = len(yaml.safe_load(data_yaml.read_text())["names"])
     metrics = model.train(
+        optimizer="AdamW",  # what optimizer=auto picks for a short run (the module docstring)
+        lr0=round(0.002 * 5 / (4 + classes), 6),
+        momentum=0.9,
         data=str(data_yaml),
         time=seconds / 3600,
         epochs=1000,  # re-planned from `time` after the first epoch
@@ -119,16 +128,24 @@ def train_yolo(data_yaml: Path, seed: int, seconds: float, imgsz: int, folder: P
         exist_ok=True,
         verbose=False,
     )
-    own_map50 = float(metrics.box.map50) if metrics is not None else float("nan")
-    return folder / "yolo" / "weights" / "best.pt", time.perf_counter() - started, own_map50
+    wall = time.perf_counter() - started
+    epochs = [row for row in csv.DictReader((folder / "yolo" / "results.csv").open()) if row.get("epoch")]
+    train_images = len(list((data_yaml.parent / "images" / "train").iterdir()))
+    own = {
+        "Ultralytics mAP50": float(metrics.box.map50) if metrics is not None else None,
+        "Ultralytics mAP": float(metrics.box.map) if metrics is not None else None,
+        "epochs": len(epochs),
+        "images/s": len(epochs) * train_images / float(epochs[-1]["time"]) if epochs else None,
+    }
+    return folder / "yolo" / "weights" / "best.pt", wall, own
 
 
 def yolo_run(
     data_yaml: Path, seed: int, seconds: float, imgsz: int, folder: Path, ground_truth: dict, dev_paths: dict
-) -> tuple[dict[str, float], float, float]:
-    """`train_yolo`, then `score_yolo`: detkit's metrics, the wall time and Ultralytics' own dev mAP50."""
-    weights, wall, own_map50 = train_yolo(data_yaml, seed, seconds, imgsz, folder)
-    return score_yolo(weights, imgsz, ground_truth, dev_paths), wall, own_map50
+) -> tuple[dict[str, float], float, dict]:
+    """`train_yolo`, then `score_yolo`: detkit's metrics, the wall time and what `train_yolo` says of itself."""
+    weights, wall, own = train_yolo(data_yaml, seed, seconds, imgsz, folder)
+    return score_yolo(weights, imgsz, ground_truth, dev_paths), wall, own
 
 
 def score_yolo(weights: Path, imgsz: int, ground_truth: dict, dev_paths: dict[int, Path]) -> dict[str, float]:
@@ -154,23 +171,27 @@ def score_yolo(weights: Path, imgsz: int, ground_truth: dict, dev_paths: dict[in
     return evaluate_coco(ground_truth, detections)
 
 
-def record(export: str, detector: str, seed: int, metrics: dict, fit: float, wall: float | None, results: Path) -> None:
-    """One finished run, appended to ``results`` as a json line and printed."""
+def record(
+    export: str, detector: str, seed: int, metrics: dict, fit: float, wall: float | None, results: Path, **more
+) -> None:
+    """One finished run (and ``more`` of it), appended to ``results`` as a json line and printed."""
     lowest = lowest_class_ap(metrics)
     line = {"export": Path(export).name, "detector": detector, "seed": seed, "fit": fit, "wall": wall}
-    line |= {"mAP50": metrics["mAP50"], "mAP": metrics["mAP"], "lowest class AP": lowest}
+    line |= {"mAP50": metrics["mAP50"], "mAP": metrics["mAP"], "lowest class AP": lowest, **more}
     with results.open("a") as out:
         out.write(json.dumps(line) + "\n")
     print(json.dumps(line), flush=True)
 
 
 def table(results: Path) -> list[str]:
-    """Per export and detector, over the seeds recorded in ``results``: the markdown table."""
+    """Per export and detector, over the seeds recorded in ``results``: the markdown table (for
+    YOLO also its own evaluator's mAP50 / mAP; images/s: images trained a second of fit)."""
     runs: dict[tuple[str, str], list[dict]] = {}
     for line in results.read_text().splitlines():
         found = json.loads(line)
         runs.setdefault((found["export"], found["detector"]), []).append(found)
     header = ["export", "detector", "seeds", "dev mAP50", "dev mAP", "lowest class AP", "fit s", "wall s"]
+    header += ["epochs", "images/s", "Ultralytics' mAP50 / mAP"]
     rows = [
         [
             export,
@@ -181,10 +202,19 @@ def table(results: Path) -> list[str]:
             f"{min(r['lowest class AP'] for r in found):.2f}",
             f"{np.mean([r['fit'] for r in found]):.0f}",
             f"{np.mean([r['wall'] for r in found if r['wall'] is not None]):.0f}",  # None: not timed
+            _mean(found, "epochs", "{:.0f}"),
+            _mean(found, "images/s", "{:.1f}"),
+            " / ".join(_mean(found, f"Ultralytics {metric}", "{:.3f}") for metric in ("mAP50", "mAP")).strip(" /"),
         ]
         for (export, detector), found in runs.items()
     ]
-    return markdown_table(header, rows, align="llrrrrrr")
+    return markdown_table(header, rows, align="llrrrrrrrrr")
+
+
+def _mean(runs: list[dict], key: str, form: str) -> str:
+    """The mean of ``key`` over the runs that recorded it (earlier result files lack it), or blank."""
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return form.format(np.mean(values)) if values else ""
 
 
 def main() -> None:
@@ -204,16 +234,16 @@ def main() -> None:
             for seed in args.seeds:
                 detkit_run = run(export, seed, overrides, Path(work))
                 budget = fit_seconds(detkit_run)
-                record(export, detector, seed, detkit_run["metrics"], budget, detkit_run["wall"], args.results)
                 folder = Path(tempfile.mkdtemp(dir=work))
                 data_yaml, ground_truth, dev_paths = write_yolo_copy(detkit_run["run_dir"], folder / "data")
+                speed = {"epochs": detkit_run["epochs"], "images/s": detkit_run["images seen"] / budget}
+                record(export, detector, seed, detkit_run["metrics"], budget, detkit_run["wall"], args.results, **speed)
                 for imgsz in args.imgsz:
                     yolo = (data_yaml, seed, budget, imgsz, folder / f"yolo{imgsz}", ground_truth, dev_paths)
                     # a process of its own: nothing Ultralytics starts (its threads) outlives it into detkit's next run
                     with multiprocessing.get_context("spawn").Pool(1) as alone:
-                        metrics, wall, own_map50 = alone.apply(yolo_run, yolo)
-                    print(f"Ultralytics' own dev mAP50 {own_map50:.3f} (detkit's evaluator: {metrics['mAP50']:.3f})")
-                    record(export, f"YOLO11n tuned, {imgsz} px", seed, metrics, budget, wall, args.results)
+                        metrics, wall, own = alone.apply(yolo_run, yolo)
+                    record(export, f"YOLO11n tuned, {imgsz} px", seed, metrics, budget, wall, args.results, **own)
     print("\n".join(table(args.results)))
 
 
