@@ -14,12 +14,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from detkit.evaluation.image_matches import ImageMatches
+from detkit.progress import progress
 
 
 def bootstrap_metrics(matches: ImageMatches, samples: int, seed: int = 0) -> list[dict[str, float]]:
     """The metrics of ``samples`` seeded draws, with replacement, of as many images as there are."""
     rng = np.random.default_rng(seed)
-    return [matches.metrics(rng.integers(matches.num_images, size=matches.num_images)) for _ in range(samples)]
+    draws = progress(range(samples), "bootstrap draws", unit="draws")
+    return [matches.metrics(rng.integers(matches.num_images, size=matches.num_images)) for _ in draws]
 
 
 def percentile_interval(values: Sequence[float], confidence: float) -> tuple[float, float]:

@@ -29,6 +29,7 @@ from detkit.data.splits.split_data import SplitData
 from detkit.exceptions import ConfigError, user_error_behind
 from detkit.files import write_json_atomic, write_text_atomic
 from detkit.models.families import family_of, partial_label_detectors
+from detkit.progress import wanted as progress_wanted
 from detkit.runs import layout
 from detkit.runs.layout import NEWEST_RUN, resumable
 from detkit.runs.lock import writing_into
@@ -251,6 +252,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
     _check_trainer_values(cfg.trainer)
     silence_known_noise()
     loggers = run_loggers(cfg.get("logger"), run_dir)
+    bar = cfg.trainer.get("enable_progress_bar", True) is not False and progress_wanted()  # and not progress=false
     callbacks = [
         checkpoints(run_dir, filename=layout.LAYOUT.best, monitor=MONITOR, mode="max"),
         # Since Lightning 2.6, save_last writes last.ckpt only when a new best is saved; resuming
@@ -259,11 +261,16 @@ def build_trainer(cfg: DictConfig, run_dir: Path) -> L.Trainer:
         RandomStateCheckpoint(),
         SameConfigEverywhere(cfg),
         *(instantiate(callback) for callback in (cfg.get("callbacks") or {}).values() if callback is not None),
-        *([progress_bar()] if cfg.trainer.get("enable_progress_bar", True) is not False else []),
+        *([progress_bar()] if bar else []),
         *([SummaryWithoutFlops()] if cfg.trainer.get("enable_model_summary", True) is not False else []),
     ]
     trainer = instantiate_trainer(
-        cfg.trainer, logger=loggers, callbacks=callbacks, default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO()]
+        cfg.trainer,
+        logger=loggers,
+        callbacks=callbacks,
+        default_root_dir=str(run_dir),
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=bar,
     )
     if isinstance(trainer.accelerator, CPUAccelerator) and not THREADS_SET_BY_ENVIRONMENT:
         torch.set_num_threads(training_threads(trainer.num_devices))

@@ -12,9 +12,10 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from detkit.exceptions import DetkitError, TrainingInterrupted, user_error_behind
+from detkit.progress import set_progress
 from detkit.runs import layout
 from detkit.runs.command_line import check_run_dir_can_be_made
 from detkit.training.launch import register_resolvers
@@ -69,6 +70,8 @@ def run_hydra_tool(
         try:
             check_value_types(cfg, config_name)
             check_outputs(_path_values(cfg))
+            with open_dict(cfg):  # the runner's option (RUNNER_OPTIONS): a run's saved config holds no display choice
+                set_progress(bool(cfg.pop("progress", True)))
             return task(cfg)
         except Exception as error:
             user_error = user_error_behind(error) or _unwritable(error) or timed_out_waiting(error, cfg)

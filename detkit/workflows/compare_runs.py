@@ -17,6 +17,7 @@ from detkit.data.splits.split_data import SplitData
 from detkit.evaluation.bootstrap import percentile_interval
 from detkit.evaluation.image_matches import ImageMatches
 from detkit.exceptions import ConfigError
+from detkit.progress import progress
 from detkit.runs import layout
 from detkit.runs.run_dir import RunDir
 from detkit.training.loggers import ReportLog
@@ -151,9 +152,11 @@ def paired_comparison(
     count = matches[0].num_images
     rng = np.random.default_rng(seed)
     draws = [rng.integers(count, size=count) for _ in range(samples)]
-    drawn = [[m.metrics(draw) for draw in draws] for m in matches]  # the same draws for every run
+    counted = progress(matches, "bootstrap draws of each run", unit="runs")
+    drawn = [[m.metrics(draw) for draw in draws] for m in counted]  # the same draws for every run
     independent = np.random.default_rng(seed + 1)
-    redrawn = [[m.metrics(independent.integers(count, size=count)) for _ in range(samples)] for m in matches]
+    counted = progress(matches, "independent draws of each run", unit="runs")
+    redrawn = [[m.metrics(independent.integers(count, size=count)) for _ in range(samples)] for m in counted]
     runs = {
         name: {
             "value": point[metric],

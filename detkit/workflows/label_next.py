@@ -24,6 +24,7 @@ from detkit.exceptions import ConfigError
 from detkit.files import write_bytes_atomic, write_json_atomic, write_text_atomic
 from detkit.models.features import pooled_backbone_features
 from detkit.models.inference import Detections, detect, scoring_at_least, torch_device
+from detkit.progress import progress_bar
 from detkit.runs import layout
 from detkit.runs.run_dir import RunDir
 from detkit.workflows.outputs import output_folder
@@ -97,9 +98,11 @@ def run_on_images(model: torch.nn.Module, dataset: DetectionDataset, batch_size:
     loader = LoaderOptions(batch_size, batch_size, 0, {}, 0, None).loader(dataset)
     where = torch_device(device)
     detections: list[Detections] = []
-    with torch.inference_mode(), pooled_backbone_features(model) as captured:
+    bar = progress_bar(len(dataset), "predicting")
+    with torch.inference_mode(), pooled_backbone_features(model) as captured, bar:
         for images, _ in loader:
             detections += detect(model, [image.to(where) for image in images])
+            bar.update(len(images))
     features = torch.cat(captured).numpy() if captured else np.zeros((0, 1))
     return PoolOutputs(dataset, detections, features)
 

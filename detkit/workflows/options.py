@@ -15,6 +15,7 @@ from detkit.data.formats.fields import is_number, is_whole
 from detkit.exceptions import ConfigError
 
 T = TypeVar("T")
+RUNNER_OPTIONS = ("progress",)  # every tool's, read by the tool runner (detkit.workflows.cli)
 
 
 def check_value_types(cfg: DictConfig, config_name: str) -> None:
@@ -57,7 +58,8 @@ def _wanted_type(default: Any, value: Any) -> str | None:
 def typed(options: type[T], cfg: DictConfig | dict[str, Any]) -> T:
     """A workflow's typed options (a dataclass whose fields mirror the tool's config, a nested
     dataclass a nested group) from the composed config: the config states each default, the
-    dataclass each type."""
+    dataclass each type. `RUNNER_OPTIONS` are the tool runner's, not the workflow's."""
     values = cfg if isinstance(cfg, dict) else OmegaConf.to_container(cfg, resolve=True)
     types = get_type_hints(options)
+    values = {k: v for k, v in values.items() if k not in RUNNER_OPTIONS}
     return options(**{k: typed(types[k], v) if is_dataclass(types.get(k)) else v for k, v in values.items()})

@@ -23,6 +23,7 @@ from detkit.deploy.runtime import ExportedModel
 from detkit.exceptions import ConfigError, DatasetError
 from detkit.files import json_list_atomic, write_bytes_atomic, write_json_atomic
 from detkit.models.inference import Detections, Sink, scoring_at_least
+from detkit.progress import progress
 from detkit.runs import layout
 from detkit.runs.layout import predict_dir
 from detkit.runs.lock import writing_into
@@ -137,7 +138,7 @@ def exported_source(cfg: PredictOptions) -> DetectorSource:
 
     def detect(dataset: DetectionDataset, sink: Sink) -> None:
         images = DetectionImages(dataset)
-        for index in range(len(images)):
+        for index in progress(range(len(images)), "predicting"):
             image, target = images[index]
             sink({target["image_id"]: model.detect(image.numpy())})
 

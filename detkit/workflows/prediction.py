@@ -16,6 +16,7 @@ from torch import nn
 
 from detkit.evaluation.gather import gather_by_image
 from detkit.models.inference import Detections, Sink, detect, torch_device
+from detkit.progress import progress_bar
 from detkit.training.quiet import silence_known_noise
 from detkit.training.trainers import instantiate_trainer
 
@@ -37,6 +38,9 @@ class Predictor(L.LightningModule):
 
     def on_predict_epoch_start(self) -> None:
         self._local, self.forward_seconds, self._warm = {}, 0.0, not self.warm_up
+        sampler = getattr(self.trainer.predict_dataloaders, "sampler", None)  # this process's share
+        total = len(sampler) if sampler is not None and hasattr(sampler, "__len__") else None
+        self._bar = progress_bar(total, "predicting", here=self.trainer.is_global_zero)
 
     def predict_step(self, batch: tuple[list[torch.Tensor], list[dict[str, Any]]], batch_idx: int) -> None:
         images, targets = batch
@@ -46,6 +50,7 @@ class Predictor(L.LightningModule):
         started = time.perf_counter()
         found = detect(self.model, images)  # ends on the host: the device has finished
         self.forward_seconds += time.perf_counter() - started
+        self._bar.update(len(images))
         by_image = dict(zip((int(target["image_id"]) for target in targets), found))
         if self.sink is None:
             self._local.update(by_image)
@@ -53,6 +58,7 @@ class Predictor(L.LightningModule):
             self.sink(by_image)
 
     def on_predict_epoch_end(self) -> None:
+        self._bar.close()
         self.detections, self._local = gather_by_image(self._local), {}
 
 

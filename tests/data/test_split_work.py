@@ -167,9 +167,9 @@ def _pids_slowly(items):
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: the work stays in this process")
 def test_work_is_shared_among_processes_and_comes_back_in_order():
     items = list(range(40))
-    assert len(set(parallel.map_files(_pids_slowly, items, per_worker=10))) >= 2
-    assert parallel.map_files(sorted, items, per_worker=10) == items
-    assert set(parallel.map_files(_pids, items, per_worker=100)) == {os.getpid()}, "too few to fork for"
+    assert len(set(parallel.map_files(_pids_slowly, items, 10, "test"))) >= 2
+    assert parallel.map_files(sorted, items, 10, "test") == items
+    assert set(parallel.map_files(_pids, items, 100, "test")) == {os.getpid()}, "too few to fork for"
 
 
 def _mixed_images(folder):

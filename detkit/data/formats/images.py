@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from detkit.data.records import DetectionDataset
+from detkit.progress import progress
 
 
 def copy_images(dataset: DetectionDataset, folder: Path) -> None:
     """Copy every image of ``dataset`` to ``folder / file_name`` (the source is only read)."""
-    for record in dataset.records:
+    for record in progress(dataset.records, "images copied"):
         target = folder / record.file_name
         target.parent.mkdir(parents=True, exist_ok=True)
         try:

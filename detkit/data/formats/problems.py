@@ -50,7 +50,7 @@ def image_problems(files: Sequence[tuple[str, int, int]]) -> list[str | None]:
     """`image_problem` of each ``(path, width, height)``, in order; thousands of them in several
     processes (`map_files`: a header costs about 15 us, mostly the system calls that open and
     read the file)."""
-    return map_files(_problems_of, files, HEADERS_PER_WORKER)
+    return map_files(_problems_of, files, HEADERS_PER_WORKER, "image headers read")
 
 
 def _problems_of(files: Sequence[tuple[str, int, int]]) -> list[str | None]:

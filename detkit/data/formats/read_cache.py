@@ -69,12 +69,13 @@ def cached_map_files(
     reader: str,
     settings: tuple[Any, ...],
     files_of: Callable[[Item, Result], Sequence[str] | None],
+    description: str,
 ) -> list[Result]:
-    """`map_files` (``work`` over ``items``), with each result kept in the cache of ``reader``
-    for these ``settings`` (everything besides the files that the results depend on) and reused
-    while its files are unchanged. ``files_of(item, result)`` names the files a result was read
-    from (those absent included: a file that appears changes it), or None for a result not to
-    keep (one with a problem, read again for its message every time)."""
+    """`map_files` (``work`` over ``items``, its bar named ``description``), with each result
+    kept in the cache of ``reader`` for these ``settings`` (everything besides the files that the
+    results depend on) and reused while its files are unchanged. ``files_of(item, result)`` names
+    the files a result was read from (those absent included: a file that appears changes it), or
+    None for a result not to keep (one with a problem, read again for its message every time)."""
     path = _cache_path(reader, settings)
     kept = _load(path) if path else {}
     started = time.time_ns()
@@ -86,7 +87,7 @@ def cached_map_files(
             results[index] = entry[2]
         else:
             missing.append(index)
-    fresh = map_files(work, [items[i] for i in missing], per_worker) if missing else []
+    fresh = map_files(work, [items[i] for i in missing], per_worker, description) if missing else []
     recent = started - int(RACY_SECONDS * 1e9)
     for index, result in zip(missing, fresh):
         results[index] = result

@@ -80,7 +80,7 @@ def load_voc(
     work = partial(_parse_each, images=image_root, margin=border_margin)
     settings = (os.path.realpath(annotations), os.path.realpath(images), border_margin)
     files_of = partial(_files_of, images=image_root)
-    read = cached_map_files(work, paths, 1_000, "voc", settings, files_of)
+    read = cached_map_files(work, paths, 1_000, "voc", settings, files_of, "VOC files read")
     left_out = []
     for stem, path, (result, found) in zip(stems, paths, read):
         problems += found

@@ -81,7 +81,7 @@ def load_yolo(root: str | Path, on_invalid: str = "error", border_margin: float 
     keypoint_values, forms = _keypoint_values(config, yaml_path), Counter()
     work = partial(_read_files, root=image_root, num_classes=len(names), margin=border_margin)
     settings = (str(image_root), len(names), border_margin)
-    read = cached_map_files(work, images, FILES_PER_WORKER, "yolo", settings, _files_of)
+    read = cached_map_files(work, images, FILES_PER_WORKER, "yolo", settings, _files_of, "YOLO label files read")
     records, ids, left_out = [], {}, []
     for image_id, (path, files) in enumerate(zip(images, read), start=1):
         if isinstance(files, str):

@@ -56,7 +56,9 @@ def signatures(paths: Sequence[str]) -> list[Signature]:
     """The `Signature` of each image file, in order (in parallel; reused from the cache while a
     file is unchanged). An unreadable file gets a signature with its ``error`` and no values."""
     settings = (REDUCED, THUMB_SIDE, DETAIL_SIGMA, limits.IMAGE_PIXELS.value, limits.ASPECT_RATIO.value)
-    return cached_map_files(_signatures_of, list(paths), PER_WORKER, "signatures", settings, _kept_files)
+    return cached_map_files(
+        _signatures_of, list(paths), PER_WORKER, "signatures", settings, _kept_files, "images decoded"
+    )
 
 
 def _kept_files(path: str, signature: Signature) -> Sequence[str] | None:
