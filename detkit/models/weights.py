@@ -34,12 +34,7 @@ def backbone_weights(name: str, weights_backbone: str | None) -> WeightsEnum | N
     family = family_named(name)
     if weights_backbone is None or family.loads_backbone_weights:
         return None
-    enum = family.backbone_weights.get(name)
-    if enum is None and family.detectors[name] is not None:  # assembled by detkit, declaring none
-        raise ConfigError(
-            f"model.weights_backbone={weights_backbone!r}: {name} has no pretrained backbone; leave it null"
-        )
-    enum = enum or _declared_backbone_enum(name)
+    enum = family.backbone_weights.get(name) or _declared_backbone_enum(name)
     try:
         return enum.verify(weights_backbone)
     except (ValueError, KeyError) as error:

@@ -61,7 +61,8 @@ def image_terms(
     class_targets[positive, labels] = assignment.quality[positive].to(class_targets.dtype)
     class_terms = quality_focal_loss(class_logits, class_targets)
     if partial_labels and "annotated" in target:
-        positives = class_targets > 0
+        positives = torch.zeros_like(class_logits, dtype=torch.bool)
+        positives[positive, labels] = True  # the assignment's, whatever their soft target (0 where a box misses)
         class_terms = leave_out_unlabelled(
             class_terms, class_logits, positives, target["annotated"], target.get("gate")
         )

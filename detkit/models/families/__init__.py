@@ -41,9 +41,9 @@ class DetectorFamily:
     # the input size and box options set on a built model (the builder fixes its input); None: the
     # builder takes min_size / max_size and the options, and keeps every image's shape
     fit_input: Callable[[nn.Module, int, dict[str, Any], Any, bool], None] | None = None
-    # the backbone weights of detectors detkit assembles (torchvision's builders declare theirs)
+    # the backbone weights of detectors detkit assembles (torchvision's builders declare theirs) ...
     backbone_weights: Mapping[str, type[WeightsEnum]] = field(default_factory=dict)
-    # its builders read model.weights_backbone themselves (not torchvision's weight names)
+    # ... unless its builders read model.weights_backbone themselves (not torchvision's weight names)
     loads_backbone_weights: bool = False
     # detectors whose layers need more than the usual 32 px a side: the smallest square input they take
     smallest_input: Mapping[str, int] = field(default_factory=dict)
