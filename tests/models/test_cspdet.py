@@ -194,7 +194,7 @@ def test_the_detector_learns_one_image_and_finds_its_objects():
 
 
 def test_pretrained_weights_that_do_not_exist_are_one_message_each():
-    with pytest.raises(ConfigError, match="model.weights_backbone null unless model.options.backbone names a timm"):
+    with pytest.raises(ConfigError, match=r"model\.weights_backbone null unless model\.options\.backbone names a timm"):
         build_detector("cspdet_n", 2, 96, weights_backbone="DEFAULT")
     with pytest.raises(ConfigError, match=r"no published weights.*init\.checkpoint"):
         build_detector("cspdet_n", 2, 96, weights="DEFAULT")

@@ -72,3 +72,21 @@ def test_a_backbone_or_weights_that_cannot_be_used_are_one_error_naming_them(bac
     with pytest.raises(ConfigError) as error:
         cspdet_on(backbone, weights)
     assert says in str(error.value) and "\n" not in str(error.value)
+
+
+class _Calls:
+    """What a hostile weights file holds: unpickling it would call ``Path.touch``."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (type(self.path).touch, (self.path,))
+
+
+def test_a_weights_file_that_would_call_code_is_refused_unread(tmp_path):
+    hostile, touched = tmp_path / "backbone.pth", tmp_path / "touched"
+    torch.save({"conv1.weight": _Calls(touched)}, hostile)
+    with pytest.raises(ConfigError, match="weights_only=True blocked loading"):
+        cspdet_on(weights_backbone=str(hostile))
+    assert not touched.exists()
