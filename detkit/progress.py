@@ -6,6 +6,7 @@ nothing a run writes (its logs, reports, json) ever holds one. Training keeps Li
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -30,8 +31,10 @@ def wanted() -> bool:
 
 
 def shown() -> bool:
-    """Whether bars show: wanted, and standard error is a terminal."""
-    return _enabled and sys.stderr.isatty()
+    """Whether bars show: wanted, standard error is a terminal, and this is the first process of
+    a launch (torchrun and Lightning's DDP name each process's rank in the environment)."""
+    first = all(os.environ.get(rank, "0") == "0" for rank in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+    return _enabled and first and sys.stderr.isatty()
 
 
 def progress_bar(total: int | None, description: str, unit: str = "images", here: bool = True) -> tqdm:
