@@ -25,8 +25,8 @@ For each export and seed, one at a time (timings on a shared CPU mean nothing):
    are. Left to ``auto``, a ``time=`` run is planned as ``epochs=1000`` first, so 8.4.190 picks
    MuSGD, whose Newton-Schulz steps run in bfloat16: on a CPU without AVX512-BF16 (an AVX2 EPYC)
    its step took 8.7 s on one thread where AdamW's took 1.2 s (torch 2.14.1, batch 8 at 320 px),
-   two epochs in the road signs' budget and dev mAP50 0. (On a CPU with AVX512-BF16 it ran at
-   AdamW's pace: the 2026-12-04 tables' YOLO11n rows are MuSGD's.)
+   two epochs in the road signs' budget and dev mAP50 0. (The 2026-12-04 tables' YOLO11n rows
+   were MuSGD's, run on a CPU with AVX512-BF16, where they trained for their whole budget.)
 3. YOLO's best weights predict the dev images (confidence 0.001, 100 per image, its own letterbox)
    and detkit's evaluator scores them against the dev ground truth detkit's run was scored on.
 
