@@ -24,7 +24,7 @@ def files_read(monkeypatch):
     written by the test count as settled at once (as files older than `RACY_SECONDS` do)."""
     counts = []
 
-    def counting(work, items, per_worker):
+    def counting(work, items, per_worker, description):
         if work is not image_signatures._signatures_of:
             counts.append(len(items))
         return work(items)
@@ -136,7 +136,7 @@ def test_files_with_a_problem_are_read_every_time(tiny_shapes, tmp_path, files_r
 def test_files_written_just_before_the_reading_are_not_kept(export, monkeypatch):
     kind, root = export
     counts = []
-    monkeypatch.setattr(read_cache, "map_files", lambda work, items, _: counts.append(len(items)) or work(items))
+    monkeypatch.setattr(read_cache, "map_files", lambda work, items, *_: counts.append(len(items)) or work(items))
     READ[kind](root)
     READ[kind](root)  # the files are younger than RACY_SECONDS: an edit in the same tick could not be told apart
     assert counts[0] == counts[1] > 0
