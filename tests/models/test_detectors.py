@@ -204,18 +204,14 @@ def test_a_box_side_that_turns_negative_everywhere_recovers_with_softplus_and_di
 
 
 def _configured_fcos_options() -> list:
-    """The mobile FCOS's options as its own config and model=auto's small-objects choice set them."""
-    models = ROOT / "configs" / "model"
-    return [
-        OmegaConf.load(models / "fcos_mobilenet_v3_large_fpn.yaml").options,
-        OmegaConf.load(models / "auto.yaml").choices.small_objects.options,
-    ]
+    """The mobile FCOS's options as its config sets them."""
+    return [OmegaConf.load(ROOT / "configs" / "model" / "fcos_mobilenet_v3_large_fpn.yaml").options]
 
 
 def test_mobile_fcos_defaults_to_softplus_distances_and_rebuilds_older_runs_with_relu():
     model = build_detector("fcos_mobilenet_v3_large_fpn", 2, 320)  # no option: what runs saved before it had
     assert type(model.head.regression_head.bbox_reg) is torch.nn.Conv2d
-    assert [options.distance_activation for options in _configured_fcos_options()] == ["softplus", "softplus"]
+    assert [options.distance_activation for options in _configured_fcos_options()] == ["softplus"]
 
 
 def _levels_learning(level_scale: float | str, boxes: list[list[float]]) -> tuple[list[list[int]], list[int]]:
@@ -255,7 +251,7 @@ def test_mobile_fcos_level_scale_keeps_torchvision_ranges_unless_asked():
     assert [size for (size,) in model.anchor_generator.sizes] == [8, 16, 32, 64, 128], "no option: torchvision's"
     assert model.center_sampling_radius == 1.5
     configured = [options.level_scale for options in _configured_fcos_options()]
-    assert configured == [1.0, 1.0], "auto lost on the road signs (docs/training.md)"
+    assert configured == [1.0], "auto lost on the road signs (docs/training.md)"
     for bad in (0, -1.0, "small", True):
         with pytest.raises(ConfigError, match="level_scale"):
             build_detector("fcos_mobilenet_v3_large_fpn", 2, 320, options={"level_scale": bad})

@@ -85,8 +85,8 @@ def test_default_boxes_set_to_auto_are_settled_from_the_training_objects_before_
     assert object_fit.SMALL_OBJECT_MODEL in caplog.text, "and the detector with a stride-8 level"
     named = compose_train(tmp_path, [*SMALL_OBJECTS, *object_fit.SMALL_OBJECT_MODEL.split()])
     build_datamodule(named)
-    detector = instantiate(named.model)  # as named, it builds, for these classes (+ torchvision's background)
-    assert detector.head.classification_head.num_classes == named.data.num_classes + 1
+    detector = instantiate(named.model)  # as named, it builds, for these classes
+    assert detector.head.levels[0].cls_pred.out_channels == named.data.num_classes + 1 and 8 in detector.strides
 
 
 def test_the_default_model_is_chosen_by_the_training_objects_sizes_and_recorded(tmp_path, caplog):
@@ -94,14 +94,13 @@ def test_the_default_model_is_chosen_by_the_training_objects_sizes_and_recorded(
     assert small.model.name == "auto"
     with caplog.at_level("INFO", logger=object_fit.__name__):
         build_datamodule(small)
-    assert "model=auto trains fcos_mobilenet_v3_large_fpn model.options.smallest_stride=8" in caplog.text
-    assert small.model.name == "fcos_mobilenet_v3_large_fpn" and "choices" not in small.model
+    assert "model=auto trains cspdet_n (detkit's one-stage detector with a stride-8 level" in caplog.text
+    assert small.model.name == "cspdet_n" and "choices" not in small.model
     assert small.model.channels_last and small.model.batch_norm_momentum is None
     named = compose_train(tmp_path, [*SMALL_OBJECTS, *object_fit.SMALL_OBJECT_MODEL.split()])
     build_datamodule(named)
-    assert small.model == named.model, "the same detector as the stride-8 FCOS named by hand"
-    strides = [8, 16, 32, 64, 128]  # P3-P7: the stride-8 level is there
-    assert len(instantiate(small.model).anchor_generator.sizes) == len(strides)
+    assert small.model == named.model, "the same detector as CSPDet-n named by hand"
+    assert instantiate(small.model).strides == [8, 16, 32], "the stride-8 level is there"
 
     large = compose_train(tmp_path)  # tiny shapes: objects of 40-213 px at 320 px
     caplog.clear()
@@ -231,10 +230,10 @@ def test_the_runs_of_a_comparison_train_the_detector_the_first_one_chose(tmp_pat
     # detector: model=auto on another subset of the data must not choose another one
     first = compose_train(tmp_path, SMALL_OBJECTS)
     build_datamodule(first)
-    assert first.model.name == "fcos_mobilenet_v3_large_fpn"
+    assert first.model.name == "cspdet_n"
     saved = OmegaConf.create(OmegaConf.to_container(first, resolve=True))  # as config.yaml holds it
     large = compose_train(tmp_path, ["data.module.source.classes=[circle]"])  # large objects, one class
     child = child_config(large, tmp_path / "child", {"model": detector_of(saved)})
     build_datamodule(child)
-    assert child.model.name == "fcos_mobilenet_v3_large_fpn" and child.model.options.smallest_stride == 8
-    assert instantiate(child.model).head.classification_head.num_classes == 1 + 1, "its own classes"
+    assert child.model.name == "cspdet_n" and child.model.options.reg_max == 16
+    assert instantiate(child.model).head.levels[0].cls_pred.out_channels == 1 + 1, "its own classes"

@@ -74,11 +74,11 @@ def test_impossible_finetune_values_are_config_errors(tmp_path, pretrained):
 
 
 def test_the_default_model_takes_the_detector_of_the_checkpoint_it_starts_from(tmp_path, pretrained):
-    # objects of 5-12 px in 96 px images, where model=auto alone would choose the stride-8 FCOS
+    # objects of 5-12 px in 96 px images, where model=auto alone would choose CSPDet-n
     small = ["data.module.source.min_object_size=5", "data.module.source.max_object_size=12"]
     alone = compose_train(tmp_path, small)
     build_datamodule(alone)
-    assert alone.model.name == "fcos_mobilenet_v3_large_fpn"
+    assert alone.model.name == "cspdet_n"
     cfg = _finetune(tmp_path, pretrained, *small)
     build_datamodule(cfg)
     assert cfg.model.name == "ssdlite320_mobilenet_v3_large", "the checkpoint's SSDlite"

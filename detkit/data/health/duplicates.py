@@ -1,7 +1,8 @@
 """Copies of one image among a dataset's images, gathered into clusters: the same pixels, near
-copies (re-encoded, resized, slightly cropped: alike detail thumbnails, `detail_thumbnail`) and
-an exporter's own copies (Roboflow's ``<stem>_<ext>.rf.<hash>.<ext>``), and the clusters that
-span splits (leaks: a dev image the model has seen in training).
+copies (re-encoded, resized, slightly cropped: alike detail thumbnails, `detail_thumbnail`, alike
+everywhere, `similarity_without_strips`) and an exporter's own copies (Roboflow's
+``<stem>_<ext>.rf.<hash>.<ext>``), and the clusters that span splits (leaks: a dev image the
+model has seen in training).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from detkit.data.health.copy_names import source_name
-from detkit.data.images.signatures import Signature, signatures
+from detkit.data.images.signatures import THUMB_SIDE, Signature, signatures
 from detkit.data.records import DetectionDataset
 
 NEAR_SIMILARITY = 0.8  # detail thumbnails at least this alike are copies (measured: copies >= 0.85, others <= 0.70)
+STRIP_SIMILARITY = 0.5  # ... and still this alike with any strip taken out (measured on real photos: docs/data.md)
+STRIP = THUMB_SIDE // 4  # a strip is a quarter of the thumbnail wide
 BLOCK = 1024  # images compared with all others at once (BLOCK x images floats)
 
 
@@ -54,16 +57,45 @@ def similar_pairs(
     return np.concatenate(firsts), np.concatenate(seconds), np.concatenate(similarities)
 
 
+def similarity_without_strips(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The least cosine similarity of each pair of detail thumbnails (rows of ``first`` and
+    ``second``, ``[P, 3 * THUMB_SIDE**2]``) with a strip of them taken out: any horizontal or
+    vertical strip `STRIP` thumbnail pixels wide, or both edge strips of one axis (letterbox or
+    pillarbox bars). A copy is alike everywhere; two different photos that share a watermark
+    strip, a caption bar, a fixed frame or letterbox edges are alike only there (stock photos
+    with one agency's footer reach 0.84 whole, 0.26 or less without it). ``[P]`` float32."""
+    a = first.astype(np.float32).reshape(-1, 3, THUMB_SIDE, THUMB_SIDE)
+    b = second.astype(np.float32).reshape(-1, 3, THUMB_SIDE, THUMB_SIDE)
+    maps = np.stack([(a * b).sum(1), (a * a).sum(1), (b * b).sum(1)])  # [3, P, side, side]
+    removed = []
+    for lines in (maps.sum(axis=3), maps.sum(axis=2)):  # [3, P, side]: per row, per column
+        removed.append(np.lib.stride_tricks.sliding_window_view(lines, STRIP, axis=2).sum(axis=3))
+        removed.append((lines[..., :STRIP].sum(axis=2) + lines[..., -STRIP:].sum(axis=2))[..., None])
+    left = maps.sum(axis=(2, 3))[..., None] - np.concatenate(removed, axis=2)  # [3, P, ways]
+    return (left[0] / np.sqrt(np.maximum(left[1] * left[2], 1e-12))).min(axis=1, initial=1.0)
+
+
+def near_copy_pairs(
+    thumbnails: np.ndarray, min_similarity: float = NEAR_SIMILARITY
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`similar_pairs` of ``thumbnails`` that stay at least `STRIP_SIMILARITY` alike with any
+    strip taken out (`similarity_without_strips`), with their whole similarity."""
+    first, second, similarity = similar_pairs(thumbnails, min_similarity)
+    kept = similarity_without_strips(thumbnails[first], thumbnails[second]) >= STRIP_SIMILARITY
+    return first[kept], second[kept], similarity[kept]
+
+
 def find_clusters(
     signatures: Sequence[Signature], sources: Sequence[str], min_similarity: float = NEAR_SIMILARITY
 ) -> list[Cluster]:
     """The clusters of two or more images among ``signatures`` (images that could not be read
     are left out of the pixel checks), linked by equal pixels, thumbnails at least
-    ``min_similarity`` alike, or the same ``sources`` name (`source_name`), largest first."""
+    ``min_similarity`` alike everywhere (`near_copy_pairs`), or the same ``sources`` name
+    (`source_name`), largest first."""
     count = len(signatures)
     index = np.array([k for k, s in enumerate(signatures) if not s.error], dtype=np.int64)
     thumbnails = np.stack([signatures[k].thumbnail for k in index]) if len(index) else np.zeros((0, 1))
-    first, second, similarity = similar_pairs(thumbnails, min_similarity)
+    first, second, similarity = near_copy_pairs(thumbnails, min_similarity)
     first, second = index[first], index[second]
     exact = np.array([signatures[i].exact == signatures[j].exact for i, j in zip(first, second)], dtype=bool)
     by_name = _same_name_pairs(sources)

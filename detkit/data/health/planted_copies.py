@@ -1,6 +1,7 @@
 """Copies of a dataset's images as exports and photo workflows make them, planted to measure the
-duplicate finder (`detkit.data.health.duplicates`): re-encoded at another JPEG quality, resized, or
-slightly cropped, each written beside the originals with its boxes following the pixels."""
+duplicate finder (`detkit.data.health.duplicates`): re-encoded at another JPEG quality, resized,
+slightly cropped, letterboxed, or marked with a watermark or a timestamp, each written beside the
+originals with its boxes following the pixels."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from detkit.data.health.shared_overlays import DRAWN_OVER, with_overlay
 from detkit.data.records import DetectionDataset, Record
 from detkit.data.splits.split_data import SplitData
 
-KINDS = ("reencoded", "resized", "cropped")
+KINDS = ("reencoded", "resized", "cropped")  # what plant_copies makes, in turn
+COPY_KINDS = (*KINDS, "letterboxed", *DRAWN_OVER)  # every kind copy_image makes
 COPY_FOLDER = "copies"
 
 
@@ -46,23 +49,10 @@ def plant_copies(
 
 def _copy(source: Path, target: Path, record: Record, kind: str, image_id: int, rng: np.random.Generator) -> Record:
     with Image.open(source) as opened:
-        image = opened.convert("RGB")
-    boxes = record.boxes.copy()
-    quality = 92
-    if kind == "reencoded":
-        quality = int(rng.integers(55, 76))
-    elif kind == "resized":
-        scale = float(rng.uniform(0.5, 0.8))
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        boxes *= np.array([size[0] / image.width, size[1] / image.height] * 2, dtype=np.float32)
-        image = image.resize(size, Image.Resampling.BILINEAR)
-    else:
-        sides = (image.width, image.height, image.width, image.height)
-        left, top, right, bottom = (round(share * side) for share, side in zip(rng.uniform(0.02, 0.05, 4), sides))
-        image = image.crop((left, top, image.width - right, image.height - bottom))
-        boxes -= np.array([left, top, left, top], dtype=np.float32)
-        boxes = np.clip(boxes, 0, [image.width, image.height, image.width, image.height]).astype(np.float32)
+        image, quality, scale, offset = copy_image(opened.convert("RGB"), kind, rng)
     image.save(target, format="JPEG", quality=quality)
+    boxes = record.boxes * np.tile(scale, 2) + np.tile(offset, 2)
+    boxes = np.clip(boxes, 0, [image.width, image.height, image.width, image.height]).astype(np.float32)
     kept = (boxes[:, 2] - boxes[:, 0] > 1) & (boxes[:, 3] - boxes[:, 1] > 1)
     return replace(
         record.select(kept, boxes=boxes[kept], areas=None),
@@ -70,6 +60,40 @@ def _copy(source: Path, target: Path, record: Record, kind: str, image_id: int, 
         width=image.width,
         height=image.height,
     )
+
+
+def copy_image(
+    image: Image.Image, kind: str, rng: np.random.Generator
+) -> tuple[Image.Image, int, np.ndarray, np.ndarray]:
+    """A copy of RGB ``image`` made the ``kind`` of `COPY_KINDS` way, the JPEG quality to save it
+    at, and how its pixels moved: ``x * scale + offset`` (``[2]`` each, x and y). Re-encoded at
+    quality 55-75; resized to 50-80 %; cropped by 2-5 % of the width and height on each side;
+    letterboxed (black bars of 15 % of its height above and below); or with a watermark word or
+    corner marks drawn on it (`with_overlay`)."""
+    scale, offset = np.ones(2, np.float32), np.zeros(2, np.float32)
+    quality = 92
+    if kind == "reencoded":
+        quality = int(rng.integers(55, 76))
+    elif kind == "resized":
+        factor = float(rng.uniform(0.5, 0.8))
+        size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
+        scale = np.array([size[0] / image.width, size[1] / image.height], np.float32)
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    elif kind == "cropped":
+        sides = (image.width, image.height, image.width, image.height)
+        left, top, right, bottom = (round(share * side) for share, side in zip(rng.uniform(0.02, 0.05, 4), sides))
+        image = image.crop((left, top, image.width - right, image.height - bottom))
+        offset = np.array([-left, -top], np.float32)
+    elif kind == "letterboxed":
+        bar = round(0.15 * image.height)
+        canvas = Image.new("RGB", (image.width, image.height + 2 * bar), "black")
+        canvas.paste(image, (0, bar))
+        image, offset = canvas, np.array([0, bar], np.float32)
+    elif kind in DRAWN_OVER:
+        image = with_overlay(image, kind, f"{int(rng.integers(16**6)):06X}")
+    else:
+        raise ValueError(f"unknown copy {kind!r}: one of {', '.join(COPY_KINDS)}")
+    return image, quality, scale, offset
 
 
 OTHER_SPLIT = {"train": "dev", "train_dev": "train", "dev": "train", "test": "train"}
