@@ -41,16 +41,12 @@ from detkit.data.health.duplicates import (
 )
 from detkit.data.health.planted_copies import COPY_KINDS, copy_image
 from detkit.data.health.shared_overlays import OVERLAYS, with_overlay
+from detkit.data.images.folder import find_images
 from detkit.data.images.signatures import signatures
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 ALIKE_BEFORE = 0.6  # photos this alike without an overlay are not counted as different
 SHOWN = 24  # pairs on a sheet
 SHEET_HEIGHT = 200  # px of each image on a sheet
-
-
-def images_under(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
 def thumbnails_of(paths: list[Path]) -> tuple[np.ndarray, list[int]]:
@@ -61,7 +57,7 @@ def thumbnails_of(paths: list[Path]) -> tuple[np.ndarray, list[int]]:
 
 
 def reported_pairs(root: Path, out: Path) -> None:
-    paths = images_under(root)
+    _, paths = find_images(str(root))
     thumbnails, readable = thumbnails_of(paths)
     first, second, whole = similar_pairs(thumbnails, NEAR_SIMILARITY)
     stripped = similarity_without_strips(thumbnails[first], thumbnails[second])
@@ -109,7 +105,7 @@ def pair_sheet(root: Path, rows: list[tuple[str, str, float, float]], target: Pa
 
 def planted(root: Path, photos: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
-    paths = images_under(root)
+    _, paths = find_images(str(root))
     paths = [paths[k] for k in sorted(rng.choice(len(paths), min(photos, len(paths)), replace=False))]
     with tempfile.TemporaryDirectory() as folder:
         originals = []

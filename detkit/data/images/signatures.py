@@ -11,8 +11,8 @@ is found as a near copy.
 
 The near-copy thumbnail is each colour channel with its smooth part taken away (minus a
 Gaussian blur of `DETAIL_SIGMA` px), box-averaged to `THUMB_SIDE` x `THUMB_SIDE` and scaled to
-unit length: two images' dot product is their similarity. Flat bands at the edges (letterbox and
-pillarbox bars, a caption or footer strip of one colour behind its text) are cut off first
+unit length: two images' dot product is their similarity. Black or white bands at the edges
+(letterbox and pillarbox bars, a caption or footer strip behind its text) are cut off first
 (`without_flat_borders`): a bar's edge is the strongest detail an image has, and its blur reaches
 across the picture, so different frames with the same bars would look alike (measured on real
 photos: ``benchmarks/near_copies.py``). A perceptual hash was measured first
@@ -67,7 +67,7 @@ def signatures(paths: Sequence[str]) -> list[Signature]:
         REDUCED,
         THUMB_SIDE,
         DETAIL_SIGMA,
-        (BAND_SHARE, BAND_TOLERANCE, MOST_TRIMMED),
+        (BAND_SHARE, BAND_TOLERANCE, MOST_TRIMMED, BAR_DARKEST, BAR_LIGHTEST),
         limits.IMAGE_PIXELS.value,
         limits.ASPECT_RATIO.value,
     )
