@@ -6,19 +6,21 @@ copies of real photos it finds and how many pairs of different ones it calls cop
 
 For each root (every image under it):
 1. **Reported pairs.** Every pair whose detail thumbnails are at least ``NEAR_SIMILARITY`` alike
-   (``similar_pairs``), and whether the strip check keeps it (``similarity_without_strips`` at
-   least ``STRIP_SIMILARITY``): ``<out>/<root>_pairs.csv`` lists them all, and
-   ``<out>/<root>_kept.png`` / ``_dropped.png`` show up to 24 of each side by side, least alike
-   first, for a person to say whether they are copies, one scene a moment apart, or different.
+   (``similar_pairs``), whether the strip check keeps it (``similarity_without_strips`` at least
+   ``STRIP_SIMILARITY``) and, if it does, how far its keypoint matches reach (``cover``; kept at
+   ``MIN_COVER`` or more, or where too few keypoints leave it to the thumbnails):
+   ``<out>/<root>_pairs.csv`` lists them all, and ``<out>/<root>_kept.png`` / ``_dropped.png``
+   show up to 24 of each side by side, least alike first, for a person to say whether they are
+   copies, one scene a moment apart, or different.
 2. **Planted, on up to ``--photos`` of its images** (seeded), each written as a PNG:
    - recall: a copy of each photo made each way of ``COPY_KINDS`` (re-encoded, resized, cropped,
      letterboxed, a watermark or corner marks drawn on it), found as a pair with its photo by
-     ``near_copy_pairs``;
+     every check (``linked_pairs``);
    - false pairs: the photos each with one overlay of ``OVERLAYS`` (footer strip, caption bar,
      watermark word, corner marks, letterbox and pillarbox bars, a screenshot's frame: the same on
-     every photo but for a code), and the pairs of different photos called copies, by the whole
-     thumbnail and after the strip check (pairs already 0.6 alike without the overlay are left
-     out: one scene a moment apart, which real exports hold).
+     every photo but for a code), and the pairs of different photos called copies: by the whole
+     thumbnail, after the strip check, and after the keypoint check (pairs already 0.6 alike
+     without the overlay are left out: one scene a moment apart, which real exports hold).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from detkit.data.health.duplicates import (
     similar_pairs,
     similarity_without_strips,
 )
+from detkit.data.health.keypoint_check import MIN_COVER, cover, keypoints, one_picture
 from detkit.data.health.planted_copies import COPY_KINDS, copy_image
 from detkit.data.health.shared_overlays import OVERLAYS, with_overlay
 from detkit.data.images.folder import find_images
@@ -61,29 +64,37 @@ def reported_pairs(root: Path, out: Path) -> None:
     thumbnails, readable = thumbnails_of(paths)
     first, second, whole = similar_pairs(thumbnails, NEAR_SIMILARITY)
     stripped = similarity_without_strips(thumbnails[first], thumbnails[second])
+    passed = stripped >= STRIP_SIMILARITY
+    involved = sorted(set(first[passed].tolist()) | set(second[passed].tolist()))
+    found = dict(zip(involved, keypoints([str(paths[readable[i]]) for i in involved])))
+    reached = np.array([cover(found[i], found[j]) if ok else np.nan for i, j, ok in zip(first, second, passed)])
+    linked = passed & ~(reached < MIN_COVER)  # too few keypoints (NaN): the thumbnails decide
     rows = [
-        (str(paths[readable[i]].relative_to(root)), str(paths[readable[j]].relative_to(root)), w, s)
-        for i, j, w, s in zip(first.tolist(), second.tolist(), whole.tolist(), stripped.tolist())
+        (str(paths[readable[i]].relative_to(root)), str(paths[readable[j]].relative_to(root)), w, s, c, ok)
+        for i, j, w, s, c, ok in zip(
+            first.tolist(), second.tolist(), whole.tolist(), stripped.tolist(), reached.tolist(), linked.tolist()
+        )
     ]
-    kept = sorted((r for r in rows if r[3] >= STRIP_SIMILARITY), key=lambda r: r[3])
-    dropped = sorted((r for r in rows if r[3] < STRIP_SIMILARITY), key=lambda r: -r[3])
+    kept = sorted((r for r in rows if r[5]), key=lambda r: r[3])
+    dropped = sorted((r for r in rows if not r[5]), key=lambda r: -r[3])
     print(
         f"{root.name}: {len(paths)} images, {len(rows)} pairs at least {NEAR_SIMILARITY} alike,"
-        f" {len(kept)} kept by the strip check, {len(dropped)} dropped"
+        f" {int(passed.sum())} kept by the strip check, {len(kept)} by the keypoint check after it,"
+        f" {len(dropped)} dropped"
     )
     with open(out / f"{root.name}_pairs.csv", "w", newline="") as file:
         writer = csv.writer(file)
-        writer.writerow(["first", "second", "similarity", "without strips", "kept"])
-        writer.writerows((a, b, f"{w:.3f}", f"{s:.3f}", s >= STRIP_SIMILARITY) for a, b, w, s in rows)
+        writer.writerow(["first", "second", "similarity", "without strips", "keypoint cover", "kept"])
+        writer.writerows((a, b, f"{w:.3f}", f"{s:.3f}", f"{c:.2f}", ok) for a, b, w, s, c, ok in rows)
     for name, shown in (("kept", kept), ("dropped", dropped)):
         if shown:
             pair_sheet(root, shown[:SHOWN], out / f"{root.name}_{name}.png")
 
 
-def pair_sheet(root: Path, rows: list[tuple[str, str, float, float]], target: Path) -> None:
-    """The pairs of ``rows`` side by side, one a row, each captioned with its two similarities."""
+def pair_sheet(root: Path, rows: list[tuple[str, str, float, float, float, bool]], target: Path) -> None:
+    """The pairs of ``rows`` side by side, one a row, each captioned with its similarities and cover."""
     tiles = []
-    for k, (a, b, whole, stripped) in enumerate(rows):
+    for k, (a, b, whole, stripped, reached, _) in enumerate(rows):
         images = []
         for name in (a, b):
             with Image.open(root / name) as opened:
@@ -92,7 +103,10 @@ def pair_sheet(root: Path, rows: list[tuple[str, str, float, float]], target: Pa
         tile = Image.new("RGB", (sum(i.width for i in images) + 10, SHEET_HEIGHT + 16), "white")
         tile.paste(images[0], (0, 16))
         tile.paste(images[1], (images[0].width + 10, 16))
-        caption = f"{k + 1}. {whole:.3f} whole, {stripped:.3f} without strips: {Path(a).name} | {Path(b).name}"
+        caption = (
+            f"{k + 1}. {whole:.3f} whole, {stripped:.3f} without strips, keypoint cover {reached:.2f}:"
+            f" {Path(a).name} | {Path(b).name}"
+        )
         ImageDraw.Draw(tile).text((2, 2), caption, fill="black")
         tiles.append(tile)
     sheet = Image.new("RGB", (max(t.width for t in tiles), sum(t.height + 6 for t in tiles)), "white")
@@ -126,8 +140,7 @@ def planted(root: Path, photos: int, seed: int) -> None:
                 copy, quality, _, _ = copy_image(image, kind, rng)
                 files += [path, Path(folder) / f"copy_{kind}_{k}.jpg"]
                 copy.save(files[-1], quality=quality)
-            thumbnails, readable = thumbnails_of(files)
-            found = set(zip(*(readable_pair(readable, a) for a in near_copy_pairs(thumbnails)[:2])))
+            found = linked_pairs(files)
             recall = np.mean([(2 * k, 2 * k + 1) in found for k in range(len(originals))])
             print(f"  copies {kind}: recall {recall:.3f}")
         for kind in OVERLAYS:
@@ -140,14 +153,23 @@ def planted(root: Path, photos: int, seed: int) -> None:
             different = [(i, j) for i, j in zip(first.tolist(), second.tolist()) if (i, j) not in before]
             kept = near_copy_pairs(thumbnails)
             kept_different = [p for p in zip(kept[0].tolist(), kept[1].tolist()) if p not in before]
+            together = linked_pairs(files)
             print(
                 f"  different photos with one {kind}: {len(different)} pairs called copies by the whole"
-                f" thumbnail, {len(kept_different)} after the strip check"
+                f" thumbnail, {len(kept_different)} after the strip check,"
+                f" {len([p for p in together if p not in before])} after the keypoint check"
             )
 
 
-def readable_pair(readable: list[int], positions: np.ndarray) -> list[int]:
-    return [readable[p] for p in positions.tolist()]
+def linked_pairs(files: list[Path]) -> set[tuple[int, int]]:
+    """The pairs of ``files`` (all readable: written here) that every check calls copies: the
+    whole thumbnail, the strip check and the keypoint check. detkit's own search compares a pair
+    only while its images are not yet linked (``near_copy_links``); here every pair is compared."""
+    thumbnails, _ = thumbnails_of(files)
+    first, second, _ = near_copy_pairs(thumbnails)
+    involved = sorted(set(first.tolist()) | set(second.tolist()))
+    found = dict(zip(involved, keypoints([str(files[i]) for i in involved])))
+    return {(i, j) for i, j in zip(first.tolist(), second.tolist()) if one_picture(found[i], found[j])}
 
 
 def main() -> None:

@@ -81,7 +81,7 @@ def test_roboflows_copy_names_lead_to_their_source(stem, source):
 def test_copies_by_name_are_one_cluster_even_when_their_pixels_differ(tiny_shapes):
     paths = [str(tiny_shapes.image_path(r)) for r in tiny_shapes.records[:3]]
     sources = ["a", "b", "a"]  # as Roboflow names two augmented copies of one upload
-    clusters = find_clusters(signatures(paths), sources)
+    clusters = find_clusters(signatures(paths), sources, paths)
     assert clusters == [Cluster((0, 2), frozenset({"name"}), 1.0)]
 
 

@@ -8,6 +8,7 @@ hand-merged COCO file with ``"annotations"`` twice loses the first list)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ def parse_yaml(text: str, source: str) -> Any:
     """YAML ``text`` (safe tags only) as Python objects, or a `DatasetError` naming ``source``:
     malformed (line, column), nested deeper than `limits.NESTING`, or more values than
     `limits.YAML_VALUES` once its aliases are expanded. (Its size is bounded where it is read.)"""
+    if (depth := flow_depth(text)) > limits.NESTING.value:
+        raise DatasetError(limits.NESTING.exceeded(depth), source)
     try:
         data = yaml.load(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
@@ -37,6 +40,18 @@ def parse_yaml(text: str, source: str) -> Any:
     if depth > limits.NESTING.value:
         raise DatasetError(limits.NESTING.exceeded(depth), source)
     return data
+
+
+def flow_depth(text: str) -> int:
+    """How deep the brackets (``[`` and ``{``) of ``text`` nest, those in quotes counted too: at
+    most the depth of its flow collections. PyYAML's scanner takes time quadratic in that depth
+    (10,000 ``[`` take seconds before its parser recurses too deep), so a file deeper than
+    `limits.NESTING` is refused before it is parsed."""
+    depth = deepest = 0
+    for bracket in re.findall(r"[\[\]{}]", text):
+        depth = depth + 1 if bracket in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def read_yaml_document(path: Path) -> Any:

@@ -1,8 +1,8 @@
 """Copies of one image among a dataset's images, gathered into clusters: the same pixels, near
 copies (re-encoded, resized, slightly cropped: alike detail thumbnails, `detail_thumbnail`, alike
-everywhere, `similarity_without_strips`) and an exporter's own copies (Roboflow's
-``<stem>_<ext>.rf.<hash>.<ext>``), and the clusters that span splits (leaks: a dev image the
-model has seen in training).
+everywhere, `similarity_without_strips`, and one picture by their keypoints, `keypoint_check`)
+and an exporter's own copies (Roboflow's ``<stem>_<ext>.rf.<hash>.<ext>``), and the clusters
+that span splits (leaks: a dev image the model has seen in training).
 """
 
 from __future__ import annotations
@@ -12,14 +12,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from scipy.cluster.hierarchy import DisjointSet
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from detkit.data.health.copy_names import source_name
+from detkit.data.health.keypoint_check import keypoints, one_picture
 from detkit.data.images.signatures import THUMB_SIDE, Signature, signatures
 from detkit.data.records import DetectionDataset
+from detkit.progress import progress_bar
 
-NEAR_SIMILARITY = 0.8  # detail thumbnails at least this alike are copies (measured: copies >= 0.85, others <= 0.70)
+NEAR_SIMILARITY = 0.8  # detail thumbnails at least this alike may be copies (measured: copies >= 0.85, others <= 0.70)
 STRIP_SIMILARITY = 0.5  # ... and still this alike with any strip taken out (measured on real photos: docs/data.md)
 STRIP = THUMB_SIDE // 4  # a strip is a quarter of the thumbnail wide
 BLOCK = 1024  # images compared with all others at once (BLOCK x images floats)
@@ -85,17 +88,45 @@ def near_copy_pairs(
     return first[kept], second[kept], similarity[kept]
 
 
+def near_copy_links(
+    thumbnails: np.ndarray, paths: Sequence[str], min_similarity: float = NEAR_SIMILARITY
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs of `near_copy_pairs` that link copies, with their similarity: most alike first,
+    each pair whose two images are not yet linked by the pairs kept before it is kept if its
+    images (``paths``, one per row of ``thumbnails``) are one picture by their keypoints
+    (`one_picture`: different photos that share a footer, a caption bar or a screenshot's frame
+    are alike only there). A pair between images already linked is not compared: the links join
+    the same clusters as all pairs of copies would, with far fewer comparisons where a fixed
+    camera's frames make thousands of alike pairs."""
+    first, second, similarity = near_copy_pairs(thumbnails, min_similarity)
+    involved = np.unique(np.concatenate([first, second]))
+    found = dict(zip(involved.tolist(), keypoints([paths[i] for i in involved.tolist()])))
+    linked = DisjointSet(involved.tolist())
+    kept = np.zeros(len(first), dtype=bool)
+    with progress_bar(len(first), "pairs of alike images compared", "pairs") as bar:
+        for k in np.argsort(-similarity, kind="stable").tolist():
+            i, j = int(first[k]), int(second[k])
+            if not linked.connected(i, j) and one_picture(found[i], found[j]):
+                kept[k] = True
+                linked.merge(i, j)
+            bar.update(1)
+    return first[kept], second[kept], similarity[kept]
+
+
 def find_clusters(
-    signatures: Sequence[Signature], sources: Sequence[str], min_similarity: float = NEAR_SIMILARITY
+    signatures: Sequence[Signature],
+    sources: Sequence[str],
+    paths: Sequence[str],
+    min_similarity: float = NEAR_SIMILARITY,
 ) -> list[Cluster]:
-    """The clusters of two or more images among ``signatures`` (images that could not be read
-    are left out of the pixel checks), linked by equal pixels, thumbnails at least
-    ``min_similarity`` alike everywhere (`near_copy_pairs`), or the same ``sources`` name
-    (`source_name`), largest first."""
+    """The clusters of two or more images among ``signatures`` (of the image files ``paths``;
+    images that could not be read are left out of the pixel checks), linked by equal pixels,
+    thumbnails at least ``min_similarity`` alike that are one picture by their keypoints
+    (`near_copy_links`), or the same ``sources`` name (`source_name`), largest first."""
     count = len(signatures)
     index = np.array([k for k, s in enumerate(signatures) if not s.error], dtype=np.int64)
     thumbnails = np.stack([signatures[k].thumbnail for k in index]) if len(index) else np.zeros((0, 1))
-    first, second, similarity = near_copy_pairs(thumbnails, min_similarity)
+    first, second, similarity = near_copy_links(thumbnails, [paths[k] for k in index.tolist()], min_similarity)
     first, second = index[first], index[second]
     exact = np.array([signatures[i].exact == signatures[j].exact for i, j in zip(first, second)], dtype=bool)
     by_name = _same_name_pairs(sources)
@@ -164,8 +195,10 @@ def dataset_clusters(
 ) -> tuple[list[Signature], list[Cluster]]:
     """The `Signature` of each of ``dataset``'s images (in its records' order) and the clusters
     of copies among them (`find_clusters`, by pixels and by their files' source names)."""
-    found = signatures([str(dataset.image_path(r)) for r in dataset.records])
-    return found, find_clusters(found, [source_name(Path(r.file_name).stem) for r in dataset.records], min_similarity)
+    paths = [str(dataset.image_path(r)) for r in dataset.records]
+    found = signatures(paths)
+    sources = [source_name(Path(r.file_name).stem) for r in dataset.records]
+    return found, find_clusters(found, sources, paths, min_similarity)
 
 
 def grouped_with_copies(dataset: DetectionDataset, min_similarity: float = NEAR_SIMILARITY) -> DetectionDataset:
