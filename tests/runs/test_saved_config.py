@@ -83,7 +83,10 @@ def test_a_saved_config_naming_other_code_is_refused_naming_the_key(tmp_path, pl
 
 def test_a_saved_config_that_is_not_a_mapping_or_too_deep_is_one_message(tmp_path):
     path = tmp_path / "config.yaml"
-    for text, message in [("- 1\n- 2\n", "not a run's config"), ("a: " + "[" * 5000 + "]" * 5000, "nested")]:
+    for text, message in [
+        ("- 1\n- 2\n", "not a run's config"),
+        ("a: " + "[" * 5000 + "]" * 5000, "levels of nesting: 5,000"),
+    ]:
         path.write_text(text)
         with pytest.raises(ConfigError, match=message):
             load_saved_config(path)
