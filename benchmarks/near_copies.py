@@ -41,7 +41,7 @@ from detkit.data.health.duplicates import (
     similar_pairs,
     similarity_without_strips,
 )
-from detkit.data.health.keypoint_check import MIN_COVER, cover, keypoints, one_picture
+from detkit.data.health.keypoint_check import MIN_COVER, cover, keypoints_of_pairs, one_picture
 from detkit.data.health.planted_copies import COPY_KINDS, copy_image
 from detkit.data.health.shared_overlays import OVERLAYS, with_overlay
 from detkit.data.images.folder import find_images
@@ -65,8 +65,7 @@ def reported_pairs(root: Path, out: Path) -> None:
     first, second, whole = similar_pairs(thumbnails, NEAR_SIMILARITY)
     stripped = similarity_without_strips(thumbnails[first], thumbnails[second])
     passed = stripped >= STRIP_SIMILARITY
-    involved = sorted(set(first[passed].tolist()) | set(second[passed].tolist()))
-    found = dict(zip(involved, keypoints([str(paths[readable[i]]) for i in involved])))
+    found = keypoints_of_pairs([str(paths[k]) for k in readable], first[passed], second[passed])
     reached = np.array([cover(found[i], found[j]) if ok else np.nan for i, j, ok in zip(first, second, passed)])
     linked = passed & ~(reached < MIN_COVER)  # too few keypoints (NaN): the thumbnails decide
     rows = [
@@ -140,7 +139,7 @@ def planted(root: Path, photos: int, seed: int) -> None:
                 copy, quality, _, _ = copy_image(image, kind, rng)
                 files += [path, Path(folder) / f"copy_{kind}_{k}.jpg"]
                 copy.save(files[-1], quality=quality)
-            found = linked_pairs(files)
+            found = linked_pairs(thumbnails_of(files)[0], files)
             recall = np.mean([(2 * k, 2 * k + 1) in found for k in range(len(originals))])
             print(f"  copies {kind}: recall {recall:.3f}")
         for kind in OVERLAYS:
@@ -153,7 +152,7 @@ def planted(root: Path, photos: int, seed: int) -> None:
             different = [(i, j) for i, j in zip(first.tolist(), second.tolist()) if (i, j) not in before]
             kept = near_copy_pairs(thumbnails)
             kept_different = [p for p in zip(kept[0].tolist(), kept[1].tolist()) if p not in before]
-            together = linked_pairs(files)
+            together = linked_pairs(thumbnails, files)
             print(
                 f"  different photos with one {kind}: {len(different)} pairs called copies by the whole"
                 f" thumbnail, {len(kept_different)} after the strip check,"
@@ -161,14 +160,13 @@ def planted(root: Path, photos: int, seed: int) -> None:
             )
 
 
-def linked_pairs(files: list[Path]) -> set[tuple[int, int]]:
-    """The pairs of ``files`` (all readable: written here) that every check calls copies: the
-    whole thumbnail, the strip check and the keypoint check. detkit's own search compares a pair
-    only while its images are not yet linked (``near_copy_links``); here every pair is compared."""
-    thumbnails, _ = thumbnails_of(files)
+def linked_pairs(thumbnails: np.ndarray, files: list[Path]) -> set[tuple[int, int]]:
+    """The pairs of ``files`` (all readable: written here; ``thumbnails`` theirs) that every check
+    calls copies: the whole thumbnail, the strip check and the keypoint check. detkit's own search
+    compares a pair only while its images are not yet linked (``near_copy_links``); here every
+    pair is compared."""
     first, second, _ = near_copy_pairs(thumbnails)
-    involved = sorted(set(first.tolist()) | set(second.tolist()))
-    found = dict(zip(involved, keypoints([str(files[i]) for i in involved])))
+    found = keypoints_of_pairs([str(f) for f in files], first, second)
     return {(i, j) for i, j in zip(first.tolist(), second.tolist()) if one_picture(found[i], found[j])}
 
 

@@ -17,7 +17,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from detkit.data.health.copy_names import source_name
-from detkit.data.health.keypoint_check import keypoints, one_picture
+from detkit.data.health.keypoint_check import keypoints_of_pairs, one_picture
 from detkit.data.images.signatures import THUMB_SIDE, Signature, signatures
 from detkit.data.records import DetectionDataset
 from detkit.progress import progress_bar
@@ -99,9 +99,8 @@ def near_copy_links(
     the same clusters as all pairs of copies would, with far fewer comparisons where a fixed
     camera's frames make thousands of alike pairs."""
     first, second, similarity = near_copy_pairs(thumbnails, min_similarity)
-    involved = np.unique(np.concatenate([first, second]))
-    found = dict(zip(involved.tolist(), keypoints([paths[i] for i in involved.tolist()])))
-    linked = DisjointSet(involved.tolist())
+    found = keypoints_of_pairs(paths, first, second)
+    linked = DisjointSet(found)
     kept = np.zeros(len(first), dtype=bool)
     with progress_bar(len(first), "pairs of alike images compared", "pairs") as bar:
         for k in np.argsort(-similarity, kind="stable").tolist():

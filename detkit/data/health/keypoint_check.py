@@ -1,4 +1,4 @@
-"""The second look at two images whose detail thumbnails are alike: are they one picture, or
+"""The last look at two images whose detail thumbnails are alike: are they one picture, or
 different pictures that share something (a stock agency's footer, a caption bar, a screenshot's
 frame, a watermark, letterbox bars)?
 
@@ -10,8 +10,8 @@ up to `KEYPOINTS` keypoints, the two sets are matched (nearest binary descriptor
 test), RANSAC fits the transform, and the pair is one picture when the matches it keeps reach most
 of the picture: `cover`, the share of a `GRID` x `GRID` grid's cells holding keypoints that hold a
 kept match, in whichever image it is higher (a copy with a logo drawn on it has keypoints the
-original lacks). Keypoint matching and RANSAC come from OpenCV, already installed with
-albumentations; the cover rule is detkit's own (measured: ``benchmarks/near_copies.py``).
+original lacks). Keypoint matching and RANSAC come from OpenCV (albumentations' own dependency
+too); the cover rule is detkit's own (measured: ``benchmarks/near_copies.py``).
 """
 
 from __future__ import annotations
@@ -52,9 +52,11 @@ class Keypoints(NamedTuple):
 NO_KEYPOINTS = Keypoints(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), (1, 1))
 
 
-def keypoints(paths: Sequence[str]) -> list[Keypoints]:
-    """The `Keypoints` of each image file, in order (in parallel)."""
-    return map_files(_keypoints_of, list(paths), PER_WORKER, "images matched")
+def keypoints_of_pairs(paths: Sequence[str], first: np.ndarray, second: np.ndarray) -> dict[int, Keypoints]:
+    """The `Keypoints` of every image in the pairs ``(first[k], second[k])`` (positions in
+    ``paths``), each image read once (in parallel), by its position."""
+    involved = sorted(set(first.tolist()) | set(second.tolist()))
+    return dict(zip(involved, map_files(_keypoints_of, [paths[i] for i in involved], PER_WORKER, "images matched")))
 
 
 def _keypoints_of(paths: Sequence[str]) -> list[Keypoints]:
